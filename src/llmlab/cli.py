@@ -1,0 +1,91 @@
+"""The `llmlab` command: one sub-command group per project, `llmlab data`, and `llmlab roadmap`.
+
+Errors reach the user as one line with a hint; `--debug` (or LLMLAB_DEBUG=1) shows the traceback.
+Project command modules import their heavy libraries (torch, transformers) inside the commands, so
+`llmlab --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+import typer
+
+from llmlab.errors import LabError
+
+app = typer.Typer(name="llmlab", help="llmlab — build every piece of an LLM, run it, and check it against the reference.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors")) -> None:
+    if debug:
+        os.environ["LLMLAB_DEBUG"] = "1"
+
+
+def _add_projects() -> None:
+    from llmlab.data.cli import app as data_app
+    from llmlab.roadmap.cli import roadmap
+    from llmlab.roadmap.projects import PROJECTS
+
+    app.add_typer(data_app, name="data")
+    app.command("roadmap")(roadmap)
+    seen = set()
+    for project in PROJECTS:
+        if project.cli_module in seen:
+            continue
+        seen.add(project.cli_module)
+        try:
+            module = importlib.import_module(project.cli_module)
+        except ModuleNotFoundError as exc:
+            if exc.name and project.cli_module.startswith(exc.name):
+                continue  # project not built yet: no command group
+            raise
+        if hasattr(module, "register"):
+            module.register(app)
+        else:
+            app.add_typer(module.app, name=project.key)
+
+
+_add_projects()
+
+
+def _debug() -> bool:
+    return os.environ.get("LLMLAB_DEBUG") == "1" or "--debug" in sys.argv[1:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the Typer app and turn failures into one clear line."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="llmlab", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except LabError as exc:
+        if _debug():
+            raise
+        print(f"error: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if _debug():
+            raise
+        print(f"error: {type(exc).__name__}: {exc}\n  hint: this looks like a bug in llmlab; "
+              "rerun with --debug for the traceback and report it", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""The one error type users see: a problem and the fix, shown by the CLI as a single line.
+
+Raise `LabError("context is 1024 tokens; the prompt has 1310", hint="shorten it or raise --max-context")`
+wherever bad input or a missing resource is detected; anything else is a bug and keeps its traceback
+under `--debug`.
+"""
+
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """A user-facing error: `message` names the problem, `hint` says how to fix it."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message

@@ -1,0 +1,41 @@
+"""`llmlab roadmap`: the main job — every project end to end, then the tracker and the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from llmlab.console import console, err_console, print_summary
+from llmlab.errors import LabError
+
+
+def roadmap(quick: bool = typer.Option(True, "--quick/--full", help="quick: minutes on a laptop; full: the real runs"),
+            only: str = typer.Option("", "--only", help="comma-separated project keys, e.g. transformer,tokenizer"),
+            out: Path = typer.Option(Path("runs/roadmap"), "--out", help="where PROGRESS.md, report.html and step folders go"),
+            seed: int = typer.Option(0, "--seed"),
+            as_json: bool = typer.Option(False, "--json", help="print the results as JSON")) -> None:
+    """Run every project's roadmap step and write PROGRESS.md and report.html."""
+    from llmlab.roadmap.projects import PROJECTS
+    from llmlab.roadmap.runner import FAILED, run_roadmap
+    from llmlab.roadmap.tracker import note_for, write_progress, write_report
+
+    keys = [k.strip() for k in only.split(",") if k.strip()]
+    unknown = sorted(set(keys) - {p.key for p in PROJECTS})
+    if unknown:
+        raise LabError(f"unknown project(s) in --only: {', '.join(unknown)}",
+                       hint="choose from " + ", ".join(p.key for p in PROJECTS))
+    mode = "quick" if quick else "full"
+    results = run_roadmap(out, quick=quick, only=keys, seed=seed, log=lambda m: err_console.print(m, markup=False))
+    progress = write_progress(results, out / "PROGRESS.md", mode)
+    report = write_report(results, out / "report.html", out, mode)
+    summary = {"mode": mode, "progress": str(progress), "report": str(report),
+               "projects": {r.project.key: {"status": r.status, "seconds": round(r.seconds, 1), "note": note_for(r)}
+                            for r in results}}
+    if as_json:
+        print_summary(summary, as_json=True)
+    else:
+        print(progress.read_text(encoding="utf-8"))
+        console.print(f"report: {report}")
+    if any(r.status == FAILED for r in results):
+        raise typer.Exit(1)

@@ -1,0 +1,111 @@
+"""Run the roadmap's steps, one after another, each isolated from the others' failures.
+
+A step is `run(ctx) -> summary`; the summary's `checks` ({name: bool}) decide the status:
+passed (☑) only when the step ran in this invocation and every one of at least one check held.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmlab.roadmap.projects import PROJECTS, Project
+from llmlab.runs import RunFolder
+
+PASSED, FAILED, NOT_BUILT, NOT_RUN, NO_SUMMARY = "passed", "failed", "not built yet", "not run", "no summary"
+
+
+@dataclass
+class StepContext:
+    """What a step gets: where to write, how long to take, and a seed."""
+    project: Project
+    out: Path
+    quick: bool = True
+    seed: int = 0
+
+    @property
+    def run(self) -> RunFolder:
+        return RunFolder(self.out)
+
+
+@dataclass
+class StepResult:
+    project: Project
+    status: str
+    seconds: float = 0.0
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def checked(self) -> bool:
+        return self.status == PASSED
+
+
+def load_step(project: Project) -> Callable[[StepContext], dict] | None:
+    """The step function, or None when the project's module does not exist yet."""
+    module_name, _, func = project.step.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # Only the step's own module (or its package) missing means "not built"; a missing
+        # dependency inside a built project is a failure and must be reported as one.
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            return None
+        raise
+    return getattr(module, func)
+
+
+def judge(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return NO_SUMMARY
+    checks = summary.get("checks") or {}
+    if not checks:
+        return NO_SUMMARY
+    return PASSED if all(bool(v) for v in checks.values()) else FAILED
+
+
+def run_step(project: Project, out_root: Path, quick: bool, seed: int = 0,
+             log: Callable[[str], None] = print) -> StepResult:
+    out = out_root / project.key
+    start = time.perf_counter()
+    try:
+        step = load_step(project)
+        if step is None:
+            return StepResult(project, NOT_BUILT)
+        out.mkdir(parents=True, exist_ok=True)
+        summary = step(StepContext(project, out, quick=quick, seed=seed))
+    except Exception as exc:  # a failing step must not stop the others
+        seconds = time.perf_counter() - start
+        message = f"{type(exc).__name__}: {exc}"
+        log(f"[{project.key}] failed after {seconds:.1f}s: {message}")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        return StepResult(project, FAILED, seconds, {}, message)
+    seconds = time.perf_counter() - start
+    status = judge(summary)
+    if summary:
+        RunFolder(out).save_summary({**summary, "status": status, "seconds": round(seconds, 2)})
+    failed = [k for k, v in (summary or {}).get("checks", {}).items() if not v]
+    return StepResult(project, status, seconds, summary or {},
+                      "checks failed: " + ", ".join(failed) if failed else "")
+
+
+def run_roadmap(out_root: Path, quick: bool = True, only: list[str] | None = None, seed: int = 0,
+                projects: list[Project] | None = None, log: Callable[[str], None] = print) -> list[StepResult]:
+    projects = PROJECTS if projects is None else projects
+    results = []
+    for project in projects:
+        if only and project.key not in only:
+            results.append(StepResult(project, NOT_RUN))
+            continue
+        log(f"[{project.key}] {project.title} …")
+        result = run_step(project, out_root, quick, seed, log)
+        log(f"[{project.key}] {result.status} ({result.seconds:.1f}s)"
+            + (f" — {result.summary.get('headline')}" if result.summary.get("headline") else ""))
+        results.append(result)
+    return results
