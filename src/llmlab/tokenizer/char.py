@@ -65,7 +65,8 @@ class CharTokenizer(Tokenizer):
 
     def to_hf(self) -> Any:
         """A fast tokenizer with the same ids: each character is its own pre-token, decoded without spaces."""
-        from tokenizers import Regex, Tokenizer as HFTokenizer, decoders, models, pre_tokenizers
+        from tokenizers import Regex, decoders, models, pre_tokenizers
+        from tokenizers import Tokenizer as HFTokenizer
         from transformers import PreTrainedTokenizerFast
 
         vocab = dict(self.stoi)

@@ -1,0 +1,19 @@
+"""Decoding, shared by every generator in llmlab: SamplingParams, logits processors, sampling, stops.
+
+    from llmlab.generation import SamplingParams, sample_next
+    next_ids = sample_next(logits, SamplingParams(temperature=0.8, top_k=50), previous=ids, generators=g)
+"""
+
+from llmlab.generation.params import SamplingParams
+from llmlab.generation.processors import (
+           apply_temperature,
+           process_logits,
+           repetition_penalty,
+           top_k_filter,
+           top_p_filter,
+)
+from llmlab.generation.sampling import make_generator, sample_next
+from llmlab.generation.stop import find_stop, holdback
+
+__all__ = ["SamplingParams", "apply_temperature", "find_stop", "holdback", "make_generator", "process_logits",
+           "repetition_penalty", "sample_next", "top_k_filter", "top_p_filter"]
