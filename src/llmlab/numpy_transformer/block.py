@@ -1,0 +1,58 @@
+"""The MLP and the pre-LN residual block of GPT-2.
+
+    MLP:    m(x) = act(x W_fc + b_fc) W_proj + b_proj              (B, T, C) -> (B, T, 4C) -> (B, T, C)
+    Block:  h = x + attn(ln_1(x));   out = h + mlp(ln_2(h))
+backward follows the residual rule: the gradient reaching a sum is passed unchanged to both of its
+terms, so  dh = dout + ln_2'(mlp'(dout))  and  dx = dh + ln_1'(attn'(dh)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from llmlab.numpy_transformer.activations import make_activation
+from llmlab.numpy_transformer.attention import CausalSelfAttention
+from llmlab.numpy_transformer.kv_cache import KVCache
+from llmlab.numpy_transformer.layernorm import LayerNorm
+from llmlab.numpy_transformer.linear import Linear
+from llmlab.numpy_transformer.module import Module
+
+
+class MLP(Module):
+    def __init__(self, n_embd: int, n_inner: int, rng: np.random.Generator, dtype=np.float32,
+                 activation: str = "gelu_new", std: float = 0.02, proj_std: float = 0.02):
+        super().__init__()
+        self.c_fc = Linear(n_embd, n_inner, rng, dtype, std)
+        self.act = make_activation(activation)
+        self.c_proj = Linear(n_inner, n_embd, rng, dtype, proj_std)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.c_proj.forward(self.act.forward(self.c_fc.forward(x)))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return self.c_fc.backward(self.act.backward(self.c_proj.backward(dout)))
+
+
+class Block(Module):
+    def __init__(self, n_embd: int, n_head: int, n_inner: int, rng: np.random.Generator, dtype=np.float32,
+                 eps: float = 1e-5, activation: str = "gelu_new", std: float = 0.02,
+                 proj_std: float = 0.02, attn_scale: float | None = None):
+        super().__init__()
+        self.ln_1 = LayerNorm(n_embd, eps, dtype)
+        self.attn = CausalSelfAttention(n_embd, n_head, rng, dtype, std, proj_std, attn_scale)
+        self.ln_2 = LayerNorm(n_embd, eps, dtype)
+        self.mlp = MLP(n_embd, n_inner, rng, dtype, activation, std, proj_std)
+
+    def forward(self, x: np.ndarray, bias: np.ndarray, cache: KVCache | None = None, layer: int = 0) -> np.ndarray:
+        h = self.attn.forward(self.ln_1.forward(x), bias, cache, layer)
+        h += x                                   # the branch output is ours: add the residual in place
+        out = self.mlp.forward(self.ln_2.forward(h))
+        out += h
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dh = self.ln_2.backward(self.mlp.backward(dout))
+        dh += dout
+        dx = self.ln_1.backward(self.attn.backward(dh))
+        dx += dh
+        return dx
