@@ -1,0 +1,111 @@
+"""The paged KV cache and attention over it: K/V live in fixed-size blocks, a block table says which.
+
+    kv = PagedKVCache(n_layer=2, num_blocks=64, block_size=16, n_kv_head=4, head_dim=8, dtype, device)
+    kv.write(layer, k, v, slot_mapping)          # token t goes to slot = block * block_size + offset
+    out = paged_attention(q, k, v, kv.layer(layer), batch, batch.masks(), scale)
+
+A request's tokens need not sit next to each other in memory: position p of a request lives in block
+`block_table[p // block_size]` at offset `p % block_size`. Two ways to attend, chosen per token:
+- rows: each token gathers its request's blocks through its block table and attends to the first
+  `context_len` of them (decode tokens; on a GPU, every token of a small step, as one CUDA graph);
+- segments: a prefill chunk of n tokens at positions start..start+n-1 attends causally; with start 0
+  its own new K/V suffice, otherwise it also gathers the cached prefix (prefix-cache hits, chunked prefill).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+NULL_BLOCK = 0   # never handed to a request: padded rows write here and padded table entries point here
+
+
+class PagedKVCache:
+    """data: (n_layer, 2, num_blocks, block_size, n_kv_head, head_dim), zero-filled so padding is finite."""
+
+    def __init__(self, n_layer: int, num_blocks: int, block_size: int, n_kv_head: int, head_dim: int,
+                 dtype: torch.dtype, device: str | torch.device):
+        self.block_size, self.num_blocks = block_size, num_blocks
+        self.data = torch.zeros(n_layer, 2, num_blocks, block_size, n_kv_head, head_dim, dtype=dtype, device=device)
+
+    def layer(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data[i, 0], self.data[i, 1]
+
+    def write(self, i: int, k: torch.Tensor, v: torch.Tensor, slot_mapping: torch.Tensor) -> None:
+        """k, v (T, Hkv, D) -> their slots in layer i (one scatter each, no Python loop)."""
+        kc, vc = self.layer(i)
+        kc.view(-1, *kc.shape[2:]).index_copy_(0, slot_mapping, k)
+        vc.view(-1, *vc.shape[2:]).index_copy_(0, slot_mapping, v)
+
+
+@dataclass
+class Segment:
+    offset: int              # its first row in the flat batch
+    length: int              # new tokens
+    start: int               # position of the first new token; positions < start are already cached
+    slots: torch.Tensor | None = None   # (start + length,) cache slots of the whole context, when start > 0
+
+
+@dataclass
+class AttentionBatch:
+    slot_mapping: torch.Tensor                 # (T,) where each new token's K/V goes
+    num_rows: int = 0                          # tokens [0, R) attend through block tables
+    block_tables: torch.Tensor | None = None   # (R, MB) block ids, padded with NULL_BLOCK
+    context_lens: torch.Tensor | None = None   # (R,) how many positions each row sees (its own included)
+    segments: list[Segment] = field(default_factory=list)   # tokens [R, T), one chunk per request
+    block_size: int = 16
+
+    def masks(self) -> dict:
+        """Boolean masks (True = attend), built once per forward and shared by all layers."""
+        out: dict = {"rows": None, "segments": []}
+        if self.num_rows:
+            length = self.block_tables.shape[1] * self.block_size
+            keys = torch.arange(length, device=self.slot_mapping.device)
+            out["rows"] = (keys[None, :] < self.context_lens[:, None]).view(self.num_rows, 1, 1, length)
+        for seg in self.segments:
+            if seg.start == 0:
+                out["segments"].append(None)            # plain causal attention over its own tokens
+                continue
+            ctx = seg.start + seg.length
+            keys = torch.arange(ctx, device=self.slot_mapping.device)
+            queries = seg.start + torch.arange(seg.length, device=self.slot_mapping.device)
+            out["segments"].append(keys[None, :] <= queries[:, None])          # (n, ctx)
+        return out
+
+
+def _expand_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """(B, Hkv, L, D) -> (B, H, L, D): grouped-query attention shares each K/V head among H/Hkv queries."""
+    b, hkv, length, d = x.shape
+    if hkv == n_head:
+        return x
+    return x[:, :, None].expand(b, hkv, n_head // hkv, length, d).reshape(b, n_head, length, d)
+
+
+def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor],
+                    batch: AttentionBatch, masks: dict, scale: float) -> torch.Tensor:
+    """q (T, H, D), the new k, v (T, Hkv, D) (already written to the cache) -> attention output (T, H, D)."""
+    n_head = q.shape[1]
+    k_cache, v_cache = cache                                      # (NB, bs, Hkv, D)
+    outs = []
+    if batch.num_rows:
+        r = batch.num_rows
+        kr = k_cache[batch.block_tables].flatten(1, 2).transpose(1, 2)     # (R, Hkv, MB*bs, D)
+        vr = v_cache[batch.block_tables].flatten(1, 2).transpose(1, 2)
+        o = F.scaled_dot_product_attention(q[:r].unsqueeze(2), _expand_heads(kr, n_head),
+                                           _expand_heads(vr, n_head), attn_mask=masks["rows"], scale=scale)
+        outs.append(o.squeeze(2))                                           # (R, H, D)
+    for seg, mask in zip(batch.segments, masks["segments"], strict=True):
+        rows = slice(seg.offset, seg.offset + seg.length)
+        qs = q[rows].transpose(0, 1).unsqueeze(0)                           # (1, H, n, D)
+        if seg.start == 0:
+            ks, vs = k[rows], v[rows]                                       # (n, Hkv, D)
+        else:
+            ks = k_cache.flatten(0, 1).index_select(0, seg.slots)           # (ctx, Hkv, D)
+            vs = v_cache.flatten(0, 1).index_select(0, seg.slots)
+        ks = _expand_heads(ks.transpose(0, 1).unsqueeze(0), n_head)
+        vs = _expand_heads(vs.transpose(0, 1).unsqueeze(0), n_head)
+        o = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask, is_causal=mask is None, scale=scale)
+        outs.append(o[0].transpose(0, 1))                                   # (n, H, D)
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
