@@ -9,6 +9,7 @@
 - stateful modules (`model.stateful = True`, forward(ids, state) -> (logits, state), state batch-first
   on dim 1 as torch.nn.RNN/LSTM/GRU keep it): the hidden state, any length.
 - any other module mapping ids (B, T) to logits (B, T, V): recomputed over the last `context` tokens.
+- a model with its own `make_stepper(context)` (the NumPy Transformer and its KV cache): that stepper.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class StateStepper:
 
 
 def stepper_for(model: torch.nn.Module, context: int | None = None):
+    if hasattr(model, "make_stepper"):
+        return model.make_stepper(context)
     if hasattr(model, "config") and hasattr(model, "generation_config"):
         return HFStepper(model)
     if getattr(model, "stateful", False):
@@ -119,4 +122,6 @@ def stepper_for(model: torch.nn.Module, context: int | None = None):
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
+    if not hasattr(model, "parameters"):   # a NumPy model: its logits live on the CPU
+        return torch.device("cpu")
     return next(model.parameters()).device
