@@ -58,3 +58,7 @@ class KVCache:
     def reset(self) -> None:
         self.length = 0
         self.key_mask[:] = True
+
+    def reorder(self, index: np.ndarray) -> None:
+        """Keep rows `index` (beam search picks which hypotheses live on)."""
+        self.k, self.v, self.key_mask = self.k[:, index], self.v[:, index], self.key_mask[index]

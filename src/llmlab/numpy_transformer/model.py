@@ -184,6 +184,12 @@ class GPT(Module):
         cache.key_mask[:, past:past + t] = mask[:, -t:]
         return cache.key_mask[:, :past + t]
 
+    def make_stepper(self, context: int | None = None):
+        """What `llmlab.generation`'s decoding loop drives: prefill, then one token at a time on the KV cache."""
+        from llmlab.numpy_transformer.sampling import KVCacheStepper
+
+        return KVCacheStepper(self, context)
+
     # ---- weights ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         """Parameters under transformers' GPT2LMHeadModel names ("transformer.h.0.attn.c_attn.weight")."""
