@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from itertools import pairwise
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from llmlab.tokenizer.pretokenize import compiled, count_chunks, resolve_pattern
 EOT = "<|endoftext|>"
 CACHE_LIMIT = 1 << 20          # chunks remembered before the cache is emptied (memory stays bounded)
 PARALLEL_MIN_CHARS = 4 << 20   # encode_batch uses worker processes only past this much text
+NO_MERGE = 1 << 62             # the rank of a pair that was never merged
 
 
 class BPETokenizer(Tokenizer):
@@ -39,14 +40,14 @@ class BPETokenizer(Tokenizer):
         self.merges = [tuple(int(x) for x in m) for m in merges]
         self.merge_counts = list(merge_counts or [])
         self.vocab: list[bytes] = [bytes([b]) for b in range(256)]   # id -> bytes, learned tokens only
-        self._rank: dict[tuple[int, int], tuple[int, int]] = {}       # (a, b) -> (merge rank, new id)
+        self._rank: dict[tuple[int, int], int] = {}                   # (a, b) -> merge rank
         for rank, (a, b, new) in enumerate(self.merges):
             if new == len(self.vocab):
                 self.vocab.append(self.vocab[a] + self.vocab[b])
             elif new > len(self.vocab) or self.vocab[new] != self.vocab[a] + self.vocab[b]:
                 raise LabError(f"merge {rank} ({a}, {b}) -> {new} does not fit the merges before it",
                                hint="the tokenizer files are damaged; train the tokenizer again")
-            self._rank[(a, b)] = (rank, new)
+            self._rank.setdefault((a, b), rank)
         self._special: dict[str, int] = {}
         self._special_regex = None
         self._cache: dict[str, list[int]] = {}
@@ -121,24 +122,26 @@ class BPETokenizer(Tokenizer):
 
     # ---------------------------------------------------------------- encoding
     def _encode_chunk(self, data: bytes) -> list[int]:
-        """Merge the lowest-ranked learned pair, everywhere in the chunk, until none is left."""
+        """Merge the lowest-ranked learned pair, leftmost first, until no learned pair is left.
+
+        ranks[i] is the merge rank of (ids[i], ids[i+1]); a merge at i changes only its two neighbours.
+        (Merging the leftmost occurrence first is "merge every occurrence, left to right": pairs that
+        contain the new token were learned later, so they rank lower.)
+        """
         ids = list(data)
-        rank = self._rank
-        while len(ids) >= 2:
-            best = min(pairwise(ids), key=lambda pair: rank.get(pair, (1 << 62, 0))[0])
-            if best not in rank:
+        get, merges = self._rank.get, self.merges
+        ranks = [get(pair, NO_MERGE) for pair in pairwise(ids)]
+        while ranks:
+            best = min(ranks)
+            if best == NO_MERGE:
                 break
-            a, b = best
-            new = rank[best][1]
-            out, i, n = [], 0, len(ids)
-            while i < n:
-                if i + 1 < n and ids[i] == a and ids[i + 1] == b:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(ids[i])
-                    i += 1
-            ids = out
+            i = ranks.index(best)
+            ids[i:i + 2] = [merges[best][2]]
+            del ranks[i]
+            if i < len(ranks):
+                ranks[i] = get((ids[i], ids[i + 1]), NO_MERGE)
+            if i > 0:
+                ranks[i - 1] = get((ids[i - 1], ids[i]), NO_MERGE)
         return ids
 
     def encode_ordinary(self, text: str) -> list[int]:
@@ -153,14 +156,10 @@ class BPETokenizer(Tokenizer):
         cache = self._cache
         if len(cache) > CACHE_LIMIT:
             cache.clear()
-        out: list[int] = []
-        extend = out.extend
-        for chunk in self._split(text):
-            ids = cache.get(chunk)
-            if ids is None:
-                ids = cache[chunk] = self._encode_chunk(chunk.encode("utf-8"))
-            extend(ids)
-        return out
+        chunks = self._split(text)
+        for chunk in set(chunks).difference(cache):     # only chunks never seen before run BPE
+            cache[chunk] = self._encode_chunk(chunk.encode("utf-8"))
+        return list(chain.from_iterable(map(cache.__getitem__, chunks)))
 
     def encode(self, text: str, allowed_special: str | Iterable[str] = (),
                disallowed_special: str | Iterable[str] = "all") -> list[int]:
@@ -202,7 +201,9 @@ class BPETokenizer(Tokenizer):
             num_workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                               else os.cpu_count() or 1, 8) if total >= PARALLEL_MIN_CHARS else 1
         kwargs = {"allowed_special": allowed_special, "disallowed_special": disallowed_special}
-        if num_workers <= 1 or len(texts) < 2:
+        import multiprocessing as mp
+
+        if num_workers <= 1 or len(texts) < 2 or mp.current_process().daemon:   # pool workers cannot fork
             return [self.encode(t, **kwargs) for t in texts]
         from llmlab.tokenizer.parallel import encode_in_workers
 
