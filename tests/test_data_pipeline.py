@@ -11,12 +11,10 @@ from llmlab.data.clean import CleanConfig, clean_documents, normalize_text
 from llmlab.data.corpus import DOC_SEPARATOR, Document
 from llmlab.data.dedup import exact_dedup, near_dedup
 from llmlab.data.shards import (
-    RandomWindows,
     ShardWriter,
     TokenShards,
     open_shard,
     read_header,
-    sequential_windows,
     write_shard,
 )
 from llmlab.errors import LabError
@@ -120,20 +118,7 @@ def test_shard_errors(tmp_path):
         TokenShards(tmp_path, "val")
     write_shard(tmp_path / "train_000000.bin", np.arange(10, dtype=np.uint16), {"vocab_size": 10})
     with pytest.raises(LabError, match="fewer than one window"):
-        RandomWindows(TokenShards(tmp_path, "train"), block_size=16)
-
-
-def test_random_windows_depend_only_on_step_and_split_across_ranks(tmp_path):
-    write_shard(tmp_path / "train_000000.bin", np.arange(5000, dtype=np.uint16), {"vocab_size": 5000})
-    windows = RandomWindows(TokenShards(tmp_path), block_size=32, seed=3)
-    x, y = windows.batch(step=7, size=8)
-    assert x.shape == (8, 32) and (y == x + 1).all()  # the stream counts up, so y is x shifted
-    np.testing.assert_array_equal(windows.batch(7, 8)[0], x)
-    assert not np.array_equal(windows.batch(8, 8)[0], x)
-    halves = [windows.batch(7, 4, rank=r, world=2)[0] for r in range(2)]
-    np.testing.assert_array_equal(np.concatenate(halves), x)
-    val = sequential_windows(TokenShards(tmp_path), block_size=32, max_windows=3)
-    np.testing.assert_array_equal(val[1], np.arange(32, 65))
+        TokenShards(tmp_path, "train").check_block(16)
 
 
 def corpus_folder(tmp_path):

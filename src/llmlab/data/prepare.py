@@ -79,9 +79,15 @@ class HFTokenizerAdapter:
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return self.tok(texts, add_special_tokens=False)["input_ids"]
 
+    def decode(self, ids: list[int]) -> str:
+        return self.tok.decode(ids)
+
     def save(self, directory: str | Path) -> Path:
         self.tok.save_pretrained(str(directory))
         return Path(directory)
+
+    def to_hf(self) -> Any:
+        return self.tok
 
 
 def open_tokenizer(spec: str | Path) -> Any:
@@ -247,7 +253,8 @@ def prepare(corpus: str, tokenizer: str | Path, out: str | Path, cfg: PrepareCon
         "input": _size(source.documents),
         "removed": stages,
         "kept": _size(docs),
-        "split": {"train_documents": train.n_documents, "val_documents": val.n_documents},
+        "split": {"train_documents": train.n_documents, "val_documents": val.n_documents,
+                  "train_bytes": train.n_bytes, "val_bytes": val.n_bytes},
         "tokens": {name: w.n_tokens for name, w in writers.items()},
         "bytes_per_token": round(kept_bytes / max(n_tokens, 1), 3),
         "shards": {name: [p.name for p in w.paths] for name, w in writers.items()},

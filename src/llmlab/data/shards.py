@@ -2,7 +2,7 @@
 
     with ShardWriter(folder, "train", vocab_size=32768, eot_id=0) as w: w.add(ids)
     stream = TokenShards(folder, "train"); stream.read(start, length)
-    x, y = RandomWindows(stream, block_size=1024, seed=0).batch(step=7, size=16)
+    TokenWindows(stream.arrays, block_size=1024, batch_size=16)   # llmlab.training's resumable sampler
 
 A shard file is `LLMLABTK` + a little-endian uint32 header length + the UTF-8 JSON header, padded
 to a 64-byte boundary, then `n_tokens` ids as uint16 (vocab <= 65536) or uint32. The header says
@@ -159,38 +159,3 @@ class TokenShards:
         if self.n_tokens < block_size + 1:
             raise LabError(f"the {self.split!r} shards hold {self.n_tokens} tokens, fewer than one window of "
                            f"{block_size + 1}", hint="use a larger corpus or a smaller context (--set block_size=...)")
-
-
-class RandomWindows:
-    """Training batches: windows at random positions; batch `step` depends only on (seed, step).
-
-    So a resumed run draws exactly the batches the uninterrupted run would have, with no sampler
-    state to save, and a data-parallel rank takes its slice of the same global batch:
-    rows [rank * size, (rank + 1) * size) of the step's world * size windows.
-    """
-
-    def __init__(self, stream: TokenShards, block_size: int, seed: int = 0):
-        stream.check_block(block_size)
-        self.stream, self.block_size, self.seed = stream, block_size, seed
-
-    def starts(self, step: int, n: int) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, step])
-        return rng.integers(0, self.stream.n_tokens - self.block_size, size=n)
-
-    def batch(self, step: int, size: int, rank: int = 0, world: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """(x, y), each (size, block_size) int64: y is x shifted by one token."""
-        starts = self.starts(step, size * world)[rank * size:(rank + 1) * size]
-        rows = np.stack([self.stream.read(int(s), self.block_size + 1) for s in starts])
-        return rows[:, :-1], rows[:, 1:]
-
-
-def sequential_windows(stream: TokenShards, block_size: int, max_windows: int | None = None) -> np.ndarray:
-    """Evaluation windows: non-overlapping, in order from the start, (n, block_size + 1) int64.
-
-    The same tokens every evaluation, so val loss is comparable across steps and runs.
-    """
-    stream.check_block(block_size)
-    n = (stream.n_tokens - 1) // block_size
-    if max_windows is not None:
-        n = min(n, max_windows)
-    return np.stack([stream.read(i * block_size, block_size + 1) for i in range(n)])

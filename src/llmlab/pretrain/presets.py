@@ -1,0 +1,99 @@
+"""Pretraining presets: a model shape (`ModelSpec`) plus a `TrainConfig` for the shared loop.
+
+    spec, train = resolve("gpt2-124m", ["batch_size=16", "n_layer=6"])
+
+`--set key=value` goes to whichever of the two dataclasses has the key. `gpt2-124m` is GPT-2 small
+(12 layers, 12 heads, width 768, context 1024) with the llm.c / nanoGPT OpenWebText recipe: 2^19
+tokens per optimizer step (32 x 1024 x 16 accumulation on one GPU), lr 6e-4 -> 6e-5, 700 warmup
+steps, betas (0.9, 0.95), weight decay 0.1, clipping at 1.0, 19,073 steps = 10B tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from llmlab.config import apply_overrides
+from llmlab.errors import LabError
+from llmlab.training import TrainConfig
+
+
+@dataclass
+class ModelSpec:
+    arch: str = "gpt2"                  # gpt2 (GPT2LMHeadModel) | llama (LlamaForCausalLM: RMSNorm, RoPE, SwiGLU)
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    block_size: int = 1024              # context length, the T of every batch
+    intermediate_size: int | None = None  # MLP width; None: 4 * n_embd (gpt2), 8/3 * n_embd rounded to 64 (llama)
+    n_kv_head: int | None = None        # llama only: grouped-query attention (None: = n_head)
+    rope_theta: float = 10000.0
+    dropout: float = 0.0                # pretraining on more tokens than parameters needs none
+    vocab_multiple: int = 64            # pad the embedding to a multiple: tensor-core friendly matmul shapes
+    attention: str = "sdpa"             # sdpa (fused kernels via torch, flash on GPUs) | eager
+    loss_in_forward: bool = True        # cross-entropy inside the model's forward, so torch.compile fuses it
+    init_std: float = 0.02              # GPT-2 initialisation: N(0, 0.02), residual projections / sqrt(2 n_layer)
+
+
+@dataclass
+class Preset:
+    name: str
+    description: str
+    model: ModelSpec
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _gpt2_124m_train() -> TrainConfig:
+    return TrainConfig(max_steps=19073, batch_size=32, grad_accum=16, lr=6e-4, min_lr=6e-5, warmup_steps=700,
+                       weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0, eval_interval=250, eval_iters=20,
+                       log_interval=10, sample_interval=1000, sample_tokens=64, compile=True,
+                       sample_prompts=["def ", "import ", "class "])
+
+
+def _tiny_train() -> TrainConfig:
+    return TrainConfig(max_steps=300, batch_size=16, grad_accum=1, lr=3e-3, min_lr=3e-4, warmup_steps=20,
+                       weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0, eval_interval=50, eval_iters=8,
+                       log_interval=10, sample_interval=0, sample_tokens=48, compile=False,
+                       sample_prompts=["def ", "import ", "class "])
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in [
+    Preset("gpt2-124m", "GPT-2 small: the 10B-token recipe",
+           ModelSpec(), _gpt2_124m_train()),
+    Preset("gpt2-tiny", "CPUs, tests, the quick step",
+           ModelSpec(n_layer=2, n_head=4, n_embd=64, block_size=128), _tiny_train()),
+    Preset("llama-124m", "Llama-style: RMSNorm, RoPE, SwiGLU",
+           ModelSpec(arch="llama", intermediate_size=2048), _gpt2_124m_train()),
+    Preset("llama-tiny", "CPUs and tests",
+           ModelSpec(arch="llama", n_layer=2, n_head=4, n_embd=64, block_size=128, n_kv_head=2), _tiny_train()),
+]}
+
+
+def resolve(preset: str, overrides: list[str] | None = None) -> tuple[ModelSpec, TrainConfig]:
+    """The preset's two configs with each `key=value` applied to the one that has the key."""
+    if preset not in PRESETS:
+        raise LabError(f"unknown preset {preset!r}", hint="choose one of " + ", ".join(PRESETS))
+    base = PRESETS[preset]
+    model_keys = {f.name for f in dataclasses.fields(ModelSpec)}
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    mine, theirs = [], []
+    for item in overrides or []:
+        key = item.split("=", 1)[0].strip()
+        if key in model_keys:
+            mine.append(item)
+        elif key in train_keys:
+            theirs.append(item)
+        else:
+            raise LabError(f"unknown setting {key!r} for preset {preset}",
+                           hint="model settings: " + ", ".join(sorted(model_keys))
+                                + "; training settings: " + ", ".join(sorted(train_keys)))
+    spec = apply_overrides(dataclasses.replace(base.model), mine)
+    train = apply_overrides(dataclasses.replace(base.train), theirs)
+    if spec.arch not in ("gpt2", "llama"):
+        raise LabError(f"unknown arch {spec.arch!r}", hint="use arch=gpt2 or arch=llama")
+    if spec.n_embd % spec.n_head:
+        raise LabError(f"n_embd {spec.n_embd} is not a multiple of n_head {spec.n_head}",
+                       hint="choose n_embd = n_head * head size")
+    if spec.attention not in ("sdpa", "eager"):
+        raise LabError(f"unknown attention {spec.attention!r}", hint="use attention=sdpa or attention=eager")
+    return spec, train.validate()
