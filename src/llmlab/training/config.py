@@ -25,6 +25,7 @@ class TrainConfig:
     warmup_steps: int = 100
     lr_decay_steps: int | None = None     # cosine reaches min_lr here (None: max_steps)
     schedule: str = "cosine"              # cosine | linear | constant (after warmup)
+    decay_by: str = "steps"               # steps | time: decay over max_time seconds instead (budgeted runs)
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.99
@@ -63,6 +64,9 @@ class TrainConfig:
             raise LabError(f"min_lr {self.min_lr} must lie in [0, lr={self.lr}]", hint="lower min_lr or raise lr")
         if self.schedule not in ("cosine", "linear", "constant"):
             raise LabError(f"unknown schedule {self.schedule!r}", hint="use cosine, linear or constant")
+        if self.decay_by not in ("steps", "time") or (self.decay_by == "time" and not self.max_time):
+            raise LabError(f"decay_by={self.decay_by!r} needs to be 'steps', or 'time' together with max_time",
+                           hint="set max_time=SECONDS with decay_by=time")
         if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
             raise LabError(f"unknown mixed_precision {self.mixed_precision!r}", hint="use auto, bf16, fp16 or no")
         if self.device not in ("auto", "cuda", "mps", "cpu"):

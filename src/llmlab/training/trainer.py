@@ -147,7 +147,9 @@ class Trainer:
         if acc.is_main_process:
             self.run.save_config(self.run_config)
         self.model.train()
-        start_step, clock = self.step, time.perf_counter() - self.elapsed
+        start_step = self.step
+        clock = self._clock = time.perf_counter() - self.elapsed
+        self._agreed_elapsed = self.elapsed
         window_loss, window_steps, window_start, window_tokens = None, 0, time.perf_counter(), 0
         last_log: dict[str, Any] = {}
         with progress_bar(cfg.max_steps, self.description, unit="tok",
@@ -192,7 +194,10 @@ class Trainer:
 
     def _train_step(self) -> torch.Tensor:
         cfg, acc = self.cfg, self.accelerator
-        lr = lr_at(self.step, cfg)
+        # one process reads its clock; several use the elapsed time they agreed on at the last log point,
+        # so every process applies the same learning rate
+        elapsed = time.perf_counter() - self._clock if acc.num_processes == 1 else self._agreed_elapsed
+        lr = lr_at(self.step, cfg, elapsed=elapsed)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         total = torch.zeros((), device=acc.device)
@@ -222,13 +227,14 @@ class Trainer:
     def _out_of_time(self, clock: float, at_sync: bool) -> bool:
         if self.cfg.max_time is None:
             return False
-        over = time.perf_counter() - clock >= self.cfg.max_time
+        elapsed = time.perf_counter() - clock
         if self.accelerator.num_processes == 1:
-            return over
+            return elapsed >= self.cfg.max_time
         if not at_sync:      # processes decide together (rank clocks differ) at log boundaries only
             return False
-        flag = torch.tensor(float(over), device=self.accelerator.device)
-        return bool(self.accelerator.reduce(flag, "max").item() > 0)
+        agreed = torch.tensor(elapsed, device=self.accelerator.device)
+        self._agreed_elapsed = float(self.accelerator.reduce(agreed, "max").item())
+        return self._agreed_elapsed >= self.cfg.max_time
 
     def _log_train(self, loss: torch.Tensor, tokens_per_s: float | None) -> dict[str, Any]:
         acc = self.accelerator
