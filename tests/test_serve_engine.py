@@ -62,14 +62,18 @@ def test_logits_equal_transformers_in_every_attention_path(model_dir, hf_model):
     torch.testing.assert_close(got, ref[20:], rtol=1e-4, atol=1e-4)
 
 
-def test_greedy_batch_equals_generate_token_for_token(model_dir, hf_model):
-    engine = make_engine(model_dir)
+@pytest.mark.parametrize("rows_only", [False, True], ids=["eager", "graph-layout"])
+def test_greedy_batch_equals_generate_token_for_token(model_dir, hf_model, rows_only):
+    # graph-layout: every step small enough runs as the GPU's CUDA-graph layout (one row per token)
+    engine = make_engine(model_dir, rows_only=rows_only, graph_max_rows=16)
     outs = engine.generate(PROMPTS, GREEDY, ignore_eos=True)
     for prompt, out in zip(PROMPTS, outs, strict=True):
         assert out.token_ids == reference(hf_model, prompt), prompt
         assert out.finish_reason == "length"
     # the 27-token prompt exceeded the 16-token step budget: it was prefilled in chunks
-    assert engine.stats()["steps"] > 10
+    stats = engine.stats()
+    assert stats["steps"] > 10
+    assert stats["graph_steps"] > 0 if rows_only else stats["graph_steps"] == 0
     assert engine.allocator.num_in_use == 0
 
 

@@ -74,7 +74,7 @@ class Engine:
         self.tables = BlockTables(self.allocator, cfg.block_size)
         self.scheduler = Scheduler(self.tables, cfg.max_num_seqs, cfg.max_batched_tokens)
         self.runner = ModelRunner(self.model, self.kv, -(-max_len // cfg.block_size), cfg.cuda_graphs,
-                                  cfg.graph_max_rows)
+                                  cfg.graph_max_rows, rows_only=cfg.rows_only)
         self.tokenizer = load_tokenizer(cfg.model) if tokenizer == "auto" else tokenizer
         eos = getattr(self.tokenizer, "eos_token_id", None)
         eos = eos if eos is not None else getattr(hf_cfg, "eos_token_id", None)
@@ -121,16 +121,7 @@ class Engine:
                     request_id: str | None = None, ignore_eos: bool = False) -> str:
         params = params or SamplingParams()
         ids = self.encode(prompt)
-        if not ids:
-            raise LabError("the prompt is empty", hint="send at least one token")
-        if min(ids) < 0 or max(ids) >= self.model.spec.vocab_size:
-            raise LabError(f"token ids must lie in [0, {self.model.spec.vocab_size}), got {min(ids)}..{max(ids)}",
-                           hint="encode the prompt with this model's tokenizer")
-        if params.max_new_tokens < 1:
-            raise LabError("max_new_tokens must be at least 1", hint="ask for at least one token")
-        if params.stop and self.tokenizer is None:
-            raise LabError("stop strings need a tokenizer", hint="use stop_token_ids instead")
-        self.check_length(len(ids), params.max_new_tokens)
+        self.validate(ids, params)
         rid = request_id or f"req-{next(self._ids)}"
         if rid in self.requests:
             raise LabError(f"request id {rid!r} is already running", hint="use a unique id per request")
@@ -141,6 +132,19 @@ class Engine:
         self.requests[rid] = req
         self.scheduler.add(req)
         return rid
+
+    def validate(self, ids: list[int], params: SamplingParams) -> None:
+        """Everything that can be wrong with a request, checked before it is queued (reads no mutable state)."""
+        if not ids:
+            raise LabError("the prompt is empty", hint="send at least one token")
+        if min(ids) < 0 or max(ids) >= self.model.spec.vocab_size:
+            raise LabError(f"token ids must lie in [0, {self.model.spec.vocab_size}), got {min(ids)}..{max(ids)}",
+                           hint="encode the prompt with this model's tokenizer")
+        if params.max_new_tokens < 1:
+            raise LabError("max_new_tokens must be at least 1", hint="ask for at least one token")
+        if params.stop and self.tokenizer is None:
+            raise LabError("stop strings need a tokenizer", hint="use stop_token_ids instead")
+        self.check_length(len(ids), params.max_new_tokens)
 
     def abort(self, request_id: str) -> RequestOutput | None:
         req = self.requests.pop(request_id, None)

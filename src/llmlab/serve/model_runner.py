@@ -67,12 +67,14 @@ def _views(packed: torch.Tensor, rows: int, width: int):
 
 class ModelRunner:
     def __init__(self, model: PagedCausalLM, kv: PagedKVCache, max_blocks_per_seq: int,
-                 cuda_graphs: bool = True, graph_max_rows: int = 128):
+                 cuda_graphs: bool = True, graph_max_rows: int = 128, rows_only: bool = False):
         self.model, self.kv = model, kv
         self.block_size = kv.block_size
         self.device = model.device
         self.max_blocks = max_blocks_per_seq
         self.use_graphs = cuda_graphs and self.device.type == "cuda"
+        # rows_only runs the graph path's layout without capturing (tests check it on a CPU)
+        self.rows_only = rows_only
         self.graph_max_rows = graph_max_rows
         self.graphs: dict[tuple[int, int], _Graph] = {}
         self.graph_pool = torch.cuda.graph_pool_handle() if self.use_graphs else None
@@ -88,7 +90,8 @@ class ModelRunner:
         width = _pow2(max(-(-(r.num_computed + n) // self.block_size) for r, n in scheduled))
         width = min(width, self.max_blocks)
         rows = _bucket(total, ROW_BUCKETS)
-        if self.use_graphs and rows <= self.graph_max_rows and rows * width * self.block_size <= GRAPH_MAX_KEYS:
+        if ((self.use_graphs or self.rows_only) and rows <= self.graph_max_rows
+                and rows * width * self.block_size <= GRAPH_MAX_KEYS):
             hidden, last_rows, sampled = self._graph_step(scheduled, total, rows, width)
             self.graph_steps += 1
         else:
@@ -120,13 +123,18 @@ class ModelRunner:
         pad = rows - total
         packed = (ids + [0] * pad + pos + [0] * pad + slots + [NULL_BLOCK * self.block_size] * pad
                   + lens + [1] * pad + tables + [NULL_BLOCK] * (pad * width))
+        packed = torch.tensor(packed, dtype=torch.long)
+        if not self.use_graphs:
+            ids, pos, slots, lens, tables = _views(packed.to(self.device), rows, width)
+            batch = AttentionBatch(slots, rows, tables, lens, block_size=self.block_size)
+            return self.model.forward(ids, pos, batch, self.kv), last_rows, sampled
         key = (rows, width)
         graph = self.graphs.get(key)
         if graph is None:
             start = time.perf_counter()
             graph = self.graphs[key] = _Graph(self, rows, width)
             self.capture_seconds += time.perf_counter() - start
-        return graph.run(torch.tensor(packed, dtype=torch.long)), last_rows, sampled
+        return graph.run(packed), last_rows, sampled
 
     def _eager_step(self, scheduled):
         """Decode tokens as rows (one batched attention); prefill chunks as causal segments."""
