@@ -197,6 +197,12 @@ class GPT(Module):
 
         return {to_hf_name(name): p for name, p, _ in self.named_parameters()}
 
+    def state_dict_grads(self) -> dict[str, np.ndarray]:
+        """The gradients, under the same names as `state_dict()`."""
+        from llmlab.numpy_transformer.checkpoint import to_hf_name
+
+        return {to_hf_name(name): g for name, _, g in self.named_parameters()}
+
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         from llmlab.numpy_transformer.checkpoint import load_into
 

@@ -1,0 +1,125 @@
+"""`llmlab transformer train | sample | check`: the NumPy Transformer from the command line.
+
+    llmlab transformer train --preset tiny                   # python-docs characters, under a minute
+    llmlab transformer train --preset shakespeare-char --set max_steps=500
+    llmlab transformer sample --model runs/transformer/<run>/model --prompt "def " --top-k 20
+    llmlab transformer check --json                          # gradient checks and parity with transformers
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from llmlab.console import console, print_summary
+
+app = typer.Typer(help="Project 1: a GPT-2-style Transformer written in NumPy — train, sample, check.",
+                  no_args_is_help=True)
+
+
+@app.command("train")
+def train_command(
+        preset: str = typer.Option("small", "--preset", help="tiny | small | shakespeare-char"),
+        corpus: str = typer.Option(None, "--corpus", help="python-docs (default) | tinyshakespeare | python-stdlib | PATH"),
+        overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. --set n_layer=6 --set lr=3e-4"),
+        out: Path = typer.Option(None, "--out", help="run folder (default runs/transformer/<name>)"),
+        name: str = typer.Option(None, "--name", help="run name under runs/transformer/"),
+        as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """Train a character-level GPT in NumPy; writes metrics, loss.png, a sample and a HF model folder."""
+    from llmlab.config import apply_overrides
+    from llmlab.numpy_transformer.train import preset as get_preset
+    from llmlab.numpy_transformer.train import train
+    from llmlab.runs import RunFolder
+
+    cfg = get_preset(preset)
+    if corpus:
+        cfg.corpus = corpus
+    cfg = apply_overrides(cfg, overrides)
+    run = RunFolder.create("transformer", name=name or preset, out=out)
+    summary = train(cfg, run, log=lambda m: None if as_json else console.print(m, markup=False, highlight=False))
+    sample = summary.pop("sample")
+    print_summary(summary, as_json=as_json, title=f"transformer train ({run.path})")
+    if not as_json:
+        console.print("[bold]sample[/bold]")
+        console.print(cfg.sample_prompt + sample, markup=False, highlight=False)
+
+
+@app.command("sample")
+def sample_command(
+        model: Path = typer.Option(..., "--model", help="a model folder written by `train` (or any GPT-2 folder)"),
+        prompt: str = typer.Option("\n", "--prompt"),
+        max_new_tokens: int = typer.Option(300, "--max-new-tokens"),
+        temperature: float = typer.Option(0.8, "--temperature", help="0 = greedy"),
+        top_k: int = typer.Option(0, "--top-k", help="0 = off"),
+        top_p: float = typer.Option(1.0, "--top-p", help="1.0 = off"),
+        num_samples: int = typer.Option(1, "--num-samples"),
+        seed: int = typer.Option(None, "--seed"),
+        dtype: str = typer.Option("float32", "--dtype", help="float32 | float64"),
+        as_json: bool = typer.Option(False, "--json")) -> None:
+    """Generate text with the KV cache, sampling through llmlab.generation."""
+    from llmlab.generation import SamplingParams
+    from llmlab.numpy_transformer.blas import auto_threads, blas_threads
+    from llmlab.numpy_transformer.model import GPT
+    from llmlab.numpy_transformer.sampling import sample_text
+
+    net = GPT.from_pretrained(model, dtype=dtype)
+    tokenizer = _tokenizer_for(model)
+    params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens,
+                            seed=seed)
+    with blas_threads(auto_threads(net.config.n_embd)):
+        texts = sample_text(net, tokenizer, prompt, params, num_samples=num_samples)
+    if as_json:
+        print_summary({"prompt": prompt, "samples": texts}, as_json=True)
+        return
+    for i, text in enumerate(texts):
+        if num_samples > 1:
+            console.rule(f"sample {i + 1}")
+        console.print(prompt + text, markup=False, highlight=False)
+
+
+def _tokenizer_for(model: Path):
+    """The llmlab tokenizer saved with the model, else the folder's Hugging Face tokenizer."""
+    from llmlab.errors import LabError
+    from llmlab.tokenizer.base import META_FILE, load_tokenizer
+
+    if (Path(model) / META_FILE).exists():
+        return load_tokenizer(model)
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(model))
+    except Exception as exc:  # noqa: BLE001 - any failure means the same thing to the user
+        raise LabError(f"{model} has no tokenizer ({type(exc).__name__})",
+                       hint="sample from a folder written by `llmlab transformer train`, or add tokenizer files") from None
+
+
+@app.command("check")
+def check_command(
+        out: Path = typer.Option(None, "--out", help="where summary.json goes (default runs/transformer/check)"),
+        seed: int = typer.Option(0, "--seed"),
+        as_json: bool = typer.Option(False, "--json", help="print the results as JSON")) -> None:
+    """Gradient checks (finite differences, PyTorch autograd) and parity with transformers' GPT-2."""
+    from rich.table import Table
+
+    from llmlab.numpy_transformer.gradcheck import layer_gradient_checks
+    from llmlab.numpy_transformer.reference import reference_checks
+    from llmlab.runs import RunFolder
+
+    rows = layer_gradient_checks(seed) + reference_checks(seed)
+    passed = all(r["passed"] for r in rows)
+    run = RunFolder.create("transformer", name="check", out=out)
+    summary = {"passed": passed, "checks": {r["check"]: r["passed"] for r in rows}, "rows": rows}
+    run.save_summary(summary)
+    if as_json:
+        print_summary(summary, as_json=True)
+    else:
+        table = Table(title="NumPy Transformer checks")
+        for column in ("check", "error", "tolerance", "result"):
+            table.add_column(column, justify="left" if column == "check" else "right")
+        for r in rows:
+            table.add_row(r["check"], f"{r['value']:.2e}", f"{r['tolerance']:.0e}",
+                          "[green]pass[/green]" if r["passed"] else "[red]FAIL[/red]")
+        console.print(table)
+    if not passed:
+        raise typer.Exit(1)
