@@ -38,6 +38,13 @@ class Module:
         for name, child in self.children():
             yield from child.named_parameters(prefix + name + ".")
 
+    def grads_of(self, name: str) -> np.ndarray:
+        """The gradient of one parameter by its dotted name ("h.0.attn.c_attn.weight")."""
+        for key, _, grad in self.named_parameters():
+            if key == name:
+                return grad
+        raise KeyError(name)
+
     def zero_grad(self) -> None:
         for _, _, grad in self.named_parameters():
             grad.fill(0)

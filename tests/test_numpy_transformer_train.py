@@ -1,0 +1,82 @@
+"""Training the NumPy GPT: the loss falls, the run folder is complete and loads in transformers,
+the CLI and the roadmap step work."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from llmlab.cli import main
+from llmlab.config import apply_overrides
+from llmlab.numpy_transformer.train import CharData, preset, train
+from llmlab.runs import RunFolder
+from llmlab.tokenizer import CharTokenizer
+
+
+def test_a_tiny_model_learns_tinyshakespeare(tmp_path):
+    cfg = apply_overrides(preset("tiny"), ["corpus=tinyshakespeare", "max_steps=40", "eval_interval=0",
+                                           "eval_iters=2", "log_interval=5", "sample_tokens=20", "n_embd=32",
+                                           "block_size=32"])
+    summary = train(cfg, RunFolder.create("transformer", out=tmp_path), log=lambda m: None)
+    assert summary["steps"] == 40
+    assert summary["final_train_loss"] < summary["first_train_loss"] - 0.5
+    assert summary["val_loss"] < summary["unigram_val_loss"] + 0.3      # 40 steps: near the baseline already
+    for name in ("config.json", "metrics.jsonl", "summary.json", "loss.png", "sample.txt",
+                 "model/config.json", "model/model.safetensors"):
+        assert (tmp_path / name).exists(), name
+    assert len(summary["sample"]) > 0
+
+
+def test_the_saved_folder_is_a_hugging_face_model(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmlab.numpy_transformer import GPT
+
+    cfg = apply_overrides(preset("tiny"), ["max_steps=3", "eval_iters=1", "n_embd=16", "n_layer=1",
+                                           "block_size=16", "sample_tokens=5"])
+    train(cfg, RunFolder.create("transformer", out=tmp_path), log=lambda m: None)
+    hf = AutoModelForCausalLM.from_pretrained(tmp_path / "model").eval()
+    tok = AutoTokenizer.from_pretrained(tmp_path / "model")
+    ids = tok("def f(x): x", return_tensors="pt").input_ids
+    ours = GPT.from_pretrained(tmp_path / "model")
+    assert ids[0].tolist() == CharTokenizer.load(tmp_path / "model").encode("def f(x): x")
+    with torch.no_grad():
+        np.testing.assert_allclose(ours(ids.numpy()), hf(ids).logits.numpy(), atol=1e-4)
+
+
+def test_unigram_baseline_is_the_cross_entropy_of_character_frequencies():
+    tok = CharTokenizer.train("ab", unk=False)
+    data = CharData(tok, np.array([0, 0, 0, 1] * 25), np.array([0, 1]))
+    p = np.array([76, 26]) / 102                      # add-one smoothed counts of "a" and "b"
+    assert data.unigram_loss() == pytest.approx(-(math.log(p[0]) + math.log(p[1])) / 2)
+
+
+def test_cli_train_then_sample(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["transformer", "train", "--preset", "tiny", "--set", "max_steps=5", "--set", "eval_iters=1",
+                 "--set", "n_layer=1", "--set", "sample_tokens=10", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 5 and summary["corpus"] == "python-docs"
+    assert main(["transformer", "sample", "--model", str(out / "model"), "--prompt", "def ",
+                 "--max-new-tokens", "12", "--seed", "1", "--num-samples", "2", "--json"]) == 0
+    samples = json.loads(capsys.readouterr().out)["samples"]
+    assert len(samples) == 2 and all(len(s) == 12 for s in samples)
+
+
+def test_cli_reports_a_bad_setting(capsys):
+    assert main(["transformer", "train", "--set", "n_layer=zero"]) == 2
+    assert "n_layer" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_roadmap_step_passes_its_checks(tmp_path, monkeypatch):
+    from llmlab.numpy_transformer import roadmap_step
+    from llmlab.roadmap.projects import project
+    from llmlab.roadmap.runner import StepContext
+
+    monkeypatch.setattr(roadmap_step, "QUICK_TRAIN_SECONDS", 4.0)
+    summary = roadmap_step.run(StepContext(project("transformer"), tmp_path, quick=True))
+    assert summary["checks"] and all(summary["checks"].values()), summary["checks"]
+    assert (tmp_path / summary["pictures"][0]).exists()
