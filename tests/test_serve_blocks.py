@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 from llmlab.generation import SamplingParams
 from llmlab.serve import Engine, EngineConfig
 from llmlab.serve.block_allocator import BlockAllocator, NoFreeBlocks, prefix_hash
-from llmlab.serve.detokenizer import IncrementalDetokenizer
+from llmlab.serve.detokenizer import ByteLevelDetokenizer, IncrementalDetokenizer, byte_table
 from llmlab.serve.random_model import SAMPLE_TEXT, byte_bpe_tokenizer, make_model_dir
+from llmlab.tokenizer.char import CharTokenizer
 
 
 def test_hash_chain_names_a_block_by_its_whole_prefix():
@@ -71,22 +72,33 @@ def test_the_allocator_never_leaks_over_random_request_streams(tiny_dir, data):
     assert alloc.num_in_use == 0 and alloc.num_free == alloc.usable
 
 
-def test_incremental_detokenizer_is_exact_across_multibyte_characters():
-    text = SAMPLE_TEXT * 3
-    tok = byte_bpe_tokenizer(text, vocab_size=280)
-    target = "héllo wörld — 日本語 😀 naïve café 😀😀"
+def _detokenizers(tok, prompt):
+    table = byte_table(tok)
+    assert table is not None, "a byte-level BPE gets the byte-table fast path"
+    return {"windowed": IncrementalDetokenizer(tok, prompt), "byte-table": ByteLevelDetokenizer(table)}
+
+
+@pytest.mark.parametrize("kind", ["windowed", "byte-table"])
+def test_incremental_detokenizer_is_exact_across_multibyte_characters(kind):
+    tok = byte_bpe_tokenizer(SAMPLE_TEXT * 3, vocab_size=280)
+    target = " héllo wörld — 日本語 😀 naïve café 😀😀 <|endoftext|>"
     ids = tok.encode(target)
     pieces_split = sum(1 for t in ids if "\ufffd" in tok.decode([t]))
     assert pieces_split > 0, "the test needs characters that span several tokens"
-    detok = IncrementalDetokenizer(tok, tok.encode("prompt: "))
+    detok = _detokenizers(tok, tok.encode("prompt: "))[kind]
     pieces = [detok.step(t) for t in ids] + [detok.flush()]
-    assert "".join(pieces) == tok.decode(ids) == target
+    assert "".join(pieces) == tok.decode(ids, skip_special_tokens=True) == target.replace("<|endoftext|>", "")
     assert not any("\ufffd" in p for p in pieces)
 
 
-def test_incremental_detokenizer_flushes_an_incomplete_character():
+@pytest.mark.parametrize("kind", ["windowed", "byte-table"])
+def test_incremental_detokenizer_flushes_an_incomplete_character(kind):
     tok = byte_bpe_tokenizer(SAMPLE_TEXT, vocab_size=260)
     ids = tok.encode("a😀")[:-1]                     # cut inside the emoji's bytes
-    detok = IncrementalDetokenizer(tok, [])
+    detok = _detokenizers(tok, [])[kind]
     streamed = "".join(detok.step(t) for t in ids)
     assert streamed == "a" and detok.flush() == tok.decode(ids)[1:]
+
+
+def test_char_tokenizers_take_the_windowed_path():
+    assert byte_table(CharTokenizer.train("abc").to_hf()) is None

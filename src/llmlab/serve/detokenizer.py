@@ -9,10 +9,13 @@ several tokens, and SentencePiece drops a token's leading space at the start of 
 small window twice, `ids[prefix:read]` (text already shown) and `ids[prefix:]` (with the new tokens),
 and emit the difference, unless the new text ends in U+FFFD: then a character is still incomplete and
 we wait for the next token. The window starts on the prompt's last tokens so that spacing is right.
+Byte-level BPE tokenizers get a faster exact path, `ByteLevelDetokenizer` (see `make_detokenizer`).
 """
 
 from __future__ import annotations
 
+import codecs
+import json
 from typing import Any
 
 CONTEXT_TOKENS = 5   # prompt tokens the window starts with
@@ -50,3 +53,56 @@ class IncrementalDetokenizer:
         text = self._decode(self.ids[self.prefix:])
         self.prefix = self.read = len(self.ids)
         return text[len(shown):] if len(text) > len(shown) else ""
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible map from the 256 byte values to printable characters (how byte-level BPE
+    vocabularies spell their tokens): printable Latin-1 bytes map to themselves, the rest to 256+n."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    return chars
+
+
+def byte_table(tokenizer, skip_special_tokens: bool = True) -> list[bytes] | None:
+    """For a byte-level BPE tokenizer, every id's raw bytes; None for any other kind of tokenizer."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    decoder = (json.loads(backend.to_str()).get("decoder") or {})
+    if decoder.get("type") != "ByteLevel":
+        return None
+    to_byte = {c: b for b, c in _bytes_to_unicode().items()}
+    spell = lambda tok: b"".join(bytes([to_byte[c]]) if c in to_byte else c.encode() for c in tok)  # noqa: E731
+    table = [b""] * backend.get_vocab_size(with_added_tokens=True)
+    for tok, i in backend.get_vocab(with_added_tokens=True).items():
+        table[i] = spell(tok)
+    for i, added in backend.get_added_tokens_decoder().items():
+        if added.special and skip_special_tokens:
+            table[i] = b""
+    return table
+
+
+class ByteLevelDetokenizer:
+    """The fast path for byte-level BPE (GPT-2, Llama 3, Qwen): a token *is* a byte string, so the text is
+    the concatenated bytes run through an incremental UTF-8 decoder, which holds back an incomplete
+    character until its last byte arrives. One table lookup per token instead of two decodes."""
+
+    def __init__(self, table: list[bytes]):
+        self.table = table
+        self.utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def step(self, token_id: int) -> str:
+        return self.utf8.decode(self.table[token_id] if token_id < len(self.table) else b"")
+
+    def flush(self) -> str:
+        return self.utf8.decode(b"", final=True)
+
+
+def make_detokenizer(tokenizer, prompt_ids: list[int], table: list[bytes] | None = None):
+    return ByteLevelDetokenizer(table) if table is not None else IncrementalDetokenizer(tokenizer, prompt_ids)

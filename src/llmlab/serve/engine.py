@@ -24,7 +24,7 @@ from llmlab.generation import SamplingParams, find_stop, holdback, make_generato
 from llmlab.serve.block_allocator import BlockAllocator
 from llmlab.serve.block_tables import BlockTables
 from llmlab.serve.config import EngineConfig, resolve_device, resolve_dtype
-from llmlab.serve.detokenizer import IncrementalDetokenizer
+from llmlab.serve.detokenizer import byte_table, make_detokenizer
 from llmlab.serve.model import load_model
 from llmlab.serve.model_runner import ModelRunner
 from llmlab.serve.paged_attention import PagedKVCache
@@ -76,6 +76,7 @@ class Engine:
         self.runner = ModelRunner(self.model, self.kv, -(-max_len // cfg.block_size), cfg.cuda_graphs,
                                   cfg.graph_max_rows, rows_only=cfg.rows_only)
         self.tokenizer = load_tokenizer(cfg.model) if tokenizer == "auto" else tokenizer
+        self.byte_table = byte_table(self.tokenizer) if self.tokenizer is not None else None
         eos = getattr(self.tokenizer, "eos_token_id", None)
         eos = eos if eos is not None else getattr(hf_cfg, "eos_token_id", None)
         self.eos_ids = frozenset(eos if isinstance(eos, list) else [] if eos is None else [eos])
@@ -128,7 +129,7 @@ class Engine:
         req = Request(rid, ids, params,
                       stop_ids=frozenset(params.stop_token_ids) | (frozenset() if ignore_eos else self.eos_ids),
                       generator=make_generator(params.seed, self.device),
-                      detokenizer=IncrementalDetokenizer(self.tokenizer, ids) if self.tokenizer is not None else None)
+                      detokenizer=None if self.tokenizer is None else make_detokenizer(self.tokenizer, ids, self.byte_table))
         self.requests[rid] = req
         self.scheduler.add(req)
         return rid

@@ -38,9 +38,15 @@ class Scheduler:
         scheduled: list[tuple[Request, int]] = []
         preempted = False
         i = 0
+        bs = self.tables.block_size
         while i < len(self.running) and budget > 0:
             req = self.running[i]
-            n = min(req.num_tokens - req.num_computed, budget)
+            n = min(len(req.token_ids) - req.num_computed, budget)
+            if req.num_computed + n <= len(req.block_ids) * bs:     # fits its blocks: the common decode case
+                scheduled.append((req, n))
+                budget -= n
+                i += 1
+                continue
             while not self.tables.allocate(req, n):
                 victim = self.running.pop()                # the most recently admitted
                 self._preempt(victim)
