@@ -78,10 +78,10 @@ PRESETS: dict[str, TransformerTrainConfig] = {
                                    lr=3e-3, min_lr=3e-4, eval_interval=50, eval_iters=8, sample_tokens=200),
     # the default: a few minutes on two cores
     "small": TransformerTrainConfig(),
-    # nanoGPT's shakespeare-char recipe, scaled to a CPU
+    # nanoGPT's "baby" shakespeare-char recipe (its CPU variant): a few minutes on two cores
     "shakespeare-char": TransformerTrainConfig(corpus="tinyshakespeare", n_layer=4, n_head=4, n_embd=128,
-                                               block_size=128, batch_size=32, max_steps=2000, lr=2e-3,
-                                               min_lr=2e-4, eval_interval=200, eval_iters=20),
+                                               block_size=64, batch_size=16, max_steps=2000, lr=2e-3,
+                                               min_lr=2e-4, eval_interval=250, eval_iters=20),
 }
 
 
