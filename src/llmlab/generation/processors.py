@@ -32,12 +32,16 @@ def _column(value: Number, logits: torch.Tensor) -> torch.Tensor:
 
 
 def apply_temperature(logits: torch.Tensor, temperature: Number) -> torch.Tensor:
+    if not isinstance(temperature, torch.Tensor) and temperature in (0, 1):
+        return logits                       # a plain number needs no device tensor (and no GPU sync)
     t = _column(temperature, logits).to(logits.dtype)
     # temperature 0 means greedy: leave those rows untouched (argmax is the same either way)
     return logits / torch.where(t > 0, t, torch.ones_like(t))
 
 
 def top_k_filter(logits: torch.Tensor, k: Number) -> torch.Tensor:
+    if not isinstance(k, torch.Tensor) and k == 0:
+        return logits
     k_col = _column(k, logits).long().clamp(min=0, max=logits.shape[-1])
     if bool((k_col == 0).all()):
         return logits
@@ -48,6 +52,8 @@ def top_k_filter(logits: torch.Tensor, k: Number) -> torch.Tensor:
 
 
 def top_p_filter(logits: torch.Tensor, p: Number) -> torch.Tensor:
+    if not isinstance(p, torch.Tensor) and p >= 1.0:
+        return logits
     p_col = _column(p, logits).to(torch.float32)
     if bool((p_col >= 1.0).all()):
         return logits

@@ -37,9 +37,9 @@ def sample_next(logits: torch.Tensor | np.ndarray, params: SamplingParams | Sequ
     batch = logits.shape[0]
     per_row = [params] * batch if isinstance(params, SamplingParams) else list(params)
     scores = process_logits(logits.float(), params, previous)
-    greedy = torch.tensor([q.greedy for q in per_row], device=logits.device)
     out = scores.argmax(dim=-1)
-    if not bool(greedy.all()):
+    if not all(q.greedy for q in per_row):        # decided on the host: no GPU sync for greedy batches
+        greedy = torch.tensor([q.greedy for q in per_row], device=logits.device)
         probs = scores.softmax(dim=-1)
         gens = generators if isinstance(generators, Sequence) else [generators] * batch
         if all(g is None for g in gens):
