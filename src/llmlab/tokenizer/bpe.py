@@ -22,12 +22,13 @@ from typing import Any
 from llmlab.errors import LabError
 from llmlab.tokenizer.base import Tokenizer, read_meta
 from llmlab.tokenizer.merges import Learned, learn_merges
-from llmlab.tokenizer.pretokenize import compiled, count_chunks, resolve_pattern
+from llmlab.tokenizer.pretokenize import compiled, count_chunks, resolve_pattern, texts_of
 
 EOT = "<|endoftext|>"
 CACHE_LIMIT = 1 << 20          # chunks remembered before the cache is emptied (memory stays bounded)
 PARALLEL_MIN_CHARS = 4 << 20   # encode_batch uses worker processes only past this much text
 NO_MERGE = 1 << 62             # the rank of a pair that was never merged
+BAR_MIN_CHARS = 2 << 20        # training shows progress bars past this much text
 
 
 class BPETokenizer(Tokenizer):
@@ -66,15 +67,19 @@ class BPETokenizer(Tokenizer):
             raise LabError(f"vocab_size {vocab_size} is too small: the 256 bytes and {len(special_tokens)} "
                            "special token(s) come first", hint=f"use at least {256 + len(special_tokens)}")
         name, regex_text = resolve_pattern(pattern)
-        chunks = count_chunks(source, regex_text)
+        texts = list(texts_of(source))
+        n_chars = sum(len(t) for t in texts if isinstance(t, str))
+        # bars only for big corpora (and only on a terminal, see llmlab.progress)
+        show = (None if n_chars > BAR_MIN_CHARS else False) if progress is None else progress
+        with progress_bar(n_chars, "pre-tokenise", unit="char", enabled=show) as bar:
+            chunks = count_chunks(texts, regex_text, on_text=lambda t: bar.advance(len(t)))
         if not chunks:
             raise LabError("there is no text to train on", hint="give a non-empty corpus or string")
         n_tokens = vocab_size - len(special_tokens)
-        big = sum(len(c) * n for c, n in chunks.items()) > (2 << 20)
-        with progress_bar(n_tokens - 256, "BPE merges", unit="merge",
-                          enabled=None if (progress is None and big) else bool(progress)) as bar:
+        with progress_bar(n_tokens - 256, "BPE merges", unit="merge", enabled=show) as bar:
             learned = learn_merges(chunks, n_tokens,
-                                   on_merge=lambda done, _: bar.advance(256) if done % 256 == 0 else None)
+                                   on_merge=lambda done, _: bar.advance(64) if done % 64 == 0 else None)
+            bar.advance(len(learned.merges) % 64)
         return cls.from_learned(learned, name if name != "custom" else regex_text, special_tokens)
 
     @classmethod

@@ -12,7 +12,7 @@ possessive quantifiers so that the same string works in Python's `regex`, in HF 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import regex
@@ -55,8 +55,9 @@ def texts_of(source) -> Iterable[str]:
     return source
 
 
-def count_chunks(source, pattern: str) -> Counter[str]:
-    """How often each pre-token occurs. Each text is split on its own: no chunk spans two documents."""
+def count_chunks(source, pattern: str, on_text: Callable[[str], None] | None = None) -> Counter[str]:
+    """How often each pre-token occurs. Each text is split on its own: no chunk spans two documents.
+    `on_text(text)` is called after each text (for a progress bar)."""
     split = compiled(resolve_pattern(pattern)[1]).findall
     counts: Counter[str] = Counter()
     for text in texts_of(source):
@@ -64,4 +65,6 @@ def count_chunks(source, pattern: str) -> Counter[str]:
             raise LabError(f"training texts must be str, got {type(text).__name__}",
                            hint="pass a Corpus, a string, or an iterable of strings")
         counts.update(split(text))
+        if on_text is not None:
+            on_text(text)
     return counts
