@@ -198,6 +198,14 @@ def test_add_special_tokens_after_training(tmp_path):
     assert BPETokenizer.load(tok.save(tmp_path)).eot_id == eot
 
 
+def test_a_special_token_spelled_like_a_learned_token_cannot_be_exported():
+    tok = BPETokenizer.train("xyz " * 50, vocab_size=270)      # learns the token "xyz"
+    tok.add_special_tokens(["xyz"])
+    assert tok.encode("xyz", allowed_special="all") == [tok.special_tokens["xyz"]]
+    with pytest.raises(LabError, match="spelled like the learned token"):
+        tok.to_hf()
+
+
 def test_decoding_an_unknown_id_fails_with_a_hint(small):
     with pytest.raises(LabError, match="not in this tokenizer"):
         small.decode([small.vocab_size])

@@ -22,7 +22,14 @@ def hf_tokenizer(tok: BPETokenizer) -> Any:
     from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
     from tokenizers import Tokenizer as HFTokenizer
 
+    from llmlab.errors import LabError
+
     vocab = {to_chars(data): i for i, data in enumerate(tok.vocab)}
+    for token in tok.special_tokens:
+        if token in vocab:   # tokenizer.json has one namespace for both
+            raise LabError(f"the special token {token!r} is spelled like the learned token {vocab[token]}, "
+                           "so tokenizer.json cannot hold both",
+                           hint="pick a special-token text that never occurs in the training text")
     vocab.update(tok.special_tokens)      # specials live in the vocab too, at their own ids
     merges = [(to_chars(tok.vocab[a]), to_chars(tok.vocab[b])) for a, b, _ in tok.merges]
     hf = HFTokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False))
