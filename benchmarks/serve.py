@@ -32,6 +32,8 @@ from llmlab.generation import SamplingParams  # noqa: E402
 from llmlab.serve import Engine, EngineConfig  # noqa: E402
 from llmlab.serve.random_model import make_model_dir  # noqa: E402
 
+CB_MODEL: list = []     # the model transformers' continuous batching runs on
+
 
 def sync(device: str) -> None:
     if device.startswith("cuda"):
@@ -71,7 +73,7 @@ def run_method(name: str, args, prompts, hf, engine) -> tuple[float, int]:
         from transformers import GenerationConfig
         gc = GenerationConfig(max_new_tokens=args.output_len, min_new_tokens=args.output_len, do_sample=False,
                               eos_token_id=None, pad_token_id=0)
-        outs = hf.generate_batch(prompts, generation_config=gc, progress_bar=False)
+        outs = CB_MODEL[0].generate_batch(prompts, generation_config=gc, progress_bar=False)
         tokens = sum(len(o.generated_tokens) for o in outs.values())
     else:
         engine.allocator.reset_prefix_cache()                   # repeats reuse the prompts: no free hits
@@ -140,6 +142,8 @@ def main(argv=None) -> dict:
                                  max_num_seqs=max(args.num_prompts, 8)))
     hf = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, attn_implementation="sdpa")
     hf = hf.to(args.device).eval()
+    # continuous batching may switch a model's attention implementation: it gets its own copy
+    CB_MODEL[:] = [AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).to(args.device).eval()]
     gen = torch.Generator().manual_seed(0)
     vocab = min(engine.model.spec.vocab_size, args.token_range)
     prompts = [torch.randint(0, vocab, (args.input_len,), generator=gen).tolist() for _ in range(args.num_prompts)]
@@ -160,18 +164,22 @@ def main(argv=None) -> dict:
     methods = [m for m in methods if m not in broken]
     times: dict[str, list[float]] = {m: [] for m in methods}
     tokens: dict[str, int] = {}
-    with torch.inference_mode():
-        for _ in range(args.repeats):
-            for m in list(methods):        # interleaved, so drifting load hits every method alike
-                try:
-                    with time_limit(args.method_timeout):
-                        seconds, n = run_method(m, args, prompts, hf, engine)
-                except Exception as exc:
-                    broken[m] = f"{type(exc).__name__}: {exc}"[:300]
-                    methods.remove(m)
-                    continue
-                times[m].append(seconds)
-                tokens[m] = n
+    timing0, steps0 = dict(engine.timing), engine.steps
+    for _ in range(args.repeats):
+        for m in list(methods):            # interleaved, so drifting load hits every method alike
+            try:
+                with time_limit(args.method_timeout):
+                    seconds, n = run_method(m, args, prompts, hf, engine)
+                if n == 0:
+                    raise RuntimeError("it generated no tokens")
+            except Exception as exc:
+                broken[m] = f"{type(exc).__name__}: {exc}"[:300]
+                methods.remove(m)
+                continue
+            times[m].append(seconds)
+            tokens[m] = n
+    steps = max(engine.steps - steps0, 1)
+    per_step = {k: (engine.timing[k] - timing0[k]) / steps * 1e3 for k in engine.timing}
     # greedy outputs should agree with HF's; in bf16 rounding differences can flip near-ties
     check = engine.generate(prompts[:4], SamplingParams(temperature=0.0, max_new_tokens=16), ignore_eos=True)
     agree = []
@@ -192,7 +200,9 @@ def main(argv=None) -> dict:
     result = {"device": device_name, "preset": args.preset, "dtype": args.dtype, "num_prompts": args.num_prompts,
               "input_len": args.input_len, "output_len": args.output_len, "repeats": args.repeats,
               "methods": rows, "unavailable": broken, "greedy_agreement_with_hf": agree, "prefix": prefix,
-              "engine": {k: v for k, v in engine.stats().items() if k in ("graph_steps", "eager_steps", "preemptions")},
+              "engine": {k: v for k, v in engine.stats().items()
+                         if k in ("graph_steps", "eager_steps", "preemptions", "attention")},
+              "engine_ms_per_step": per_step, "engine_steps_per_run": steps / max(args.repeats, 1),
               "graph_capture_s": engine.runner.capture_seconds, "command": " ".join(sys.argv)}
 
     print(f"\n{device_name} · {args.preset} ({args.dtype}) · {args.num_prompts} requests · "
@@ -205,6 +215,8 @@ def main(argv=None) -> dict:
     for m, why in broken.items():
         print(f"{m:<24} unavailable: {why}")
     print(f"greedy tokens equal to HF's (first 16 of 4 prompts): {[round(a, 2) for a in agree]}")
+    print(f"engine: attention {result['engine']['attention']}; ms per step: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in per_step.items()))
     print(f"prefix cache: {prefix['prefix_len']}-token shared prefix + {prefix['suffix_len']}-token suffix: "
           f"TTFT cold {prefix['ttft_cold_ms']:.1f} ms, cached {prefix['ttft_warm_ms']:.1f} ms "
           f"-> {prefix['ttft_cut']:.1f}x faster")

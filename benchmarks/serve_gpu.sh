@@ -9,5 +9,5 @@ export PYTHONPATH=src PYTHONUNBUFFERED=1 LLMLAB_NO_PROGRESS=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_serve_gpu.py 2>&1 | tail -n 15 | tee "$OUT/gpu_tests.txt"
 python3 benchmarks/serve.py --preset gpt2-124m --device cuda --dtype bfloat16 --num-prompts 64 \
-    --input-len 128 --output-len 128 --hf-single 8 --repeats 3 --prefix-len 992 --suffix-len 16 \
-    --prefix-out 4 --prefix-trials 10 --json-out "$OUT/serve_gpu.json" 2>&1 | tee "$OUT/serve_gpu.txt"
+    --input-len 128 --output-len 128 --hf-single 4 --repeats 3 --prefix-len 992 --suffix-len 16 \
+    --prefix-out 4 --prefix-trials 10 --method-timeout 90 --json-out "$OUT/serve_gpu.json" 2>&1 | tee "$OUT/serve_gpu.txt"

@@ -38,3 +38,11 @@ def test_bf16_graphs_match_bf16_eager(tmp_path):
         runs.append([o.token_ids for o in engine.generate(PROMPTS, params, ignore_eos=True)])
         assert (engine.stats()["graph_steps"] > 0) == graphs
     assert runs[0] == runs[1]
+
+
+def test_triton_rows_kernel_passes_its_self_check():
+    from llmlab.serve.triton_attention import load_kernel
+
+    for heads, kv_heads, head_dim, dtype in [(12, 12, 64, torch.bfloat16), (8, 2, 32, torch.float32)]:
+        kernel = load_kernel(torch.device("cuda"), heads, kv_heads, head_dim, 16, dtype)
+        assert kernel is not None, load_kernel.why

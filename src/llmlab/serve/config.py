@@ -29,6 +29,7 @@ class EngineConfig:
     cuda_graphs: bool = True           # decode (and short chunks) replayed as CUDA graphs on a GPU
     graph_max_rows: int = 128          # the largest batch of token rows captured as a graph
     rows_only: bool = False            # run small steps in the graph layout without graphs (for tests)
+    triton_attention: bool = True      # on a GPU, paged attention for decode rows as a Triton kernel
     seed: int = 0                      # for requests that sample without a seed of their own
 
     def validate(self) -> EngineConfig:

@@ -74,7 +74,8 @@ class Engine:
         self.tables = BlockTables(self.allocator, cfg.block_size)
         self.scheduler = Scheduler(self.tables, cfg.max_num_seqs, cfg.max_batched_tokens)
         self.runner = ModelRunner(self.model, self.kv, -(-max_len // cfg.block_size), cfg.cuda_graphs,
-                                  cfg.graph_max_rows, rows_only=cfg.rows_only)
+                                  cfg.graph_max_rows, rows_only=cfg.rows_only,
+                                  triton_attention=cfg.triton_attention)
         self.tokenizer = load_tokenizer(cfg.model) if tokenizer == "auto" else tokenizer
         self.byte_table = byte_table(self.tokenizer) if self.tokenizer is not None else None
         eos = getattr(self.tokenizer, "eos_token_id", None)
@@ -85,6 +86,8 @@ class Engine:
         self._ids = itertools.count()
         self.steps = 0
         self.generated_tokens = 0
+        # where a step's time goes (the sample phase waits for the GPU, so it holds the GPU's time too)
+        self.timing = {"schedule": 0.0, "execute": 0.0, "sample": 0.0, "process": 0.0}
 
     def _auto_blocks(self, cfg: EngineConfig, spec, max_len: int, device: str) -> int:
         per_block = spec.kv_bytes_per_token(self.dtype) * cfg.block_size
@@ -163,14 +166,20 @@ class Engine:
     # ---- one step -------------------------------------------------------------------------------
 
     def step(self) -> list[RequestOutput]:
+        t0 = time.perf_counter()
         scheduled = self.scheduler.schedule()
         if not scheduled:
             return []
+        t1 = time.perf_counter()
         logits, sampled = self.runner.execute(scheduled)
         for req, n in scheduled:
             req.num_computed += n
             self.tables.commit(req)
         self.steps += 1
+        t2 = time.perf_counter()
+        timing = self.timing
+        timing["schedule"] += t1 - t0
+        timing["execute"] += t2 - t1
         if not sampled:
             return []
         next_ids = self._sample(logits, sampled)
@@ -180,6 +189,8 @@ class Engine:
             self._append(req, tok, now)
             outputs.append(self._output(req))        # every token is an event; its text may be empty
         self.generated_tokens += len(sampled)
+        timing["sample"] += now - t2
+        timing["process"] += time.perf_counter() - now
         return outputs
 
     def _sample(self, logits: torch.Tensor, reqs: list[Request]) -> list[int]:
@@ -262,4 +273,5 @@ class Engine:
                 "prefix_hit_rate": self.tables.hit_rate, "prefix_hit_tokens": self.tables.hit_tokens,
                 "prefix_query_tokens": self.tables.query_tokens, "preemptions": self.scheduler.preemptions,
                 "evictions": a.evictions, "steps": self.steps, "generated_tokens": self.generated_tokens,
-                "graph_steps": self.runner.graph_steps, "eager_steps": self.runner.eager_steps}
+                "graph_steps": self.runner.graph_steps, "eager_steps": self.runner.eager_steps,
+                "attention": self.runner.kernel_note}

@@ -5,7 +5,9 @@
 Every index the model needs (token ids, positions, cache slots, block tables, context lengths) is packed
 into one int64 tensor and copied to the device in one transfer. On a GPU, a step whose tokens are few
 (decoding, short cached suffixes) runs as a replayed CUDA graph: one launch instead of hundreds, which is
-what decode at small batch is bound by. Graphs are captured lazily, one per (rows, blocks) bucket.
+what decode at small batch is bound by. Graphs are captured lazily, one per (requests, tokens per request,
+table width) bucket. There, attention for the rows is a Triton kernel reading the blocks in place, when
+it passes its self-check (`triton_attention.py`); otherwise the torch path gathers the blocks.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from llmlab.serve.paged_attention import NULL_BLOCK, AttentionBatch, PagedKVCach
 from llmlab.serve.request import Request
 
 ROW_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512)
-GRAPH_MAX_KEYS = 64 * 1024     # rows x gathered positions above which a graph step would move too much memory
+WIDTH_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+GRAPH_MAX_KEYS = 64 * 1024     # gathered positions above which a graph step would move too much memory
 
 
 def _bucket(n: int, buckets) -> int:
@@ -33,20 +36,25 @@ def _pow2(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
 
-class _Graph:
-    """One captured forward over `rows` token rows and `width` blocks per row, with static inputs."""
+def _views(packed: torch.Tensor, rows: int, tables: int, width: int):
+    ids, pos, slots, lens = (packed[i * rows:(i + 1) * rows] for i in range(4))
+    return ids, pos, slots, lens, packed[4 * rows:4 * rows + tables * width].view(tables, width)
 
-    def __init__(self, runner: ModelRunner, rows: int, width: int):
-        dev = runner.device
-        self.rows, self.width = rows, width
-        self.packed = torch.zeros(rows * 4 + rows * width, dtype=torch.long, device=dev)
-        ids, pos, slots, lens, tables = _views(self.packed, rows, width)
+
+class _Graph:
+    """One captured forward over `tables` requests x `qpt` tokens each, with static inputs."""
+
+    def __init__(self, runner: ModelRunner, tables: int, qpt: int, width: int):
+        rows = tables * qpt
+        self.packed = torch.zeros(rows * 4 + tables * width, dtype=torch.long, device=runner.device)
+        ids, pos, slots, lens, table = _views(self.packed, rows, tables, width)
         lens.fill_(1)
-        self.batch = AttentionBatch(slots, rows, tables, lens, block_size=runner.block_size)
+        self.batch = AttentionBatch(slots, rows, table, lens, qpt, block_size=runner.block_size,
+                                    kernel=runner.kernel)
         fwd = lambda: runner.model.forward(ids, pos, self.batch, runner.kv)   # noqa: E731
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):            # warm up (allocations, kernel selection) off the graph
+        with torch.cuda.stream(stream):            # warm up (allocations, kernel selection, Triton compile)
             for _ in range(2):
                 fwd()
         torch.cuda.current_stream().wait_stream(stream)
@@ -60,14 +68,10 @@ class _Graph:
         return self.out
 
 
-def _views(packed: torch.Tensor, rows: int, width: int):
-    ids, pos, slots, lens = (packed[i * rows:(i + 1) * rows] for i in range(4))
-    return ids, pos, slots, lens, packed[4 * rows:4 * rows + rows * width].view(rows, width)
-
-
 class ModelRunner:
     def __init__(self, model: PagedCausalLM, kv: PagedKVCache, max_blocks_per_seq: int,
-                 cuda_graphs: bool = True, graph_max_rows: int = 128, rows_only: bool = False):
+                 cuda_graphs: bool = True, graph_max_rows: int = 128, rows_only: bool = False,
+                 triton_attention: bool = True):
         self.model, self.kv = model, kv
         self.block_size = kv.block_size
         self.device = model.device
@@ -76,23 +80,42 @@ class ModelRunner:
         # rows_only runs the graph path's layout without capturing (tests check it on a CPU)
         self.rows_only = rows_only
         self.graph_max_rows = graph_max_rows
-        self.graphs: dict[tuple[int, int], _Graph] = {}
+        self.graphs: dict[tuple[int, int, int], _Graph] = {}
         self.graph_pool = torch.cuda.graph_pool_handle() if self.use_graphs else None
         self.capture_seconds = 0.0
         self.graph_steps = self.eager_steps = 0
+        self.kernel, self.kernel_note = None, "torch gather (CPU)"
+        if triton_attention and self.device.type == "cuda":
+            from llmlab.serve.triton_attention import load_kernel
+
+            s = model.spec
+            self.kernel = load_kernel(self.device, s.n_head, s.n_kv_head, s.head_dim, self.block_size, model.dtype)
+            self.kernel_note = "triton" if self.kernel else f"torch gather ({load_kernel.why})"
 
     def _slot(self, req: Request, p: int) -> int:
         return req.block_ids[p // self.block_size] * self.block_size + p % self.block_size
 
+    def _graph_shape(self, scheduled) -> tuple[int, int, int] | None:
+        """(tables, tokens per table, width) buckets when this step can run in the graph layout, else None."""
+        if not (self.use_graphs or self.rows_only):
+            return None
+        tables = _bucket(len(scheduled), ROW_BUCKETS)
+        qpt = _pow2(max(n for _, n in scheduled))
+        if tables * qpt > self.graph_max_rows:
+            return None
+        if self.kernel is not None:
+            return tables, qpt, self.max_blocks           # no gather: one width serves every context
+        blocks = max(-(-(r.num_computed + n) // self.block_size) for r, n in scheduled)
+        width = min(_bucket(blocks, WIDTH_BUCKETS), self.max_blocks)
+        if tables * width * self.block_size > GRAPH_MAX_KEYS:
+            return None
+        return tables, qpt, width
+
     @torch.inference_mode()
     def execute(self, scheduled: list[tuple[Request, int]]) -> tuple[torch.Tensor | None, list[Request]]:
-        total = sum(n for _, n in scheduled)
-        width = _pow2(max(-(-(r.num_computed + n) // self.block_size) for r, n in scheduled))
-        width = min(width, self.max_blocks)
-        rows = _bucket(total, ROW_BUCKETS)
-        if ((self.use_graphs or self.rows_only) and rows <= self.graph_max_rows
-                and rows * width * self.block_size <= GRAPH_MAX_KEYS):
-            hidden, last_rows, sampled = self._graph_step(scheduled, total, rows, width)
+        shape = self._graph_shape(scheduled)
+        if shape is not None:
+            hidden, last_rows, sampled = self._graph_step(scheduled, *shape)
             self.graph_steps += 1
         else:
             hidden, last_rows, sampled = self._eager_step(scheduled)
@@ -105,43 +128,47 @@ class ModelRunner:
             picked = hidden[torch.tensor(last_rows, device=self.device)]
         return self.model.logits(picked), sampled
 
-    def _graph_step(self, scheduled, total: int, rows: int, width: int):
-        """Every new token is a row with its own context length: causal masking falls out of the lengths."""
-        ids, pos, slots, lens, tables, last_rows, sampled = [], [], [], [], [], [], []
-        for req, n in scheduled:
-            c = req.num_computed
-            table = req.block_ids[:width] + [NULL_BLOCK] * (width - len(req.block_ids))
-            for p in range(c, c + n):
-                ids.append(req.token_ids[p])
-                pos.append(p)
-                slots.append(self._slot(req, p))
-                lens.append(p + 1)
-                tables.extend(table)
+    def _graph_step(self, scheduled, tables: int, qpt: int, width: int):
+        """Request s owns rows [s*qpt, (s+1)*qpt); each row has its own context length, so causal masking
+        within a chunk falls out of the lengths. Padding rows see one position and write to the null block."""
+        rows = tables * qpt
+        null_slot = NULL_BLOCK * self.block_size
+        ids, pos, slots, lens = [0] * rows, [0] * rows, [null_slot] * rows, [1] * rows
+        table_ids, last_rows, sampled = [], [], []
+        for s, (req, n) in enumerate(scheduled):
+            c, base = req.num_computed, s * qpt
+            for j in range(n):
+                p = c + j
+                ids[base + j], pos[base + j], slots[base + j], lens[base + j] = (
+                    req.token_ids[p], p, self._slot(req, p), p + 1)
+            table_ids.extend(req.block_ids[:width] + [NULL_BLOCK] * (width - len(req.block_ids)))
             if c + n == req.num_tokens:
-                last_rows.append(len(ids) - 1)
+                last_rows.append(base + n - 1)
                 sampled.append(req)
-        pad = rows - total
-        packed = (ids + [0] * pad + pos + [0] * pad + slots + [NULL_BLOCK * self.block_size] * pad
-                  + lens + [1] * pad + tables + [NULL_BLOCK] * (pad * width))
-        packed = torch.tensor(packed, dtype=torch.long)
+        table_ids.extend([NULL_BLOCK] * ((tables - len(scheduled)) * width))
+        packed = torch.tensor(ids + pos + slots + lens + table_ids, dtype=torch.long)
         if not self.use_graphs:
-            ids, pos, slots, lens, tables = _views(packed.to(self.device), rows, width)
-            batch = AttentionBatch(slots, rows, tables, lens, block_size=self.block_size)
-            return self.model.forward(ids, pos, batch, self.kv), last_rows, sampled
-        key = (rows, width)
+            ids_t, pos_t, slots_t, lens_t, table_t = _views(packed.to(self.device), rows, tables, width)
+            batch = AttentionBatch(slots_t, rows, table_t, lens_t, qpt, block_size=self.block_size,
+                                   kernel=self.kernel)
+            return self.model.forward(ids_t, pos_t, batch, self.kv), last_rows, sampled
+        key = (tables, qpt, width)
         graph = self.graphs.get(key)
         if graph is None:
             start = time.perf_counter()
-            graph = self.graphs[key] = _Graph(self, rows, width)
+            graph = self.graphs[key] = _Graph(self, tables, qpt, width)
             self.capture_seconds += time.perf_counter() - start
         return graph.run(packed), last_rows, sampled
 
     def _eager_step(self, scheduled):
-        """Decode tokens as rows (one batched attention); prefill chunks as causal segments."""
+        """Decode tokens as rows (one batched attention); prompts from position 0 as one padded causal batch;
+        chunks that continue a cached prefix one by one."""
         decode = [(r, n) for r, n in scheduled if n == 1]
-        chunks = [(r, n) for r, n in scheduled if n > 1]
-        ordered = decode + chunks
-        width = _pow2(max((-(-(r.num_computed + 1) // self.block_size) for r, _ in decode), default=1))
+        fresh = [(r, n) for r, n in scheduled if n > 1 and r.num_computed == 0]
+        rest = [(r, n) for r, n in scheduled if n > 1 and r.num_computed > 0]
+        ordered = decode + fresh + rest
+        blocks = max((-(-(r.num_computed + 1) // self.block_size) for r, _ in decode), default=1)
+        width = self.max_blocks if self.kernel is not None else min(_bucket(blocks, WIDTH_BUCKETS), self.max_blocks)
         ids, pos, slots, last_rows, sampled = [], [], [], [], []
         for req, n in ordered:
             c = req.num_computed
@@ -151,21 +178,18 @@ class ModelRunner:
             if c + n == req.num_tokens:
                 last_rows.append(len(ids) - 1)
                 sampled.append(req)
-        total = len(ids)
-        r = len(decode)
+        total, r = len(ids), len(decode)
         lens = [req.num_computed + 1 for req, _ in decode]
         tables = []
         for req, _ in decode:
             tables.extend(req.block_ids[:width] + [NULL_BLOCK] * (width - len(req.block_ids)))
         ctx_slots, seg_specs = [], []
         offset = r
-        for req, n in chunks:
+        for req, n in fresh + rest:
             c = req.num_computed
+            seg_specs.append((offset, n, c, len(ctx_slots)))
             if c > 0:       # the cached prefix (or earlier chunks) is read back from the cache
-                seg_specs.append((offset, n, c, len(ctx_slots)))
                 ctx_slots.extend(self._slot(req, p) for p in range(c + n))
-            else:
-                seg_specs.append((offset, n, 0, -1))
             offset += n
         packed = torch.tensor(ids + pos + slots + lens + tables + ctx_slots, dtype=torch.long)
         packed = packed.to(self.device, non_blocking=True)
@@ -179,8 +203,7 @@ class ModelRunner:
         ids_t, pos_t, slots_t, lens_t = take(total), take(total), take(total), take(r)
         tables_t = take(r * width).view(r, width) if r else None
         ctx_t = take(len(ctx_slots))
-        segments = []
-        for off, n, c, s in seg_specs:
-            segments.append(Segment(off, n, c, ctx_t[s:s + c + n] if c > 0 else None))
-        batch = AttentionBatch(slots_t, r, tables_t, lens_t if r else None, segments, block_size=self.block_size)
+        segments = [Segment(off, n, c, ctx_t[s:s + c + n] if c > 0 else None) for off, n, c, s in seg_specs]
+        batch = AttentionBatch(slots_t, r, tables_t, lens_t if r else None, 1, segments, self.block_size,
+                               kernel=self.kernel)
         return self.model.forward(ids_t, pos_t, batch, self.kv), last_rows, sampled
