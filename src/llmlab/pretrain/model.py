@@ -99,9 +99,14 @@ def build_model(spec: ModelSpec, vocab_size: int, eot_id: int | None = None, see
     if seed is not None:
         torch.manual_seed(seed)
     config = model_config(spec, vocab_size, eot_id)
-    attention = register_fast_sdpa() if spec.attention == "sdpa" else "eager"
+    attention = {"sdpa": FAST_SDPA, "hf-sdpa": "sdpa", "eager": "eager"}[spec.attention]
+    if attention == FAST_SDPA:
+        register_fast_sdpa()
     model = AutoModelForCausalLM.from_config(config, attn_implementation=attention)
     gpt2_init(model, spec.init_std)
+    # name the loss: with none named, transformers logs a warning inside forward, a torch.compile graph break
+    # that would split the cross-entropy from the model's graph
+    model.loss_type = "ForCausalLM"
     if padded_vocab(vocab_size, spec.vocab_multiple) > vocab_size:
         # the padding ids are never targets; keep HF's generate from ever choosing one
         model.generation_config.suppress_tokens = list(range(vocab_size, model.config.vocab_size))

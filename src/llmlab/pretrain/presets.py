@@ -30,7 +30,7 @@ class ModelSpec:
     rope_theta: float = 10000.0
     dropout: float = 0.0                # pretraining on more tokens than parameters needs none
     vocab_multiple: int = 64            # pad the embedding to a multiple: tensor-core friendly matmul shapes
-    attention: str = "sdpa"             # sdpa (fused kernels via torch, flash on GPUs) | eager
+    attention: str = "sdpa"             # sdpa (torch's fused kernels, no mask built) | hf-sdpa (transformers' own) | eager
     loss_in_forward: bool = True        # cross-entropy inside the model's forward, so torch.compile fuses it
     init_std: float = 0.02              # GPT-2 initialisation: N(0, 0.02), residual projections / sqrt(2 n_layer)
 
@@ -94,6 +94,6 @@ def resolve(preset: str, overrides: list[str] | None = None) -> tuple[ModelSpec,
     if spec.n_embd % spec.n_head:
         raise LabError(f"n_embd {spec.n_embd} is not a multiple of n_head {spec.n_head}",
                        hint="choose n_embd = n_head * head size")
-    if spec.attention not in ("sdpa", "eager"):
-        raise LabError(f"unknown attention {spec.attention!r}", hint="use attention=sdpa or attention=eager")
+    if spec.attention not in ("sdpa", "hf-sdpa", "eager"):
+        raise LabError(f"unknown attention {spec.attention!r}", hint="use attention=sdpa, hf-sdpa or eager")
     return spec, train.validate()

@@ -60,7 +60,8 @@ def pretrain(preset: str, data: str | Path, out: str | Path | None = None, overr
                       run_config=run_config, description=f"pretrain {preset}")
     summary = trainer.fit(resume=resume)
     summary.update(preset=preset, data=str(data), block_size=spec.block_size, batch_size=train.batch_size,
-                   grad_accum=train.grad_accum, tokens_per_step=trainer.tokens_per_step)
+                   grad_accum=train.grad_accum, tokens_per_step=trainer.tokens_per_step,
+                   distributed=trainer.accelerator.distributed_type.value)
     if summary.get("final_val_loss") is not None:
         summary["final_val_ppl"] = round(math.exp(min(summary["final_val_loss"], 50.0)), 3)
     if summary.get("best_val_loss") is not None:
