@@ -21,7 +21,7 @@ def test_a_tiny_model_learns_tinyshakespeare(tmp_path):
     summary = train(cfg, RunFolder.create("transformer", out=tmp_path), log=lambda m: None)
     assert summary["steps"] == 40
     assert summary["final_train_loss"] < summary["first_train_loss"] - 0.5
-    assert summary["val_loss"] < summary["unigram_val_loss"] + 0.3      # 40 steps: near the baseline already
+    assert summary["val_loss"] < summary["unigram_val_loss"]              # already below the baseline
     for name in ("config.json", "metrics.jsonl", "summary.json", "loss.png", "sample.txt",
                  "model/config.json", "model/model.safetensors"):
         assert (tmp_path / name).exists(), name

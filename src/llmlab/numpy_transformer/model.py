@@ -3,7 +3,7 @@ with a hand-written backward pass, float32 or float64.
 
     model = GPT(GPTConfig(vocab_size=65, n_layer=4, n_head=4, n_embd=128, n_positions=256))
     logits = model(ids)                          # ids (B, T) int -> logits (B, T, V)
-    loss = model.forward(ids, targets); model.backward()   # gradients in model.grads / named_parameters()
+    loss = model.forward(ids, targets); model.backward()   # gradients: named_parameters(), grads_of(name)
     model = GPT.from_pretrained("gpt2-dir", dtype=np.float64); model.save_pretrained("out-dir")
 """
 
@@ -128,6 +128,12 @@ class GPT(Module):
                            hint="give targets the same (B, T) shape as the ids")
         self._saved = (hidden, b, t, position_ids.shape[0])
         return self.criterion.forward(logits, targets)
+
+    def evaluate(self, ids: np.ndarray, targets: np.ndarray, attention_mask=None) -> float:
+        """The loss alone, keeping nothing for a backward pass (validation)."""
+        loss = self.forward(ids, targets, attention_mask)
+        self._saved = None
+        return loss
 
     def backward(self, dloss: float = 1.0) -> None:
         """Gradients of the last `forward(ids, targets)` loss, written into every parameter's `grad`."""

@@ -131,8 +131,7 @@ def evaluate(model: GPT, ids: np.ndarray, cfg: TransformerTrainConfig, seed: int
     losses = []
     for _ in range(cfg.eval_iters):
         x, y = batch(ids, rng.integers(0, len(ids) - cfg.block_size - 1, cfg.batch_size), cfg.block_size)
-        losses.append(model.forward(x, y))
-    model._saved = None                                   # evaluation never backpropagates
+        losses.append(model.evaluate(x, y))
     return float(np.mean(losses))
 
 
