@@ -57,7 +57,7 @@ def pretrain(preset: str, data: str | Path, out: str | Path | None = None, overr
     run_config = {"preset": preset, "data": str(data), "model": config_dict(spec), "train": config_dict(train)}
     trainer = Trainer(model, train, run, train_data, val_data, tokenizer,
                       loss_fn=causal_lm_loss_in_forward if spec.loss_in_forward else None,
-                      run_config=run_config, description=f"pretrain {preset}")
+                      sample_fn=sampler(tokenizer, train), run_config=run_config, description=f"pretrain {preset}")
     summary = trainer.fit(resume=resume)
     summary.update(preset=preset, data=str(data), block_size=spec.block_size, batch_size=train.batch_size,
                    grad_accum=train.grad_accum, tokens_per_step=trainer.tokens_per_step,
@@ -71,6 +71,31 @@ def pretrain(preset: str, data: str | Path, out: str | Path | None = None, overr
         summary["samples"] = last_samples(run)
         run.save_summary(summary)
     return summary
+
+
+class _SampleText:
+    """The tokenizer as samples see it: ids of the vocabulary's padding rows (never targets, but an
+    untrained model can pick one) decode to nothing instead of failing."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer, self.vocab_size = tokenizer, tokenizer.vocab_size
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode([i for i in ids if i < self.vocab_size])
+
+
+def sampler(tokenizer: Any, train: TrainConfig):
+    """Samples from the fixed prompts, with the training config's temperature, top-k and seed."""
+    from llmlab.generation import SamplingParams
+    from llmlab.generation.decode import generate_text
+
+    params = SamplingParams(temperature=train.sample_temperature, top_k=train.sample_top_k,
+                            max_new_tokens=train.sample_tokens, seed=train.seed)
+    text = _SampleText(tokenizer)
+    return lambda model: {p: generate_text(model, text, p, params) for p in train.sample_prompts}
 
 
 def draw_curves(run: RunFolder) -> list[str]:
