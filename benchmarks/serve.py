@@ -89,19 +89,31 @@ def prefix_ttft(engine: Engine, args, gen: torch.Generator) -> dict:
     vocab = min(engine.model.spec.vocab_size, args.token_range)
     rand = lambda n: torch.randint(0, vocab, (n,), generator=gen).tolist()   # noqa: E731
     params = SamplingParams(temperature=0.0, max_new_tokens=args.prefix_out)
-    ttft = lambda p: engine.generate([p], params, ignore_eos=True)[0].ttft   # noqa: E731
-    cold, warm = [], []
+    cold, warm, first_steps = [], [], {"cold": [], "cached": []}
+    engine.step_log = []
+
+    def ttft(p: list[int], label: str) -> float:
+        at = len(engine.step_log)
+        out = engine.generate([p], params, ignore_eos=True)[0]
+        first_steps[label].append(engine.step_log[at])        # the step that prefilled it
+        return out.ttft
+
     for _ in range(2):                                        # warm-up: kernels, CUDA graphs
         shared = rand(args.prefix_len)
-        ttft(shared + rand(args.suffix_len))
-        ttft(shared + rand(args.suffix_len))
+        ttft(shared + rand(args.suffix_len), "cold")
+        ttft(shared + rand(args.suffix_len), "cached")
+    first_steps = {"cold": [], "cached": []}
     for _ in range(args.prefix_trials):
         shared = rand(args.prefix_len)
-        cold.append(ttft(shared + rand(args.suffix_len)))      # a new prefix: the whole prompt is prefilled
-        warm.append(ttft(shared + rand(args.suffix_len)))      # same prefix: only the suffix is computed
+        cold.append(ttft(shared + rand(args.suffix_len), "cold"))     # a new prefix: the whole prompt is prefilled
+        warm.append(ttft(shared + rand(args.suffix_len), "cached"))   # same prefix: only the suffix is computed
     c, w = statistics.median(cold), statistics.median(warm)
+    phases = {label: {k: statistics.median(s[k] for s in steps) * 1e3 for k in ("schedule", "execute", "sample",
+                                                                                "process")}
+              for label, steps in first_steps.items()}
+    engine.step_log = None
     return {"prefix_len": args.prefix_len, "suffix_len": args.suffix_len, "ttft_cold_ms": c * 1e3,
-            "ttft_warm_ms": w * 1e3, "ttft_cut": c / w, "prefix_hit_rate": engine.tables.hit_rate}
+            "ttft_warm_ms": w * 1e3, "ttft_cut": c / w, "first_step_ms_median": phases}
 
 
 def main(argv=None) -> dict:
@@ -180,6 +192,13 @@ def main(argv=None) -> dict:
             tokens[m] = n
     steps = max(engine.steps - steps0, 1)
     per_step = {k: (engine.timing[k] - timing0[k]) / steps * 1e3 for k in engine.timing}
+    # one more engine run, logging each step, for the anatomy of a decode step (all requests decoding)
+    engine.step_log = []
+    run_method("llmlab engine", args, prompts, hf, engine)
+    decode_steps = [s for s in engine.step_log if s["tokens"] == s["requests"] == args.num_prompts]
+    anatomy = {k: statistics.median(s[k] for s in decode_steps) * 1e3
+               for k in ("schedule", "execute", "sample", "process")} if decode_steps else {}
+    engine.step_log = None
     # greedy outputs should agree with HF's; in bf16 rounding differences can flip near-ties
     check = engine.generate(prompts[:4], SamplingParams(temperature=0.0, max_new_tokens=16), ignore_eos=True)
     agree = []
@@ -203,6 +222,7 @@ def main(argv=None) -> dict:
               "engine": {k: v for k, v in engine.stats().items()
                          if k in ("graph_steps", "eager_steps", "preemptions", "attention")},
               "engine_ms_per_step": per_step, "engine_steps_per_run": steps / max(args.repeats, 1),
+              "decode_step_ms_median": anatomy,
               "graph_capture_s": engine.runner.capture_seconds, "command": " ".join(sys.argv)}
 
     print(f"\n{device_name} · {args.preset} ({args.dtype}) · {args.num_prompts} requests · "
@@ -217,9 +237,13 @@ def main(argv=None) -> dict:
     print(f"greedy tokens equal to HF's (first 16 of 4 prompts): {[round(a, 2) for a in agree]}")
     print(f"engine: attention {result['engine']['attention']}; ms per step: "
           + ", ".join(f"{k} {v:.3f}" for k, v in per_step.items()))
+    print(f"a decode step of {args.num_prompts} requests (median ms): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in anatomy.items()))
     print(f"prefix cache: {prefix['prefix_len']}-token shared prefix + {prefix['suffix_len']}-token suffix: "
           f"TTFT cold {prefix['ttft_cold_ms']:.1f} ms, cached {prefix['ttft_warm_ms']:.1f} ms "
           f"-> {prefix['ttft_cut']:.1f}x faster")
+    for label, ph in prefix["first_step_ms_median"].items():
+        print(f"  its first step, {label} (median ms): " + ", ".join(f"{k} {v:.3f}" for k, v in ph.items()))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     tmp.cleanup()

@@ -88,6 +88,7 @@ class Engine:
         self.generated_tokens = 0
         # where a step's time goes (the sample phase waits for the GPU, so it holds the GPU's time too)
         self.timing = {"schedule": 0.0, "execute": 0.0, "sample": 0.0, "process": 0.0}
+        self.step_log: list[dict] | None = None     # set to [] to record every step's phases (benchmarks)
 
     def _auto_blocks(self, cfg: EngineConfig, spec, max_len: int, device: str) -> int:
         per_block = spec.kv_bytes_per_token(self.dtype) * cfg.block_size
@@ -189,8 +190,12 @@ class Engine:
             self._append(req, tok, now)
             outputs.append(self._output(req))        # every token is an event; its text may be empty
         self.generated_tokens += len(sampled)
+        t3 = time.perf_counter()
         timing["sample"] += now - t2
-        timing["process"] += time.perf_counter() - now
+        timing["process"] += t3 - now
+        if self.step_log is not None:
+            self.step_log.append({"requests": len(scheduled), "tokens": sum(n for _, n in scheduled),
+                                  "schedule": t1 - t0, "execute": t2 - t1, "sample": now - t2, "process": t3 - now})
         return outputs
 
     def _sample(self, logits: torch.Tensor, reqs: list[Request]) -> list[int]:

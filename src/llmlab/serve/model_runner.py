@@ -13,6 +13,7 @@ it passes its self-check (`triton_attention.py`); otherwise the torch path gathe
 from __future__ import annotations
 
 import time
+from array import array
 
 import torch
 
@@ -36,6 +37,14 @@ def _pow2(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
 
+def _pack(*parts: list[int]) -> torch.Tensor:
+    """Python int lists -> one int64 CPU tensor (through array('q'): about twice as fast as torch.tensor)."""
+    buf = array("q")
+    for part in parts:
+        buf.extend(part)
+    return torch.frombuffer(buf, dtype=torch.long) if len(buf) else torch.zeros(0, dtype=torch.long)
+
+
 def _views(packed: torch.Tensor, rows: int, tables: int, width: int):
     ids, pos, slots, lens = (packed[i * rows:(i + 1) * rows] for i in range(4))
     return ids, pos, slots, lens, packed[4 * rows:4 * rows + tables * width].view(tables, width)
@@ -50,7 +59,7 @@ class _Graph:
         ids, pos, slots, lens, table = _views(self.packed, rows, tables, width)
         lens.fill_(1)
         self.batch = AttentionBatch(slots, rows, table, lens, qpt, block_size=runner.block_size,
-                                    kernel=runner.kernel)
+                                    kernel=runner._kernel_for(qpt))
         fwd = lambda: runner.model.forward(ids, pos, self.batch, runner.kv)   # noqa: E731
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
@@ -95,6 +104,25 @@ class ModelRunner:
     def _slot(self, req: Request, p: int) -> int:
         return req.block_ids[p // self.block_size] * self.block_size + p % self.block_size
 
+    def _slots(self, req: Request, start: int, end: int) -> list[int]:
+        """Cache slots of positions [start, end), one run of consecutive slots per block."""
+        bs, out, p = self.block_size, [], start
+        while p < end:
+            offset = p % bs
+            take = min(bs - offset, end - p)
+            base = req.block_ids[p // bs] * bs + offset
+            out.extend(range(base, base + take))
+            p += take
+        return out
+
+    @staticmethod
+    def _table(req: Request, width: int) -> list[int]:
+        """The request's block table padded to `width`, rebuilt only when its blocks or the width change."""
+        key = (len(req.block_ids), width)
+        if not req.padded_table or req.padded_table[0] != key:
+            req.padded_table = (key, req.block_ids[:width] + [NULL_BLOCK] * (width - len(req.block_ids)))
+        return req.padded_table[1]
+
     def _graph_shape(self, scheduled) -> tuple[int, int, int] | None:
         """(tables, tokens per table, width) buckets when this step can run in the graph layout, else None."""
         if not (self.use_graphs or self.rows_only):
@@ -103,13 +131,16 @@ class ModelRunner:
         qpt = _pow2(max(n for _, n in scheduled))
         if tables * qpt > self.graph_max_rows:
             return None
-        if self.kernel is not None:
-            return tables, qpt, self.max_blocks           # no gather: one width serves every context
         blocks = max(-(-(r.num_computed + n) // self.block_size) for r, n in scheduled)
         width = min(_bucket(blocks, WIDTH_BUCKETS), self.max_blocks)
-        if tables * width * self.block_size > GRAPH_MAX_KEYS:
+        if self._kernel_for(qpt) is None and tables * width * self.block_size > GRAPH_MAX_KEYS:
             return None
         return tables, qpt, width
+
+    def _kernel_for(self, qpt: int):
+        """The Triton kernel serves decode rows; a request's chunk of several tokens is better served by
+        gathering its blocks once and attending with all its queries together (the torch path)."""
+        return self.kernel if qpt == 1 else None
 
     @torch.inference_mode()
     def execute(self, scheduled: list[tuple[Request, int]]) -> tuple[torch.Tensor | None, list[Request]]:
@@ -141,16 +172,16 @@ class ModelRunner:
                 p = c + j
                 ids[base + j], pos[base + j], slots[base + j], lens[base + j] = (
                     req.token_ids[p], p, self._slot(req, p), p + 1)
-            table_ids.extend(req.block_ids[:width] + [NULL_BLOCK] * (width - len(req.block_ids)))
+            table_ids.extend(self._table(req, width))
             if c + n == req.num_tokens:
                 last_rows.append(base + n - 1)
                 sampled.append(req)
         table_ids.extend([NULL_BLOCK] * ((tables - len(scheduled)) * width))
-        packed = torch.tensor(ids + pos + slots + lens + table_ids, dtype=torch.long)
+        packed = _pack(ids, pos, slots, lens, table_ids)
         if not self.use_graphs:
             ids_t, pos_t, slots_t, lens_t, table_t = _views(packed.to(self.device), rows, tables, width)
             batch = AttentionBatch(slots_t, rows, table_t, lens_t, qpt, block_size=self.block_size,
-                                   kernel=self.kernel)
+                                   kernel=self._kernel_for(qpt))
             return self.model.forward(ids_t, pos_t, batch, self.kv), last_rows, sampled
         key = (tables, qpt, width)
         graph = self.graphs.get(key)
@@ -168,13 +199,13 @@ class ModelRunner:
         rest = [(r, n) for r, n in scheduled if n > 1 and r.num_computed > 0]
         ordered = decode + fresh + rest
         blocks = max((-(-(r.num_computed + 1) // self.block_size) for r, _ in decode), default=1)
-        width = self.max_blocks if self.kernel is not None else min(_bucket(blocks, WIDTH_BUCKETS), self.max_blocks)
+        width = min(_bucket(blocks, WIDTH_BUCKETS), self.max_blocks)
         ids, pos, slots, last_rows, sampled = [], [], [], [], []
         for req, n in ordered:
             c = req.num_computed
             ids.extend(req.token_ids[c:c + n])
             pos.extend(range(c, c + n))
-            slots.extend(self._slot(req, p) for p in range(c, c + n))
+            slots.extend(self._slots(req, c, c + n))
             if c + n == req.num_tokens:
                 last_rows.append(len(ids) - 1)
                 sampled.append(req)
@@ -182,17 +213,16 @@ class ModelRunner:
         lens = [req.num_computed + 1 for req, _ in decode]
         tables = []
         for req, _ in decode:
-            tables.extend(req.block_ids[:width] + [NULL_BLOCK] * (width - len(req.block_ids)))
+            tables.extend(self._table(req, width))
         ctx_slots, seg_specs = [], []
         offset = r
         for req, n in fresh + rest:
             c = req.num_computed
             seg_specs.append((offset, n, c, len(ctx_slots)))
             if c > 0:       # the cached prefix (or earlier chunks) is read back from the cache
-                ctx_slots.extend(self._slot(req, p) for p in range(c + n))
+                ctx_slots.extend(self._slots(req, 0, c + n))
             offset += n
-        packed = torch.tensor(ids + pos + slots + lens + tables + ctx_slots, dtype=torch.long)
-        packed = packed.to(self.device, non_blocking=True)
+        packed = _pack(ids, pos, slots, lens, tables, ctx_slots).to(self.device, non_blocking=True)
         at = 0
 
         def take(k: int) -> torch.Tensor:
