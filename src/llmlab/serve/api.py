@@ -201,10 +201,14 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
                 if kind == "chat":
                     for i in range(len(streams)):
                         yield chunk(i, None, None, first=True)
+                started = [False] * len(streams)
                 async with aclosing(_merge(streams)) as merged:
                     async for i, out in merged:
                         totals.add(i, out)
-                        if out.text or out.finished:
+                        # tokens whose text is still incomplete send nothing, except the first: a client
+                        # measures time to first token by it
+                        if out.text or out.finished or not started[i]:
+                            started[i] = True
                             yield chunk(i, out.text, out.finish_reason if out.finished else None)
                 if include_usage:
                     yield _sse({"id": rid, "object": obj, "created": int(time.time()), "model": name,
@@ -259,7 +263,8 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
     @app.get("/v1/models", dependencies=[Depends(auth)])
     async def models():
         return {"object": "list", "data": [{"id": name, "object": "model", "created": created,
-                                            "owned_by": "llmlab", "max_model_len": engine.max_model_len}]}
+                                            "owned_by": "llmlab", "max_model_len": engine.max_model_len,
+                                            "vocab_size": engine.model.spec.vocab_size}]}
 
     @app.get("/health")
     async def health():

@@ -173,9 +173,11 @@ class Engine:
             return []
         t1 = time.perf_counter()
         logits, sampled = self.runner.execute(scheduled)
+        bs = self.block_size
         for req, n in scheduled:
             req.num_computed += n
-            self.tables.commit(req)
+            if req.num_computed // bs > req.num_committed:     # a block just filled: name it in the cache
+                self.tables.commit(req)
         self.steps += 1
         t2 = time.perf_counter()
         timing = self.timing

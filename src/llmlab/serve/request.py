@@ -65,7 +65,7 @@ class Request:
         return self.status is Status.FINISHED
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestOutput:
     """What changed for one request in one step (streaming), or its whole result (`Engine.generate`)."""
     request_id: str
