@@ -191,3 +191,21 @@ def test_minhash_estimate_tracks_the_exact_jaccard_of_the_shingle_sets():
         est = MinHash(hashvalues=minhash_signature(a, 256), scheme="affine32").jaccard(
             MinHash(hashvalues=minhash_signature(b, 256), scheme="affine32"))
         assert abs(est - exact) < 0.1, (frac, est, exact)
+
+
+def test_prepare_with_a_hugging_face_tokenizer_folder(tmp_path):
+    """The Hub path (`--tokenizer gpt2` online) offline: a folder with only HF's tokenizer files."""
+    from llmlab.data.prepare import HFTokenizerAdapter, PrepareConfig, open_tokenizer, prepare
+    from llmlab.tokenizer.bpe import EOT, BPETokenizer
+
+    folder = corpus_folder(tmp_path)
+    ours = BPETokenizer.train(load_corpus(str(folder)), vocab_size=300, special_tokens=[EOT])
+    ours.to_hf().save_pretrained(str(tmp_path / "hf"))              # tokenizer.json, no llmlab files
+    tok = open_tokenizer(tmp_path / "hf")
+    assert isinstance(tok, HFTokenizerAdapter) and tok.special_tokens[EOT] == ours.eot_id
+    report = prepare(str(folder), tmp_path / "hf", tmp_path / "out", PrepareConfig(workers=1))
+    assert report["eot_id"] == ours.eot_id
+    stream = TokenShards(tmp_path / "out", "train")
+    ids = stream.read(0, stream.n_tokens).tolist()
+    first = ids[:ids.index(ours.eot_id)]
+    assert ours.decode(first) in {d.text for d in load_corpus(str(folder)).documents}
