@@ -5,7 +5,7 @@ whole document and say why.
 
 Code files get the filters code datasets use (StarCoder/The Stack: longest line > 1000 characters,
 mean line > 100, alphanumeric share < 0.25, an "auto-generated" / "do not edit" marker near the
-top); prose gets Gopher-style word filters. Every rule is a named field of `CleanConfig`, so a
+top, fewer than 3 lines that are not comments); prose gets Gopher-style word filters. Every rule is a named field of `CleanConfig`, so a
 `--set` can loosen or tighten it, and the report counts what each rule removed.
 """
 
@@ -28,6 +28,7 @@ _GENERATED = re.compile(r"auto-?generated|automatically generated|do not edit|@g
                         r"|\b(file|code|module|codec)\b[^\n]{0,80}\bgenerated\b|^\s*#\s*generated (by|from)\b",
                         re.IGNORECASE | re.MULTILINE)
 _WORD = re.compile(r"\S+")
+_COMMENT_STARTS = ("#", "//", "/*", "*", "--")
 
 
 @dataclass
@@ -42,6 +43,7 @@ class CleanConfig:
     max_mean_line_chars: float = 100.0
     min_alnum_ratio: float = 0.25
     generated_header_lines: int = 5     # 0 turns the generated-file filter off
+    min_code_lines: int = 3             # boilerplate: a licence header and little else
     # prose (Gopher's thresholds)
     min_words: int = 50
     min_mean_word_chars: float = 3.0
@@ -108,6 +110,9 @@ def _code_rejection(text: str, cfg: CleanConfig) -> tuple[str, str] | None:
         return "low_alnum", f"alnum {alnum:.2f}"
     if cfg.generated_header_lines and _GENERATED.search("\n".join(lines[:cfg.generated_header_lines])):
         return "generated", ""
+    code = sum(1 for line in lines if line.strip() and not line.lstrip().startswith(_COMMENT_STARTS))
+    if code < cfg.min_code_lines:
+        return "boilerplate", f"{code} lines of code"
     return None
 
 
