@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
-from llmlab.console import err_console, print_summary
+from llmlab.console import print_summary
 
 
 def serve(model: Path = typer.Option(..., "--model", help="a Hugging Face model directory (GPT-2 or Llama family)"),
@@ -38,9 +39,9 @@ def serve(model: Path = typer.Option(..., "--model", help="a Hugging Face model 
                        kv_cache_gb=kv_cache_gb, enable_prefix_caching=not no_prefix_cache)
     engine = Engine(apply_overrides(cfg, overrides))
     c = engine.config
-    err_console.print(f"llmlab serve: {model} on {c.device} ({c.dtype}), context {c.max_model_len}, "
-                      f"{c.num_blocks - 1} KV blocks of {c.block_size} tokens, attention: {engine.runner.kernel_note}"
-                      f"{', API key required' if api_key else ''} — http://{host}:{port}/v1", markup=False)
+    print(f"llmlab serve: {model} on {c.device} ({c.dtype}), context {c.max_model_len}, "
+          f"{c.num_blocks - 1} KV blocks of {c.block_size} tokens, attention: {engine.runner.kernel_note}"
+          f"{', API key required' if api_key else ''} — http://{host}:{port}/v1", file=sys.stderr, flush=True)
     run_server(engine, host, port, model_name=served_name or None, api_key=api_key or None, max_queue=max_queue,
                log_level=log_level)
 
