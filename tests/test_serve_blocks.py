@@ -39,6 +39,7 @@ def tiny_dir(tmp_path_factory):
     return make_model_dir(tmp_path_factory.mktemp("tiny"), family="gpt2", n_layer=1, n_embd=32)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_the_allocator_never_leaks_over_random_request_streams(tiny_dir, data):
