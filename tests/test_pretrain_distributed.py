@@ -1,5 +1,6 @@
-"""llmlab.pretrain across processes on the CPU: DDP (2 processes, gloo, launched by torchrun) against one
-process with the same global batch, and a run killed with SIGKILL then resumed against one never stopped.
+"""llmlab.pretrain across processes on the CPU: DDP and FSDP2 (2 processes, gloo, launched by torchrun)
+against one process with the same global batch, and a run killed with SIGKILL then resumed against one
+never stopped.
 
 Every run is a real `llmlab pretrain train` subprocess with one thread each (same arithmetic every time),
 on a free port, under a timeout.
@@ -76,6 +77,54 @@ def test_ddp_on_two_processes_matches_one_process_with_the_same_global_batch(sha
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["processes"] == 2 and summary["distributed"] == "MULTI_CPU"
     assert one_train[6] < one_train[1]     # and it trains
+
+
+# accelerate (1.15) turns FSDP on only for accelerator back-ends, never for CPU processes. This launcher
+# sets its state to FSDP2 after the Accelerator is built, so the loop's FSDP path — fully_shard over the
+# blocks, model and optimizer prepared together, sharded optimizer state in checkpoints — runs on gloo.
+FSDP_ON_CPU = """
+import sys
+import llmlab.training.trainer as trainer
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, PartialState
+from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+def make_accelerator(cfg):
+    accelerator = Accelerator(cpu=True, mixed_precision="no")
+    for shared in (AcceleratorState._shared_state, PartialState._shared_state):
+        shared["distributed_type"] = DistributedType.FSDP
+    AcceleratorState._shared_state["fsdp_plugin"] = FullyShardedDataParallelPlugin(
+        fsdp_version=2, auto_wrap_policy="transformer_based_wrap", state_dict_type="SHARDED_STATE_DICT")
+    return accelerator
+
+trainer.make_accelerator = make_accelerator
+from llmlab.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_fsdp2_on_two_cpu_processes_matches_one_process_and_resumes(shards, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    launcher = tmp_path / "fsdp_on_cpu.py"
+    launcher.write_text(FSDP_ON_CPU)
+    steps = ["--set", "eval_interval=3", "--set", "batch_size=4", "--set", "lr_decay_steps=9"]
+    fsdp = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+            "--master_port", str(free_port()), str(launcher), "pretrain", "train", "--data", str(shards),
+            "--out", str(tmp_path / "fsdp"), *COMMON, *steps]
+    run([*fsdp, "--max-steps", "6"])
+    fsdp[fsdp.index("--master_port") + 1] = str(free_port())
+    run([*fsdp, "--max-steps", "9", "--resume"])
+    run(train_cmd(shards, tmp_path / "one", *steps, "--max-steps", "9", "--set", "grad_accum=2"))
+    fsdp_train, fsdp_val = metrics(tmp_path / "fsdp")
+    one_train, one_val = metrics(tmp_path / "one")
+    summary = json.loads((tmp_path / "fsdp" / "summary.json").read_text())
+    assert summary["distributed"] == "FSDP" and summary["processes"] == 2 and summary["resumed_from"] == 6
+    assert sorted(fsdp_train) == list(range(1, 10)) and sorted(fsdp_val) == [3, 6, 9]
+    assert fsdp_train == pytest.approx(one_train, abs=1e-5)
+    assert fsdp_val == pytest.approx(one_val, abs=1e-5)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "fsdp" / "checkpoint")   # gathered, not sharded
+    assert model.config.n_embd == 32
 
 
 def test_resume_after_sigkill_reproduces_the_uninterrupted_losses(shards, tmp_path):

@@ -106,8 +106,14 @@ class Trainer:
         self.accelerator = acc = make_accelerator(cfg)
         set_seed(cfg.seed, device_specific=True)        # each process its own dropout stream
         self.sharded = acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
-        self.prepared = acc.prepare(self.raw_model)      # model first, then its optimizer (FSDP needs this order)
-        self.optimizer = acc.prepare(build_optimizer(self.prepared, cfg, acc.device))
+        if getattr(acc, "is_fsdp2", False):
+            # FSDP2 swaps each parameter for a sharded one, so accelerate must get model and optimizer
+            # together; the groups are built on the full-shaped parameters (decay on matrices only)
+            self.prepared, self.optimizer = acc.prepare(self.raw_model,
+                                                        build_optimizer(self.raw_model, cfg, acc.device))
+        else:
+            self.prepared = acc.prepare(self.raw_model)  # model first, then its optimizer (FSDP1 needs this order)
+            self.optimizer = acc.prepare(build_optimizer(self.prepared, cfg, acc.device))
         self.model = torch.compile(self.prepared) if cfg.compile else self.prepared
         if hasattr(self.train_data, "bind"):
             self.train_data.bind(acc.process_index, acc.num_processes, cfg.grad_accum)
