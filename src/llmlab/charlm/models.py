@@ -64,7 +64,9 @@ def build_transformer(vocab_size: int, block_size: int, n_layer: int, n_head: in
                        hint="pick n_embd as a multiple of n_head, e.g. --set n_embd=384 --set n_head=6")
     config = GPT2Config(vocab_size=vocab_size, n_positions=block_size, n_embd=n_embd, n_layer=n_layer,
                         n_head=n_head, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
-                        bos_token_id=None, eos_token_id=None, pad_token_id=None, tie_word_embeddings=True)
+                        bos_token_id=None, eos_token_id=None, pad_token_id=None, tie_word_embeddings=True,
+                        # exact GELU, as nanoGPT: one fused kernel, where GPT-2's "gelu_new" is five
+                        activation_function="gelu")
     return GPT2LMHeadModel(config)
 
 
