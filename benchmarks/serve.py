@@ -136,11 +136,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--json-out", default="", help="also write the results here")
     ap.add_argument("--method-timeout", type=int, default=240, help="seconds before a method is given up")
     ap.add_argument("--quick", action="store_true", help="fewer prompts and repeats")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default); 1 steadies "
+                    "timings on a machine shared with other work")
     args = ap.parse_args(argv)
     if args.quick:
         args.num_prompts, args.repeats, args.prefix_trials, args.hf_single = 8, 1, 3, 2
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from transformers import AutoModelForCausalLM
 
@@ -216,7 +220,7 @@ def main(argv=None) -> dict:
         r["vs_hf_static"] = r["tokens_per_s"] / base if base else None
     prefix = prefix_ttft(engine, args, gen)
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    result = {"device": device_name, "preset": args.preset, "dtype": args.dtype, "num_prompts": args.num_prompts,
+    result = {"device": device_name, "threads": torch.get_num_threads(), "preset": args.preset, "dtype": args.dtype, "num_prompts": args.num_prompts,
               "input_len": args.input_len, "output_len": args.output_len, "repeats": args.repeats,
               "methods": rows, "unavailable": broken, "greedy_agreement_with_hf": agree, "prefix": prefix,
               "engine": {k: v for k, v in engine.stats().items()
@@ -225,7 +229,7 @@ def main(argv=None) -> dict:
               "decode_step_ms_median": anatomy,
               "graph_capture_s": engine.runner.capture_seconds, "command": " ".join(sys.argv)}
 
-    print(f"\n{device_name} · {args.preset} ({args.dtype}) · {args.num_prompts} requests · "
+    print(f"\n{device_name} ({torch.get_num_threads()} threads) · {args.preset} ({args.dtype}) · {args.num_prompts} requests · "
           f"{args.input_len} in / {args.output_len} out · median of {args.repeats}")
     print(f"{'method':<24}{'requests':>9}{'tokens':>8}{'seconds':>9}{'tok/s':>10}{'vs HF static':>14}")
     for m, r in rows.items():
