@@ -5,10 +5,17 @@
     print(engine.generate(["Hello"])[0].text)
 
 `llmlab serve --model DIR` runs the HTTP server; `llmlab bench serve` measures one. See docs/serve.md.
+Names are imported on first use, so `llmlab --help` does not pay for torch.
 """
 
-from llmlab.serve.config import EngineConfig
-from llmlab.serve.engine import ContextLengthError, Engine
-from llmlab.serve.request import Completion, RequestOutput
+from importlib import import_module
 
-__all__ = ["Completion", "ContextLengthError", "Engine", "EngineConfig", "RequestOutput"]
+_WHERE = {"Engine": "engine", "ContextLengthError": "engine", "EngineConfig": "config",
+          "Completion": "request", "RequestOutput": "request"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"llmlab.serve.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'llmlab.serve' has no attribute {name!r}")

@@ -5,11 +5,13 @@
     out = paged_attention(q, k, v, kv.layer(layer), batch, batch.masks(), scale)
 
 A request's tokens need not sit next to each other in memory: position p of a request lives in block
-`block_table[p // block_size]` at offset `p % block_size`. Two ways to attend, chosen per token:
-- rows: each token gathers its request's blocks through its block table and attends to the first
-  `context_len` of them (decode tokens; on a GPU, every token of a small step, as one CUDA graph);
-- segments: a prefill chunk of n tokens at positions start..start+n-1 attends causally; with start 0
-  its own new K/V suffice, otherwise it also gathers the cached prefix (prefix-cache hits, chunked prefill).
+`block_table[p // block_size]` at offset `p % block_size`. Three layouts, chosen per token:
+- rows: tokens grouped per request (`queries_per_table` each: 1 when decoding), each attending to the
+  first `context_len` positions of its request's blocks (on a GPU: every token of a small step, as one
+  CUDA graph; decode rows through the Triton kernel of triton_attention.py when it is loaded);
+- fresh prompts (start 0): padded into one batch, one causal attention call over their own new K/V;
+- continuations (start > 0: a prefix-cache hit, a later chunk of a long prompt): the cached context is
+  gathered once and attended with a causal mask offset by the start.
 """
 
 from __future__ import annotations
