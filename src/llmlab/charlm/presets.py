@@ -51,10 +51,16 @@ def _nanogpt_baby(model: str) -> CharLMConfig:
 
 
 def _cpu(model: str) -> CharLMConfig:
-    """llmlab's CPU recipe: the baby's model, a larger batch and learning rate, cosine over the time budget."""
-    return CharLMConfig(model=model, preset="cpu", block_size=64, n_layer=4 if model == "transformer" else 2,
-                        n_head=4, n_embd=128, hidden=384, dropout=0.0,
-                        train=_train(max_steps=2000, batch_size=32, lr=2e-3, min_lr=2e-4, warmup_steps=50,
+    """llmlab's CPU recipe. Transformer: the baby's model and batch at 4x its learning rate (measured: at
+    1000 steps, val 1.92 against 2.10 for lr 1e-3; 3e-3 gave 1.94, 6e-3 1.91). RNNs: 2 cells of 384,
+    batch 32 (their time steps are sequential, so larger batches are nearly free)."""
+    if model == "transformer":
+        return CharLMConfig(model=model, preset="cpu", block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0,
+                            train=_train(max_steps=2000, batch_size=12, lr=4e-3, min_lr=1e-4, warmup_steps=50,
+                                         weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250,
+                                         eval_iters=20, log_interval=10))
+    return CharLMConfig(model=model, preset="cpu", block_size=64, n_layer=2, n_embd=128, hidden=384, dropout=0.0,
+                        train=_train(max_steps=2000, batch_size=32, lr=2e-3, min_lr=1e-4, warmup_steps=50,
                                      weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250,
                                      eval_iters=20, log_interval=10))
 
