@@ -1,6 +1,6 @@
 """Roadmap step for project 3: every architecture briefly on one corpus, then the decoders side by side.
 
-Quick (about 60-90 s on a 2-core laptop): the `tiny` preset, 10 s of training per architecture on python-docs,
+Quick (about 45-90 s on a 2-core laptop): the `tiny` preset, 10 s of training per architecture on python-docs,
 then five decoding strategies on the best model. Full: the `cpu` preset, 120 s each on tinyshakespeare.
 """
 
