@@ -116,7 +116,8 @@ def test_checkpoint_is_a_hugging_face_directory(tmp_path):
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()
     model = _tiny_gpt2(tok.vocab_size)
-    summary = Trainer(model, _cfg(max_steps=3, save_best=True), run, *_data(tok), tokenizer=tok).fit()
+    summary = Trainer(model, _cfg(max_steps=3, save_best=True, tensorboard=True, sample_interval=2,
+                                  sample_tokens=5), run, *_data(tok), tokenizer=tok).fit()
     loaded = AutoModelForCausalLM.from_pretrained(run.path / "checkpoint").eval()
     hf_tok = AutoTokenizer.from_pretrained(run.path / "checkpoint")
     ids = hf_tok("the quick", return_tensors="pt").input_ids
@@ -126,6 +127,9 @@ def test_checkpoint_is_a_hugging_face_directory(tmp_path):
     out = loaded.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=0)
     assert out.shape == (1, ids.shape[1] + 5)
     assert (run.path / "best" / "model.safetensors").exists() and (run.path / "loss.png").exists()
+    assert list((run.path / "tensorboard").glob("events.out.tfevents.*"))
+    samples = [json.loads(line) for line in (run.path / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [2, 3] and all(len(s["text"]) == 5 for s in samples)
     rows = run.metrics()
     assert {"step", "loss", "lr", "grad_norm", "tokens_per_s"} <= set(rows[0])
     evals = [r for r in rows if "val_loss" in r]
