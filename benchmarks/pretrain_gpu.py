@@ -2,6 +2,7 @@
 
     python benchmarks/pretrain_gpu.py                 # every variant, a table, bench.json under $OUT or runs/
     python benchmarks/pretrain_gpu.py --profile       # also the top CUDA kernels of the fastest variant
+    python benchmarks/pretrain_gpu.py --only 3,4,5    # B=64 against the chunked loss (+ coordinate descent)
 
 Each variant is one `llmlab pretrain bench` process (so compilation caches do not leak between them).
 References on one H100 SXM, quoted in the project's issue: nanoGPT's bench.py 424k tokens/s, Hugging
@@ -22,6 +23,9 @@ VARIANTS = [  # name, batch size, --set overrides
     ("llmlab: mask-free sdpa, loss inside, B=16", 16, []),
     ("llmlab, B=32", 32, []),
     ("llmlab, B=64", 64, []),
+    ("B=64, chunked linear+CE (16k tokens)", 64, ["loss_chunk_size=16384"]),
+    ("B=64, chunked linear+CE + coord. descent", 64, ["loss_chunk_size=16384", "coordinate_descent=true"]),
+    ("B=64, coordinate-descent tuning", 64, ["coordinate_descent=true"]),
 ]
 
 
@@ -45,7 +49,7 @@ def profile(batch: int, steps: int = 6) -> str:
     from llmlab.pretrain.model import build_model, causal_lm_loss_in_forward
     from llmlab.pretrain.presets import resolve
 
-    spec, _ = resolve("gpt2-124m")
+    spec, _ = resolve("gpt2-124m", ["loss_chunk_size=0", "coordinate_descent=false"])
     model = build_model(spec, 50257, 50256, seed=0).cuda()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     compiled = torch.compile(model)

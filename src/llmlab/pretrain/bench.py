@@ -50,13 +50,14 @@ class SyntheticTokens:
 def bench(preset: str = "gpt2-124m", overrides: list[str] | None = None, steps: int = 40, warmup: int = 10,
           window: int = 5, vocab_size: int = 50257) -> dict[str, Any]:
     """Run `steps` optimizer steps; tokens/s is the median of the `window`-step windows after `warmup`."""
-    from llmlab.pretrain.model import build_model, causal_lm_loss_in_forward
+    from llmlab.pretrain.model import build_model, causal_lm_loss_in_forward, configure_compiler
     from llmlab.runs import RunFolder
     from llmlab.training import Trainer
 
     base = ["eval_interval=0", "sample_interval=0", "checkpoint_interval=0", "save_best=false",
             "tensorboard=false", f"log_interval={window}", f"max_steps={steps}", "grad_accum=1", "warmup_steps=5"]
     spec, train = resolve(preset, base + list(overrides or []))
+    configure_compiler(spec)
     model = build_model(spec, vocab_size, eot_id=vocab_size - 1, seed=train.seed)
     data = SyntheticTokens(vocab_size, spec.block_size, train.batch_size, train.seed)
     with tempfile.TemporaryDirectory(prefix="llmlab-bench-") as tmp:
@@ -77,6 +78,7 @@ def bench(preset: str = "gpt2-124m", overrides: list[str] | None = None, steps: 
         "batch_size": train.batch_size, "block_size": spec.block_size, "vocab_size": model.config.vocab_size,
         "params": summary["params"], "compile": train.compile, "mixed_precision": summary["mixed_precision"],
         "attention": spec.attention, "loss_in_forward": spec.loss_in_forward,
+        "loss_chunk_size": spec.loss_chunk_size, "coordinate_descent": spec.coordinate_descent,
         "tokens_per_s": round(rate, 1), "ms_per_step": round(1000 * tokens_per_step / rate, 2),
         "flops_per_token": trainer.flops_per_token, "timed_windows": len(rows), "warmup_steps": warmup,
         "torch": torch.__version__,

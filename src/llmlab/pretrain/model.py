@@ -107,10 +107,24 @@ def build_model(spec: ModelSpec, vocab_size: int, eot_id: int | None = None, see
     # name the loss: with none named, transformers logs a warning inside forward, a torch.compile graph break
     # that would split the cross-entropy from the model's graph
     model.loss_type = "ForCausalLM"
+    if spec.loss_chunk_size and spec.loss_in_forward:
+        from llmlab.pretrain.chunked_loss import use_chunked_loss
+
+        use_chunked_loss(model, spec.loss_chunk_size)
     if padded_vocab(vocab_size, spec.vocab_multiple) > vocab_size:
         # the padding ids are never targets; keep HF's generate from ever choosing one
         model.generation_config.suppress_tokens = list(range(vocab_size, model.config.vocab_size))
     return model
+
+
+def configure_compiler(spec: ModelSpec) -> None:
+    """Process-wide torch.compile (inductor) options the spec asks for; call before the first compile."""
+    if spec.coordinate_descent:
+        import torch._inductor.config as inductor
+
+        # after picking a kernel's block sizes heuristically, try neighbouring ones and keep the fastest
+        # (the setting gpt-fast and modded-nanogpt use); costs compile time, not correctness
+        inductor.coordinate_descent_tuning = True
 
 
 def causal_lm_loss_in_forward(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

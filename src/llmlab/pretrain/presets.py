@@ -32,6 +32,9 @@ class ModelSpec:
     vocab_multiple: int = 64            # pad the embedding to a multiple: tensor-core friendly matmul shapes
     attention: str = "sdpa"             # sdpa (torch's fused kernels, no mask built) | hf-sdpa (transformers' own) | eager
     loss_in_forward: bool = True        # cross-entropy inside the model's forward, so torch.compile fuses it
+    loss_chunk_size: int = 0            # >0: lm_head + cross-entropy per chunk of this many tokens, gradients in
+                                        # the same pass, no full (B, T, V) logits (0: transformers' lm_head + loss)
+    coordinate_descent: bool = False    # torch.compile: tune each generated kernel's launch config (slower compile)
     init_std: float = 0.02              # GPT-2 initialisation: N(0, 0.02), residual projections / sqrt(2 n_layer)
 
 
@@ -96,4 +99,7 @@ def resolve(preset: str, overrides: list[str] | None = None) -> tuple[ModelSpec,
                        hint="choose n_embd = n_head * head size")
     if spec.attention not in ("sdpa", "hf-sdpa", "eager"):
         raise LabError(f"unknown attention {spec.attention!r}", hint="use attention=sdpa, hf-sdpa or eager")
+    if spec.loss_chunk_size < 0 or (spec.loss_chunk_size and not spec.loss_in_forward):
+        raise LabError(f"loss_chunk_size={spec.loss_chunk_size} needs a positive size and loss_in_forward=true",
+                       hint="use loss_chunk_size=0 (off) or e.g. 16384 with loss_in_forward=true")
     return spec, train.validate()

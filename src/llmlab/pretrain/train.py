@@ -40,7 +40,7 @@ def _report(data: str | Path) -> dict[str, Any]:
 def pretrain(preset: str, data: str | Path, out: str | Path | None = None, overrides: list[str] | None = None,
              resume: bool = False) -> dict[str, Any]:
     """Train, evaluate, sample and checkpoint; returns the summary (also written on the main process)."""
-    from llmlab.pretrain.model import build_model, causal_lm_loss_in_forward
+    from llmlab.pretrain.model import build_model, causal_lm_loss_in_forward, configure_compiler
     from llmlab.training import Trainer
 
     spec, train = resolve(preset, overrides)
@@ -52,6 +52,7 @@ def pretrain(preset: str, data: str | Path, out: str | Path | None = None, overr
         raise LabError(f"the shards in {data} were made with a vocabulary of {vocab}, the tokenizer beside them "
                        f"has {tokenizer.vocab_size}", hint="prepare the shards again with `llmlab data prepare`")
     eot = TokenShards(data, "train").eot_id
+    configure_compiler(spec)
     model = build_model(spec, vocab, eot, seed=train.seed)
     run = RunFolder.create("pretrain", name=preset, out=out)
     run_config = {"preset": preset, "data": str(data), "model": config_dict(spec), "train": config_dict(train)}
