@@ -50,3 +50,12 @@ def test_roadmap_lists_all_twelve_projects(tmp_path, capsys, monkeypatch):
 def test_roadmap_rejects_unknown_projects(capsys):
     assert main(["roadmap", "--only", "nonsense"]) == 2
     assert "unknown project" in capsys.readouterr().err
+
+
+def test_roadmap_exits_non_zero_when_a_step_fails(tmp_path, monkeypatch, capsys):
+    def failing(project, *a, **k):
+        return runner.StepResult(project, runner.FAILED, error="boom")
+
+    monkeypatch.setattr(runner, "run_step", failing)
+    assert main(["roadmap", "--only", "tokenizer", "--out", str(tmp_path)]) == 1
+    assert "FAILED: boom" in (tmp_path / "PROGRESS.md").read_text()

@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the Typer app and turn failures into one clear line."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="llmlab", standalone_mode=False)
+        # without standalone mode, click hands back the code of a `typer.Exit(code)` as the return value
+        code = command.main(args=argv, prog_name="llmlab", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {type(exc).__name__}: {exc}\n  hint: this looks like a bug in llmlab; "
               "rerun with --debug for the traceback and report it", file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def _tiny(model: str) -> CharLMConfig:
     """Seconds on a laptop CPU: tests and the quick roadmap step."""
     return CharLMConfig(model=model, preset="tiny", block_size=32, n_layer=2, n_head=2, n_embd=64, hidden=128,
                         train=_train(max_steps=200, batch_size=16, lr=3e-3, min_lr=3e-4, warmup_steps=20,
-                                     eval_interval=50, eval_iters=5, log_interval=10, save_best=False))
+                                     eval_interval=50, eval_iters=5, log_interval=10, save_best=False,
+                                     threads=1))
 
 
 def _nanogpt_baby(model: str) -> CharLMConfig:

@@ -46,6 +46,8 @@ class TrainConfig:
     device: str = "auto"                  # auto | cuda | mps | cpu
     mixed_precision: str = "auto"         # auto (bf16 on CUDA when supported, else none) | bf16 | fp16 | no
     compile: bool = False                 # torch.compile the model
+    threads: int = 0                      # CPU threads for torch (0: torch's default). Tiny models run faster on
+                                          # one: a second thread costs more than it saves, badly so on a busy machine
     seed: int = 1337
     # --- tracking
     tensorboard: bool = True
@@ -58,6 +60,8 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise LabError(f"{name} must be >= 1, got {value}", hint=f"--set {name}=<a positive integer>")
+        if self.threads < 0:
+            raise LabError(f"threads must be >= 0, got {self.threads}", hint="use 0 for torch's default")
         if self.max_time is not None and self.max_time <= 0:
             raise LabError(f"max_time must be > 0 seconds, got {self.max_time}", hint="leave it unset for no limit")
         if not 0.0 <= self.min_lr <= self.lr:

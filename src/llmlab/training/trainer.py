@@ -104,6 +104,8 @@ class Trainer:
         from accelerate.utils import DistributedType, set_seed
 
         cfg = self.cfg
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
         self.accelerator = acc = make_accelerator(cfg)
         set_seed(cfg.seed, device_specific=True)        # each process its own dropout stream
         self.sharded = acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
@@ -145,6 +147,14 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
     def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train to max_steps / max_time (resuming from the run folder's checkpoint if asked); the summary."""
+        threads = torch.get_num_threads()
+        try:
+            return self._fit(resume)
+        finally:
+            torch.set_num_threads(threads)   # cfg.threads applies to this run only, not the whole process
+
+    def _fit(self, resume: bool) -> dict[str, Any]:
         cfg = self.cfg
         self._setup()
         acc = self.accelerator
