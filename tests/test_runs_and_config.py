@@ -45,3 +45,13 @@ def test_unknown_or_bad_override_is_a_clear_error():
         apply_overrides(Preset(), ["layers=2"])
     with pytest.raises(LabError, match="not a valid int"):
         apply_overrides(Preset(), ["n_layer=two"])
+
+
+def test_overrides_are_routed_to_the_group_that_owns_the_key():
+    from llmlab.config import route_overrides
+
+    routed = route_overrides(["lr=1", "n_layer=2", "seed=3"], {"model": {"n_layer"}, "training": {"lr", "seed"}}, "x")
+    assert routed == {"model": ["n_layer=2"], "training": ["lr=1", "seed=3"]}
+    with pytest.raises(LabError) as err:
+        route_overrides(["depth=3"], {"model": {"n_layer"}, "training": {"lr"}}, "a char LM")
+    assert "depth" in err.value.message and "n_layer" in err.value.hint and "lr" in err.value.hint

@@ -69,3 +69,20 @@ def config_dict(cfg: Any) -> dict[str, Any]:
     """A JSON-ready dict of a dataclass (or a dict), for `config.json`."""
     data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
     return json.loads(json.dumps(data, default=str))
+
+
+def route_overrides(overrides: list[str] | None, groups: dict[str, set[str]], owner: str) -> dict[str, list[str]]:
+    """Send each "key=value" to the group whose settings hold the key (e.g. model vs training settings).
+
+    `groups` maps a group name to its setting names, first match wins; an unknown key fails and lists
+    every group's settings, so a preset made of two dataclasses still takes one flat `--set` list.
+    """
+    routed: dict[str, list[str]] = {name: [] for name in groups}
+    for item in overrides or []:
+        key = item.split("=", 1)[0].strip()
+        group = next((name for name, keys in groups.items() if key in keys), None)
+        if group is None:
+            raise LabError(f"unknown setting {key!r} for {owner}",
+                           hint="; ".join(f"{name} settings: {', '.join(sorted(keys))}" for name, keys in groups.items()))
+        routed[group].append(item)
+    return routed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from llmlab.config import apply_overrides
+from llmlab.config import apply_overrides, route_overrides
 from llmlab.errors import LabError
 from llmlab.training import TrainConfig
 
@@ -94,18 +94,9 @@ def resolve(model: str, preset: str = "cpu", overrides: list[str] | None = None,
         raise LabError(f"unknown preset {preset!r}", hint="choose one of " + ", ".join(PRESETS))
     cfg = PRESETS[preset](model)
     own = {f.name for f in dataclasses.fields(CharLMConfig)} - {"train"}
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-    mine, theirs = [], []
-    for item in overrides or []:
-        key = item.split("=", 1)[0].strip()
-        if key in own:
-            mine.append(item)
-        elif key in train_keys:
-            theirs.append(item)
-        else:
-            raise LabError(f"unknown setting {key!r} for a char LM",
-                           hint="model settings: " + ", ".join(sorted(own)) + "; training settings: "
-                           + ", ".join(sorted(train_keys)))
+    routed = route_overrides(overrides, {"model": own, "training": {f.name for f in dataclasses.fields(TrainConfig)}},
+                             "a char LM")
+    mine, theirs = routed["model"], routed["training"]
     cfg = apply_overrides(cfg, mine)
     train = apply_overrides(cfg.train, theirs)
     if max_steps is not None:

@@ -18,6 +18,8 @@ import codecs
 import json
 from typing import Any
 
+from llmlab.tokenizer.byte_alphabet import char_to_byte
+
 CONTEXT_TOKENS = 5   # prompt tokens the window starts with
 
 
@@ -55,20 +57,6 @@ class IncrementalDetokenizer:
         return text[len(shown):] if len(text) > len(shown) else ""
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible map from the 256 byte values to printable characters (how byte-level BPE
-    vocabularies spell their tokens): printable Latin-1 bytes map to themselves, the rest to 256+n."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
-    chars, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            chars[b] = chr(b)
-        else:
-            chars[b] = chr(256 + extra)
-            extra += 1
-    return chars
-
-
 def byte_table(tokenizer, skip_special_tokens: bool = True) -> list[bytes] | None:
     """For a byte-level BPE tokenizer, every id's raw bytes; None for any other kind of tokenizer."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -77,7 +65,7 @@ def byte_table(tokenizer, skip_special_tokens: bool = True) -> list[bytes] | Non
     decoder = (json.loads(backend.to_str()).get("decoder") or {})
     if decoder.get("type") != "ByteLevel":
         return None
-    to_byte = {c: b for b, c in _bytes_to_unicode().items()}
+    to_byte = char_to_byte()
     spell = lambda tok: b"".join(bytes([to_byte[c]]) if c in to_byte else c.encode() for c in tok)  # noqa: E731
     table = [b""] * backend.get_vocab_size(with_added_tokens=True)
     for tok, i in backend.get_vocab(with_added_tokens=True).items():
