@@ -101,3 +101,69 @@ def plot_graph(nodes: dict[Any, tuple[float, float, str, float]], edges: Sequenc
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_heatmaps(panels: Sequence[tuple[str, Any]], path: str | Path, ncols: int | None = None,
+                  title: str = "", xlabels: Sequence[str] | None = None, ylabels: Sequence[str] | None = None,
+                  cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None,
+                  diverging: bool = False, colorbar: str = "shared", annotate: bool = False,
+                  cell_inches: float = 2.0, xlabel: str = "", ylabel: str = "") -> Path:
+    """A grid of 2-D heatmaps: panels [(title, (rows, cols) array)], laid out `ncols` per row.
+
+    Tick labels (shared by every panel) are drawn on the left column and bottom row only.
+    `colorbar`: "shared" (one scale for all; `diverging` centres it on 0), "each" (a scale per panel,
+    for panels with different units) or "none". `annotate` writes each cell's value in it.
+    """
+    import numpy as np
+
+    n = len(panels)
+    ncols = max(1, min(ncols or n, n))
+    nrows = (n + ncols - 1) // ncols
+    arrays = [np.asarray(v, dtype=float) for _, v in panels]
+    if colorbar == "shared" and arrays:
+        finite = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays] or [np.zeros(1)])
+        lo = float(finite.min()) if vmin is None and finite.size else vmin
+        hi = float(finite.max()) if vmax is None and finite.size else vmax
+        if diverging:
+            bound = max(abs(lo or 0.0), abs(hi or 0.0), 1e-12)
+            lo, hi, cmap = -bound, bound, "RdBu_r" if cmap == "viridis" else cmap
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_inches * ncols + 1.2, cell_inches * nrows + 0.8),
+                             dpi=110, squeeze=False)
+    image = None
+    for index, ax in enumerate(axes.ravel()):
+        if index >= n:
+            ax.axis("off")
+            continue
+        label, values = panels[index][0], arrays[index]
+        lo_i, hi_i = (lo, hi) if colorbar == "shared" else (vmin, vmax)
+        image = ax.imshow(values, cmap=cmap, vmin=lo_i, vmax=hi_i, aspect="auto", interpolation="nearest")
+        ax.set_title(label, fontsize=8)
+        row, col = divmod(index, ncols)
+        small = max(values.shape) <= 40
+        if ylabels is not None and col == 0 and small:
+            ax.set_yticks(range(len(ylabels)), ylabels, fontsize=6)
+        else:
+            ax.set_yticks([])
+        if xlabels is not None and (row == nrows - 1 or index + ncols >= n) and small:
+            ax.set_xticks(range(len(xlabels)), xlabels, fontsize=6, rotation=90)
+        else:
+            ax.set_xticks([])
+        if annotate and values.size <= 400:
+            for (r, c), v in np.ndenumerate(values):
+                if np.isfinite(v):
+                    ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if image.norm(v) < 0.5 else "black")
+        if colorbar == "each":
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
+    if colorbar == "shared" and image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
+    if xlabel:
+        fig.supxlabel(xlabel, fontsize=9)
+    if ylabel:
+        fig.supylabel(ylabel, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,93 @@
+"""`llmlab attention ...`: capture, measure and draw the attention of any HF causal LM or the NumPy GPT.
+
+    llmlab attention show --model gpt2 --text "The cat sat on the mat. The cat" --out runs/attention/cat
+    llmlab attention heads --model gpt2 --json
+    llmlab attention compare --model gpt2 --text "def f(x): return x" --text "Once upon a time"
+    llmlab attention train-toy --out runs/attention/toy        # an offline model to look at (--model DIR)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Attention heads: hooks on any HF causal LM or the NumPy GPT, pictures and per-head metrics.",
+                  no_args_is_help=True)
+
+MODEL_HELP = "a Hub name (gpt2), an HF model directory, or numpy:DIR for the NumPy GPT"
+DEFAULT_TEXT = "When Mary and John went to the store, John gave a drink to Mary. When Mary and John went"
+
+
+@app.command()
+def show(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+         text: str = typer.Option(DEFAULT_TEXT, "--text"),
+         out: Path = typer.Option(None, "--out", help="run folder (default runs/attention/<name>)"),
+         name: str = typer.Option("show", "--name"),
+         token: int = typer.Option(-1, "--token", help="query position for the model view (-1: the last token)"),
+         period: int = typer.Option(20, "--period", help="length of the random sequence in the induction test"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Head view, model view, metric heatmaps, layer profile and an interactive HTML page for one text."""
+    from llmlab.attention.analysis import show as run_show
+    from llmlab.attention.capture import load_attention_model
+    from llmlab.console import print_summary
+
+    summary = run_show(load_attention_model(model), text, out, name, token, period)
+    print_summary(summary, as_json, title=f"attention of {model}")
+
+
+@app.command()
+def heads(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+          text: str = typer.Option(DEFAULT_TEXT, "--text"),
+          period: int = typer.Option(20, "--period", help="length of the random sequence in the induction test"),
+          seed: int = typer.Option(0, "--seed"),
+          as_json: bool = typer.Option(False, "--json", help="print every head's metrics as JSON")) -> None:
+    """A table of every head: entropy, distance, sink, previous-token, self, induction, duplicate, and its kind."""
+    import json
+
+    from rich.table import Table
+
+    from llmlab.attention.analysis import head_report
+    from llmlab.attention.capture import load_attention_model
+    from llmlab.attention.metrics import metrics_table
+    from llmlab.console import console
+
+    report = head_report(load_attention_model(model), text, period, seed)
+    rows = metrics_table(report["metrics"], report["labels"])
+    if as_json:
+        print(json.dumps({"model": model, "heads": rows}, indent=1))
+        return
+    table = Table(title=f"heads of {model} (induction on random tokens, period {period})")
+    for key in rows[0]:
+        table.add_column(key, justify="left" if key == "kind" else "right")
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(table)
+
+
+@app.command()
+def compare(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+            texts: list[str] = typer.Option(..., "--text", help="two or more texts (repeat --text)"),
+            out: Path = typer.Option(None, "--out"),
+            name: str = typer.Option("compare", "--name"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Per-head metric deltas between texts (heatmaps) and the per-layer profile of each text."""
+    from llmlab.attention.analysis import compare as run_compare
+    from llmlab.attention.capture import load_attention_model
+    from llmlab.console import print_summary
+
+    summary = run_compare(load_attention_model(model), texts, out, name)
+    print_summary(summary, as_json, title=f"attention of {model} across inputs")
+
+
+@app.command("train-toy")
+def train_toy_cmd(out: Path = typer.Option(None, "--out", help="run folder (default runs/attention/toy)"),
+                  overrides: list[str] = typer.Option(None, "--set", help="key=value (ToyPreset field)"),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """Train the 2-layer toy model on repeated random strings (an induction head forms after a few thousand steps)."""
+    from llmlab.attention.toy import train_toy
+    from llmlab.console import print_summary
+
+    summary = train_toy(out=out, overrides=overrides)
+    print_summary({k: summary[k] for k in ("steps", "final_val_loss", "uniform_loss", "model_dir") if k in summary},
+                  as_json, title="toy model")
