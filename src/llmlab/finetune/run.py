@@ -1,0 +1,79 @@
+"""One fine-tune, end to end: base model -> domain blocks -> before -> train (one method) -> after -> save.
+
+    summary = finetune(resolve("tiny", method="lora-scratch"), model="tiny", corpus="python-docs",
+                       out="runs/finetune/lora-scratch")
+
+The run folder holds config.json, metrics.jsonl (step 0 = the base model), loss.png, summary.json,
+model/ (a plain HF model directory: AutoModelForCausalLM + AutoTokenizer load it) and, for LoRA,
+adapter/ (PEFT's layout, both for PEFT's LoRA and for llmlab's).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llmlab.config import config_dict
+from llmlab.finetune.base import load_base
+from llmlab.finetune.data import domain_data
+from llmlab.finetune.evaluate import block_loss, perplexity, sample
+from llmlab.finetune.presets import FinetuneConfig
+from llmlab.runs import RunFolder
+from llmlab.training.checkpoint import save_model_dir
+
+
+def finetune(cfg: FinetuneConfig, model: str | Path = "gpt2", corpus: str = "python-docs",
+             out: str | Path | None = None, base_dir: str | Path | None = None,
+             base_seconds: float = 20.0) -> dict[str, Any]:
+    from llmlab.plots import loss_curve_from_metrics
+
+    run = RunFolder.create("finetune", name=cfg.method, out=out)
+    for stale in ("metrics.jsonl", "summary.json", "loss.png", "samples.jsonl"):   # a fresh run each time
+        run.file(stale).unlink(missing_ok=True)
+    base, tok, source = load_base(model, base_dir or run.path.parent / "base", base_seconds)
+    base.float()                             # train in float32; autocast (GPU) handles bf16
+    context = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)
+    data = domain_data(corpus, tok, cfg.block_size, cfg.val_blocks, cfg.max_documents, context)
+    run.save_config({"model": source, "corpus": corpus, "finetune": config_dict(cfg), "data": data.info()})
+    val = data.blocks("val")
+
+    torch.manual_seed(cfg.seed)
+    loss_before = block_loss(base, val, cfg.batch_size)
+    sample_before = sample(base, tok, cfg.sample_prompt, cfg.sample_tokens)
+    run.log({"step": 0, "val_loss": loss_before, "val_ppl": perplexity(loss_before)})
+
+    start = time.perf_counter()
+    if cfg.method == "lora-scratch":
+        from llmlab.finetune.scratch import train_scratch
+
+        tuned, params = train_scratch(base, data, cfg, run, base_name=source)
+    else:
+        from llmlab.finetune.hf_methods import train_hf
+
+        tuned, params = train_hf(base, data, cfg, run)
+    seconds = time.perf_counter() - start
+
+    loss_after = block_loss(tuned, val, cfg.batch_size)
+    sample_after = sample(tuned, tok, cfg.sample_prompt, cfg.sample_tokens)
+    model_dir = run.file("model")
+    shutil.rmtree(model_dir, ignore_errors=True)
+    save_model_dir(tuned, model_dir, tokenizer=tok)
+    loss_curve_from_metrics(run.metrics(), run.file("loss.png"), title=f"{cfg.method} on {corpus}: loss")
+
+    summary = {
+        "method": cfg.method, "model": source, "corpus": corpus, **data.info(),
+        "val_loss_before": round(loss_before, 4), "val_loss_after": round(loss_after, 4),
+        "val_ppl_before": round(perplexity(loss_before), 3), "val_ppl_after": round(perplexity(loss_after), 3),
+        **params, "steps": cfg.max_steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
+        "train_seconds": round(seconds, 2),
+        "tokens_per_s": round(cfg.max_steps * cfg.batch_size * cfg.grad_accum * data.block_size / seconds, 1),
+        "prompt": cfg.sample_prompt, "sample_before": sample_before, "sample_after": sample_after,
+        "model_dir": str(model_dir), "adapter_dir": str(run.file("adapter")) if cfg.method != "full" else None,
+        "pictures": ["loss.png"],
+    }
+    run.save_summary(summary)
+    return summary
