@@ -28,7 +28,8 @@ def peft_lora_config(model: nn.Module, targets: Sequence[str], r: int, alpha: fl
     """PEFT's LoraConfig for these targets; fan_in_fan_out for GPT-2's Conv1D layers (weights stored (in, out))."""
     from peft import LoraConfig
 
-    conv1d = any(type(m).__name__ == "Conv1D" for n, m in model.named_modules()
+    # a layer already wrapped by add_lora (saving our adapter) is judged by the layer inside it
+    conv1d = any(type(getattr(m, "base", m)).__name__ == "Conv1D" for n, m in model.named_modules()
                  if any(n == t or n.endswith("." + t) for t in targets))
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
                       fan_in_fan_out=conv1d, bias="none", task_type="CAUSAL_LM")
