@@ -57,11 +57,13 @@ def heads(model: str = typer.Option(..., "--model", help=MODEL_HELP),
     if as_json:
         print(json.dumps({"model": model, "heads": rows}, indent=1))
         return
-    table = Table(title=f"heads of {model} (induction on random tokens, period {period})")
+    short = {"layer": "L", "head": "H", "entropy": "ent", "entropy_norm": "ent/max", "distance": "dist",
+             "previous_token": "prev", "induction": "ind", "duplicate": "dup"}
+    table = Table(title=f"heads of {model} (induction: random tokens repeated, period {period})")
     for key in rows[0]:
-        table.add_column(key, justify="left" if key == "kind" else "right")
+        table.add_column(short.get(key, key), justify="left" if key == "kind" else "right", no_wrap=True)
     for row in rows:
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+        table.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()))
     console.print(table)
 
 

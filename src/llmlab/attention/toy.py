@@ -33,6 +33,7 @@ class ToyPreset:
     max_time: float | None = None
     lr: float = 3e-3
     seed: int = 0
+    threads: int = 1               # a model this small runs fastest on one thread (more threads wait on each other)
 
 
 def repeated_strings(n_tokens: int, n_symbols: int, min_period: int, max_period: int, seed: int) -> np.ndarray:
@@ -49,6 +50,7 @@ def repeated_strings(n_tokens: int, n_symbols: int, min_period: int, max_period:
 def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
               overrides: list[str] | None = None) -> dict:
     """Train the toy model; returns the Trainer's summary plus `model_dir` (an HF model directory)."""
+    import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from llmlab.runs import RunFolder
@@ -71,7 +73,12 @@ def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
                             min_lr=cfg.lr / 10, warmup_steps=min(50, cfg.max_steps // 10), weight_decay=0.0,
                             eval_interval=max(cfg.max_steps // 4, 1), eval_iters=4, log_interval=25,
                             checkpoint_interval=0, save_best=False, tensorboard=False, seed=cfg.seed)
-    summary = Trainer(model, train_cfg, run, train, val, tokenizer=tok, run_config=cfg,
-                      description="toy").fit()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        summary = Trainer(model, train_cfg, run, train, val, tokenizer=tok, run_config=cfg,
+                          description="toy").fit()
+    finally:
+        torch.set_num_threads(threads)
     # the loss of a model that has learned nothing but the letter frequencies: ln(number of letters)
     return {**summary, "model_dir": str(run.path / "checkpoint"), "uniform_loss": float(np.log(n))}
