@@ -42,6 +42,7 @@ def with_random_b(model):
     return model
 
 
+@pytest.mark.slow
 def test_scratch_lora_equals_peft_forward_grads_merge_and_training():
     """Same A and B copied in -> same logits, same dA and dB (dropout 0.1, same seed), same merged weights,
     and the same losses over 5 AdamW steps on the same batches; all within TOLERANCE (float32)."""

@@ -81,7 +81,8 @@ def train_hf(model: Any, data: DomainData, cfg: FinetuneConfig, run: RunFolder) 
                           callbacks=[_metrics_callback(run, bar, tokens_per_step)])
         trainer.remove_callback(PrinterCallback)     # the rows go to metrics.jsonl and the bar instead
         trainer.train()
-        if cfg.max_steps % cfg.eval_interval:
+        evaluated = [r["step"] for r in run.metrics() if r.get("val_loss") is not None]
+        if not evaluated or evaluated[-1] != trainer.state.global_step:
             trainer.evaluate()       # the last point of the curve, at max_steps
     if peft_model is None:
         return model, params
