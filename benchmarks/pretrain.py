@@ -7,7 +7,8 @@
 1. Training throughput of `gpt2-tiny` in llmlab's loop: transformers' own SDPA with the loss outside the
    model (the reference) against llmlab's mask-free SDPA with the loss in the forward; interleaved
    repeats, median tokens/s. On a CPU without torch.compile the two should be about equal: the gains are
-   a GPU's (benchmarks/pretrain_gpu.py).
+   a GPU's (benchmarks/pretrain_gpu.py). A third variant adds the chunked linear + cross-entropy
+   (`loss_chunk_size=256`, 4 chunks per batch), the gpt2-124m preset's default: it must not be slower here.
 2. MinHash signatures of python-stdlib files: llmlab's vectorised shingle hashing against datasketch's
    default (SHA-1 per shingle through `update_batch`), one process each, the same signatures' job.
 """
@@ -34,15 +35,17 @@ def training_step(repeats: int) -> dict:
     from llmlab.pretrain.bench import bench
 
     variants = {"transformers sdpa, loss outside (reference)": ["attention=hf-sdpa", "loss_in_forward=false"],
-                "llmlab: mask-free sdpa, loss in forward": []}
+                "llmlab: mask-free sdpa, loss in forward": [],
+                "llmlab + chunked linear+CE (256 tokens)": ["loss_chunk_size=256"]}
     rates: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):                       # interleaved, so machine noise hits both alike
         for name, sets in variants.items():
             r = bench("gpt2-tiny", ["batch_size=8", *sets], steps=14, warmup=4, window=5, vocab_size=2048)
             rates[name].append(r["tokens_per_s"])
     med = {name: statistics.median(v) for name, v in rates.items()}
-    ref, ours = med.values()
-    return {"tokens_per_s": med, "ratio_llmlab_vs_reference": round(ours / ref, 3), "repeats": repeats}
+    ref, ours, chunked = med.values()
+    return {"tokens_per_s": med, "ratio_llmlab_vs_reference": round(ours / ref, 3),
+            "ratio_chunked_vs_llmlab": round(chunked / ours, 3), "repeats": repeats}
 
 
 def minhash_speed(n_docs: int, repeats: int) -> dict:
@@ -93,6 +96,7 @@ def main() -> int:
     for name, rate in t["tokens_per_s"].items():
         print(f"{name:50s} {rate:>10,.0f}")
     print(f"{'ratio llmlab / reference':50s} {t['ratio_llmlab_vs_reference']:>10.2f}")
+    print(f"{'ratio chunked / llmlab':50s} {t['ratio_chunked_vs_llmlab']:>10.2f}")
     print(f"\n{'MinHash signatures, ' + str(m['documents']) + ' stdlib files, ' + str(m['MB']) + ' MB':50s} {'MB/s':>10s}")
     for name, rate in m["MB_per_s"].items():
         print(f"{name:50s} {rate:>10.2f}")

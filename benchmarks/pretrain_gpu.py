@@ -18,14 +18,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+PLAIN = ["loss_chunk_size=0"]   # transformers' lm_head + cross-entropy (the preset's default before the chunked loss)
 VARIANTS = [  # name, batch size, --set overrides
     ("hf-style: hf sdpa, loss outside, B=16", 16, ["attention=hf-sdpa", "loss_in_forward=false"]),
-    ("llmlab: mask-free sdpa, loss inside, B=16", 16, []),
-    ("llmlab, B=32", 32, []),
-    ("llmlab, B=64", 64, []),
+    ("llmlab: mask-free sdpa, loss inside, B=16", 16, PLAIN),
+    ("llmlab, B=32", 32, PLAIN),
+    ("llmlab, B=64", 64, PLAIN),
     ("B=64, chunked linear+CE (16k tokens)", 64, ["loss_chunk_size=16384"]),
     ("B=64, chunked linear+CE + coord. descent", 64, ["loss_chunk_size=16384", "coordinate_descent=true"]),
-    ("B=64, coordinate-descent tuning", 64, ["coordinate_descent=true"]),
+    ("B=64, coordinate-descent tuning", 64, [*PLAIN, "coordinate_descent=true"]),
 ]
 
 
@@ -49,7 +50,7 @@ def profile(batch: int, steps: int = 6) -> str:
     from llmlab.pretrain.model import build_model, causal_lm_loss_in_forward
     from llmlab.pretrain.presets import resolve
 
-    spec, _ = resolve("gpt2-124m", ["loss_chunk_size=0", "coordinate_descent=false"])
+    spec, _ = resolve("gpt2-124m")
     model = build_model(spec, 50257, 50256, seed=0).cuda()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     compiled = torch.compile(model)

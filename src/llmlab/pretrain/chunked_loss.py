@@ -31,24 +31,32 @@ class LinearCrossEntropy(torch.autograd.Function):
         valid = targets != IGNORE_INDEX
         inv_count = 1.0 / valid.sum().clamp_min(1).to(acc)               # HF: mean over the valid targets
         w = weight.to(dtype)                                              # the autocast copy, made once
-        vocab = torch.arange(w.shape[0], device=h.device)
         loss = torch.zeros((), device=h.device, dtype=acc)
         grad_h, grad_w = [], None
         for start in range(0, h.shape[0], chunk_size):
             h_c = h[start:start + chunk_size].to(dtype)                  # (n, d)
             t_c, v_c = targets[start:start + chunk_size], valid[start:start + chunk_size]
             z = (h_c @ w.t()).to(acc)                                      # (n, V) logits, float32 math
-            lse = torch.logsumexp(z, dim=-1)                              # (n,)
-            picked = z.gather(1, t_c.clamp_min(0)[:, None]).squeeze(1)    # z[i, t_i]
-            loss = loss + torch.where(v_c, lse - picked, 0.0).sum()
-            onehot = (t_c[:, None] == vocab[None, :]).to(acc)
-            scale = v_c.to(acc)[:, None] * inv_count
-            dz = ((torch.exp(z - lse[:, None]) - onehot) * scale).to(dtype)   # (n, V) dL/dz
+            idx = t_c.clamp_min(0)[:, None]                                # (n, 1) target ids
+            scale = v_c.to(acc)[:, None] * inv_count                       # (n, 1): 1/N_valid, 0 if ignored
+            if torch.compiler.is_compiling():
+                # pure pointwise + one row reduction: inductor makes it one pass over the logits
+                lse = torch.logsumexp(z, dim=-1)                           # (n,)
+                loss = loss + ((lse - z.gather(1, idx).squeeze(1)) * scale.squeeze(1)).sum()
+                onehot = (idx == torch.arange(z.shape[1], device=z.device)[None, :]).to(acc)
+                dz = ((torch.exp(z - lse[:, None]) - onehot) * scale).to(dtype)
+            else:
+                # eager: no (n, V) temporaries beyond the log-probabilities, updated in place
+                logp = torch.log_softmax(z, dim=-1)                        # (n, V)
+                loss = loss - (logp.gather(1, idx) * scale).sum()
+                dz = logp.exp_()                                           # softmax
+                dz.scatter_add_(1, idx, -v_c.to(acc)[:, None])             # - onehot(target), valid rows
+                dz = dz.mul_(scale).to(dtype)                              # (n, V) dL/dz
             grad_h.append((dz @ w).to(h.dtype))                           # (n, d)
             part = (dz.t() @ h_c).to(weight.dtype)                        # (V, d)
             grad_w = part if grad_w is None else grad_w + part
         ctx.save_for_backward(torch.cat(grad_h), grad_w)
-        return loss * inv_count
+        return loss
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor):
