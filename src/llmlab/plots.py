@@ -136,7 +136,11 @@ def plot_heatmaps(panels: Sequence[tuple[str, Any]], path: str | Path, ncols: in
             continue
         label, values = panels[index][0], arrays[index]
         lo_i, hi_i = (lo, hi) if colorbar == "shared" else (vmin, vmax)
-        image = ax.imshow(values, cmap=cmap, vmin=lo_i, vmax=hi_i, aspect="auto", interpolation="nearest")
+        if diverging and colorbar != "shared":     # each panel its own scale, centred on 0
+            bound = float(np.nanmax(np.abs(values))) if values.size else 0.0
+            lo_i, hi_i = -max(bound, 1e-12), max(bound, 1e-12)
+        panel_cmap = "RdBu_r" if diverging and cmap == "viridis" else cmap
+        image = ax.imshow(values, cmap=panel_cmap, vmin=lo_i, vmax=hi_i, aspect="auto", interpolation="nearest")
         ax.set_title(label, fontsize=8)
         row, col = divmod(index, ncols)
         small = max(values.shape) <= 40
@@ -151,8 +155,9 @@ def plot_heatmaps(panels: Sequence[tuple[str, Any]], path: str | Path, ncols: in
         if annotate and values.size <= 400:
             for (r, c), v in np.ndenumerate(values):
                 if np.isfinite(v):
+                    dark = abs(image.norm(v) - 0.5) > 0.3 if diverging else image.norm(v) < 0.5
                     ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                            color="white" if image.norm(v) < 0.5 else "black")
+                            color="white" if dark else "black")
         if colorbar == "each":
             fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
     if colorbar == "shared" and image is not None:

@@ -54,13 +54,12 @@ def metric_heatmaps(metrics: dict[str, np.ndarray], path: str | Path, title: str
 
 
 def delta_heatmaps(deltas: dict[str, np.ndarray], path: str | Path, title: str) -> Path:
-    """Metric(B) - metric(A) per head, on one diverging scale per metric (red: higher on B)."""
+    """Metric(B) - metric(A) per head, each metric on its own scale centred on 0 (red: higher on B)."""
     panels = [(name, values) for name, values in deltas.items() if name != "entropy"]
     n_layers, n_heads = panels[0][1].shape
     labels = {"xlabels": [str(h) for h in range(n_heads)], "ylabels": [str(l_) for l_ in range(n_layers)]}
-    bound = max(float(np.abs(v).max()) for _, v in panels) or 1e-6
-    return plot_heatmaps(panels, path, ncols=min(4, len(panels)), title=title, cmap="RdBu_r", vmin=-bound,
-                         vmax=bound, annotate=n_layers * n_heads <= 64, xlabel="head", ylabel="layer",
+    return plot_heatmaps(panels, path, ncols=min(4, len(panels)), title=title, diverging=True, colorbar="each",
+                         annotate=n_layers * n_heads <= 64, xlabel="head", ylabel="layer",
                          cell_inches=max(2.4, 0.3 * n_heads), **labels)
 
 
