@@ -1,7 +1,7 @@
 """Roadmap step for project 6: train the toy model, capture its attention three ways, measure and draw every head.
 
 quick (about 30 s of the demo's 10 minutes): the toy 2-layer GPT-2 for up to 300 steps / 10 s on repeated random
-strings; full: 4000 steps (several minutes), long enough for the induction head to form. Both then check the HF
+strings; full: 5000 steps of a 64-wide model (a few minutes). Both then check the HF
 capture against a hand recomputation from q and k, and the NumPy GPT's capture against HF's on the same weights.
 """
 
@@ -25,7 +25,7 @@ def run(ctx) -> dict:
     from llmlab.attention.toy import train_toy
     from llmlab.numpy_transformer import GPT
 
-    shape = ["max_steps=300", "max_time=10"] if ctx.quick else ["max_steps=4000"]
+    shape = ["max_steps=300", "max_time=10"] if ctx.quick else ["max_steps=5000", "n_embd=64", "n_inner=64"]
     toy = train_toy(out=ctx.out / "toy", overrides=shape + [f"seed={ctx.seed}"])
     directory = toy["model_dir"]
     tok = AutoTokenizer.from_pretrained(directory)
