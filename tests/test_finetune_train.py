@@ -70,6 +70,8 @@ def test_peft_lora_through_hf_trainer_merges_into_a_plain_model(base_and_corpus,
     rows = [json.loads(line) for line in (tmp_path / "lora" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "val_loss" in r] == [0, 3, 6, 8]
     assert sum("loss" in r for r in rows) == 8
+    # HF Trainer's own eval of the last step = llmlab's block_loss of the merged model (labels[0] = -100 fix)
+    assert rows[-1]["val_loss"] == pytest.approx(s["val_loss_after"], abs=1e-4)
     # the merged directory is a plain GPT-2 whose loss is the one the summary reports
     merged = _load_and_generate(s["model_dir"])
     assert not any(isinstance(m, LoRALinear) or "lora" in type(m).__name__.lower() for m in merged.modules())

@@ -45,11 +45,15 @@ class DomainData:
         return out if split == "train" else out[:self.val_blocks]
 
     def dataset(self, split: str) -> Any:
-        """A `datasets.Dataset` for the HF Trainer; labels = input_ids (the model shifts them)."""
+        """A `datasets.Dataset` for the HF Trainer: labels = input_ids (the model shifts them), but with
+        labels[0] = -100. The first label is never a target after the shift; the Trainer counts the tokens
+        of a batch on the unshifted labels, so without this its losses come out (T-1)/T too small."""
         from datasets import Dataset
 
-        rows = self.blocks(split).tolist()
-        return Dataset.from_dict({"input_ids": rows, "labels": rows})
+        blocks = self.blocks(split)
+        labels = blocks.copy()
+        labels[:, 0] = -100
+        return Dataset.from_dict({"input_ids": blocks.tolist(), "labels": labels.tolist()})
 
     def windows(self, split: str, batch_size: int, seed: int) -> Any:
         """The same tokens as llmlab.training batches: random windows of block_size + 1."""
