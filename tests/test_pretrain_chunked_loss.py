@@ -33,6 +33,9 @@ def test_loss_and_gradients_equal_plain_cross_entropy(dtype, tol, chunk):
     for got, want in zip(grads, ref_grads, strict=True):
         assert got.dtype == want.dtype
         torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+    with torch.no_grad():                                            # evaluation: the loss alone, no gradients
+        torch.testing.assert_close(linear_cross_entropy(h, w, t, chunk_size=chunk), expected.detach(),
+                                   rtol=tol, atol=tol)
 
 
 def test_bf16_autocast_matches_the_autocast_reference():

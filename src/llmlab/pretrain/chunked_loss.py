@@ -26,7 +26,7 @@ class LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_size: int,
-                dtype: torch.dtype) -> torch.Tensor:
+                dtype: torch.dtype, with_grad: bool) -> torch.Tensor:
         acc = torch.promote_types(dtype, torch.float32)                  # the softmax's dtype: float32 or wider
         valid = targets != IGNORE_INDEX
         inv_count = 1.0 / valid.sum().clamp_min(1).to(acc)               # HF: mean over the valid targets
@@ -39,6 +39,9 @@ class LinearCrossEntropy(torch.autograd.Function):
             z = (h_c @ w.t()).to(acc)                                      # (n, V) logits, float32 math
             idx = t_c.clamp_min(0)[:, None]                                # (n, 1) target ids
             scale = v_c.to(acc)[:, None] * inv_count                       # (n, 1): 1/N_valid, 0 if ignored
+            if not with_grad:                                              # evaluation: the loss alone
+                loss = loss + ((torch.logsumexp(z, dim=-1) - z.gather(1, idx).squeeze(1)) * scale.squeeze(1)).sum()
+                continue
             if torch.compiler.is_compiling():
                 # pure pointwise + one row reduction: inductor makes it one pass over the logits
                 lse = torch.logsumexp(z, dim=-1)                           # (n,)
@@ -55,13 +58,14 @@ class LinearCrossEntropy(torch.autograd.Function):
             grad_h.append((dz @ w).to(h.dtype))                           # (n, d)
             part = (dz.t() @ h_c).to(weight.dtype)                        # (V, d)
             grad_w = part if grad_w is None else grad_w + part
-        ctx.save_for_backward(torch.cat(grad_h), grad_w)
+        if with_grad:
+            ctx.save_for_backward(torch.cat(grad_h), grad_w)
         return loss
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor):
         grad_h, grad_w = ctx.saved_tensors
-        return grad_h * grad_out, grad_w * grad_out, None, None, None
+        return grad_h * grad_out, grad_w * grad_out, None, None, None, None
 
 
 def compute_dtype(t: torch.Tensor) -> torch.dtype:
@@ -75,7 +79,8 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.T
                          chunk_size: int = 16384) -> torch.Tensor:
     """= F.cross_entropy((h @ weight.T).float(), targets) for h (..., d), targets (...), without the logits."""
     h2 = h.reshape(-1, h.shape[-1])                                        # (N, d)
-    return LinearCrossEntropy.apply(h2, weight, targets.reshape(-1), chunk_size, compute_dtype(h2))
+    with_grad = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad)  # else skip dz's matmuls
+    return LinearCrossEntropy.apply(h2, weight, targets.reshape(-1), chunk_size, compute_dtype(h2), with_grad)
 
 
 def use_chunked_loss(model: torch.nn.Module, chunk_size: int) -> None:
