@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from llmlab.config import apply_overrides
+from llmlab.config import apply_overrides, route_overrides
 from llmlab.errors import LabError
 from llmlab.training import TrainConfig
 
@@ -78,19 +78,10 @@ def resolve(preset: str, overrides: list[str] | None = None) -> tuple[ModelSpec,
     if preset not in PRESETS:
         raise LabError(f"unknown preset {preset!r}", hint="choose one of " + ", ".join(PRESETS))
     base = PRESETS[preset]
-    model_keys = {f.name for f in dataclasses.fields(ModelSpec)}
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-    mine, theirs = [], []
-    for item in overrides or []:
-        key = item.split("=", 1)[0].strip()
-        if key in model_keys:
-            mine.append(item)
-        elif key in train_keys:
-            theirs.append(item)
-        else:
-            raise LabError(f"unknown setting {key!r} for preset {preset}",
-                           hint="model settings: " + ", ".join(sorted(model_keys))
-                                + "; training settings: " + ", ".join(sorted(train_keys)))
+    routed = route_overrides(overrides, {"model": {f.name for f in dataclasses.fields(ModelSpec)},
+                                         "training": {f.name for f in dataclasses.fields(TrainConfig)}},
+                             f"preset {preset}")
+    mine, theirs = routed["model"], routed["training"]
     spec = apply_overrides(dataclasses.replace(base.model), mine)
     train = apply_overrides(dataclasses.replace(base.train), theirs)
     if spec.arch not in ("gpt2", "llama"):
