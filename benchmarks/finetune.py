@@ -35,7 +35,7 @@ def main() -> None:
     shape = dict(n_layer=12, n_embd=768, n_head=12) if args.gpt2 else dict(n_layer=4, n_embd=256, n_head=4)
     torch.manual_seed(0)
     vocab = 50257 if args.gpt2 else 4096   # a small vocabulary keeps the lm_head from hiding the LoRA layers
-    base = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=1024, **shape))
+    base = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=1024, bos_token_id=0, eos_token_id=0, **shape))
     targets = ["c_attn", "c_proj", "c_fc"]
     theirs = get_peft_model(copy.deepcopy(base), peft_lora_config(base, targets, 8, 16.0, 0.05)).to(device)
     ours = copy.deepcopy(base)

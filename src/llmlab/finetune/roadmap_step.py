@@ -1,7 +1,7 @@
 """Roadmap step for project 4: a small GPT-2 pretrained on code, fine-tuned on python-docs two ways.
 
-quick (about 30-45 s of the demo's budget on a quiet 2-core laptop): a `gpt2-tiny` base (150 steps on
-python-stdlib, capped at 15 s), then 40 steps of llmlab's LoRA and of PEFT's LoRA (HF Trainer) on
+quick (45 s of the demo's budget; more when the cores are shared): a `gpt2-tiny` base (100 steps on
+python-stdlib, capped at 10 s), then 30 steps of llmlab's LoRA and of PEFT's LoRA (HF Trainer) on
 python-docs; llmlab's LoRA checked equal to PEFT's; the merged model directory loaded back and sampled.
 full: a 300-step base and all three methods (lora, full, lora-scratch) for 200 steps each.
 """
@@ -19,7 +19,7 @@ def run(ctx: StepContext) -> dict:
     from llmlab.finetune.compare import compare_methods
     from llmlab.finetune.parity import lora_peft_parity
 
-    steps, base_steps, base_cap = (40, 150, 15.0) if ctx.quick else (200, 300, 60.0)
+    steps, base_steps, base_cap = (30, 100, 10.0) if ctx.quick else (200, 300, 60.0)
     methods = ("lora-scratch", "lora") if ctx.quick else ("lora", "full", "lora-scratch")
     base_dir = tiny_base(ctx.out / "base", seconds=base_cap, steps=base_steps, seed=ctx.seed)
     summary = compare_methods(str(base_dir), "python-docs", ctx.out, "tiny", [f"seed={ctx.seed}"], methods,
