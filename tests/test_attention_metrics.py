@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from llmlab.attention.analysis import induction_test
+from llmlab.attention.capture import AttentionModel
 from llmlab.attention.metrics import (
     classify_heads,
     head_metrics,
@@ -94,3 +96,26 @@ def test_metric_deltas_and_top_changes():
     top = top_changes(deltas, k=2)
     assert {(r["metric"], r["layer"], r["head"]) for r in top} == {("previous_token", 0, 0), ("self", 0, 0)}
     assert all(abs(r["delta"]) == 1.0 for r in top)
+
+
+class PatternModel(AttentionModel):
+    """A stand-in model whose heads follow rules on the ids: head 0 is content-based induction (attend to the
+    token after the latest earlier copy of the current token), head 1 always looks 9 tokens back."""
+    name, n_layers, n_heads, vocab_size, max_positions, tokenizer = "rules", 1, 2, 1000, None, None
+
+    def _forward(self, ids):
+        b, t = ids.shape
+        probs = np.zeros((1, b, 2, t, t))
+        for row in range(b):
+            for i in range(t):
+                earlier = [j for j in range(i) if ids[row, j] == ids[row, i]]
+                probs[0, row, 0, i, earlier[-1] + 1 if earlier else i] = 1.0
+                probs[0, row, 1, i, max(i - 9, 0)] = 1.0
+        return probs
+
+
+def test_induction_test_separates_induction_from_a_fixed_offset():
+    scores = induction_test(PatternModel(), period=10, batch=3)
+    assert scores["induction"][0, 0] == pytest.approx(1.0)
+    assert scores["induction"][0, 1] == pytest.approx(0.0)    # matches period 10 (offset 9), not period 6
+    assert scores["duplicate"][0, 0] == pytest.approx(0.0)

@@ -30,16 +30,22 @@ from llmlab.runs import RunFolder
 
 
 def induction_test(model: AttentionModel, period: int = 20, batch: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
-    """Induction and duplicate-token scores (L, H) on [BOS] + r + r, r random tokens (no special ones)."""
+    """Induction and duplicate-token scores (L, H) on [BOS] + r + r, r random tokens (no special ones).
+
+    Measured at two periods, `period` and about 2/3 of it, keeping the lower score: a head that always looks
+    a fixed distance back matches one period by chance, an induction head matches both.
+    """
     tok = model.tokenizer
     bos = getattr(tok, "bos_token_id", None) if tok is not None else None
     prefix = [bos] if bos is not None else []
     if model.max_positions:
         period = min(period, (model.max_positions - len(prefix)) // 2)
     special = set(getattr(tok, "all_special_ids", []) or []) if tok is not None else set()
-    ids = repeated_random_ids(model.vocab_size, period, batch, seed, prefix, special)
-    cap = model.capture_ids(ids)
-    return repetition_scores(cap.probs, period, len(prefix))
+    scores = []
+    for k, p in enumerate(sorted({period, max(2, (2 * period) // 3)})):
+        ids = repeated_random_ids(model.vocab_size, p, batch, seed + k, prefix, special)
+        scores.append(repetition_scores(model.capture_ids(ids).probs, p, len(prefix)))
+    return {key: np.minimum.reduce([s[key] for s in scores]) for key in scores[0]}
 
 
 def head_report(model: AttentionModel, text: str, period: int = 20, seed: int = 0) -> dict:
