@@ -1,6 +1,6 @@
 """Roadmap step for project 4: a small GPT-2 pretrained on code, fine-tuned on python-docs two ways.
 
-quick (45 s of the demo's budget; more when the cores are shared): a `gpt2-tiny` base (100 steps on
+quick (12 s on two free cores, 45 s at most of the demo's budget; more when the cores are shared): a `gpt2-tiny` base (100 steps on
 python-stdlib, capped at 10 s), then 30 steps of llmlab's LoRA and of PEFT's LoRA (HF Trainer) on
 python-docs; llmlab's LoRA checked equal to PEFT's; the merged model directory loaded back and sampled.
 full: a 300-step base and all three methods (lora, full, lora-scratch) for 200 steps each.
