@@ -44,6 +44,11 @@ def load_base(spec: str | Path, work_dir: str | Path | None = None, seconds: flo
     source = str(spec)
     if source == TINY:
         source = str(tiny_base(Path(work_dir or "runs/finetune/base"), seconds))
+    elif (source.startswith(("/", ".", "~")) or source.count("/") > 1) and not Path(source).exists():
+        # a path, not a Hub id ("owner/name" has one slash and starts with neither / nor .)
+        raise LabError(f"the base model directory {source} does not exist",
+                       hint="give an HF model directory (config.json, model.safetensors, tokenizer files), "
+                            "a Hub name such as gpt2, or `tiny`")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()        # llmlab's own bars are the ones on screen
