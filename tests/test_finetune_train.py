@@ -128,3 +128,16 @@ def test_presets_reject_bad_input():
     with pytest.raises(LabError, match="unknown setting"):
         resolve("tiny", ["rank=4"])
     assert resolve("cpu", ["r=16"], method="full").lr == resolve("cpu").lr_full
+
+
+def test_compare_puts_the_methods_side_by_side(base_and_corpus, tmp_path):
+    from llmlab.finetune.compare import compare_methods
+
+    base, corpus = base_and_corpus
+    s = compare_methods(str(base), str(corpus), tmp_path / "cmp", "tiny", FAST, ("lora-scratch", "full"), max_steps=3)
+    assert list(s["methods"]) == ["lora-scratch", "full"]
+    assert s["methods"]["full"]["trainable_share"] == 1.0 > s["methods"]["lora-scratch"]["trainable_share"]
+    before = {r["val_loss_before"] for r in s["methods"].values()}
+    assert len(before) == 1                     # one base model, one set of validation blocks
+    for picture in s["pictures"]:
+        assert (tmp_path / "cmp" / picture).stat().st_size > 1000
