@@ -96,6 +96,9 @@ def test_scratch_lora_on_llmlab_loop_and_its_adapter_loads_in_peft(base_and_corp
     rows = [json.loads(line) for line in (tmp_path / "scratch" / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["step"] == 0 and rows[-1]["step"] == 8 and "val_loss" in rows[-1]
     assert (tmp_path / "scratch" / "loss.png").exists()
+    config = json.loads((tmp_path / "scratch" / "config.json").read_text())
+    assert config["finetune"]["method"] == "lora-scratch" and config["train"]["max_steps"] == 8
+    assert config["data"]["block_size"] == 32
     merged = _load_and_generate(s["model_dir"])
     peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_and_corpus[0]), s["adapter_dir"])
     for (name, p), (_, q) in zip(merged.named_parameters(), peft.merge_and_unload().named_parameters(), strict=True):

@@ -9,6 +9,7 @@ to the run folder's metrics.jsonl through a callback, in the rows llmlab's own l
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -84,6 +85,8 @@ def train_hf(model: Any, data: DomainData, cfg: FinetuneConfig, run: RunFolder) 
         evaluated = [r["step"] for r in run.metrics() if r.get("val_loss") is not None]
         if not evaluated or evaluated[-1] != trainer.state.global_step:
             trainer.evaluate()       # the last point of the curve, at max_steps
+    with contextlib.suppress(OSError):   # HF's output_dir stays empty (save_strategy="no"): drop it
+        run.file("hf_trainer").rmdir()
     if peft_model is None:
         return model, params
     peft_model.save_pretrained(str(run.file("adapter")))   # adapter_config.json + adapter_model.safetensors

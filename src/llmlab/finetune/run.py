@@ -38,7 +38,8 @@ def finetune(cfg: FinetuneConfig, model: str | Path = "gpt2", corpus: str = "pyt
     base.float()                             # train in float32; autocast (GPU) handles bf16
     context = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)
     data = domain_data(corpus, tok, cfg.block_size, cfg.val_blocks, cfg.max_documents, context)
-    run.save_config({"model": source, "corpus": corpus, "finetune": config_dict(cfg), "data": data.info()})
+    run_config = {"model": source, "corpus": corpus, "finetune": config_dict(cfg), "data": data.info()}
+    run.save_config(run_config)
     val = data.blocks("val")
 
     torch.manual_seed(cfg.seed)
@@ -56,6 +57,11 @@ def finetune(cfg: FinetuneConfig, model: str | Path = "gpt2", corpus: str = "pyt
 
         tuned, params = train_hf(base, data, cfg, run)
     seconds = time.perf_counter() - start
+    if cfg.method == "lora-scratch":     # llmlab's loop wrote its own config.json; keep the whole picture
+        from llmlab.finetune.scratch import BlockEval, train_config
+
+        run_config["train"] = config_dict(train_config(cfg, BlockEval(val, cfg.batch_size).n_batches))
+    run.save_config(run_config)
 
     loss_after = block_loss(tuned, val, cfg.batch_size)
     sample_after = sample(tuned, tok, cfg.sample_prompt, cfg.sample_tokens)
