@@ -41,6 +41,7 @@ class FinetuneConfig:
     log_interval: int = 10
     mixed_precision: str = "auto"         # auto: bf16 on a CUDA card that has it, else float32
     seed: int = 0
+    threads: int | None = None            # CPU threads for torch (None: its default); 1 suits tiny models
     # --- the before/after sample (greedy, so the two compare)
     sample_prompt: str = "The "
     sample_tokens: int = 40
@@ -61,7 +62,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("tiny", "a small GPT-2 trained here: tests and the quick step",
            FinetuneConfig(block_size=64, val_blocks=32, max_steps=40, batch_size=8, lr_lora=1e-2, lr_full=1e-3,
                           warmup_steps=5, eval_interval=10, log_interval=5, r=8, alpha=16.0, lora_dropout=0.0,
-                          target_modules=["c_attn", "c_proj", "c_fc"], sample_tokens=24)),
+                          target_modules=["c_attn", "c_proj", "c_fc"], sample_tokens=24, threads=1)),
     Preset("cpu", "GPT-2 small on a laptop CPU (minutes)",
            FinetuneConfig(block_size=128, val_blocks=32, max_steps=100, batch_size=4, eval_interval=25,
                           lr_lora=5e-4, lr_full=5e-5)),

@@ -1,6 +1,6 @@
 """Roadmap step for project 4: a small GPT-2 pretrained on code, fine-tuned on python-docs two ways.
 
-quick (12 s on two free cores, 45 s at most of the demo's budget; more when the cores are shared): a `gpt2-tiny` base (100 steps on
+quick (15 s measured at load 2.6 on 2 cores; 45 s at most of the demo's budget): a `gpt2-tiny` base (100 steps on
 python-stdlib, capped at 10 s), then 30 steps of llmlab's LoRA and of PEFT's LoRA (HF Trainer) on
 python-docs; llmlab's LoRA checked equal to PEFT's; the merged model directory loaded back and sampled.
 full: a 300-step base and all three methods (lora, full, lora-scratch) for 200 steps each.
@@ -18,10 +18,12 @@ def run(ctx: StepContext) -> dict:
     from llmlab.finetune.base import tiny_base
     from llmlab.finetune.compare import compare_methods
     from llmlab.finetune.parity import lora_peft_parity
+    from llmlab.finetune.run import cpu_threads
 
     steps, base_steps, base_cap = (30, 100, 10.0) if ctx.quick else (200, 300, 60.0)
     methods = ("lora-scratch", "lora") if ctx.quick else ("lora", "full", "lora-scratch")
-    base_dir = tiny_base(ctx.out / "base", seconds=base_cap, steps=base_steps, seed=ctx.seed)
+    with cpu_threads(1):    # the tiny preset's setting, for the base model's pretraining too
+        base_dir = tiny_base(ctx.out / "base", seconds=base_cap, steps=base_steps, seed=ctx.seed)
     summary = compare_methods(str(base_dir), "python-docs", ctx.out, "tiny", [f"seed={ctx.seed}"], methods,
                               max_steps=steps)
     results = summary["methods"]
