@@ -180,6 +180,9 @@ def load_attention_model(spec: str | Path, device: str = "cpu") -> AttentionMode
     looks_local = spec.startswith((".", "/", "~")) or Path(spec).exists()
     if looks_local and not Path(spec).expanduser().is_dir():
         raise LabError(f"no model directory {spec!r}", hint="give a folder with config.json, or a Hub name like gpt2")
+    from llmlab.hub import offline_unless_reachable
+
+    offline_unless_reachable(spec)
     try:
         model = AutoModelForCausalLM.from_pretrained(spec, attn_implementation="eager")
     except OSError as exc:

@@ -100,6 +100,9 @@ def open_tokenizer(spec: str | Path) -> Any:
     try:
         from transformers import AutoTokenizer
 
+        from llmlab.hub import offline_unless_reachable
+
+        offline_unless_reachable(spec)
         return HFTokenizerAdapter(AutoTokenizer.from_pretrained(str(spec)))
     except Exception as exc:
         raise LabError(f"no tokenizer at {spec!r}: not an llmlab tokenizer folder, and transformers could not "

@@ -8,14 +8,13 @@ documents) and the standard library's own `.py` files (~30 MB).
 
 from __future__ import annotations
 
-import os
-import socket
 import sysconfig
 from pathlib import Path
 
 from llmlab.data.corpus import Corpus, Document
 from llmlab.data.tinyshakespeare import tinyshakespeare_path
 from llmlab.errors import LabError
+from llmlab.hub import offline_unless_reachable
 
 NAMED_CORPORA = ("python-docs", "python-stdlib", "tinyshakespeare")
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".py", ".json", ".jsonl", ".csv", ".tsv", ".html", ".xml", ".yaml",
@@ -83,30 +82,6 @@ def local_path(path: Path) -> Corpus:
     return corpus
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _go_offline_if_unreachable() -> None:
-    """Without a route to the Hub, `datasets` retries for half a minute before failing; offline mode
-    fails at once and still finds copies in the local cache."""
-    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE") or _hub_reachable():
-        return
-    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
-    try:  # already imported: flip the flags the libraries read at import time
-        import datasets.config
-        import huggingface_hub.constants
-
-        datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = True
-        huggingface_hub.constants.HF_HUB_OFFLINE = True
-    except ImportError:
-        pass
-
-
 def huggingface(spec: str, max_documents: int | None = None) -> Corpus:
     """`hf:<name>[:<split>]` through `datasets`; with max_documents, streamed so nothing large downloads."""
     _, _, rest = spec.partition(":")
@@ -114,7 +89,7 @@ def huggingface(spec: str, max_documents: int | None = None) -> Corpus:
     split = split or "train"
     if not name:
         raise LabError(f"{spec!r} names no dataset", hint="write hf:<dataset>[:<split>], e.g. hf:roneneldan/TinyStories")
-    _go_offline_if_unreachable()
+    offline_unless_reachable()
     try:
         import datasets
 

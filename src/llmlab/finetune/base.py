@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmlab.errors import LabError
+from llmlab.hub import offline_unless_reachable
 
 TINY = "tiny"
 
@@ -52,6 +53,7 @@ def load_base(spec: str | Path, work_dir: str | Path | None = None, seconds: flo
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()        # llmlab's own bars are the ones on screen
+    offline_unless_reachable(source)
     try:
         tok = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source)
