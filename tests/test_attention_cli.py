@@ -13,7 +13,7 @@ from llmlab.cli import main
 def toy_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("toy")
     assert main(["attention", "train-toy", "--out", str(out), "--set", "max_steps=3", "--set", "n_embd=16",
-                 "--set", "n_inner=16", "--set", "block_size=16", "--json"]) == 0
+                 "--set", "n_inner=16", "--set", "block_size=16", "--set", "max_period=8", "--json"]) == 0
     return out / "checkpoint"
 
 

@@ -1,7 +1,7 @@
 """Roadmap step for project 6: train the toy model, capture its attention three ways, measure and draw every head.
 
-quick (about 30 s of the demo's 10 minutes): the toy 2-layer GPT-2 for up to 300 steps / 10 s on repeated random
-strings; full: 5000 steps of a 64-wide model (a few minutes). Both then check the HF
+quick (about 30 s of the demo's 10 minutes): the toy 2-layer GPT-2 for up to 3000 steps / 20 s on repeated random
+strings; full: 12,000 steps (about 2 minutes). Both report the loss on each copy of r + r, then check the HF
 capture against a hand recomputation from q and k, and the NumPy GPT's capture against HF's on the same weights.
 """
 
@@ -25,13 +25,13 @@ def run(ctx) -> dict:
     from llmlab.attention.toy import train_toy
     from llmlab.numpy_transformer import GPT
 
-    shape = ["max_steps=300", "max_time=10"] if ctx.quick else ["max_steps=5000", "n_embd=64", "n_inner=64"]
+    shape = ["max_steps=3000", "max_time=20"] if ctx.quick else ["max_steps=12000"]
     toy = train_toy(out=ctx.out / "toy", overrides=shape + [f"seed={ctx.seed}"])
     directory = toy["model_dir"]
     tok = AutoTokenizer.from_pretrained(directory)
     hf = HFAttentionModel(AutoModelForCausalLM.from_pretrained(directory), tok, "toy")
-    # period 16 lies beyond the training periods (4-12): a head that looks a fixed distance back cannot score
-    view = show(hf, REPEATED, out=ctx.out / "show", period=16)
+    # the induction test runs at periods 12 and 8: a head that looks a fixed distance back cannot pass both
+    view = show(hf, REPEATED, out=ctx.out / "show", period=12)
     across = compare(hf, [REPEATED, PLAIN], out=ctx.out / "compare")
 
     cap = hf.capture_text(REPEATED)
@@ -55,14 +55,16 @@ def run(ctx) -> dict:
     }
     return {
         "checks": checks,
-        "headline": (f"toy 2-layer GPT-2, {toy['steps']} steps (val loss {toy['final_val_loss']:.2f}, uniform "
-                     f"{toy['uniform_loss']:.2f}): best induction head L{ind['layer']}H{ind['head']} {ind['score']:.2f}, "
+        "headline": (f"toy 2-layer GPT-2, {toy['steps']} steps: val loss {toy['final_val_loss']:.2f} (uniform "
+                     f"{toy['uniform_loss']:.2f}); on r + r (period {toy['copy_period']}) the second "
+                     f"copy costs {toy['second_copy_loss']:.2f} nats, the first {toy['first_copy_loss']:.2f}; best induction head L{ind['layer']}H{ind['head']} {ind['score']:.2f}, "
                      f"previous-token L{prev['layer']}H{prev['head']} {prev['score']:.2f}; capture = hand "
                      f"recomputation to {hand_error:.0e}, NumPy = HF to {numpy_error:.0e}"),
         "pictures": [f"show/{p}" for p in view["pictures"] if p.endswith(".png")]
                     + [f"compare/{p}" for p in across["pictures"]],
         "html": "show/attention.html",
         "steps": toy["steps"], "final_val_loss": toy["final_val_loss"], "uniform_loss": toy["uniform_loss"],
+        "first_copy_loss": toy["first_copy_loss"], "second_copy_loss": toy["second_copy_loss"],
         "hand_recomputation_max_error": hand_error, "numpy_vs_hf_max_error": numpy_error,
         "best_induction_head": ind, "best_previous_token_head": prev, "kinds": view["kinds"],
         "largest_changes_repeated_vs_plain": across["changes"][0]["largest"],
