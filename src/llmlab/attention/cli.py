@@ -91,5 +91,6 @@ def train_toy_cmd(out: Path = typer.Option(None, "--out", help="run folder (defa
     from llmlab.console import print_summary
 
     summary = train_toy(out=out, overrides=overrides)
-    print_summary({k: summary[k] for k in ("steps", "final_val_loss", "uniform_loss", "model_dir") if k in summary},
+    keys = ("steps", "final_val_loss", "uniform_loss", "first_copy_loss", "second_copy_loss", "copy_period", "model_dir")
+    print_summary({k: summary[k] for k in keys if k in summary},
                   as_json, title="toy model")
