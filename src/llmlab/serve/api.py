@@ -16,7 +16,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
@@ -220,24 +220,29 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.post("/v1/completions", dependencies=[Depends(auth)])
-    async def completions(body: CompletionRequest, request: Request):
-        items = body.prompts()
-        try:
-            prompts = [engine.encode(p) for p in items]
-        except LabError as exc:
-            raise APIError(400, str(exc), "prompt") from None
+    async def answer(request: Request, body, prompts: list[list[int]], kind: str, id_prefix: str, obj: str,
+                     choice: Callable[[str], dict[str, Any]]):
+        """Admit the prompts with one SamplingParams per choice, then stream them or answer in one body."""
+        # at least one call to to_params, so that an invalid n (0) is reported like every other setting
         params = [body.to_params(DEFAULT_MAX_TOKENS, seed_offset=j) for j in range(max(body.n, 1))][:body.n]
-        rid, streams, totals = admit(body.model, prompts, params, body.ignore_eos, "cmpl")
+        rid, streams, totals = admit(body.model, prompts, params, body.ignore_eos, id_prefix)
         if body.stream:
-            return stream("cmpl", rid, streams, totals, bool(body.stream_options and body.stream_options.include_usage))
+            return stream(kind, rid, streams, totals, bool(body.stream_options and body.stream_options.include_usage))
         choices = await collect(request, streams, totals)
         if choices is None:
             return Response(status_code=499)
-        return {"id": rid, "object": "text_completion", "created": int(time.time()), "model": name,
-                "choices": [{"index": i, "text": "".join(c["text"]), "logprobs": None,
+        return {"id": rid, "object": obj, "created": int(time.time()), "model": name,
+                "choices": [{"index": i, **choice("".join(c["text"])), "logprobs": None,
                              "finish_reason": c["finish_reason"]} for i, c in enumerate(choices)],
                 "usage": totals.usage()}
+
+    @app.post("/v1/completions", dependencies=[Depends(auth)])
+    async def completions(body: CompletionRequest, request: Request):
+        try:
+            prompts = [engine.encode(p) for p in body.prompts()]
+        except LabError as exc:
+            raise APIError(400, str(exc), "prompt") from None
+        return await answer(request, body, prompts, "cmpl", "cmpl", "text_completion", lambda text: {"text": text})
 
     @app.post("/v1/chat/completions", dependencies=[Depends(auth)])
     async def chat_completions(body: ChatRequest, request: Request):
@@ -248,17 +253,8 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
         prompt = chat_prompt(engine.tokenizer, body.messages)
         max_tokens = engine.max_model_len - len(prompt) if body.max_tokens is None else body.max_tokens
         body.max_tokens = max(max_tokens, 1)
-        params = [body.to_params(DEFAULT_MAX_TOKENS, seed_offset=j) for j in range(max(body.n, 1))][:body.n]
-        rid, streams, totals = admit(body.model, [prompt], params, body.ignore_eos, "chatcmpl")
-        if body.stream:
-            return stream("chat", rid, streams, totals, bool(body.stream_options and body.stream_options.include_usage))
-        choices = await collect(request, streams, totals)
-        if choices is None:
-            return Response(status_code=499)
-        return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": name,
-                "choices": [{"index": i, "message": {"role": "assistant", "content": "".join(c["text"])},
-                             "logprobs": None, "finish_reason": c["finish_reason"]} for i, c in enumerate(choices)],
-                "usage": totals.usage()}
+        return await answer(request, body, [prompt], "chat", "chatcmpl", "chat.completion",
+                            lambda text: {"message": {"role": "assistant", "content": text}})
 
     @app.get("/v1/models", dependencies=[Depends(auth)])
     async def models():
