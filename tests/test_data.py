@@ -103,3 +103,15 @@ def test_hf_dataset_offline_fails_clearly():
     with pytest.raises(LabError) as err:
         load_corpus("hf:llmlab-no-such-org/no-such-dataset")
     assert "network" in err.value.hint
+
+
+def test_unigram_baseline_is_the_smoothed_frequency_cross_entropy():
+    import math
+
+    import numpy as np
+
+    from llmlab.data.baseline import unigram_loss
+
+    # train counts 3, 1, 0 over a vocabulary of 3 -> add-one probabilities 4/7, 2/7, 1/7
+    loss = unigram_loss(np.array([0, 0, 0, 1]), np.array([0, 2]), 3)
+    assert math.isclose(loss, -(math.log(4 / 7) + math.log(1 / 7)) / 2)

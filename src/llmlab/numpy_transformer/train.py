@@ -115,8 +115,9 @@ class CharData:
 
     def unigram_loss(self) -> float:
         """Cross-entropy (nats/char) of val under add-one-smoothed train character frequencies."""
-        counts = np.bincount(self.train, minlength=self.tokenizer.vocab_size).astype(np.float64) + 1.0
-        return float(-np.log(counts / counts.sum())[self.val].mean())
+        from llmlab.data.baseline import unigram_loss
+
+        return unigram_loss(self.train, self.val, self.tokenizer.vocab_size)
 
 
 def batch(ids: np.ndarray, starts: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,12 +15,12 @@ import numpy as np
 def unigram_val_loss(data) -> float:
     """Cross-entropy (nats/token) of the val shards under the train shards' token frequencies (add-one):
     what a model that ignores context scores. Beating it means the model uses what came before."""
+    from llmlab.data.baseline import unigram_loss
     from llmlab.data.shards import TokenShards
 
     train, val = TokenShards(data, "train"), TokenShards(data, "val")
-    counts = np.bincount(np.concatenate([np.asarray(a) for a in train.arrays]), minlength=train.vocab_size) + 1.0
-    logp = np.log(counts / counts.sum())
-    return float(-logp[np.concatenate([np.asarray(a) for a in val.arrays])].mean())
+    return unigram_loss(np.concatenate([np.asarray(a) for a in train.arrays]),
+                        np.concatenate([np.asarray(a) for a in val.arrays]), train.vocab_size)
 
 
 def run(ctx) -> dict:
