@@ -1,0 +1,70 @@
+"""`load_llm(spec)`: a backend string -> an `LLM`.
+
+    load_llm("engine:runs/pretrain/tiny")          # llmlab's serving engine, in-process (GPT-2 / Llama families)
+    load_llm("hf:gpt2") / load_llm("hf:DIR")       # transformers, any causal LM it loads
+    load_llm("gguf:model.Q4_K_M.gguf")             # llama.cpp (llama-cpp-python)
+    load_llm("openai:http://127.0.0.1:8000/v1")    # any OpenAI-compatible server, llmlab's own included
+    load_llm("runs/pretrain/tiny")                 # a bare model directory: the engine when it can, else hf
+
+Options go to the backend (`device=`, `dtype=`, `model=` for a server, ...). Backends are imported only
+when asked for, so `import llmlab.llm` costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import import_module
+from pathlib import Path
+
+from llmlab.errors import LabError
+from llmlab.llm.base import LLM
+
+BACKENDS = {
+    "engine": "llmlab.llm.engine_backend:EngineLLM",
+    "hf": "llmlab.llm.hf_backend:HFLLM",
+    "gguf": "llmlab.llm.gguf_backend:GGUFLLM",
+    "openai": "llmlab.llm.openai_backend:OpenAILLM",
+}
+FORMS = "engine:<model dir>, hf:<name or dir>, gguf:<file>, openai:<base url>"
+
+
+def _engine_can_serve(path: Path) -> bool:
+    from llmlab.serve.model import GPT2_TYPES, LLAMA_TYPES
+
+    try:
+        kind = json.loads((path / "config.json").read_text()).get("model_type", "")
+    except (OSError, ValueError):
+        return False
+    return kind in GPT2_TYPES + LLAMA_TYPES
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """"kind:target" -> (kind, target); a bare directory picks the engine when it can serve it, else hf."""
+    kind, sep, target = spec.partition(":")
+    if sep and kind in BACKENDS:
+        if not target:
+            raise LabError(f"{spec!r} names no model", hint=f"write it as one of {FORMS}")
+        return kind, target
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / "config.json").exists():
+        return ("engine" if _engine_can_serve(path) else "hf"), spec
+    if path.suffix == ".gguf":
+        return "gguf", spec
+    raise LabError(f"cannot tell which backend should run {spec!r}",
+                   hint=f"write it as one of {FORMS} (a bare path must be a model directory with config.json)")
+
+
+def load_llm(spec: str | LLM, **options) -> LLM:
+    """The LLM a backend string names (an `LLM` passes through unchanged)."""
+    if isinstance(spec, LLM):
+        return spec
+    kind, target = parse_spec(spec)
+    module, cls = BACKENDS[kind].split(":")
+    try:
+        backend = getattr(import_module(module), cls)
+    except ModuleNotFoundError as exc:
+        if not exc.name or not exc.name.startswith("llmlab"):
+            raise LabError(f"the {kind}: backend needs the Python package {exc.name!r}, which is not installed",
+                           hint=f"pip install {exc.name} (or pip install 'llmlab[all]')") from exc
+        raise
+    return backend(target, **options)
