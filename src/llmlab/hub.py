@@ -41,3 +41,30 @@ def offline_unless_reachable(name: str | Path | None = None) -> bool:
         cfg = sys.modules["datasets.config"]
         cfg.HF_HUB_OFFLINE = cfg.HF_DATASETS_OFFLINE = True
     return True
+
+
+def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", **kwargs):
+    """(model, tokenizer) from a Hub name or a model directory, through transformers, with a clear error for a
+    missing folder or an unreachable Hub. `dtype` is a torch dtype name or "auto" (the checkpoint's)."""
+    from llmlab.errors import LabError
+
+    source = str(spec)
+    looks_local = source.startswith((".", "/", "~")) or source.count("/") > 1
+    if looks_local and not Path(source).expanduser().is_dir():
+        raise LabError(f"no model directory {source!r}",
+                       hint="give a folder with config.json and the weights, or a Hub name such as gpt2")
+    offline_unless_reachable(source)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()        # llmlab's own bars are the ones on screen
+    torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
+    except OSError as exc:
+        raise LabError(f"cannot load the model {source!r}: {str(exc).splitlines()[0]}",
+                       hint="a Hub name needs a network the first time; offline, give a model directory "
+                            "(llmlab pretrain / finetune write them)") from None
+    return model.to(device).eval(), tokenizer

@@ -7,7 +7,7 @@
 """
 
 from llmlab.generation.beam import BeamResult, beam_search
-from llmlab.generation.decode import Generation, generate, generate_text
+from llmlab.generation.decode import Generation, generate, generate_text, iter_tokens
 from llmlab.generation.params import SamplingParams
 from llmlab.generation.processors import (
            apply_temperature,
@@ -19,5 +19,5 @@ from llmlab.generation.processors import (
 from llmlab.generation.sampling import make_generator, sample_next
 from llmlab.generation.stop import find_stop, holdback
 
-__all__ = ["BeamResult", "Generation", "SamplingParams", "beam_search", "generate", "generate_text", "apply_temperature", "find_stop", "holdback", "make_generator", "process_logits",
+__all__ = ["BeamResult", "Generation", "SamplingParams", "beam_search", "generate", "generate_text", "iter_tokens", "apply_temperature", "find_stop", "holdback", "make_generator", "process_logits",
            "repetition_penalty", "sample_next", "top_k_filter", "top_p_filter"]

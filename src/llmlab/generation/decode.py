@@ -37,30 +37,46 @@ def _prompt_tensor(prompt: Sequence[int] | torch.Tensor, num_samples: int, devic
 
 
 @torch.no_grad()
-def generate(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, params: SamplingParams,
-             tokenizer=None, num_samples: int = 1, context: int | None = None) -> Generation:
-    """Decode `params.max_new_tokens` tokens after `prompt` ((T,) ids, or (B, T) rows of equal length)."""
+def iter_tokens(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, params: SamplingParams,
+                num_samples: int = 1, context: int | None = None):
+    """The decode loop itself: yield each step's chosen tokens (B,), at most `params.max_new_tokens` times.
+
+    The caller decides when to stop (stop tokens, stop strings, a closed stream) by no longer iterating;
+    the model runs one step only when the next token is asked for.
+    """
     device = model_device(model)
     ids = _prompt_tensor(prompt, num_samples, device)                    # (B, T)
-    batch = ids.shape[0]
-    if params.stop and tokenizer is None:
-        from llmlab.errors import LabError
-
-        raise LabError("stop strings need a tokenizer to see the text", hint="pass tokenizer=... or use stop_token_ids")
     stepper = stepper_for(model, context)
     generator = make_generator(params.seed, device)
     logits = stepper.prefill(ids)
     history = ids
+    for i in range(params.max_new_tokens):
+        previous = history if params.repetition_penalty != 1.0 else None
+        next_ids = sample_next(logits, params, previous=previous, generators=generator)   # (B,)
+        yield next_ids
+        if i + 1 == params.max_new_tokens:
+            return
+        if params.repetition_penalty != 1.0:
+            history = torch.cat([history, next_ids[:, None]], dim=1)
+        logits = stepper.step(next_ids)
+
+
+def generate(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, params: SamplingParams,
+             tokenizer=None, num_samples: int = 1, context: int | None = None) -> Generation:
+    """Decode `params.max_new_tokens` tokens after `prompt` ((T,) ids, or (B, T) rows of equal length)."""
+    device = model_device(model)
+    batch = _prompt_tensor(prompt, num_samples, device).shape[0]
+    if params.stop and tokenizer is None:
+        from llmlab.errors import LabError
+
+        raise LabError("stop strings need a tokenizer to see the text", hint="pass tokenizer=... or use stop_token_ids")
     new: list[torch.Tensor] = []
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     reasons, cut_chars = ["length"] * batch, [None] * batch
     stop_ids = torch.tensor(params.stop_token_ids, device=device, dtype=torch.long)
     texts = [""] * batch
-    for _ in range(params.max_new_tokens):
-        previous = history if params.repetition_penalty != 1.0 else None
-        next_ids = sample_next(logits, params, previous=previous, generators=generator)   # (B,)
+    for next_ids in iter_tokens(model, prompt, params, num_samples, context):
         new.append(next_ids)
-        history = torch.cat([history, next_ids[:, None]], dim=1)
         if len(stop_ids):
             hit = torch.isin(next_ids, stop_ids) & ~done
             for row in hit.nonzero().flatten().tolist():
@@ -76,7 +92,6 @@ def generate(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, param
                     done[row] = True
         if bool(done.all()):
             break
-        logits = stepper.step(next_ids)
     out = torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]
     tokens = []
     for row in range(batch):

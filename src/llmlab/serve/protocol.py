@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmlab.generation import SamplingParams
+from llmlab.llm.chat_template import render_chat, uses_own_template
 
 MAX_N = 16
 MAX_STOPS = 8
@@ -145,17 +146,13 @@ class ChatRequest(_Sampling):
             self.max_tokens = self.max_completion_tokens
 
 
-DEFAULT_CHAT_TEMPLATE = "{role}: {content}\n"   # one line per message, then "assistant:" (documented in serve.md)
-
-
 def chat_prompt(tokenizer: Any, messages: list[ChatMessage]) -> list[int]:
-    """Token ids of the conversation: the tokenizer's own chat template when it has one, else the default
-    plain template, which any tokenizer can encode."""
+    """Token ids of the conversation, rendered by llmlab.llm's one chat template function (the tokenizer's
+    own template, whose text already holds its special tokens, or the default plain template)."""
     plain = [{"role": m.role, "content": m.text()} for m in messages]
-    if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+    text = render_chat(tokenizer, plain)
+    if uses_own_template(tokenizer):
         return list(tokenizer.encode(text, add_special_tokens=False))
-    text = "".join(DEFAULT_CHAT_TEMPLATE.format(**m) for m in plain) + "assistant:"
     return list(tokenizer.encode(text))
 
 

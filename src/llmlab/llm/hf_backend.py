@@ -1,0 +1,74 @@
+"""`hf:<Hub name or model dir>` — any causal LM that transformers loads, decoded by llmlab.generation (the
+same processors and sampler as everywhere else in llmlab), streamed through the engine's incremental
+detokeniser so multi-byte characters never arrive broken.
+
+    llm = load_llm("hf:gpt2", device="cpu", dtype="auto")
+    llm = HFLLM.from_model(quantized_model, tokenizer, name="int8:tiny")   # a model already in memory
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llmlab.generation import SamplingParams, find_stop, holdback, iter_tokens
+from llmlab.llm.base import Delta
+from llmlab.llm.local import TokenizerLLM
+
+
+class HFLLM(TokenizerLLM):
+    def __init__(self, target: str, device: str = "cpu", dtype: str = "auto", **kwargs):
+        from llmlab.hub import load_causal_lm
+
+        model, tokenizer = load_causal_lm(target, device=device, dtype=dtype, **kwargs)
+        self._setup(model, tokenizer, f"hf:{target}")
+
+    @classmethod
+    def from_model(cls, model, tokenizer, name: str = "hf:in-memory") -> HFLLM:
+        llm = cls.__new__(cls)
+        llm._setup(model.eval(), tokenizer, name)
+        return llm
+
+    def _setup(self, model, tokenizer, name: str) -> None:
+        self.model, self.tokenizer, self.name = model, tokenizer, name
+        cfg = model.config
+        self._window = (getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+                        or getattr(tokenizer, "model_max_length", 2048))
+        eos = getattr(cfg, "eos_token_id", None)
+        self._stop_ids = set(self.eos_ids) | set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        self._byte_table = None     # built on first use (a pass over the vocabulary)
+
+    @property
+    def context_window(self) -> int:
+        return int(self._window)
+
+    def _generate_ids(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[Delta]:
+        from llmlab.serve.detokenizer import byte_table, make_detokenizer
+
+        if self._byte_table is None:
+            self._byte_table = byte_table(self.tokenizer) or []
+        detok = make_detokenizer(self.tokenizer, prompt_ids, self._byte_table or None)
+        stop_ids = set(params.stop_token_ids) | self._stop_ids
+        text, sent, n_out, reason = "", 0, 0, "length"
+        for next_ids in iter_tokens(self.model, prompt_ids, params):
+            tok = int(next_ids[0])
+            n_out += 1
+            if tok in stop_ids:
+                reason = "stop"
+                break
+            before = len(text)
+            text += detok.step(tok)
+            at = find_stop(text, params.stop, before) if params.stop else -1
+            if at >= 0:
+                text, reason = text[:at], "stop"
+                break
+            end = max(sent, len(text) - holdback(params.stop))     # a possible stop's start waits
+            if end > sent:
+                yield Delta(text[sent:end])
+                sent = end
+        if reason == "length":
+            before = len(text)
+            text += detok.flush()
+            at = find_stop(text, params.stop, before) if params.stop else -1
+            if at >= 0:
+                text, reason = text[:at], "stop"
+        yield Delta(text[sent:], reason, len(prompt_ids), n_out)
