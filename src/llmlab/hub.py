@@ -43,9 +43,11 @@ def offline_unless_reachable(name: str | Path | None = None) -> bool:
     return True
 
 
-def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", **kwargs):
+def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", require_tokenizer: bool = True,
+                   hint: str | None = None, **kwargs):
     """(model, tokenizer) from a Hub name or a model directory, through transformers, with a clear error for a
-    missing folder or an unreachable Hub. `dtype` is a torch dtype name or "auto" (the checkpoint's)."""
+    missing folder or an unreachable Hub. `dtype` is a torch dtype name or "auto" (the checkpoint's); without
+    `require_tokenizer` a weights-only folder gives tokenizer None."""
     from llmlab.errors import LabError
 
     source = str(spec)
@@ -61,10 +63,16 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", *
     hf_logging.disable_progress_bar()        # llmlab's own bars are the ones on screen
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
     except OSError as exc:
         raise LabError(f"cannot load the model {source!r}: {str(exc).splitlines()[0]}",
-                       hint="a Hub name needs a network the first time; offline, give a model directory "
-                            "(llmlab pretrain / finetune write them)") from None
+                       hint=hint or "a Hub name needs a network the first time; offline, give a model directory "
+                                    "(llmlab pretrain / finetune write them)") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        if require_tokenizer:
+            raise LabError(f"{source!r} has no tokenizer: {str(exc).splitlines()[0]}",
+                           hint="save one next to the weights (tokenizer.save_pretrained(dir))") from None
+        tokenizer = None          # a weights-only directory: token ids still work, text does not
     return model.to(device).eval(), tokenizer

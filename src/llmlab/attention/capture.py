@@ -175,18 +175,11 @@ def load_attention_model(spec: str | Path, device: str = "cpu") -> AttentionMode
         if not Path(directory).is_dir():
             raise LabError(f"no model directory {directory!r}", hint="give numpy:DIR with a GPT-2 config.json")
         return NumpyAttentionModel(GPT.from_pretrained(directory), _load_tokenizer(directory), f"numpy:{directory}")
-    from transformers import AutoModelForCausalLM
+    from llmlab.hub import load_causal_lm
 
-    looks_local = spec.startswith((".", "/", "~")) or Path(spec).exists()
-    if looks_local and not Path(spec).expanduser().is_dir():
-        raise LabError(f"no model directory {spec!r}", hint="give a folder with config.json, or a Hub name like gpt2")
-    from llmlab.hub import offline_unless_reachable
-
-    offline_unless_reachable(spec)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(spec, attn_implementation="eager")
-    except OSError as exc:
-        raise LabError(f"could not load model {spec!r}: {str(exc).splitlines()[0]}",
-                       hint="a Hub name needs a network the first time; offline, train the toy model with "
-                            "`llmlab attention train-toy --out DIR` and pass --model DIR") from None
-    return HFAttentionModel(model.to(device), _load_tokenizer(spec), spec)
+    # eager attention: the fused kernels never materialise the probabilities the hooks read
+    model, tokenizer = load_causal_lm(spec, device=device, dtype="float32", require_tokenizer=False,
+                                      attn_implementation="eager",
+                                      hint="a Hub name needs a network the first time; offline, train the toy "
+                                           "model with `llmlab attention train-toy --out DIR` and pass --model DIR")
+    return HFAttentionModel(model, tokenizer, spec)
