@@ -1,0 +1,149 @@
+"""Persistent chat memory: each conversation is a folder runs/chat/<name>/, resumable by name.
+
+    store = ChatStore()                         # runs/chat (or $LLMLAB_RUNS/chat)
+    session = store.open("notes")               # new or resumed
+    session.add("user", "hi"); session.add("assistant", "hello"); session.remember("the user is Ada")
+    store.list()                                # [{"name": "notes", "turns": 1, ...}]
+
+Files, each rewritten whole through a temporary file and an atomic rename (a crash leaves the old file, never
+half a line): messages.jsonl (one message per line: role, content, time), facts.jsonl (long-term notes that
+survive any trimming of the context) and session.json (model, system prompt, times).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmlab.errors import LabError
+from llmlab.runs import runs_root
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise LabError(f"{path} line {number} is not JSON",
+                               hint="fix or delete that line (the files are plain JSON lines)") from None
+    return rows
+
+
+@dataclass
+class Session:
+    """One conversation on disk: its messages, its long-term facts and its settings."""
+    path: Path
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def load(cls, path: Path) -> Session:
+        meta_file = path / "session.json"
+        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+        return cls(path, _read_jsonl(path / "messages.jsonl"),
+                   [row["text"] for row in _read_jsonl(path / "facts.jsonl")], meta)
+
+    def history(self) -> list[dict[str, str]]:
+        """The conversation as plain {"role", "content"} messages, for the context builder."""
+        return [{"role": m["role"], "content": m["content"]} for m in self.messages]
+
+    def add(self, role: str, content: str, **extra: Any) -> None:
+        self.messages.append({"role": role, "content": content, "time": round(time.time(), 3), **extra})
+        self.save()
+
+    def remember(self, fact: str) -> None:
+        fact = fact.strip()
+        if not fact:
+            raise LabError("nothing to remember", hint="give the fact as text, e.g. /remember my name is Ada")
+        if fact not in self.facts:
+            self.facts.append(fact)
+            self.save()
+
+    def forget(self, index: int) -> str:
+        if not 0 <= index < len(self.facts):
+            raise LabError(f"there is no fact {index + 1}", hint=f"this session has {len(self.facts)} facts")
+        fact = self.facts.pop(index)
+        self.save()
+        return fact
+
+    def clear(self) -> None:
+        """Forget the conversation, keep the long-term facts and the settings."""
+        self.messages = []
+        self.save()
+
+    def save(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        now = round(time.time(), 3)
+        self.meta.setdefault("created", now)
+        self.meta["updated"] = now
+        _write_jsonl(self.path / "messages.jsonl", self.messages)
+        _write_jsonl(self.path / "facts.jsonl", [{"text": f} for f in self.facts])
+        atomic_write(self.path / "session.json", json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n")
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "turns": sum(m["role"] == "user" for m in self.messages),
+                "messages": len(self.messages), "facts": len(self.facts), "model": self.meta.get("model"),
+                "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(self.meta.get("updated", 0)))}
+
+
+class ChatStore:
+    """The folder of all saved conversations (runs/chat by default)."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root else runs_root() / "chat"
+
+    def path(self, name: str) -> Path:
+        if not NAME.match(name):
+            raise LabError(f"{name!r} is not a usable session name",
+                           hint="use letters, digits, '.', '_' or '-' (up to 64), starting with a letter or digit")
+        return self.root / name
+
+    def exists(self, name: str) -> bool:
+        return (self.path(name) / "session.json").exists()
+
+    def open(self, name: str | None = None, **meta: Any) -> Session:
+        """Resume session `name`, or start it (a new timestamped one when no name is given)."""
+        name = name or time.strftime("%Y%m%d-%H%M%S")
+        path = self.path(name)
+        if self.exists(name):
+            return Session.load(path)
+        session = Session(path, meta={k: v for k, v in meta.items() if v is not None})
+        session.save()
+        return session
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every saved session's summary, most recently updated first."""
+        if not self.root.is_dir():
+            return []
+        sessions = [Session.load(p) for p in self.root.iterdir() if (p / "session.json").exists()]
+        sessions.sort(key=lambda s: s.meta.get("updated", 0), reverse=True)
+        return [s.summary() for s in sessions]

@@ -1,0 +1,136 @@
+"""Persistent memory: sessions saved and resumed by name, atomic files, facts that survive trimming, BM25 recall
+(against rank-bm25) of turns that fell out of the window, and the ChatBot that ties them to an LLM."""
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from llmlab.chat.bot import ChatBot
+from llmlab.chat.memory import ChatStore
+from llmlab.chat.recall import bm25_scores, recall, terms
+from llmlab.errors import LabError
+from llmlab.generation import SamplingParams
+from llmlab.llm.base import LLM, Delta
+
+
+class EchoLLM(LLM):
+    """Tokens are words; the answer is "heard: <newest user message>"; keeps every prompt it was sent."""
+
+    name = "echo"
+
+    def __init__(self, window: int = 1000):
+        self.window, self.prompts = window, []
+
+    @property
+    def context_window(self) -> int:
+        return self.window
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def _generate(self, prompt: str, params: SamplingParams) -> Iterator[Delta]:
+        self.prompts.append(prompt)
+        last = prompt.rsplit("user: ", 1)[1].split("\n")[0]
+        words = ["heard:"] + last.split()
+        for w in words[: params.max_new_tokens]:
+            yield Delta(w + " ")
+        yield Delta("", "stop", self.count_tokens(prompt), len(words))
+
+
+def test_session_round_trip_and_list(runs_dir):
+    store = ChatStore()
+    assert store.root == runs_dir / "chat" and store.list() == []
+    s = store.open("notes", model="echo", system="be kind")
+    s.add("user", "hello")
+    s.add("assistant", "hi there", prompt_tokens=5)
+    s.remember("the user's name is Ada")
+    s.remember("the user's name is Ada")                      # a fact is kept once
+    again = ChatStore().open("notes")
+    assert again.history() == [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}]
+    assert again.facts == ["the user's name is Ada"] and again.meta["system"] == "be kind"
+    assert again.messages[1]["prompt_tokens"] == 5
+    lines = (runs_dir / "chat" / "notes" / "messages.jsonl").read_text().splitlines()
+    assert [json.loads(x)["role"] for x in lines] == ["user", "assistant"]
+    store.open("other")
+    listed = store.list()
+    assert {row["name"] for row in listed} == {"notes", "other"}
+    assert next(r for r in listed if r["name"] == "notes")["turns"] == 1
+    assert not list((runs_dir / "chat" / "notes").glob("*.tmp"))      # temporary files were renamed away
+
+
+def test_clear_keeps_facts_and_forget(runs_dir):
+    s = ChatStore().open("a")
+    s.add("user", "x")
+    s.remember("fact one")
+    s.clear()
+    again = ChatStore().open("a")
+    assert again.messages == [] and again.facts == ["fact one"]
+    assert again.forget(0) == "fact one" and ChatStore().open("a").facts == []
+    with pytest.raises(LabError):
+        again.forget(3)
+
+
+def test_bad_names_and_corrupt_files(runs_dir):
+    with pytest.raises(LabError, match="session name"):
+        ChatStore().open("../escape")
+    s = ChatStore().open("b")
+    s.add("user", "x")
+    (s.path / "messages.jsonl").write_text('{"role": "user", "content": "x"}\n{"role": broken\n')
+    with pytest.raises(LabError, match="line 2 is not JSON"):
+        ChatStore().open("b")
+
+
+def test_bm25_equals_rank_bm25():
+    rank_bm25 = pytest.importorskip("rank_bm25")
+    docs = ["the cat sat on the mat", "dogs bark at cats", "my name is Ada and I like cats", "python is a language",
+            "cat cat cat dog", "tea with milk and honey, the cat again"]
+    for query in ["what cat is named Ada", "python language", "milk dog", "unknownword"]:
+        ref = rank_bm25.BM25Okapi([terms(d) for d in docs]).get_scores(terms(query))
+        assert bm25_scores(docs, query) == pytest.approx(list(ref), abs=1e-12)
+    ref = rank_bm25.BM25Okapi([terms(d) for d in docs]).get_scores(terms("Ada likes tea and cats"))
+    best = sorted((i for i in range(len(docs)) if ref[i] > 0), key=lambda i: -ref[i])[:2]
+    assert len(best) == 2 and recall(docs, "Ada likes tea and cats", k=2) == best
+    assert recall(docs, "unknownword") == []
+
+
+def test_bot_saves_turns_and_streams(runs_dir):
+    llm = EchoLLM()
+    bot = ChatBot(llm, ChatStore().open("s1"), system="be brief")
+    pieces = list(bot.reply_stream("good morning", SamplingParams(max_new_tokens=10)))
+    assert "".join(pieces) == "heard: good morning "
+    resumed = ChatStore().open("s1")
+    assert resumed.history()[-1] == {"role": "assistant", "content": "heard: good morning "}
+    assert resumed.meta["model"] == "echo" and resumed.meta["system"] == "be brief"
+    # a resumed bot sends the earlier turn with the next one
+    bot2 = ChatBot(llm, resumed)
+    bot2.reply("and now?", SamplingParams(max_new_tokens=10))
+    assert "user: good morning\nassistant: heard: good morning" in llm.prompts[-1]
+    assert bot2.meter()["window"] == 1000 and bot2.meter()["used"] == bot2.last_plan.prompt_tokens + 3
+
+
+def test_stopped_stream_keeps_what_was_said(runs_dir):
+    bot = ChatBot(EchoLLM(), ChatStore().open("s2"))
+    stream = bot.reply_stream("one two three four", SamplingParams(max_new_tokens=10))
+    next(stream), next(stream)
+    stream.close()
+    assert bot.session.history()[-1] == {"role": "assistant", "content": "heard: one "}
+
+
+def test_trimmed_turn_comes_back_by_recall_and_facts_survive(runs_dir):
+    llm = EchoLLM(window=60)
+    session = ChatStore().open("long")
+    session.remember("the user is called Ada")
+    bot = ChatBot(llm, session, system="sys")
+    params = SamplingParams(max_new_tokens=8)
+    bot.reply("my favourite colour is teal", params)
+    for i in range(6):
+        bot.reply(f"filler message number {i} about nothing", params)
+    assert bot.last_plan.dropped                       # the window forced trimming
+    bot.reply("which colour did I say?", params)
+    prompt = llm.prompts[-1]
+    assert "- the user is called Ada" in prompt                      # facts are always in
+    assert "earlier, user said: my favourite colour is teal" in prompt
+    assert "user: my favourite colour is teal" not in prompt        # ... as a note, not as a turn
+    assert bot.last_plan.prompt_tokens <= 60 - 8
+    assert "dropped the oldest" in bot.last_plan.report() and "old messages" in bot.meter_text()
