@@ -1,0 +1,98 @@
+"""Score an index on an evaluation set (dense vs BM25 vs hybrid) and check its stores against brute force.
+
+    report = evaluate_index(index, questions(corpus))          # {"dense": {"recall@5": ...}, "bm25": ..., ...}
+    agreement = store_agreement(index, queries, ["faiss", "chroma"], k=10)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from llmlab.rag.evalset import Query
+from llmlab.rag.index import METHODS, Index
+from llmlab.rag.metrics import as_answers, evaluate_rankings
+from llmlab.rag.stores import NumpyStore, make_store
+
+KS = (1, 3, 5, 10)
+DEPTH = 50      # chunks retrieved per query before ranking documents (MRR looks this deep)
+
+
+def evaluate_index(index: Index, queries: Sequence[Query], methods: Sequence[str] = METHODS,
+                   ks: Sequence[int] = KS, depth: int = DEPTH) -> dict[str, dict]:
+    """Per method: mean recall@k, nDCG@k, MRR, seconds per query, and each query's answer rank (0: not found)."""
+    texts = [q.text for q in queries]
+    index.embedder.embed_queries(texts)        # embed once up front, so per-method timings compare search alone
+    report = {}
+    for method in methods:
+        start = time.perf_counter()
+        hits = index.search_many(texts, k=depth, method=method)
+        seconds = time.perf_counter() - start
+        rankings = [[h.chunk.doc for h in hs] for hs in hits]
+        groups = [list(q.groups) for q in queries]
+        scores = evaluate_rankings(rankings, groups, ks)
+        ranks = []
+        for ranking, g in zip(rankings, groups, strict=True):
+            ids, _ = as_answers(ranking, g)
+            ranks.append(next((i for i, a in enumerate(ids, start=1) if a == 0), 0))
+        report[method] = {**scores, "ms_per_query": 1000 * seconds / max(len(texts), 1), "answer_ranks": ranks}
+    return report
+
+
+def store_agreement(index: Index, queries: Sequence[str], kinds: Sequence[str], k: int = 10,
+                    folder=None, repeats: int = 3) -> dict[str, dict]:
+    """Each store built from the index's vectors vs brute force: exact top-k share, id overlap, timing.
+
+    `exact_topk` is the share of queries whose top-k is a correct top-k (ties at the k-th score may swap);
+    `overlap` the mean |top-k ∩ brute-force top-k| / k; `max_score_error` the largest gap between a score
+    a store reports and the true inner product. Search time is the median of
+    `repeats` rounds over all queries, and `speed_vs_numpy` is brute force's time over the store's."""
+    qv = index.embedder.embed_queries(list(queries))
+    brute = NumpyStore(index.vectors.shape[1])
+    brute.add(index.vectors)
+    out = {}
+    stores = {"numpy": brute}
+    for kind in kinds:
+        if kind == "numpy":
+            continue
+        start = time.perf_counter()
+        store = make_store(kind, brute.dim, folder=folder)
+        store.add(index.vectors)
+        stores[kind] = (store, time.perf_counter() - start)
+    times = {kind: [] for kind in stores}
+    results = {}
+    for _ in range(repeats):               # interleave the stores so a noisy moment hits all of them
+        for kind, entry in stores.items():
+            store = entry[0] if isinstance(entry, tuple) else entry
+            start = time.perf_counter()
+            results[kind] = store.search(qv, k)
+            times[kind].append(time.perf_counter() - start)
+    full = qv @ index.vectors.T                                  # (Q, N) every true score
+    kth = np.sort(full, axis=1)[:, -min(k, full.shape[1])]       # the k-th best true score per query
+    ref_rows = results["numpy"][1]
+    for kind, entry in stores.items():
+        scores, rows = results[kind]
+        overlap = [len(set(a.tolist()) & set(b.tolist())) / k for a, b in zip(rows, ref_rows, strict=True)]
+        exact = [_exact_topk(r, full[i], kth[i], k) for i, r in enumerate(rows)]
+        valid = rows >= 0
+        true = np.take_along_axis(full, np.where(valid, rows, 0), axis=1)
+        out[kind] = {
+            "exact_topk": float(np.mean(exact)), "overlap": float(np.mean(overlap)),
+            "max_score_error": float(np.abs(scores - true)[valid].max()) if valid.any() else 0.0,
+            "build_s": entry[1] if isinstance(entry, tuple) else 0.0,
+            "search_ms_per_query": 1000 * float(np.median(times[kind])) / max(len(queries), 1),
+            "speed_vs_numpy": float(np.median(times["numpy"]) / max(np.median(times[kind]), 1e-12)),
+        }
+    return out
+
+
+def _exact_topk(rows: np.ndarray, true: np.ndarray, kth: float, k: int, tol: float = 1e-5) -> bool:
+    """A correct top-k: k distinct rows, each scoring at least the true k-th best (within float rounding).
+
+    Rows tied with the k-th best may be swapped for one another, so comparing id lists would call a correct
+    answer wrong."""
+    picked = [r for r in rows.tolist() if r >= 0]
+    want = min(k, len(true))
+    return len(picked) == want and len(set(picked)) == want and bool((true[picked] >= kth - tol).all())

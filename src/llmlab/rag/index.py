@@ -1,0 +1,241 @@
+"""The retriever: chunks + embeddings + a vector store + BM25, saved as one folder with a manifest.
+
+    index = Index.build("python-docs", IndexConfig(store="faiss"), out="runs/rag/python-docs")
+    hits = index.search("how do I leave a loop early?", k=5)        # hybrid by default; "dense" or "bm25"
+    hits[0].chunk.doc, hits[0].chunk.text, hits[0].score
+    index = Index.load("runs/rag/python-docs")                       # Index.load(dir, corpus=...) checks staleness
+
+The folder holds manifest.json (model, chunking, corpus hash, store), chunks.jsonl, embeddings.npy and the
+store's files; an index whose corpus, model or chunking no longer match is reported as stale, never used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from llmlab.data import Corpus, load_corpus
+from llmlab.errors import LabError
+from llmlab.rag.bm25 import BM25
+from llmlab.rag.chunking import Chunk, ChunkConfig, chunk_corpus, corpus_hash
+from llmlab.rag.embed import DEFAULT_MODEL
+from llmlab.rag.fusion import RRF_K, reciprocal_rank_fusion
+from llmlab.rag.stores import VectorStore, load_store, make_store
+
+METHODS = ("hybrid", "dense", "bm25")
+FORMAT = 1
+
+
+@dataclass
+class IndexConfig:
+    corpus: str = "python-docs"
+    embed_model: str = DEFAULT_MODEL
+    store: str = "faiss"            # faiss | faiss-ivf | faiss-hnsw | chroma | numpy
+    chroma_url: str | None = None   # a Chroma server instead of the embedded database
+    chunk_size: int = 200
+    chunk_overlap: int = 32
+    chunk_unit: str = "tokens"      # tokens of the embedding model, or chars
+    max_documents: int | None = None
+    batch_size: int = 32
+    device: str = "cpu"
+
+    @property
+    def chunking(self) -> ChunkConfig:
+        return ChunkConfig(self.chunk_size, self.chunk_overlap, self.chunk_unit)
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk: `score` is the method's own (cosine, BM25, or fused RRF), `rank` starts at 1."""
+    chunk: Chunk
+    score: float
+    rank: int
+    method: str
+    parts: dict[str, float] = field(default_factory=dict)   # hybrid: each method's rank of this chunk
+
+    def to_dict(self) -> dict:
+        return {"rank": self.rank, "score": self.score, "method": self.method, "id": self.chunk.id,
+                "doc": self.chunk.doc, "start": self.chunk.start, "end": self.chunk.end, "text": self.chunk.text,
+                **({"parts": self.parts} if self.parts else {})}
+
+
+class Index:
+    def __init__(self, chunks: list[Chunk], vectors: np.ndarray, store: VectorStore, bm25: BM25, manifest: dict,
+                 embedder=None, folder: Path | None = None):
+        self.chunks, self.vectors, self.store, self.bm25 = chunks, vectors, store, bm25
+        self.manifest, self._embedder, self.folder = manifest, embedder, folder
+
+    # ---- building and loading -------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, corpus: Corpus | str, cfg: IndexConfig | None = None, embedder=None,
+              out: str | Path | None = None, progress: bool = True) -> Index:
+        """Chunk, embed and store `corpus`; with `out`, save there (replacing an index already in it)."""
+        from llmlab.rag.embed import Embedder
+
+        cfg = cfg or IndexConfig()
+        cfg.chunking.check()
+        if isinstance(corpus, str):
+            cfg = dataclasses.replace(cfg, corpus=corpus)
+            corpus = load_corpus(corpus, max_documents=cfg.max_documents)
+        embedder = embedder or Embedder(cfg.embed_model, device=cfg.device, batch_size=cfg.batch_size)
+        start = time.perf_counter()
+        chunks = chunk_corpus(corpus, cfg.chunking, embedder.tokenizer if cfg.chunk_unit == "tokens" else None)
+        if not chunks:
+            raise LabError(f"corpus {corpus.name!r} gave no chunks", hint="it holds no text; point --corpus elsewhere")
+        chunk_s = time.perf_counter() - start
+        vectors = embedder.embed_documents([c.text for c in chunks], progress=progress)   # (N, D)
+        embed_s = time.perf_counter() - start - chunk_s
+        folder = Path(out) if out else None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        store = make_store(cfg.store, embedder.dim, folder=folder, url=cfg.chroma_url)
+        store.add(vectors)
+        manifest = {
+            "format": FORMAT, "corpus": corpus.name, "corpus_hash": corpus_hash(corpus),
+            "documents": corpus.n_documents, "chunks": len(chunks), "embed_model": embedder.name,
+            "dim": embedder.dim, "max_tokens": embedder.max_tokens, "chunking": dataclasses.asdict(cfg.chunking),
+            "store": store.kind, "chroma_url": cfg.chroma_url, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "seconds": {"chunk": round(chunk_s, 3), "embed": round(embed_s, 3),
+                        "store": round(time.perf_counter() - start - chunk_s - embed_s, 3)},
+        }
+        index = cls(chunks, vectors, store, BM25.build([c.text for c in chunks]), manifest, embedder, folder)
+        if folder is not None:
+            index.save(folder)
+        return index
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
+            for c in self.chunks:
+                f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        np.save(folder / "embeddings.npy", self.vectors)
+        self.store.save(folder)
+        self.bm25.save(folder)
+        (folder / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
+        self.folder = folder
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, embedder=None, corpus: Corpus | None = None, **store_options) -> Index:
+        """Open a saved index; with `corpus`, fail if the index was built from other text."""
+        folder = Path(folder)
+        path = folder / "manifest.json"
+        if not path.exists():
+            raise LabError(f"no index at {folder} (manifest.json is missing)",
+                           hint="build one first: llmlab rag index --corpus python-docs")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise LabError(f"the index at {folder} has format {manifest.get('format')}, this llmlab reads {FORMAT}",
+                           hint="rebuild it with llmlab rag index")
+        with open(folder / "chunks.jsonl", encoding="utf-8") as f:
+            chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
+        vectors = np.load(folder / "embeddings.npy")
+        if manifest.get("chroma_url") and "url" not in store_options:
+            store_options["url"] = manifest["chroma_url"]
+        store = load_store(manifest["store"], folder, manifest["dim"], **store_options)
+        index = cls(chunks, vectors, store, BM25.load(folder, [c.text for c in chunks]), manifest, embedder, folder)
+        if corpus is not None:
+            index.check_fresh(corpus)
+        if embedder is not None:
+            index._check_embedder(embedder)
+        return index
+
+    def stale_reasons(self, corpus: Corpus | None = None, cfg: IndexConfig | None = None) -> list[str]:
+        """Why this index no longer matches `corpus` / `cfg` (empty when it does)."""
+        m, reasons = self.manifest, []
+        if corpus is not None and m["corpus_hash"] != corpus_hash(corpus):
+            reasons.append(f"the corpus {corpus.name!r} changed since the index was built "
+                           f"(hash {m['corpus_hash'][:12]} then, {corpus_hash(corpus)[:12]} now)")
+        if cfg is not None:
+            if cfg.embed_model != m["embed_model"]:
+                reasons.append(f"embedding model {m['embed_model']!r}, asked for {cfg.embed_model!r}")
+            if dataclasses.asdict(cfg.chunking) != m["chunking"]:
+                reasons.append(f"chunking {m['chunking']}, asked for {dataclasses.asdict(cfg.chunking)}")
+            if make_store_kind(cfg.store) != m["store"]:
+                reasons.append(f"store {m['store']!r}, asked for {cfg.store!r}")
+        return reasons
+
+    def check_fresh(self, corpus: Corpus | None = None, cfg: IndexConfig | None = None) -> None:
+        reasons = self.stale_reasons(corpus, cfg)
+        if reasons:
+            raise LabError(f"the index at {self.folder} is stale: " + "; ".join(reasons),
+                           hint=f"rebuild it: llmlab rag index --corpus {self.manifest['corpus']} --out {self.folder}")
+
+    # ---- searching ------------------------------------------------------------------------------
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from llmlab.rag.embed import Embedder
+
+            self._embedder = Embedder(self.manifest["embed_model"])
+            self._check_embedder(self._embedder)
+        return self._embedder
+
+    def _check_embedder(self, embedder) -> None:
+        if embedder.name != self.manifest["embed_model"] or embedder.dim != self.manifest["dim"]:
+            raise LabError(f"the index was built with {self.manifest['embed_model']} ({self.manifest['dim']} dims), "
+                           f"not {embedder.name} ({embedder.dim} dims)",
+                           hint="search with the model that built the index, or rebuild it")
+
+    def search(self, query: str, k: int = 5, method: str = "hybrid", candidates: int = 50,
+               weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = RRF_K) -> list[Hit]:
+        """The best k chunks for one query (see `search_many`)."""
+        return self.search_many([query], k, method, candidates, weights, rrf_k)[0]
+
+    def search_many(self, queries: list[str], k: int = 5, method: str = "hybrid", candidates: int = 50,
+                    weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = RRF_K) -> list[list[Hit]]:
+        """Best k chunks per query. hybrid fuses the top `candidates` of dense and BM25 with weighted RRF."""
+        if method not in METHODS:
+            raise LabError(f"unknown retrieval method {method!r}", hint="use one of " + ", ".join(METHODS))
+        if k < 1:
+            raise LabError(f"k={k} asks for no results", hint="use k >= 1")
+        depth = k if method != "hybrid" else max(k, candidates)
+        dense = self.dense_rows(queries, depth) if method != "bm25" else None
+        sparse = self.bm25.search(queries, depth) if method != "dense" else None
+        out = []
+        for qi in range(len(queries)):
+            if method == "dense":
+                out.append(self._hits(dense[1][qi], dense[0][qi], "dense"))
+            elif method == "bm25":
+                out.append(self._hits(sparse[1][qi], sparse[0][qi], "bm25"))
+            else:
+                ranks = [dense[1][qi].tolist(), sparse[1][qi].tolist()]
+                fused = reciprocal_rank_fusion(ranks, k=rrf_k, weights=weights)[:k]
+                hits = []
+                for rank, (row, score) in enumerate(fused, start=1):
+                    parts = {name: r.index(row) + 1 for name, r in zip(("dense", "bm25"), ranks, strict=True)
+                             if row in r}
+                    hits.append(Hit(self.chunks[row], float(score), rank, "hybrid", parts))
+                out.append(hits)
+        return out
+
+    def dense_rows(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows), (Q, k): the vector store's answer for the embedded queries."""
+        return self.store.search(self.embedder.embed_queries(queries), k)
+
+    def _hits(self, rows: np.ndarray, scores: np.ndarray, method: str) -> list[Hit]:
+        hits: list[Hit] = []
+        for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
+            if row >= 0:                  # -1 pads a store that had fewer than k results
+                hits.append(Hit(self.chunks[row], float(score), len(hits) + 1, method))
+        return hits
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return f"<Index {m['corpus']}: {m['chunks']} chunks, {m['embed_model']}, {m['store']}>"
+
+
+def make_store_kind(kind: str) -> str:
+    """The `kind` a store reports for a --store name (faiss-flat and faiss are one store)."""
+    return "faiss" if kind == "faiss-flat" else kind
