@@ -1,0 +1,121 @@
+"""`llmlab chat ...`: the local chatbot in a browser or a terminal, saved sessions, and int8 quantisation.
+
+    llmlab chat ui --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0 --quantize int8 [--port 7860]
+    llmlab chat repl --model runs/pretrain/tiny --session notes
+    llmlab chat list
+    llmlab chat quantize --model hf:gpt2 --json          # int8 vs float: weight bytes, logit error, greedy text
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Local chatbot: int8 or GGUF models, a Gradio UI and a REPL with memory and context logic.",
+                  no_args_is_help=True)
+
+MODEL_HELP = "any load_llm string: hf:NAME_OR_DIR, engine:DIR, gguf:FILE, openai:URL, or a model directory"
+QUANT_HELP = "int8: llmlab's own weight-only int8 (transformers models); none: as loaded"
+
+
+def _llm(model: str, quantize: str, device: str):
+    from llmlab.chat.loading import load_chat_llm
+    from llmlab.console import err_console
+
+    llm, report = load_chat_llm(model, quantize=quantize, device=device)
+    if report is not None:
+        err_console.print(f"int8: {len(report.layers)} layers, weights {report.bytes_before / 2**20:.1f} MiB -> "
+                          f"{report.bytes_after / 2**20:.1f} MiB ({report.compression:.2f}x)")
+    return llm
+
+
+@app.command()
+def ui(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+       quantize: str = typer.Option("none", "--quantize", help=QUANT_HELP),
+       device: str = typer.Option("cpu", "--device"),
+       session: str = typer.Option(None, "--session", help="open this saved session first"),
+       system: str = typer.Option(None, "--system", help="system prompt (default: a short helpful one)"),
+       host: str = typer.Option("127.0.0.1", "--host", help="0.0.0.0 to reach it from other machines"),
+       port: int = typer.Option(7860, "--port"),
+       share: bool = typer.Option(False, "--share", help="a public gradio.live link (needs a network)")) -> None:
+    """A Gradio chat: streaming, temperature/top-p/max tokens, a context meter, sessions and facts."""
+    from llmlab.chat.bot import DEFAULT_SYSTEM
+    from llmlab.chat.ui import ChatUI
+
+    chat = ChatUI(_llm(model, quantize, device), system=system or DEFAULT_SYSTEM)
+    chat.build(session).queue().launch(server_name=host, server_port=port, share=share)
+
+
+@app.command()
+def repl(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+         quantize: str = typer.Option("none", "--quantize", help=QUANT_HELP),
+         device: str = typer.Option("cpu", "--device"),
+         session: str = typer.Option(None, "--session", help="resume (or start) this session by name"),
+         system: str = typer.Option(None, "--system"),
+         temperature: float = typer.Option(0.7, "--temperature"),
+         top_p: float = typer.Option(0.95, "--top-p"),
+         max_tokens: int = typer.Option(256, "--max-tokens"),
+         seed: int = typer.Option(None, "--seed")) -> None:
+    """Chat in the terminal; answers stream; /help lists the commands; everything is saved as you go."""
+    from llmlab.chat.bot import ChatBot
+    from llmlab.chat.memory import ChatStore
+    from llmlab.chat.repl import run_repl
+    from llmlab.generation import SamplingParams
+
+    llm = _llm(model, quantize, device)
+    bot = ChatBot(llm, ChatStore().open(session, system=system), system)
+    run_repl(bot, SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_tokens, seed=seed))
+
+
+@app.command("list")
+def list_sessions(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The saved sessions (runs/chat/<name>/), most recent first."""
+    import json
+
+    from rich.table import Table
+
+    from llmlab.chat.memory import ChatStore
+    from llmlab.console import console
+
+    rows = ChatStore().list()
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        console.print("no saved sessions yet (llmlab chat repl --model ... --session NAME starts one)")
+        return
+    table = Table(title=f"sessions in {ChatStore().root}")
+    for key in rows[0]:
+        table.add_column(key)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+@app.command()
+def quantize(model: str = typer.Option(..., "--model", help="hf:NAME_OR_DIR or a model directory"),
+             text: str = typer.Option(None, "--text", help="the text the logits are compared on"),
+             kernel: str = typer.Option("int8pack", "--kernel", help="int8pack (fast, bf16 activations) or dequant"),
+             out: Path = typer.Option(None, "--out", help="run folder (default runs/chat/quantize-<time>)"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Quantise a model to int8 and measure it against the float model (bytes, logit error, greedy text)."""
+    import time
+
+    from llmlab.chat.evaluate import SAMPLE, compare_int8
+    from llmlab.console import print_summary
+    from llmlab.hub import load_causal_lm
+    from llmlab.llm import parse_spec
+    from llmlab.runs import RunFolder
+
+    kind, target = parse_spec(model) if ":" in model else ("hf", model)
+    if kind not in ("hf", "engine"):
+        from llmlab.errors import LabError
+
+        raise LabError(f"int8 quantisation needs a transformers model, not {kind}:", hint="give hf:NAME or a model directory")
+    run = RunFolder.create("chat", name=time.strftime("quantize-%Y%m%d-%H%M%S"), out=out)
+    run.save_config({"model": target, "kernel": kernel, "text": text or SAMPLE})
+    float_model, tokenizer = load_causal_lm(target, dtype="float32")
+    summary = {"model": target, **compare_int8(float_model, tokenizer, text or SAMPLE, run.path, kernel)}
+    run.save_summary(summary)
+    print_summary(summary, as_json, title=f"int8 {target}")

@@ -1,0 +1,130 @@
+"""The Gradio chat UI: token streaming, sampling controls, a context meter, saved sessions and long-term facts.
+
+    llmlab chat ui --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0 --quantize int8 --port 7860
+
+`ChatUI` holds the model and the session store; its methods are the Blocks' callbacks (plain Python, tested
+without a browser) and `build()` wires them into a `gr.Blocks` app. One model serves every browser tab, so
+generation runs one request at a time (concurrency_limit=1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from llmlab.chat.bot import DEFAULT_SYSTEM, ChatBot
+from llmlab.chat.memory import ChatStore
+from llmlab.errors import LabError
+from llmlab.generation import SamplingParams
+from llmlab.llm.base import LLM
+
+
+def _chat_value(bot: ChatBot) -> list[dict[str, str]]:
+    """The session's messages as the Chatbot's value (Gradio 6 takes {"role", "content"} dicts)."""
+    return [m for m in bot.session.history() if m["role"] in ("user", "assistant")]
+
+
+class ChatUI:
+    def __init__(self, llm: LLM, store: ChatStore | None = None, system: str = DEFAULT_SYSTEM,
+                 title: str | None = None):
+        self.llm, self.store, self.system = llm, store or ChatStore(), system
+        self.title = title or f"llmlab chat — {llm.name}"
+        self._bots: dict[str, ChatBot] = {}
+
+    def bot(self, session: str) -> ChatBot:
+        if session not in self._bots:
+            self._bots[session] = ChatBot(self.llm, self.store.open(session, system=self.system), self.system)
+        return self._bots[session]
+
+    # ---- callbacks ------------------------------------------------------------------------------
+
+    def respond(self, message: str, session: str, system: str, temperature: float, top_p: float,
+                max_tokens: float) -> Iterator[tuple[list[dict[str, str]], str, str]]:
+        """Stream one answer: yields (chat messages, the cleared textbox, the context meter) as tokens arrive."""
+        bot = self.bot(session)
+        bot.system = system.strip() or None
+        if not message.strip():
+            yield _chat_value(bot), "", bot.meter_text()
+            return
+        params = SamplingParams(temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_tokens))
+        shown = _chat_value(bot) + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        try:
+            for piece in bot.reply_stream(message, params):
+                shown[-1] = {"role": "assistant", "content": shown[-1]["content"] + piece}
+                yield list(shown), "", bot.meter_text()
+        except LabError as exc:             # e.g. the message alone does not fit the window: say so, keep the text
+            shown[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
+            yield shown, message, bot.meter_text()
+            return
+        yield _chat_value(bot), "", bot.meter_text() + "  \n" + bot.last_plan.report()
+
+    def load(self, session: str) -> tuple[list[dict[str, str]], str, str, str]:
+        """Switch to (or start) a session: its messages, system prompt, meter and facts."""
+        bot = self.bot(session)
+        return _chat_value(bot), bot.system or "", bot.meter_text(), self.facts_text(session)
+
+    def new_session(self) -> tuple[Any, list, str, str]:
+        import time
+
+        import gradio as gr
+
+        name = time.strftime("chat-%Y%m%d-%H%M%S")
+        bot = self.bot(name)
+        return gr.update(choices=self.session_names(), value=name), [], bot.meter_text(), self.facts_text(name)
+
+    def clear(self, session: str) -> tuple[list, str]:
+        """Forget the conversation (its facts stay)."""
+        bot = self.bot(session)
+        bot.session.clear()
+        bot.last_plan = None
+        return [], bot.meter_text()
+
+    def remember(self, fact: str, session: str) -> tuple[str, str]:
+        self.bot(session).session.remember(fact)
+        return "", self.facts_text(session)
+
+    def facts_text(self, session: str) -> str:
+        facts = self.bot(session).session.facts
+        return "\n".join(f"{i + 1}. {f}" for i, f in enumerate(facts)) if facts else "_no facts yet_"
+
+    def session_names(self) -> list[str]:
+        return [row["name"] for row in self.store.list()]
+
+    # ---- the app --------------------------------------------------------------------------------
+
+    def build(self, session: str | None = None):
+        """The gr.Blocks app (not launched)."""
+        import gradio as gr
+
+        first = session or (self.session_names() or ["default"])[0]
+        chat0, system0, meter0, facts0 = self.load(first)
+        window = self.llm.context_window
+        with gr.Blocks(title=self.title) as app:
+            gr.Markdown(f"### {self.title}")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(value=chat0, height=480, label="conversation")
+                    meter = gr.Markdown(meter0)
+                    box = gr.Textbox(placeholder="Type a message and press Enter", show_label=False)
+                    with gr.Row():
+                        send = gr.Button("Send", variant="primary")
+                        clear = gr.Button("Clear conversation")
+                        new = gr.Button("New session")
+                with gr.Column(scale=1):
+                    sessions = gr.Dropdown(choices=self.session_names() or [first], value=first,
+                                           allow_custom_value=True, label="session (saved under runs/chat/)")
+                    system = gr.Textbox(value=system0, label="system prompt", lines=3)
+                    temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="temperature (0 = greedy)")
+                    top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="top-p")
+                    max_tokens = gr.Slider(1, max(1, min(2048, window // 2)), value=min(256, max(1, window // 4)),
+                                           step=1, label="max new tokens")
+                    facts = gr.Markdown(facts0, label="long-term facts")
+                    fact = gr.Textbox(placeholder="a fact to remember across trimming", show_label=False)
+            inputs = [box, sessions, system, temperature, top_p, max_tokens]
+            for trigger in (box.submit, send.click):
+                trigger(self.respond, inputs, [chatbot, box, meter], concurrency_limit=1)
+            sessions.change(self.load, [sessions], [chatbot, system, meter, facts])
+            clear.click(self.clear, [sessions], [chatbot, meter])
+            new.click(self.new_session, None, [sessions, chatbot, meter, facts])
+            fact.submit(self.remember, [fact, sessions], [fact, facts])
+        return app

@@ -1,0 +1,71 @@
+"""`llmlab chat ...` end to end on a tiny random model (offline): int8 loading through HFLLM.from_model, the REPL
+with real generation, session listing, the quantize report, and the errors for specs int8 cannot take."""
+
+import io
+import json
+
+import pytest
+import torch
+
+from llmlab.chat.loading import load_chat_llm
+from llmlab.chat.quantize import Int8Linear
+from llmlab.cli import main
+from llmlab.errors import LabError
+from llmlab.generation import SamplingParams
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from llmlab.serve.random_model import make_model_dir
+
+    return make_model_dir(tmp_path_factory.mktemp("m"), family="llama", preset="tiny", tokenizer="bpe")
+
+
+def test_int8_llm_matches_float_llm_greedy(model_dir):
+    float_llm, none = load_chat_llm(f"hf:{model_dir}")
+    int8_llm, report = load_chat_llm(f"hf:{model_dir}", quantize="int8", kernel="dequant")
+    assert none is None and report.layers and report.compression > 1.5
+    assert int8_llm.name == f"int8:{model_dir}" and isinstance(int8_llm.model.model.layers[0].mlp.up_proj, Int8Linear)
+    assert int8_llm.context_window == float_llm.context_window
+    params = SamplingParams(temperature=0, max_new_tokens=6)
+    messages = [{"role": "user", "content": "The quick brown fox"}]
+    a, b = float_llm.chat(messages, params), int8_llm.chat(messages, params)
+    assert a.prompt_tokens == b.prompt_tokens and b.completion_tokens == 6
+    # random weights give near-ties: most, not necessarily all, greedy tokens agree
+    ids = torch.tensor([float_llm.tokenizer.encode("The quick brown fox jumps over the lazy dog")])
+    with torch.no_grad():
+        agree = (float_llm.model(ids).logits.argmax(-1) == int8_llm.model(ids).logits.argmax(-1)).float().mean()
+    assert agree >= 0.9
+    assert "".join(int8_llm.chat_stream(messages, params)) == b.text
+
+
+def test_int8_refuses_gguf_and_unknown_modes(tmp_path):
+    with pytest.raises(LabError, match="quantised already"):
+        load_chat_llm(f"gguf:{tmp_path / 'x.gguf'}", quantize="int8")
+    with pytest.raises(LabError, match="--quantize"):
+        load_chat_llm("hf:gpt2", quantize="int4")
+
+
+def test_repl_list_and_resume(model_dir, runs_dir, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello there\n/remember the sky is green\n/quit\n"))
+    assert main(["chat", "repl", "--model", str(model_dir), "--quantize", "int8", "--session", "demo",
+                 "--max-tokens", "5", "--temperature", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "bot> " in out and "context:" in out and "remembered (1 facts)" in out
+    assert main(["chat", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["name"] == "demo" and rows[0]["turns"] == 1 and rows[0]["facts"] == 1
+    assert rows[0]["model"] == f"int8:{model_dir}"
+    monkeypatch.setattr("sys.stdin", io.StringIO("/facts\n"))
+    assert main(["chat", "repl", "--model", f"hf:{model_dir}", "--session", "demo"]) == 0
+    assert "1. the sky is green" in capsys.readouterr().out
+
+
+def test_quantize_command_writes_summary_and_picture(model_dir, tmp_path, capsys):
+    out = tmp_path / "q"
+    assert main(["chat", "quantize", "--model", str(model_dir), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["layers_quantized"] == 14 and summary["weight_bytes_after"] < summary["weight_bytes_before"]
+    assert 0 < summary["relative_logit_error"] < 0.1 and summary["argmax_agreement"] > 0.8
+    assert (out / "layer_errors.png").stat().st_size > 0 and (out / "summary.json").exists()
+    assert main(["chat", "quantize", "--model", "openai:http://127.0.0.1:1/v1"]) == 2

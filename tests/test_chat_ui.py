@@ -1,0 +1,126 @@
+"""The Gradio UI's callbacks called directly (no browser), the Blocks app building, and the REPL's commands."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from llmlab.chat.bot import ChatBot
+from llmlab.chat.memory import ChatStore
+from llmlab.chat.repl import handle_command, run_repl
+from llmlab.chat.ui import ChatUI
+from llmlab.generation import SamplingParams
+from llmlab.llm.base import LLM, Delta
+
+
+class CountLLM(LLM):
+    """Tokens are words; answers "one two three ..." up to max_new_tokens; records each call's params."""
+
+    name = "count"
+
+    def __init__(self, window: int = 200):
+        self.window, self.calls = window, []
+
+    @property
+    def context_window(self) -> int:
+        return self.window
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def _generate(self, prompt: str, params: SamplingParams) -> Iterator[Delta]:
+        self.calls.append(params)
+        words = ["one", "two", "three", "four", "five"][: params.max_new_tokens]
+        for w in words:
+            yield Delta(w + " ")
+        yield Delta("", "stop", self.count_tokens(prompt), len(words))
+
+
+def reader(lines):
+    """A stand-in for input(): the lines, then end of input (Ctrl-D)."""
+    it = iter(lines)
+
+    def read(_prompt):
+        try:
+            return next(it)
+        except StopIteration:
+            raise EOFError from None
+    return read
+
+
+@pytest.fixture
+def chat_ui(runs_dir):
+    return ChatUI(CountLLM(), ChatStore(), system="be brief")
+
+
+def test_respond_streams_token_by_token_and_saves(chat_ui):
+    frames = list(chat_ui.respond("hello", "s", "be brief", 0.3, 0.9, 3))
+    assert [f[0][-1]["content"] for f in frames[:3]] == ["one ", "one two ", "one two three "]
+    chat, box, meter = frames[-1]
+    assert chat == [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "one two three "}]
+    assert box == ""
+    used = chat_ui.bot("s").last_plan.prompt_tokens + 3
+    assert meter.startswith(f"context: {used} / 200 tokens")
+    params = chat_ui.llm.calls[-1]
+    assert (params.temperature, params.top_p, params.max_new_tokens) == (0.3, 0.9, 3)
+    assert ChatStore().open("s").history() == chat                       # saved on disk
+
+
+def test_message_too_long_is_shown_not_raised(chat_ui):
+    frames = list(chat_ui.respond("word " * 300, "s", "be brief", 0.0, 1.0, 10))
+    chat, box, _ = frames[-1]
+    assert "⚠️" in chat[-1]["content"] and "fit" in chat[-1]["content"]
+    assert box.strip() == ("word " * 300).strip()                     # the text stays in the box to edit
+    assert ChatStore().open("s").messages == []                        # nothing half-saved
+
+
+def test_sessions_clear_new_and_facts(chat_ui):
+    list(chat_ui.respond("first", "a", "be brief", 0.0, 1.0, 2))
+    box, facts = chat_ui.remember("likes tea", "a")
+    assert box == "" and facts == "1. likes tea"
+    chat, system, meter, facts = chat_ui.load("a")
+    assert len(chat) == 2 and system == "be brief" and "likes tea" in facts
+    chat, meter = chat_ui.clear("a")
+    assert chat == [] and ChatStore().open("a").messages == [] and ChatStore().open("a").facts == ["likes tea"]
+    update, chat, meter, facts = chat_ui.new_session()
+    assert update["value"] in chat_ui.session_names() and chat == [] and meter == "context: 0 / 200 tokens"
+    # the system prompt box is sent with each message
+    list(chat_ui.respond("x", "a", "talk like a pirate", 0.0, 1.0, 1))
+    assert ChatStore().open("a").meta["system"] == "be brief"          # the saved default is unchanged ...
+    assert chat_ui.bot("a").last_plan.messages[0]["content"].startswith("talk like a pirate")   # ... this turn used it
+
+
+def test_blocks_app_builds(chat_ui):
+    import gradio as gr
+
+    list(chat_ui.respond("hi", "saved", "be brief", 0.0, 1.0, 2))
+    app = chat_ui.build("saved")
+    assert isinstance(app, gr.Blocks)
+    kinds = {type(b).__name__ for b in app.blocks.values()}
+    assert {"Chatbot", "Slider", "Dropdown", "Textbox", "Button", "Markdown"} <= kinds
+    chatbot = next(b for b in app.blocks.values() if isinstance(b, gr.Chatbot))
+    assert [m["role"] for m in chatbot.value] == ["user", "assistant"]
+    sliders = {b.label: b for b in app.blocks.values() if isinstance(b, gr.Slider)}
+    assert any("temperature" in k for k in sliders) and any("top-p" in k for k in sliders)
+
+
+def test_repl_streams_and_handles_commands(runs_dir):
+    bot = ChatBot(CountLLM(), ChatStore().open("r"), system="sys")
+    lines = reader(["hello", "/remember my name is Ada", "/facts", "/context", "/system be terse", "/forget 1",
+                    "/clear", "/nonsense", "/quit"])
+    written = []
+    answers = run_repl(bot, SamplingParams(max_new_tokens=2), read=lines, write=written.append)
+    text = "".join(written)
+    assert answers == 1
+    assert written[2:4] == ["one ", "two "]                         # after the greeting and "bot> ", piece by piece
+    assert "1. my name is Ada" in text and "tokens in the prompt" in text and "system prompt: 'be terse'" in text
+    assert "forgot: my name is Ada" in text and "conversation cleared" in text and "/remember TEXT" in text
+    assert ChatStore().open("r").meta["system"] == "be terse" and ChatStore().open("r").messages == []
+    assert handle_command(bot, "/quit") is None
+
+
+def test_repl_survives_a_message_that_does_not_fit(runs_dir):
+    bot = ChatBot(CountLLM(window=20), ChatStore().open("r2"), system="sys")
+    lines = reader(["word " * 40, "ok"])
+    written = []
+    answers = run_repl(bot, SamplingParams(max_new_tokens=2), read=lines, write=written.append)
+    assert answers == 1 and "error: the system prompt and the newest message take" in "".join(written)
