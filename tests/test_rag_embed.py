@@ -1,0 +1,53 @@
+"""Embeddings: llmlab's call equals SentenceTransformer.encode and a hand-written mean pooling; the cache is exact."""
+
+import numpy as np
+import pytest
+
+from llmlab.rag.embed import Embedder, EmbeddingCache, embed_by_hand, resolve_model
+
+TEXTS = ["The break statement leaves the nearest loop.", "Strings have a split method.",
+         "x" * 3000,                                     # longer than 256 tokens: truncated the same way
+         "Generators yield values lazily."]
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory):
+    return Embedder(cache_dir=tmp_path_factory.mktemp("emb-cache"), batch_size=2)
+
+
+@pytest.mark.slow
+def test_equals_sentence_transformers_and_hand_pooling(embedder):
+    from sentence_transformers import SentenceTransformer
+
+    mine = embedder.embed_documents(TEXTS, progress=False)
+    ref = SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    assert mine.shape == (4, 384) and mine.dtype == np.float32
+    np.testing.assert_allclose(mine, ref, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(embed_by_hand(TEXTS, embedder.path, embedder.max_tokens), ref, atol=1e-5)
+    # MiniLM has no query prompt: queries embed like documents
+    np.testing.assert_allclose(embedder.embed_queries(TEXTS[:1]), ref[:1], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_cache_returns_the_same_vectors_without_recomputing(embedder, monkeypatch):
+    first = embedder.embed_documents(TEXTS, progress=False)
+    reopened = EmbeddingCache(embedder.cache.folder)          # from disk, as a new process would
+    assert len(reopened) >= len(TEXTS)
+
+    def boom(*a, **k):
+        raise AssertionError("cached texts must not be embedded again")
+
+    monkeypatch.setattr(embedder, "_encode", boom)
+    np.testing.assert_array_equal(embedder.embed_documents(TEXTS, progress=False), first)
+
+
+def test_cache_round_trip(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    cache.put(["a", "b"], np.eye(2, dtype=np.float32))
+    cache.put(["c"], np.ones((1, 2), dtype=np.float32))
+    again = EmbeddingCache(tmp_path)
+    got = again.get(["b", "z", "c"])
+    np.testing.assert_array_equal(got[0], [0, 1])
+    assert got[1] is None
+    np.testing.assert_array_equal(got[2], [1, 1])
