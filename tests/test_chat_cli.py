@@ -69,3 +69,22 @@ def test_quantize_command_writes_summary_and_picture(model_dir, tmp_path, capsys
     assert 0 < summary["relative_logit_error"] < 0.1 and summary["argmax_agreement"] > 0.8
     assert (out / "layer_errors.png").stat().st_size > 0 and (out / "summary.json").exists()
     assert main(["chat", "quantize", "--model", "openai:http://127.0.0.1:1/v1"]) == 2
+
+
+def test_export_gguf_then_chat_through_gguf_backend(model_dir, tmp_path, runs_dir, monkeypatch, capsys):
+    pytest.importorskip("gguf")
+    path = tmp_path / "tiny.Q8_0.gguf"
+    assert main(["chat", "export-gguf", "--model", str(model_dir), "--out", str(path)]) == 0
+    assert path.stat().st_size > 0 and "q8_0" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello\n"))
+    assert main(["chat", "repl", "--model", f"gguf:{path}", "--opt", "runtime=transformers",
+                 "--max-tokens", "3", "--session", "g"]) == 0
+    assert "chatting with gguf:" in capsys.readouterr().out
+    assert main(["chat", "repl", "--model", f"gguf:{path}", "--opt", "n_ctx"]) == 2
+
+
+def test_parse_options():
+    from llmlab.chat.cli import parse_options
+
+    assert parse_options(["n_ctx=4096", "temp=0.5", "runtime=transformers", "verbose=True"]) == \
+           {"n_ctx": 4096, "temp": 0.5, "runtime": "transformers", "verbose": True}

@@ -4,6 +4,8 @@
     llmlab chat repl --model runs/pretrain/tiny --session notes
     llmlab chat list
     llmlab chat quantize --model hf:gpt2 --json          # int8 vs float: weight bytes, logit error, greedy text
+    llmlab chat export-gguf --model DIR --out tiny.Q8_0.gguf   # a Llama-family model dir for llama.cpp
+    llmlab chat repl --model gguf:tiny.Q8_0.gguf --opt n_ctx=2048 --opt runtime=transformers
 """
 
 from __future__ import annotations
@@ -17,13 +19,39 @@ app = typer.Typer(help="Local chatbot: int8 or GGUF models, a Gradio UI and a RE
 
 MODEL_HELP = "any load_llm string: hf:NAME_OR_DIR, engine:DIR, gguf:FILE, openai:URL, or a model directory"
 QUANT_HELP = "int8: llmlab's own weight-only int8 (transformers models); none: as loaded"
+OPT_HELP = "a backend option key=value, repeatable (gguf: n_ctx=4096, n_gpu_layers=-1, runtime=transformers)"
 
 
-def _llm(model: str, quantize: str, device: str):
+def parse_options(items: list[str] | None) -> dict:
+    """["n_ctx=4096", "runtime=transformers", "verbose=true"] -> {"n_ctx": 4096, ...} (ints, floats, bools)."""
+    from llmlab.errors import LabError
+
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LabError(f"--opt {item!r} is not key=value", hint="e.g. --opt n_ctx=4096")
+        value = value.strip()
+        low = value.lower()
+        if low in ("true", "false"):
+            options[key.strip()] = low == "true"
+            continue
+        for kind in (int, float):
+            try:
+                options[key.strip()] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.strip()] = value
+    return options
+
+
+def _llm(model: str, quantize: str, device: str, opts: list[str] | None = None):
     from llmlab.chat.loading import load_chat_llm
     from llmlab.console import err_console
 
-    llm, report = load_chat_llm(model, quantize=quantize, device=device)
+    llm, report = load_chat_llm(model, quantize=quantize, device=device, **parse_options(opts))
     if report is not None:
         err_console.print(f"int8: {len(report.layers)} layers, weights {report.bytes_before / 2**20:.1f} MiB -> "
                           f"{report.bytes_after / 2**20:.1f} MiB ({report.compression:.2f}x)")
@@ -38,12 +66,13 @@ def ui(model: str = typer.Option(..., "--model", help=MODEL_HELP),
        system: str = typer.Option(None, "--system", help="system prompt (default: a short helpful one)"),
        host: str = typer.Option("127.0.0.1", "--host", help="0.0.0.0 to reach it from other machines"),
        port: int = typer.Option(7860, "--port"),
-       share: bool = typer.Option(False, "--share", help="a public gradio.live link (needs a network)")) -> None:
+       share: bool = typer.Option(False, "--share", help="a public gradio.live link (needs a network)"),
+       opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP)) -> None:
     """A Gradio chat: streaming, temperature/top-p/max tokens, a context meter, sessions and facts."""
     from llmlab.chat.bot import DEFAULT_SYSTEM
     from llmlab.chat.ui import ChatUI
 
-    chat = ChatUI(_llm(model, quantize, device), system=system or DEFAULT_SYSTEM)
+    chat = ChatUI(_llm(model, quantize, device, opt), system=system or DEFAULT_SYSTEM)
     chat.build(session).queue().launch(server_name=host, server_port=port, share=share)
 
 
@@ -56,14 +85,15 @@ def repl(model: str = typer.Option(..., "--model", help=MODEL_HELP),
          temperature: float = typer.Option(0.7, "--temperature"),
          top_p: float = typer.Option(0.95, "--top-p"),
          max_tokens: int = typer.Option(256, "--max-tokens"),
-         seed: int = typer.Option(None, "--seed")) -> None:
+         seed: int = typer.Option(None, "--seed"),
+         opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP)) -> None:
     """Chat in the terminal; answers stream; /help lists the commands; everything is saved as you go."""
     from llmlab.chat.bot import ChatBot
     from llmlab.chat.memory import ChatStore
     from llmlab.chat.repl import run_repl
     from llmlab.generation import SamplingParams
 
-    llm = _llm(model, quantize, device)
+    llm = _llm(model, quantize, device, opt)
     bot = ChatBot(llm, ChatStore().open(session, system=system), system)
     run_repl(bot, SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_tokens, seed=seed))
 
@@ -119,3 +149,15 @@ def quantize(model: str = typer.Option(..., "--model", help="hf:NAME_OR_DIR or a
     summary = {"model": target, **compare_int8(float_model, tokenizer, text or SAMPLE, run.path, kernel)}
     run.save_summary(summary)
     print_summary(summary, as_json, title=f"int8 {target}")
+
+
+@app.command("export-gguf")
+def export_gguf_command(model: str = typer.Option(..., "--model", help="a Llama-family model directory"),
+                        out: Path = typer.Option(..., "--out", help="the .gguf file to write"),
+                        kind: str = typer.Option("q8_0", "--type", help="f32, f16 or q8_0 (llama.cpp's int8)")) -> None:
+    """Write a model directory as a GGUF file that llama.cpp (and gguf: in llmlab) can run."""
+    from llmlab.chat.gguf_export import export_gguf
+    from llmlab.console import console
+
+    path = export_gguf(model.removeprefix("hf:"), out, kind)
+    console.print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB, {kind})")

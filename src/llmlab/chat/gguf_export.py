@@ -1,0 +1,124 @@
+"""Write a Llama-family HF model directory as a GGUF file, the format llama.cpp runs (`gguf:FILE` in llmlab).
+
+    export_gguf("runs/pretrain/tiny-llama", "tiny.Q8_0.gguf", kind="q8_0")
+    llmlab chat export-gguf --model DIR --out tiny.Q8_0.gguf --type q8_0
+
+GGUF is one file: a header, key/value metadata (the config and the whole tokenizer under llama.cpp's key names)
+and the tensors under llama.cpp's names (`blk.0.attn_q.weight`, ...), each as f32, f16 or Q8_0. Q8_0 is llama.cpp's
+int8: blocks of 32 weights along a row, each with one fp16 scale d = max|w| / 127 and q = round(w / d), so it
+is the per-channel int8 of quantize.py with 32-wide groups instead of whole rows. Two layout rules of llama.cpp:
+q and k rows are permuted so each head's rotary pairs sit in halves (`permute_for_rope`), and norms stay f32.
+Written with the `gguf` package (llama.cpp's own Python writer); only byte-level BPE tokenizers are handled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from llmlab.errors import LabError
+
+KINDS = ("f32", "f16", "q8_0")
+
+
+def permute_for_rope(weight: np.ndarray, n_head: int) -> np.ndarray:
+    """(n_head * head_dim, in) rows from HF's rotate-half order to llama.cpp's interleaved pairs, per head:
+    row h*hd + 2i <- h*hd + i and row h*hd + 2i + 1 <- h*hd + hd/2 + i."""
+    rows = weight.shape[0]
+    return weight.reshape(n_head, 2, rows // n_head // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+
+
+def _tokenizer_metadata(writer, tokenizer) -> None:
+    import gguf
+
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    model = spec["model"]
+    if model.get("type") != "BPE" or spec.get("pre_tokenizer", {}).get("type") not in ("ByteLevel", "Sequence"):
+        raise LabError("only byte-level BPE tokenizers (GPT-2 style) can be written to GGUF here",
+                       hint="llama.cpp's convert_hf_to_gguf.py handles sentencepiece tokenizers")
+    vocab = dict(model["vocab"])
+    for added in spec.get("added_tokens", []):
+        vocab[added["content"]] = added["id"]
+    size = max(vocab.values()) + 1
+    tokens, types = [f"[PAD{i}]" for i in range(size)], [gguf.TokenType.UNUSED] * size
+    specials = {a["id"] for a in spec.get("added_tokens", []) if a.get("special")}
+    for text, index in vocab.items():
+        tokens[index] = text
+        types[index] = gguf.TokenType.CONTROL if index in specials else gguf.TokenType.NORMAL
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    for name, setter in (("bos_token_id", writer.add_bos_token_id), ("eos_token_id", writer.add_eos_token_id)):
+        if getattr(tokenizer, name, None) is not None:
+            setter(int(getattr(tokenizer, name)))
+    writer.add_add_bos_token(False)
+    if getattr(tokenizer, "chat_template", None):
+        writer.add_chat_template(tokenizer.chat_template)
+
+
+def export_gguf(model_dir: str | Path, out: str | Path, kind: str = "q8_0") -> Path:
+    """Write `model_dir` (a LlamaForCausalLM with a byte-level BPE tokenizer) to the GGUF file `out`."""
+    import gguf
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if kind not in KINDS:
+        raise LabError(f"unknown GGUF tensor type {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    cfg = model.config
+    if cfg.model_type != "llama":
+        raise LabError(f"only Llama-family models are written to GGUF here, not {cfg.model_type!r}",
+                       hint="use llama.cpp's convert_hf_to_gguf.py for other architectures")
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(out), "llama")
+    n_head, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
+    writer.add_name(Path(model_dir).name)
+    writer.add_context_length(cfg.max_position_embeddings)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_block_count(cfg.num_hidden_layers)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_kv)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(float(getattr(cfg, "rope_theta", None) or cfg.rope_parameters["rope_theta"]))
+    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    writer.add_vocab_size(cfg.vocab_size)
+    writer.add_file_type({"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
+                          "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[kind])
+    _tokenizer_metadata(writer, tokenizer)
+
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, cfg.num_hidden_layers)
+    for hf_name, tensor in model.state_dict().items():
+        if cfg.tie_word_embeddings and hf_name == "lm_head.weight":
+            continue                                    # llama.cpp reuses token_embd when output is absent
+        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise LabError(f"no GGUF name for {hf_name}", hint="the model has a layer llama.cpp's llama lacks")
+        data = tensor.numpy()
+        if hf_name.endswith("q_proj.weight"):
+            data = permute_for_rope(data, n_head)
+        elif hf_name.endswith("k_proj.weight"):
+            data = permute_for_rope(data, n_kv)
+        if data.ndim == 1 or kind == "f32":             # norms (1-D) stay f32, as llama.cpp keeps them
+            writer.add_tensor(name, data.astype(np.float32))
+        elif kind == "f16":
+            writer.add_tensor(name, data.astype(np.float16))
+        else:
+            qtype = gguf.GGMLQuantizationType.Q8_0
+            if data.shape[-1] % gguf.GGML_QUANT_SIZES[qtype][0]:
+                writer.add_tensor(name, data.astype(np.float16))     # a row not made of whole 32-blocks
+            else:
+                writer.add_tensor(name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)   # bytes (rows, 34 * blocks)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out
