@@ -117,3 +117,12 @@ def test_one_round_through_the_engine_backend(engine_llm):
     assert 0 < len(result.sources) < 6 and result.dropped == 6 - len(result.sources)
     assert result.completion_tokens > 0 and result.finish_reason in ("stop", "length")
     assert set(result.citations.cited) <= set(range(1, len(result.sources) + 1))   # whatever the random text holds
+
+
+def test_repeated_chunk_texts_are_given_once():
+    llm = ScriptedLLM(window=10_000)
+    hits = _hits(3)
+    twin = Hit(Chunk("copy:0-30", "copy", 0, 30, "  " + hits[0].chunk.text.replace(" ", "\n"), 30), 0.5, 4, "dense")
+    result = answer(llm, None, "q?", hits=[hits[0], twin, hits[1]], params=default_params(10))
+    assert [h.chunk.doc for h in result.sources] == ["doc0", "doc1"] and result.repeats == 1
+    assert "copy (chars" not in llm.prompts[0]

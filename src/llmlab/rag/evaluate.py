@@ -96,3 +96,21 @@ def _exact_topk(rows: np.ndarray, true: np.ndarray, kth: float, k: int, tol: flo
     picked = [r for r in rows.tolist() if r >= 0]
     want = min(k, len(true))
     return len(picked) == want and len(set(picked)) == want and bool((true[picked] >= kth - tol).all())
+
+
+def report(index: Index, queries: Sequence[Query], out, title: str, ks: Sequence[int] = KS,
+           methods: Sequence[str] = METHODS) -> dict:
+    """evaluate_index + the recall@k picture (one curve per method) + a compact table for summary.json."""
+    from pathlib import Path
+
+    from llmlab.plots import plot_curves
+
+    results = evaluate_index(index, queries, methods, ks=tuple(range(1, max(ks) + 1)))
+    picture = plot_curves({m: (list(range(1, max(ks) + 1)), [results[m][f"recall@{k}"] for k in range(1, max(ks) + 1)])
+                           for m in methods}, Path(out) / "recall_at_k.png", title=title, xlabel="k",
+                          ylabel="recall@k (answer document in the top k)")
+    table = {m: {key: round(results[m][key], 4) for key in
+                 [f"recall@{k}" for k in ks] + ["mrr"] + [f"ndcg@{k}" for k in ks] + ["ms_per_query"]}
+             for m in methods}
+    return {"metrics": table, "queries": len(queries), "picture": picture.name,
+            "answer_ranks": {m: results[m]["answer_ranks"] for m in methods}}

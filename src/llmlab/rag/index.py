@@ -97,7 +97,8 @@ class Index:
         store = make_store(cfg.store, embedder.dim, folder=folder, url=cfg.chroma_url)
         store.add(vectors)
         manifest = {
-            "format": FORMAT, "corpus": corpus.name, "corpus_hash": corpus_hash(corpus),
+            "format": FORMAT, "corpus": corpus.name, "max_documents": cfg.max_documents,
+            "corpus_hash": corpus_hash(corpus),
             "documents": corpus.n_documents, "chunks": len(chunks), "embed_model": embedder.name,
             "dim": embedder.dim, "max_tokens": embedder.max_tokens, "chunking": dataclasses.asdict(cfg.chunking),
             "store": store.kind, "chroma_url": cfg.chroma_url, "created": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -43,11 +43,12 @@ class Answer:
     completion_tokens: int
     finish_reason: str
     budget: int
+    repeats: int = 0         # retrieved hits with the same text as a better one, left out
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.text, "citations": self.citations.to_dict(),
                 "sources": [{"n": i + 1, **h.to_dict()} for i, h in enumerate(self.sources)],
-                "dropped_sources": self.dropped, "prompt_tokens": self.prompt_tokens,
+                "dropped_sources": self.dropped, "repeated_sources": self.repeats, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "finish_reason": self.finish_reason,
                 "prompt_budget": self.budget}
 
@@ -58,10 +59,26 @@ def answer(llm, index, question: str, k: int = 5, method: str = "hybrid", params
     question = check_question(question)
     params = params or default_params()
     hits = hits if hits is not None else index.search(question, k=k, method=method)
+    hits, repeats = unique_texts(hits)
     plan = fit_sources(llm, lambda chunks: qa_messages(question, chunks), hits, params.max_new_tokens)
     out = llm.chat(plan.messages, params)
     return Answer(question, out.text, plan.used, len(plan.dropped), parse_citations(out.text, len(plan.used)),
-                  out.prompt_tokens or plan.prompt_tokens, out.completion_tokens, out.finish_reason, plan.budget)
+                  out.prompt_tokens or plan.prompt_tokens, out.completion_tokens, out.finish_reason, plan.budget,
+                  repeats)
+
+
+def unique_texts(hits: list) -> tuple[list, int]:
+    """Hits whose text (whitespace aside) was not seen at a better rank, and how many were repeats.
+
+    Corpora repeat themselves (python-docs holds `for` twice, once inside `compound`); a repeated source
+    only spends the context window."""
+    seen, kept = set(), []
+    for h in hits:
+        key = " ".join(getattr(h, "chunk", h).text.split())
+        if key not in seen:
+            seen.add(key)
+            kept.append(h)
+    return kept, len(hits) - len(kept)
 
 
 @dataclass

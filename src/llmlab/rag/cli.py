@@ -1,0 +1,219 @@
+"""`llmlab rag ...`: build an index, search it, ask questions with citations, summarise, and score retrieval.
+
+    llmlab rag index --corpus python-docs --store faiss            # runs/rag/python-docs (chroma: --store chroma)
+    llmlab rag search "how do I leave a loop early?" -k 5 --method hybrid
+    llmlab rag ask "How do I leave a loop early?" --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0
+    llmlab rag summarize --doc typesseq --model openai:http://127.0.0.1:8000/v1
+    llmlab rag eval --json                                         # dense vs BM25 vs hybrid on 61 questions
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Retrieval-augmented generation: chunk, embed, search (dense/BM25/hybrid), answer with citations.",
+                  no_args_is_help=True)
+
+INDEX_HELP = "an index folder, or a name under runs/rag/ (default: the corpus's name)"
+MODEL_HELP = "an llmlab.llm spec: engine:DIR, hf:NAME_OR_DIR, gguf:FILE, openai:BASE_URL"
+METHOD_HELP = "hybrid (RRF of dense and BM25), dense or bm25"
+
+
+def _index_dir(index: str) -> Path:
+    from llmlab.runs import runs_root
+
+    path = Path(index).expanduser()
+    return path if (path / "manifest.json").exists() else runs_root() / "rag" / _slug(index)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).name if Path(name).exists() else name).strip("-") or "index"
+
+
+def _open(index: str, check: bool = True):
+    """Load an index; when its corpus can be read again here, refuse a stale one."""
+    from llmlab.data import load_corpus
+    from llmlab.errors import LabError
+    from llmlab.rag.index import Index
+
+    loaded = Index.load(_index_dir(index))
+    if check:
+        try:
+            corpus = load_corpus(loaded.manifest["corpus"], max_documents=loaded.manifest.get("max_documents"))
+        except LabError:
+            corpus = None           # an hf: or moved corpus: nothing to compare with here
+        if corpus is not None:
+            loaded.check_fresh(corpus)
+    return loaded
+
+
+@app.command()
+def index(corpus: str = typer.Option("python-docs", "--corpus", help="python-docs, python-stdlib, a file or folder, hf:NAME"),
+          store: str = typer.Option("faiss", "--store", help="faiss, faiss-ivf, faiss-hnsw, chroma or numpy"),
+          name: str = typer.Option(None, "--name", help="index name under runs/rag/ (default: the corpus's name)"),
+          out: Path = typer.Option(None, "--out", help="index folder (overrides --name)"),
+          embed_model: str = typer.Option(None, "--embed-model",
+                                          help="sentence-transformers model (default all-MiniLM-L6-v2, offline)"),
+          chroma_url: str = typer.Option(None, "--chroma-url", help="a Chroma server (http://host:8000) instead of the embedded one"),
+          max_documents: int = typer.Option(None, "--max-documents", help="read only the first N documents"),
+          overrides: list[str] = typer.Option(None, "--set", help="key=value of IndexConfig, e.g. chunk_size=128"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Chunk a corpus, embed the chunks and store them (plus BM25) in an index folder with a manifest."""
+    from llmlab.config import apply_overrides
+    from llmlab.console import print_summary
+    from llmlab.rag.index import Index, IndexConfig
+    from llmlab.runs import RunFolder
+
+    cfg = IndexConfig(corpus=corpus, store=store, chroma_url=chroma_url, max_documents=max_documents)
+    if embed_model:
+        cfg.embed_model = embed_model
+    cfg = apply_overrides(cfg, overrides)
+    run = RunFolder.create("rag", name=name or _slug(corpus), out=out)
+    run.save_config(cfg)
+    built = Index.build(cfg.corpus, cfg, out=run.path)
+    summary = {"index": str(run.path), **{k: built.manifest[k] for k in
+                                          ("corpus", "documents", "chunks", "embed_model", "dim", "store", "seconds")}}
+    run.save_summary(summary)
+    print_summary(summary, as_json, title="rag index")
+
+
+@app.command()
+def search(query: str = typer.Argument(..., help="what to look for"),
+           index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
+           k: int = typer.Option(5, "-k", "--k", help="how many chunks"),
+           method: str = typer.Option("hybrid", "--method", help=METHOD_HELP),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """The best chunks for a query, with their document, offsets and scores."""
+    import json
+
+    from rich.table import Table
+
+    from llmlab.console import console
+
+    hits = _open(index_name).search(query, k=k, method=method)
+    if as_json:
+        print(json.dumps([h.to_dict() for h in hits], indent=1, ensure_ascii=False))
+        return
+    table = Table(title=f"{method} search: {query}")
+    for col in ("#", "score", "document", "chars", "text"):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        text = " ".join(h.chunk.text.split())
+        table.add_row(str(h.rank), f"{h.score:.4f}", h.chunk.doc, f"{h.chunk.start}-{h.chunk.end}",
+                      text[:160] + ("…" if len(text) > 160 else ""))
+    console.print(table)
+
+
+@app.command()
+def ask(question: str = typer.Argument(...),
+        model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
+        k: int = typer.Option(5, "-k", "--k", help="chunks to retrieve"),
+        method: str = typer.Option("hybrid", "--method", help=METHOD_HELP),
+        max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+        temperature: float = typer.Option(0.0, "--temperature"),
+        as_json: bool = typer.Option(False, "--json")) -> None:
+    """Retrieve, fit the chunks into the model's context window, answer with [n] citations, check them."""
+    from llmlab.console import console, print_summary
+    from llmlab.generation import SamplingParams
+    from llmlab.llm import load_llm
+    from llmlab.rag.qa import answer
+
+    idx = _open(index_name)
+    with load_llm(model) as llm:
+        result = answer(llm, idx, question, k=k, method=method,
+                        params=SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature))
+    if as_json:
+        print_summary(result.to_dict(), as_json=True)
+        return
+    console.print(f"[bold]{question}[/bold]\n\n{result.text.strip()}\n")
+    for i, h in enumerate(result.sources, start=1):
+        mark = "✓" if i in result.citations.cited else " "
+        console.print(f" {mark} [{i}] {h.chunk.doc} (chars {h.chunk.start}-{h.chunk.end})")
+    note = f"{result.dropped} retrieved source(s) left out to fit the context window" if result.dropped else ""
+    bad = f"citations pointing at no source: {result.citations.invalid}" if result.citations.invalid else ""
+    for line in (note, bad):
+        if line:
+            console.print(f"[yellow]{line}[/yellow]")
+
+
+@app.command()
+def summarize(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+              doc: str = typer.Option(None, "--doc", help="summarise this document of the index"),
+              query: str = typer.Option(None, "--query", help="summarise what the top-k chunks say about this"),
+              index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
+              k: int = typer.Option(8, "-k", "--k"),
+              max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """Summarise a document or a query's top chunks, map-reduce when they do not fit one prompt."""
+    from llmlab.console import console, print_summary
+    from llmlab.errors import LabError
+    from llmlab.generation import SamplingParams
+    from llmlab.llm import load_llm
+    from llmlab.rag.qa import summarize as run_summary
+
+    if (doc is None) == (query is None):
+        raise LabError("say what to summarise", hint="give exactly one of --doc NAME or --query TEXT")
+    idx = _open(index_name)
+    if doc is not None:
+        chunks = [c for c in idx.chunks if c.doc == doc]
+        if not chunks:
+            names = sorted({c.doc for c in idx.chunks})
+            raise LabError(f"no document {doc!r} in the index", hint="e.g. " + ", ".join(names[:8]))
+    else:
+        chunks = [h.chunk for h in idx.search(query, k=k)]
+    with load_llm(model) as llm:
+        result = run_summary(llm, chunks, SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0), focus=query)
+    if as_json:
+        print_summary(result.to_dict(), as_json=True)
+        return
+    console.print(result.text.strip())
+    console.print(f"[dim]{result.strategy}: {result.calls} call(s), prompts per round {result.rounds}, "
+                  f"{len(result.chunks)} chunks[/dim]")
+
+
+@app.command("eval")
+def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
+             eval_set: str = typer.Option("questions", "--eval-set", help="questions (61 hand-written) or titles"),
+             out: Path = typer.Option(None, "--out", help="where summary.json and the picture go (default <index>/eval-<set>)"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Recall@k, MRR and nDCG@k of dense, BM25 and hybrid retrieval on python-docs questions."""
+    from rich.table import Table
+
+    from llmlab.console import console, print_summary
+    from llmlab.data import load_corpus
+    from llmlab.errors import LabError
+    from llmlab.rag.evalset import EVAL_SETS
+    from llmlab.rag.evaluate import report
+    from llmlab.runs import RunFolder
+
+    if eval_set not in EVAL_SETS:
+        raise LabError(f"unknown eval set {eval_set!r}", hint="use " + " or ".join(EVAL_SETS))
+    idx = _open(index_name)
+    corpus = load_corpus(idx.manifest["corpus"])
+    queries = EVAL_SETS[eval_set](corpus)
+    if not queries:
+        raise LabError(f"the {eval_set} eval set has no query for corpus {corpus.name!r}",
+                       hint="the questions are about python-docs: index it with llmlab rag index --corpus python-docs")
+    run = RunFolder.create("rag", out=out or Path(idx.folder) / f"eval-{eval_set}")
+    result = report(idx, queries, run.path, title=f"{corpus.name}: {eval_set} ({len(queries)} queries)")
+    summary = {"index": str(idx.folder), "eval_set": eval_set, "queries": result["queries"],
+               "embed_model": idx.manifest["embed_model"], "store": idx.manifest["store"], "chunks": len(idx),
+               "metrics": result["metrics"], "picture": result["picture"]}
+    run.save_summary(summary)
+    if as_json:
+        print_summary(summary, as_json=True)
+        return
+    cols = ["recall@1", "recall@3", "recall@5", "recall@10", "mrr", "ndcg@5", "ndcg@10", "ms_per_query"]
+    table = Table(title=f"retrieval on {corpus.name}, {eval_set} ({len(queries)} queries, {len(idx)} chunks)")
+    table.add_column("method")
+    short = {"mrr": "MRR", "ms_per_query": "ms/query"}
+    for c in cols:
+        table.add_column(short.get(c, c.replace("recall", "R").replace("ndcg", "nDCG")), justify="right")
+    for method, row in result["metrics"].items():
+        table.add_row(method, *(f"{row[c]:.3f}" for c in cols))
+    console.print(table)
+    console.print(f"summary and recall@k picture in {run.path}")
