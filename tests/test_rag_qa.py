@@ -110,7 +110,7 @@ def engine_llm(tmp_path_factory):
 
 
 def test_one_round_through_the_engine_backend(engine_llm):
-    hits = [Hit(Chunk(f"d{i}:0-400", f"d{i}", 0, 400, "The break statement ends a loop. " * 4, 30), 1.0, i + 1,
+    hits = [Hit(Chunk(f"d{i}:0-400", f"d{i}", 0, 400, f"Loop {i}: the break statement ends it. " * 4, 30), 1.0, i + 1,
                 "dense") for i in range(6)]
     result = answer(engine_llm, None, "How do I leave a loop?", hits=hits, params=default_params(32))
     assert result.prompt_tokens + 32 <= engine_llm.context_window
