@@ -44,6 +44,7 @@ class Answer:
     finish_reason: str
     budget: int
     repeats: int = 0         # retrieved hits with the same text as a better one, left out
+    messages: list = field(default_factory=list)   # the chat sent to the model
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.text, "citations": self.citations.to_dict(),
@@ -64,7 +65,7 @@ def answer(llm, index, question: str, k: int = 5, method: str = "hybrid", params
     out = llm.chat(plan.messages, params)
     return Answer(question, out.text, plan.used, len(plan.dropped), parse_citations(out.text, len(plan.used)),
                   out.prompt_tokens or plan.prompt_tokens, out.completion_tokens, out.finish_reason, plan.budget,
-                  repeats)
+                  repeats, plan.messages)
 
 
 def unique_texts(hits: list) -> tuple[list, int]:
