@@ -105,7 +105,7 @@ class GGUFLLM(TokenizerLLM):
             raise LabError(f"transformers cannot load {path.name}: {str(exc).splitlines()[0]}",
                            hint="runtime=llama.cpp reads every GGUF llama.cpp writes") from None
         self._hf = HFLLM.from_model(model.to(device), tokenizer, name=self.name)
-        self.tokenizer = tokenizer
+        self.model, self.tokenizer = self._hf.model, tokenizer
 
     @property
     def context_window(self) -> int:
