@@ -35,19 +35,27 @@ def _slug(name: str) -> str:
 
 def _open(index: str, check: bool = True):
     """Load an index; when its corpus can be read again here, refuse a stale one."""
-    from llmlab.data import load_corpus
-    from llmlab.errors import LabError
     from llmlab.rag.index import Index
 
     loaded = Index.load(_index_dir(index))
-    if check:
-        try:
-            corpus = load_corpus(loaded.manifest["corpus"], max_documents=loaded.manifest.get("max_documents"))
-        except LabError:
-            corpus = None           # an hf: or moved corpus: nothing to compare with here
-        if corpus is not None:
-            loaded.check_fresh(corpus)
+    corpus = _corpus_of(loaded)
+    if check and corpus is not None:
+        loaded.check_fresh(corpus)
     return loaded
+
+
+def _corpus_of(index):
+    """The corpus an index was built from, read again; None when it cannot be (built from an object, moved)."""
+    from llmlab.data import load_corpus
+    from llmlab.errors import LabError
+
+    spec = index.manifest.get("corpus_spec")
+    if not spec or spec.startswith("hf:"):     # hf: would download again just to compare
+        return None
+    try:
+        return load_corpus(spec, max_documents=index.manifest.get("max_documents"))
+    except LabError:
+        return None
 
 
 @app.command()
@@ -184,7 +192,6 @@ def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX
     from rich.table import Table
 
     from llmlab.console import console, print_summary
-    from llmlab.data import load_corpus
     from llmlab.errors import LabError
     from llmlab.rag.evalset import EVAL_SETS
     from llmlab.rag.evaluate import report
@@ -193,7 +200,10 @@ def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX
     if eval_set not in EVAL_SETS:
         raise LabError(f"unknown eval set {eval_set!r}", hint="use " + " or ".join(EVAL_SETS))
     idx = _open(index_name)
-    corpus = load_corpus(idx.manifest["corpus"])
+    corpus = _corpus_of(idx)
+    if corpus is None:
+        raise LabError(f"cannot read the corpus of {idx.folder} again ({idx.manifest['corpus']})",
+                       hint="evaluate an index built with llmlab rag index --corpus python-docs")
     queries = EVAL_SETS[eval_set](corpus)
     if not queries:
         raise LabError(f"the {eval_set} eval set has no query for corpus {corpus.name!r}",

@@ -80,9 +80,11 @@ class Index:
 
         cfg = cfg or IndexConfig()
         cfg.chunking.check()
+        spec = None                     # how to read the corpus again (to check staleness); None for an object
         if isinstance(corpus, str):
-            cfg = dataclasses.replace(cfg, corpus=corpus)
-            corpus = load_corpus(corpus, max_documents=cfg.max_documents)
+            spec = str(Path(corpus).resolve()) if Path(corpus).exists() else corpus
+            cfg = dataclasses.replace(cfg, corpus=spec)
+            corpus = load_corpus(spec, max_documents=cfg.max_documents)
         embedder = embedder or Embedder(cfg.embed_model, device=cfg.device, batch_size=cfg.batch_size)
         start = time.perf_counter()
         chunks = chunk_corpus(corpus, cfg.chunking, embedder.tokenizer if cfg.chunk_unit == "tokens" else None)
@@ -97,7 +99,7 @@ class Index:
         store = make_store(cfg.store, embedder.dim, folder=folder, url=cfg.chroma_url)
         store.add(vectors)
         manifest = {
-            "format": FORMAT, "corpus": corpus.name, "max_documents": cfg.max_documents,
+            "format": FORMAT, "corpus": corpus.name, "corpus_spec": spec, "max_documents": cfg.max_documents,
             "corpus_hash": corpus_hash(corpus),
             "documents": corpus.n_documents, "chunks": len(chunks), "embed_model": embedder.name,
             "dim": embedder.dim, "max_tokens": embedder.max_tokens, "chunking": dataclasses.asdict(cfg.chunking),
@@ -167,7 +169,8 @@ class Index:
         reasons = self.stale_reasons(corpus, cfg)
         if reasons:
             raise LabError(f"the index at {self.folder} is stale: " + "; ".join(reasons),
-                           hint=f"rebuild it: llmlab rag index --corpus {self.manifest['corpus']} --out {self.folder}")
+                           hint=f"rebuild it: llmlab rag index --corpus {self.manifest.get('corpus_spec') or self.manifest['corpus']} "
+                                f"--out {self.folder}")
 
     # ---- searching ------------------------------------------------------------------------------
 

@@ -1,0 +1,79 @@
+"""`llmlab rag ...` end to end on a small folder corpus with the bundled MiniLM, and the roadmap step."""
+
+import json
+
+import pytest
+
+from llmlab.cli import main
+
+DOCS = {
+    "loops.txt": "Loops\n\nThe break statement leaves the nearest enclosing loop at once.\n\n"
+                 "The continue statement skips the rest of the current iteration.",
+    "files.txt": "Files\n\nUse open() to read a file, and a with statement so it is closed for you.",
+    "numbers.txt": "Numbers\n\nDividing two integers with / gives a float; // rounds down to an integer.",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rag-corpus")
+    for name, text in DOCS.items():
+        (d / name).write_text(text)
+    return d
+
+
+@pytest.mark.slow
+def test_index_search_eval_ask_summarize(corpus_dir, tmp_path, monkeypatch, capsys):
+    from llmlab.serve.random_model import make_model_dir
+
+    monkeypatch.setenv("LLMLAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("LLMLAB_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "idx"
+    assert main(["rag", "index", "--corpus", str(corpus_dir), "--out", str(out), "--set", "chunk_size=16",
+                 "--set", "chunk_overlap=4", "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["documents"] == 3 and built["chunks"] > 3 and built["store"] == "faiss"
+    assert (out / "manifest.json").exists() and (out / "config.json").exists()
+
+    assert main(["rag", "search", "how do I exit a loop early", "--index", str(out), "-k", "2", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["doc"] == "loops.txt" and [h["rank"] for h in hits] == [1, 2]
+
+    assert main(["rag", "eval", "--index", str(out), "--eval-set", "titles", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["queries"] == 3 and set(ev["metrics"]) == {"hybrid", "dense", "bm25"}
+    assert (out / "eval-titles" / "recall_at_k.png").exists()
+
+    model = make_model_dir(tmp_path / "llm", family="gpt2", n_layer=1, n_embd=32, tokenizer="bpe", n_positions=512)
+    assert main(["rag", "ask", "How do I exit a loop?", "--index", str(out), "--model", f"engine:{model}",
+                 "--max-new-tokens", "8", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["sources"] and answer["completion_tokens"] > 0
+    assert main(["rag", "summarize", "--doc", "loops.txt", "--index", str(out), "--model", f"engine:{model}",
+                 "--max-new-tokens", "8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chunks"] >= 1
+
+    # the corpus changes: the index is stale and says how to rebuild
+    (corpus_dir / "files.txt").write_text("Files changed.")
+    assert main(["rag", "search", "loop", "--index", str(out)]) == 2
+    assert "stale" in capsys.readouterr().err
+    (corpus_dir / "files.txt").write_text(DOCS["files.txt"])
+
+
+def test_missing_index_and_bad_arguments(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LLMLAB_RUNS", str(tmp_path / "runs"))
+    assert main(["rag", "search", "x", "--index", "nothing-here"]) == 2
+    assert "llmlab rag index" in capsys.readouterr().err
+    assert main(["rag", "index", "--corpus", "python-docs", "--set", "chunk_overlap=500"]) == 2
+
+
+@pytest.mark.slow
+def test_roadmap_step(tmp_path, monkeypatch):
+    from llmlab.roadmap.projects import project
+    from llmlab.roadmap.runner import run_step
+
+    monkeypatch.setenv("LLMLAB_CACHE", str(tmp_path / "cache"))
+    result = run_step(project("rag"), tmp_path, quick=True, log=lambda s: None)
+    assert result.status == "passed", result.summary.get("checks") or result.error
+    assert (tmp_path / "rag" / "recall_at_k.png").exists()
+    assert result.summary["metrics"]["dense"]["recall@5"] > 0.5
