@@ -88,3 +88,15 @@ def test_parse_options():
 
     assert parse_options(["n_ctx=4096", "temp=0.5", "runtime=transformers", "verbose=True"]) == \
            {"n_ctx": 4096, "temp": 0.5, "runtime": "transformers", "verbose": True}
+
+
+@pytest.mark.slow
+def test_roadmap_step_passes_its_checks(tmp_path):
+    from llmlab.chat.roadmap_step import run
+    from llmlab.roadmap.projects import project
+    from llmlab.roadmap.runner import StepContext
+
+    summary = run(StepContext(project("chat"), tmp_path, quick=True))
+    assert summary["checks"] and all(summary["checks"].values()), summary["checks"]
+    assert all((tmp_path / p).stat().st_size > 0 for p in summary["pictures"])
+    assert max(r["dropped_messages"] for r in summary["turns"]) > 0
