@@ -1,7 +1,7 @@
 """Score an index on an evaluation set (dense vs BM25 vs hybrid) and check its stores against brute force.
 
     report = evaluate_index(index, questions(corpus))          # {"dense": {"recall@5": ...}, "bm25": ..., ...}
-    agreement = store_agreement(index, queries, ["faiss", "chroma"], k=10)
+    agreement = store_agreement(index.vectors, index.embedder.embed_queries(texts), ["faiss", "chroma"], k=10)
 """
 
 from __future__ import annotations
@@ -41,17 +41,17 @@ def evaluate_index(index: Index, queries: Sequence[Query], methods: Sequence[str
     return report
 
 
-def store_agreement(index: Index, queries: Sequence[str], kinds: Sequence[str], k: int = 10,
+def store_agreement(vectors: np.ndarray, query_vectors: np.ndarray, kinds: Sequence[str], k: int = 10,
                     folder=None, repeats: int = 3) -> dict[str, dict]:
-    """Each store built from the index's vectors vs brute force: exact top-k share, id overlap, timing.
+    """Each store built from `vectors` (N, D) vs brute force, searched with `query_vectors` (Q, D): exact top-k share, id overlap, timing.
 
     `exact_topk` is the share of queries whose top-k is a correct top-k (ties at the k-th score may swap);
     `overlap` the mean |top-k ∩ brute-force top-k| / k; `max_score_error` the largest gap between a score
     a store reports and the true inner product. Search time is the median of
     `repeats` rounds over all queries, and `speed_vs_numpy` is brute force's time over the store's."""
-    qv = index.embedder.embed_queries(list(queries))
-    brute = NumpyStore(index.vectors.shape[1])
-    brute.add(index.vectors)
+    qv = query_vectors
+    brute = NumpyStore(vectors.shape[1])
+    brute.add(vectors)
     out = {}
     stores = {"numpy": brute}
     for kind in kinds:
@@ -59,7 +59,7 @@ def store_agreement(index: Index, queries: Sequence[str], kinds: Sequence[str], 
             continue
         start = time.perf_counter()
         store = make_store(kind, brute.dim, folder=folder)
-        store.add(index.vectors)
+        store.add(vectors)
         stores[kind] = (store, time.perf_counter() - start)
     times = {kind: [] for kind in stores}
     results = {}
@@ -69,7 +69,7 @@ def store_agreement(index: Index, queries: Sequence[str], kinds: Sequence[str], 
             start = time.perf_counter()
             results[kind] = store.search(qv, k)
             times[kind].append(time.perf_counter() - start)
-    full = qv @ index.vectors.T                                  # (Q, N) every true score
+    full = qv @ vectors.T                                  # (Q, N) every true score
     kth = np.sort(full, axis=1)[:, -min(k, full.shape[1])]       # the k-th best true score per query
     ref_rows = results["numpy"][1]
     for kind, entry in stores.items():
@@ -82,7 +82,7 @@ def store_agreement(index: Index, queries: Sequence[str], kinds: Sequence[str], 
             "exact_topk": float(np.mean(exact)), "overlap": float(np.mean(overlap)),
             "max_score_error": float(np.abs(scores - true)[valid].max()) if valid.any() else 0.0,
             "build_s": entry[1] if isinstance(entry, tuple) else 0.0,
-            "search_ms_per_query": 1000 * float(np.median(times[kind])) / max(len(queries), 1),
+            "search_ms_per_query": 1000 * float(np.median(times[kind])) / max(len(qv), 1),
             "speed_vs_numpy": float(np.median(times["numpy"]) / max(np.median(times[kind]), 1e-12)),
         }
     return out

@@ -30,7 +30,8 @@ def run(ctx) -> dict:
     queries = questions(corpus)
     evaluation = report(index, queries, ctx.out, title=f"{corpus.name}: {len(queries)} questions, {len(index)} chunks")
     m = evaluation["metrics"]
-    agree = store_agreement(index, [q.text for q in queries], ["faiss", "chroma"], k=10, folder=ctx.out / "stores")
+    agree = store_agreement(index.vectors, index.embedder.embed_queries([q.text for q in queries]), ["faiss", "chroma"],
+                            k=10, folder=ctx.out / "stores")
 
     # one QA round through a real backend: a tiny random GPT-2 whose BPE was trained on the corpus
     model_dir = make_model_dir(ctx.out / "tiny-llm", family="gpt2", preset="tiny", tokenizer="bpe",
