@@ -63,12 +63,13 @@ def store_agreement(vectors: np.ndarray, query_vectors: np.ndarray, kinds: Seque
         stores[kind] = (store, time.perf_counter() - start)
     times = {kind: [] for kind in stores}
     results = {}
-    for _ in range(repeats):               # interleave the stores so a noisy moment hits all of them
+    for round_ in range(repeats + 1):      # interleave the stores so a noisy moment hits all of them
         for kind, entry in stores.items():
             store = entry[0] if isinstance(entry, tuple) else entry
             start = time.perf_counter()
             results[kind] = store.search(qv, k)
-            times[kind].append(time.perf_counter() - start)
+            if round_:                     # round 0 warms caches and thread pools, uncounted
+                times[kind].append(time.perf_counter() - start)
     full = qv @ vectors.T                                  # (Q, N) every true score
     kth = np.sort(full, axis=1)[:, -min(k, full.shape[1])]       # the k-th best true score per query
     ref_rows = results["numpy"][1]
