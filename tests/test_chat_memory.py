@@ -1,5 +1,5 @@
 """Persistent memory: sessions saved and resumed by name, atomic files, facts that survive trimming, BM25 recall
-(against rank-bm25) of turns that fell out of the window, and the ChatBot that ties them to an LLM."""
+(llmlab.rag's, with stopwords left out) of turns that fell out of the window, and the ChatBot that ties them to an LLM."""
 
 import json
 from collections.abc import Iterator
@@ -8,7 +8,7 @@ import pytest
 
 from llmlab.chat.bot import ChatBot
 from llmlab.chat.memory import ChatStore
-from llmlab.chat.recall import bm25_scores, recall, terms
+from llmlab.chat.recall import recall, terms
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
 from llmlab.llm.base import LLM, Delta
@@ -81,17 +81,18 @@ def test_bad_names_and_corrupt_files(runs_dir):
         ChatStore().open("b")
 
 
-def test_bm25_equals_rank_bm25():
-    rank_bm25 = pytest.importorskip("rank_bm25")
+def test_recall_ranks_by_bm25_without_stopwords():
+    from llmlab.rag.bm25 import BM25
+
     docs = ["the cat sat on the mat", "dogs bark at cats", "my name is Ada and I like cats", "python is a language",
             "cat cat cat dog", "tea with milk and honey, the cat again"]
-    for query in ["what cat is named Ada", "python language", "milk dog", "unknownword"]:
-        ref = rank_bm25.BM25Okapi([terms(d) for d in docs]).get_scores(terms(query))
-        assert bm25_scores(docs, query) == pytest.approx(list(ref), abs=1e-12)
-    ref = rank_bm25.BM25Okapi([terms(d) for d in docs]).get_scores(terms("Ada likes tea and cats"))
-    best = sorted((i for i in range(len(docs)) if ref[i] > 0), key=lambda i: -ref[i])[:2]
-    assert len(best) == 2 and recall(docs, "Ada likes tea and cats", k=2) == best
-    assert recall(docs, "unknownword") == []
+    query = "Ada likes tea and cats"
+    scores = BM25.build([" ".join(terms(d)) for d in docs]).scores(terms(query))
+    best = sorted((i for i in range(len(docs)) if scores[i] > 0), key=lambda i: -scores[i])[:2]
+    assert recall(docs, query, k=2) == best == [2, 5]
+    # stopwords match nothing: "what is my name" shares only "name" with the turns
+    assert recall(docs, "what is my name?") == [2]
+    assert recall(docs, "what is it") == [] and recall([], "cat") == []
 
 
 def test_bot_saves_turns_and_streams(runs_dir):
