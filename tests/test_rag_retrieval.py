@@ -191,3 +191,14 @@ def test_chroma_index_matches_faiss_index(tmp_path):
             for g, w in zip(got, want, strict=True):       # equal scores may come in either order
                 tied = (np.abs(every - w.score) < 1e-5).sum() > 1
                 assert tied or g.chunk.id == w.chunk.id
+
+
+def test_keyword_only_index(tmp_path):
+    cfg = IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=60, chunk_overlap=10)
+    index = Index.build(CORPUS, cfg, out=tmp_path / "kw", progress=False)
+    assert index.manifest["store"] == "none" and index.vectors.shape == (len(index), 0)
+    loaded = Index.load(tmp_path / "kw", corpus=CORPUS)
+    assert loaded.search("break loop", k=1, method="bm25")[0].chunk.doc == "loops"
+    with pytest.raises(LabError, match="keyword-only"):
+        loaded.search("break loop", k=1)
+    assert not loaded.stale_reasons(CORPUS, cfg)

@@ -39,6 +39,13 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def load_tokenizer(model: str = DEFAULT_MODEL):
+    """Only the model's tokenizer (to measure chunks in its tokens without loading the network)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model(model))
+
+
 def default_cache_dir() -> Path:
     from llmlab.data.tinyshakespeare import cache_dir
 

@@ -28,13 +28,14 @@ from llmlab.rag.fusion import RRF_K, reciprocal_rank_fusion
 from llmlab.rag.stores import VectorStore, load_store, make_store
 
 METHODS = ("hybrid", "dense", "bm25")
+KEYWORD_ONLY = "none"       # embed_model="none": chunks + BM25, no embeddings (fast to build, bm25 search only)
 FORMAT = 1
 
 
 @dataclass
 class IndexConfig:
     corpus: str = "python-docs"
-    embed_model: str = DEFAULT_MODEL
+    embed_model: str = DEFAULT_MODEL  # or "none": a keyword-only index (BM25), nothing embedded
     store: str = "faiss"            # faiss | faiss-ivf | faiss-hnsw | chroma | numpy
     chroma_url: str | None = None   # a Chroma server instead of the embedded database
     chunk_size: int = 200
@@ -85,25 +86,34 @@ class Index:
             spec = str(Path(corpus).resolve()) if Path(corpus).exists() else corpus
             cfg = dataclasses.replace(cfg, corpus=spec)
             corpus = load_corpus(spec, max_documents=cfg.max_documents)
-        embedder = embedder or Embedder(cfg.embed_model, device=cfg.device, batch_size=cfg.batch_size)
+        keyword_only = cfg.embed_model == KEYWORD_ONLY and embedder is None
+        if keyword_only:
+            from llmlab.rag.embed import load_tokenizer
+
+            tokenizer = load_tokenizer(DEFAULT_MODEL) if cfg.chunk_unit == "tokens" else None
+        else:
+            embedder = embedder or Embedder(cfg.embed_model, device=cfg.device, batch_size=cfg.batch_size)
+            tokenizer = embedder.tokenizer if cfg.chunk_unit == "tokens" else None
         start = time.perf_counter()
-        chunks = chunk_corpus(corpus, cfg.chunking, embedder.tokenizer if cfg.chunk_unit == "tokens" else None)
+        chunks = chunk_corpus(corpus, cfg.chunking, tokenizer)
         if not chunks:
             raise LabError(f"corpus {corpus.name!r} gave no chunks", hint="it holds no text; point --corpus elsewhere")
         chunk_s = time.perf_counter() - start
-        vectors = embedder.embed_documents([c.text for c in chunks], progress=progress)   # (N, D)
+        vectors = (np.zeros((len(chunks), 0), np.float32) if keyword_only
+                   else embedder.embed_documents([c.text for c in chunks], progress=progress))   # (N, D)
         embed_s = time.perf_counter() - start - chunk_s
         folder = Path(out) if out else None
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        store = make_store(cfg.store, embedder.dim, folder=folder, url=cfg.chroma_url)
-        store.add(vectors)
+        store = None if keyword_only else make_store(cfg.store, embedder.dim, folder=folder, url=cfg.chroma_url)
+        if store is not None:
+            store.add(vectors)
         manifest = {
             "format": FORMAT, "corpus": corpus.name, "corpus_spec": spec, "max_documents": cfg.max_documents,
             "corpus_hash": corpus_hash(corpus),
-            "documents": corpus.n_documents, "chunks": len(chunks), "embed_model": embedder.name,
-            "dim": embedder.dim, "max_tokens": embedder.max_tokens, "chunking": dataclasses.asdict(cfg.chunking),
-            "store": store.kind, "chroma_url": cfg.chroma_url, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "documents": corpus.n_documents, "chunks": len(chunks), "embed_model": KEYWORD_ONLY if keyword_only else embedder.name,
+            "dim": 0 if keyword_only else embedder.dim, "max_tokens": None if keyword_only else embedder.max_tokens,
+            "chunking": dataclasses.asdict(cfg.chunking), "store": KEYWORD_ONLY if keyword_only else store.kind, "chroma_url": cfg.chroma_url, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             "seconds": {"chunk": round(chunk_s, 3), "embed": round(embed_s, 3),
                         "store": round(time.perf_counter() - start - chunk_s - embed_s, 3)},
         }
@@ -119,7 +129,8 @@ class Index:
             for c in self.chunks:
                 f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
         np.save(folder / "embeddings.npy", self.vectors)
-        self.store.save(folder)
+        if self.store is not None:
+            self.store.save(folder)
         self.bm25.save(folder)
         (folder / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
         self.folder = folder
@@ -142,7 +153,8 @@ class Index:
         vectors = np.load(folder / "embeddings.npy")
         if manifest.get("chroma_url") and "url" not in store_options:
             store_options["url"] = manifest["chroma_url"]
-        store = load_store(manifest["store"], folder, manifest["dim"], **store_options)
+        store = (None if manifest["store"] == KEYWORD_ONLY
+                 else load_store(manifest["store"], folder, manifest["dim"], **store_options))
         index = cls(chunks, vectors, store, BM25.load(folder, [c.text for c in chunks]), manifest, embedder, folder)
         if corpus is not None:
             index.check_fresh(corpus)
@@ -161,7 +173,8 @@ class Index:
                 reasons.append(f"embedding model {m['embed_model']!r}, asked for {cfg.embed_model!r}")
             if dataclasses.asdict(cfg.chunking) != m["chunking"]:
                 reasons.append(f"chunking {m['chunking']}, asked for {dataclasses.asdict(cfg.chunking)}")
-            if make_store_kind(cfg.store) != m["store"]:
+            want = KEYWORD_ONLY if cfg.embed_model == KEYWORD_ONLY else make_store_kind(cfg.store)
+            if want != m["store"]:
                 reasons.append(f"store {m['store']!r}, asked for {cfg.store!r}")
         return reasons
 
@@ -201,6 +214,9 @@ class Index:
             raise LabError(f"unknown retrieval method {method!r}", hint="use one of " + ", ".join(METHODS))
         if k < 1:
             raise LabError(f"k={k} asks for no results", hint="use k >= 1")
+        if method != "bm25" and self.store is None:
+            raise LabError(f"this index is keyword-only (built with embed_model=none): {method} search needs embeddings",
+                           hint="search with method='bm25', or rebuild the index with an embedding model")
         depth = k if method != "hybrid" else max(k, candidates)
         dense = self.dense_rows(queries, depth) if method != "bm25" else None
         sparse = self.bm25.search(queries, depth) if method != "dense" else None
