@@ -40,6 +40,10 @@ def test_cache_returns_the_same_vectors_without_recomputing(embedder, monkeypatc
 
     monkeypatch.setattr(embedder, "_encode", boom)
     np.testing.assert_array_equal(embedder.embed_documents(TEXTS, progress=False), first)
+    monkeypatch.undo()
+    shards = sorted(embedder.cache.folder.glob("*.npz"))
+    embedder.embed_queries(["a query that was never seen"])
+    assert sorted(embedder.cache.folder.glob("*.npz")) == shards       # queries never touch the disk cache
 
 
 def test_cache_round_trip(tmp_path):

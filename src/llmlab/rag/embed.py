@@ -4,8 +4,9 @@
     vectors = emb.embed_documents(["some text", ...])  # (N, 384) float32, unit length, so dot product = cosine
     emb = Embedder("BAAI/bge-small-en-v1.5")           # any sentence-transformers model, with a network
 
-The cache keeps one vector per (model, query-or-document, text) under $LLMLAB_CACHE/rag/embeddings, so
-re-indexing a corpus after a change embeds only the chunks whose text changed.
+The cache keeps one vector per (model, text) of every document chunk under $LLMLAB_CACHE/rag/embeddings, so
+re-indexing a corpus after a change embeds only the chunks whose text changed; query vectors are kept in
+memory for the process only.
 """
 
 from __future__ import annotations
@@ -87,6 +88,22 @@ class EmbeddingCache:
         return len(self._load())
 
 
+class _MemoryCache:
+    """The query cache: same interface as EmbeddingCache, bounded, in memory only."""
+
+    def __init__(self, limit: int = 10_000):
+        self.vectors: dict[str, np.ndarray] = {}
+        self.limit = limit
+
+    def get(self, keys: list[str]) -> list[np.ndarray | None]:
+        return [self.vectors.get(k) for k in keys]
+
+    def put(self, keys: list[str], vectors: np.ndarray) -> None:
+        if len(self.vectors) + len(keys) > self.limit:
+            self.vectors.clear()
+        self.vectors.update(zip(keys, vectors, strict=True))
+
+
 class Embedder:
     """A sentence-transformers model: texts -> unit vectors (mean pooling + normalise for MiniLM)."""
 
@@ -106,6 +123,7 @@ class Embedder:
                        else self.model.get_sentence_embedding_dimension())
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")
         self.cache = EmbeddingCache(Path(cache_dir or default_cache_dir()) / slug) if use_cache else None
+        self._queries = _MemoryCache() if use_cache else None
 
     @property
     def tokenizer(self):
@@ -121,7 +139,9 @@ class Embedder:
 
     def _embed(self, texts: list[str], kind: str, progress: bool) -> np.ndarray:
         keys = [self._key(kind, t) for t in texts]
-        found = self.cache.get(keys) if self.cache is not None else [None] * len(texts)
+        # documents persist on disk; queries only for this process (a shard per search would pile up)
+        cache = self.cache if kind == "document" else self._queries
+        found = cache.get(keys) if cache is not None else [None] * len(texts)
         missing = [i for i, v in enumerate(found) if v is None]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, v in enumerate(found):
@@ -131,8 +151,8 @@ class Embedder:
             todo = [texts[i] for i in missing]
             vectors = self._encode(todo, kind, progress)
             out[missing] = vectors
-            if self.cache is not None:
-                self.cache.put([keys[i] for i in missing], vectors)
+            if cache is not None:
+                cache.put([keys[i] for i in missing], vectors)
         return out
 
     def _encode(self, texts: list[str], kind: str, progress: bool) -> np.ndarray:
