@@ -1,0 +1,55 @@
+"""Long-term memory: facts kept on disk across instances, keys that replace, BM25 recall that ignores stop words
+and ranks like rank_bm25, and the named folders under runs/agents/."""
+
+import pytest
+
+from llmlab.agents.memory import LongTermMemory
+from llmlab.errors import LabError
+
+
+def test_facts_survive_a_new_instance_and_keys_replace(tmp_path):
+    memory = LongTermMemory(tmp_path)
+    memory.add("The user's name is Ada", key="name")
+    memory.add("The locker code is 4821")
+    memory.add("The locker code is 4821")                        # the same text is kept once
+    reopened = LongTermMemory(tmp_path)
+    assert [f.text for f in reopened.facts()] == ["The user's name is Ada", "The locker code is 4821"]
+    reopened.add("The user's name is Grace", key="name")
+    assert [f.text for f in LongTermMemory(tmp_path).facts()] == ["The locker code is 4821",
+                                                                   "The user's name is Grace"]
+    assert LongTermMemory(tmp_path).forget("name") == 1
+    assert [f.key for f in LongTermMemory(tmp_path).facts()] == [None]
+
+
+def test_search_ranks_by_bm25_and_skips_stop_words(tmp_path):
+    from rank_bm25 import BM25Okapi
+
+    from llmlab.agents.memory import terms
+
+    memory = LongTermMemory(tmp_path)
+    texts = ["The locker code is 4821", "Ada likes green tea", "The meeting moved to Friday",
+             "Tea time is at five", "Green is the colour of the locker"]
+    for t in texts:
+        memory.add(t)
+    query = "what is the code of my locker?"
+    found = [f.text for f in memory.search(query, k=5)]
+    reference = BM25Okapi([terms(t) for t in texts]).get_scores(terms(query))
+    expected = [texts[i] for i in sorted(range(len(texts)), key=lambda i: -reference[i])
+                if set(terms(query)) & set(terms(texts[i]))]
+    assert found == expected and found[0] == "The locker code is 4821"
+    assert memory.search("what is it?", k=3) == []                # only stop words: nothing is relevant
+    assert [f.text for f in memory.search("tea", k=1)] == ["Tea time is at five"]
+
+
+def test_named_memories_live_under_runs_agents(runs_dir):
+    memory = LongTermMemory.open("ada")
+    memory.add("fact")
+    assert (runs_dir / "agents" / "ada" / "memory.jsonl").exists()
+    with pytest.raises(LabError, match="not a plain name"):
+        LongTermMemory.open("../escape")
+
+
+def test_a_damaged_file_is_named(tmp_path):
+    (tmp_path / "memory.jsonl").write_text('{"text": "ok"}\nnot json\n')
+    with pytest.raises(LabError, match="line 2 is not a memory fact"):
+        LongTermMemory(tmp_path).facts()
