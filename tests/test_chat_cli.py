@@ -68,6 +68,11 @@ def test_quantize_command_writes_summary_and_picture(model_dir, tmp_path, capsys
     assert summary["layers_quantized"] == 14 and summary["weight_bytes_after"] < summary["weight_bytes_before"]
     assert 0 < summary["relative_logit_error"] < 0.1 and summary["argmax_agreement"] > 0.8
     assert (out / "layer_errors.png").stat().st_size > 0 and (out / "summary.json").exists()
+    assert main(["chat", "quantize", "--model", str(model_dir), "--out", str(tmp_path / "all"), "--lm-head",
+                 "--embeddings", "--json"]) == 0
+    everything = json.loads(capsys.readouterr().out)
+    assert everything["layers_quantized"] == 16 and everything["kept_float"] == []
+    assert everything["weight_bytes_after"] < summary["weight_bytes_after"]
     assert main(["chat", "quantize", "--model", "openai:http://127.0.0.1:1/v1"]) == 2
 
 

@@ -127,6 +127,8 @@ def list_sessions(as_json: bool = typer.Option(False, "--json")) -> None:
 def quantize(model: str = typer.Option(..., "--model", help="hf:NAME_OR_DIR or a model directory"),
              text: str = typer.Option(None, "--text", help="the text the logits are compared on"),
              kernel: str = typer.Option("int8pack", "--kernel", help="int8pack (fast, bf16 activations) or dequant"),
+             lm_head: bool = typer.Option(False, "--lm-head", help="quantise the output head too"),
+             embeddings: bool = typer.Option(False, "--embeddings", help="quantise the input embeddings too"),
              out: Path = typer.Option(None, "--out", help="run folder (default runs/chat/quantize-<time>)"),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Quantise a model to int8 and measure it against the float model (bytes, logit error, greedy text)."""
@@ -144,9 +146,11 @@ def quantize(model: str = typer.Option(..., "--model", help="hf:NAME_OR_DIR or a
 
         raise LabError(f"int8 quantisation needs a transformers model, not {kind}:", hint="give hf:NAME or a model directory")
     run = RunFolder.create("chat", name=time.strftime("quantize-%Y%m%d-%H%M%S"), out=out)
-    run.save_config({"model": target, "kernel": kernel, "text": text or SAMPLE})
+    run.save_config({"model": target, "kernel": kernel, "lm_head": lm_head, "embeddings": embeddings,
+                     "text": text or SAMPLE})
     float_model, tokenizer = load_causal_lm(target, dtype="float32")
-    summary = {"model": target, **compare_int8(float_model, tokenizer, text or SAMPLE, run.path, kernel)}
+    summary = {"model": target, **compare_int8(float_model, tokenizer, text or SAMPLE, run.path, kernel,
+                                               lm_head=lm_head, embeddings=embeddings)}
     run.save_summary(summary)
     print_summary(summary, as_json, title=f"int8 {target}")
 

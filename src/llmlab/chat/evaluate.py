@@ -50,10 +50,10 @@ def plot_layer_errors(report: QuantReport, path: str | Path, title: str = "int8 
 
 
 def compare_int8(model, tokenizer, text: str = SAMPLE, out: str | Path | None = None, kernel: str = "int8pack",
-                 new_tokens: int = 24) -> dict[str, Any]:
+                 new_tokens: int = 24, lm_head: bool = False, embeddings: bool = False) -> dict[str, Any]:
     """Quantise a copy of `model` and measure it against the float model; a picture when `out` is given."""
     quant = copy.deepcopy(model)
-    report = quantize_model(quant, kernel=kernel)
+    report = quantize_model(quant, kernel=kernel, lm_head=lm_head, embeddings=embeddings)
     ids = torch.tensor([tokenizer.encode(text)], dtype=torch.long)
     limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1024)
     ids = ids[:, : max(2, limit - new_tokens)]

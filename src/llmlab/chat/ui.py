@@ -121,8 +121,8 @@ class ChatUI:
                     facts = gr.Markdown(facts0, label="long-term facts")
                     fact = gr.Textbox(placeholder="a fact to remember across trimming", show_label=False)
             inputs = [box, sessions, system, temperature, top_p, max_tokens]
-            for trigger in (box.submit, send.click):
-                trigger(self.respond, inputs, [chatbot, box, meter], concurrency_limit=1)
+            gr.on([box.submit, send.click], self.respond, inputs, [chatbot, box, meter], concurrency_limit=1,
+                  api_name="respond")
             sessions.change(self.load, [sessions], [chatbot, system, meter, facts])
             clear.click(self.clear, [sessions], [chatbot, meter])
             new.click(self.new_session, None, [sessions, chatbot, meter, facts])
