@@ -13,15 +13,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: str | Path,
-                title: str = "", xlabel: str = "step", ylabel: str = "loss", logy: bool = False) -> Path:
-    """One line per label: {"train": (steps, losses), "val": (steps, val_losses)}."""
+                title: str = "", xlabel: str = "step", ylabel: str = "loss", logy: bool = False,
+                xticks: Sequence[float] | None = None,
+                bands: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+                dashed: Sequence[str] = ()) -> Path:
+    """One line per label: {"train": (steps, losses), "val": (steps, val_losses)}; `xticks` for categories.
+
+    `bands` {label: (lows, highs)} shades an interval around that label's line (e.g. a 95% confidence
+    interval); labels in `dashed` are drawn dashed (a reference, not a measurement)."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for label, (xs, ys) in series.items():
         if len(xs):
-            ax.plot(xs, ys, label=label, marker="o" if len(xs) < 12 else None, markersize=3)
+            line, = ax.plot(xs, ys, label=label, marker="o" if len(xs) < 12 else None, markersize=3,
+                            linestyle="--" if label in dashed else "-")
+            if bands and label in bands:
+                ax.fill_between(xs, *bands[label], color=line.get_color(), alpha=0.18, linewidth=0)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if logy:
         ax.set_yscale("log")
+    if xticks is not None:
+        ax.set_xticks(list(xticks))
     ax.grid(alpha=0.3)
     if series:
         ax.legend()

@@ -25,8 +25,8 @@ def run(question: str = typer.Argument(..., help="what to ask"),
         index: str = typer.Option("python-docs", "--index", help="the docs index the search tool reads (llmlab rag)"),
         mode: str = typer.Option("complete", "--mode", help="complete (one text prompt) or chat (messages)"),
         style: str = typer.Option("react", "--style", help="react (instructions) or bare (the toy's format)"),
-        max_steps: int = typer.Option(6, "--max-steps"),
-        max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+        max_steps: int = typer.Option(None, "--max-steps", help="model calls before giving up (default 6; bare 3)"),
+        max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="per step (default 256; bare 64)"),
         temperature: float = typer.Option(0.0, "--temperature"),
         remember: bool = typer.Option(False, "--remember", help="store 'question -> answer' in the memory"),
         out: Path = typer.Option(None, "--out", help="run folder for transcript.jsonl (default runs/agents/run-<time>)"),
@@ -44,9 +44,9 @@ def run(question: str = typer.Argument(..., help="what to ask"),
     long_term = LongTermMemory.open(memory) if memory else None
     registry = build_tools(tools.split(","), memory=long_term, docs_index=index)
     base = toy_agent_config(recall_k=3) if style == "bare" else AgentConfig()
-    config = AgentConfig(**{**base.__dict__, "mode": mode, "style": style, "max_steps": max_steps,
-                            "max_new_tokens": max_new_tokens, "temperature": temperature,
-                            "remember_answers": remember})
+    chosen = {"max_steps": max_steps, "max_new_tokens": max_new_tokens}
+    config = AgentConfig(**{**base.__dict__, "mode": mode, "style": style, "temperature": temperature,
+                            "remember_answers": remember, **{k: v for k, v in chosen.items() if v is not None}})
     folder = RunFolder.create("agents", name=None, out=out)
     folder.save_config({"question": question, "model": model, "tools": registry.names, "memory": memory,
                         **config.__dict__})

@@ -112,7 +112,7 @@ def reproduce(preset: ToyPreset | None = None, out: str | Path | None = None,
     plot_curves({"agent with calculator": (digits, [r["with_tool"] for r in scores["by_digits"]]),
                  "same model, direct answer": (digits, [r["direct"] for r in scores["by_digits"]])},
                 run.file("accuracy.png"), title=f"tiny GPT-2 ({trained['params']:,} params, {trained['steps']} steps): "
-                                                "held-out accuracy", xlabel="digits per operand", ylabel="accuracy")
+                                                "held-out accuracy", xlabel="digits per operand", ylabel="accuracy", xticks=digits)
     summary = {
         "steps": trained["steps"], "params": trained["params"], "train_seconds": trained["train_seconds"],
         "final_val_loss": trained["final_val_loss"], "eval_seconds": round(eval_seconds, 2),
