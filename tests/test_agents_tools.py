@@ -168,3 +168,25 @@ def test_parser_final_answer_thought_and_self_written_observation():
 def test_parser_errors(text, message):
     step = parse_step(text)
     assert isinstance(step, ParseError) and message in step.message
+
+
+def test_search_tool_reads_a_real_rag_index(tmp_path, runs_dir):
+    """An llmlab.rag index (keyword-only, so no embedding model is needed) found by folder or by name."""
+    from llmlab.data import Corpus, Document
+    from llmlab.errors import LabError
+    from llmlab.rag.index import Index, IndexConfig
+
+    corpus = Corpus("tiny", [         # four documents: with two, BM25's idf of a word in one of them is ln 1 = 0
+        Document("loops", "The break statement leaves the nearest enclosing loop."),
+        Document("files", "Use open() to read a file and close it when done."),
+        Document("maths", "Integers, floats and complex numbers; // floors."),
+        Document("strings", "Strings have methods: split, strip, join and format."),
+    ])
+    cfg = IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=80, chunk_overlap=10)
+    Index.build(corpus, cfg, out=runs_dir / "rag" / "tiny", progress=False)
+    by_name = build_tools(["search"], docs_index="tiny").call("search_docs", "break statement loop")
+    by_folder = build_tools(["search"], docs_index=str(runs_dir / "rag" / "tiny")).call("search_docs", "loop")
+    assert by_name.ok and by_name.text.startswith("[1] (loops) The break statement leaves")
+    assert by_folder.text.startswith("[1] (loops)")
+    with pytest.raises(LabError, match="llmlab rag index"):
+        build_tools(["search"], docs_index="missing")

@@ -226,7 +226,17 @@ def python_docs_tool(index: str = "python-docs", k: int = 3) -> Tool:
     if not (folder / "manifest.json").exists():
         raise LabError(f"no docs index named {index!r} (looked in {folder})",
                        hint="build it first: llmlab rag index --corpus python-docs")
-    return docs_search_tool(Index.load(folder), k=k)
+    loaded = Index.load(folder)
+    # a keyword-only index (built with embed_model=none) has no vectors: search it by BM25 alone
+    return docs_search_tool(_KeywordSearch(loaded) if loaded.manifest.get("store") == "none" else loaded, k=k)
+
+
+class _KeywordSearch:
+    def __init__(self, index: Any):
+        self.index = index
+
+    def search(self, query: str, k: int = 3):
+        return self.index.search(query, k=k, method="bm25")
 
 
 def memory_tools(memory: Any) -> list[Tool]:
