@@ -1,13 +1,15 @@
 """Roadmap step for project 5: quantise a tiny model to int8, chat through it with a small window so the context
 logic trims and recalls, save and reload the session, round-trip a Q8_0 GGUF, and build the Gradio app.
 
-quick and full are the same (about 10 s of the demo's 10 minutes): a random-weight Llama-shaped model with a
-256-token window (the words it answers are gibberish; the step checks the mechanics, not the replies).
+quick and full are the same (about 15 s of the demo's 10 minutes): a Llama-shaped model (2 layers, width 64, a
+256-token window) trained for TRAIN_SECONDS on the Python docs, so its replies read like scraps of documentation
+rather than noise. It follows no instructions; the step checks the mechanics, not the answers.
 """
 
 from __future__ import annotations
 
 WINDOW = 256                # small, so the seven turns below cannot all fit
+TRAIN_SECONDS = 5.0
 SYSTEM = "You are a helpful assistant. Answer briefly."
 TURNS = [
     "My name is Ada and my favourite colour is teal.",
@@ -18,6 +20,32 @@ TURNS = [
     "Give me one tip for training on a laptop.",
     "Which colour did I say was my favourite?",
 ]
+
+
+def _train_tiny_model(out, seed: int) -> tuple:
+    """A tiny Llama with a BPE fitted to the Python docs, trained TRAIN_SECONDS on them by llmlab's loop."""
+    import numpy as np
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmlab.data import load_corpus
+    from llmlab.runs import RunFolder
+    from llmlab.serve.random_model import make_model_dir
+    from llmlab.training import TokenWindows, TrainConfig, Trainer
+
+    text = load_corpus("python-docs").text
+    # a BPE fitted to English (the Python docs) so a turn is a few dozen tokens, not one per character
+    model_dir = make_model_dir(out / "model", family="llama", preset="tiny", tokenizer="bpe", seed=seed,
+                               text=text[:100_000], bpe_vocab=1024, n_positions=WINDOW, init_std=0.02)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    ids = np.array(tokenizer.encode(text[:300_000]), dtype=np.uint16)
+    cfg = TrainConfig(max_steps=10_000, max_time=TRAIN_SECONDS, decay_by="time", batch_size=16, lr=3e-3,
+                      min_lr=3e-4, warmup_steps=20, eval_interval=0, eval_iters=2, checkpoint_interval=0,
+                      save_best=False, threads=1, tensorboard=False, seed=seed)
+    trained = Trainer(model, cfg, RunFolder.create("chat", out=out / "train"), TokenWindows(ids, 64, 16, seed=seed),
+                      description="tiny chat model").fit()
+    model.eval().save_pretrained(str(model_dir))
+    return model_dir, trained
 
 
 def _context_picture(rows: list[dict], budget: int, window: int, path) -> None:
@@ -54,15 +82,9 @@ def _run(ctx) -> dict:
     from llmlab.generation import SamplingParams
     from llmlab.hub import load_causal_lm
     from llmlab.llm import load_llm
-    from llmlab.serve.random_model import make_model_dir
 
     torch.manual_seed(ctx.seed)
-    from llmlab.data import load_corpus
-
-    # a BPE fitted to English (the Python docs) so a turn is a few dozen tokens, not one per character
-    model_dir = make_model_dir(ctx.out / "model", family="llama", preset="tiny", tokenizer="bpe", seed=ctx.seed,
-                               text=load_corpus("python-docs").text[:100_000], bpe_vocab=1024,
-                               n_positions=WINDOW)
+    model_dir, trained = _train_tiny_model(ctx.out, ctx.seed)
     float_model, tokenizer = load_causal_lm(str(model_dir), dtype="float32")
     quant = compare_int8(float_model, tokenizer, out=ctx.out)
 
@@ -120,14 +142,16 @@ def _run(ctx) -> dict:
         "checks": checks,
         "headline": (f"int8 weights {report.bytes_before / 1024:.0f} -> {report.bytes_after / 1024:.0f} KiB "
                      f"({report.compression:.2f}x with embeddings and head float; {layer_ratio:.2f}x on the int8 layers), logits within "
-                     f"{quant['relative_logit_error']:.1%} of fp32, argmax agrees {quant['argmax_agreement']:.0%}; "
+                     f"{quant['relative_logit_error']:.2%} of fp32, argmax agrees {quant['argmax_agreement']:.0%}; "
                      f"{len(TURNS)} turns in a {llm.context_window}-token window: up to {dropped_max} old messages "
                      f"trimmed, the trimmed fact recalled by BM25; session reloaded; Q8_0 GGUF within "
-                     f"{gguf_error:.1%}"),
+                     f"{gguf_error:.2%}"),
         "pictures": ["context_budget.png", "layer_errors.png"],
         "turns": rows,
         "int8_layer_compression": layer_ratio,
         "int8": {k: v for k, v in quant.items() if k not in ("pictures",)},
         "gguf_q8_0_relative_logit_error": gguf_error,
         "last_prompt_report": last.report(),
+        "train_steps": trained.get("steps"), "train_seconds": TRAIN_SECONDS,
+        "last_reply": bot.session.history()[-1]["content"],
     }
