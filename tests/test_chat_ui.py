@@ -65,6 +65,13 @@ def test_respond_streams_token_by_token_and_saves(chat_ui):
     assert ChatStore().open("s").history() == chat                       # saved on disk
 
 
+def test_stopping_the_stream_saves_the_partial_answer(chat_ui):
+    frames = chat_ui.respond("hello", "p", "be brief", 0.0, 1.0, 5)
+    next(frames), next(frames)                       # "one ", "one two "
+    frames.close()                                   # what Gradio does when Stop cancels the event
+    assert ChatStore().open("p").history()[-1] == {"role": "assistant", "content": "one two "}
+
+
 def test_message_too_long_is_shown_not_raised(chat_ui):
     frames = list(chat_ui.respond("word " * 300, "s", "be brief", 0.0, 1.0, 10))
     chat, box, _ = frames[-1]
@@ -99,6 +106,8 @@ def test_blocks_app_builds(chat_ui):
     assert {"Chatbot", "Slider", "Dropdown", "Textbox", "Button", "Markdown"} <= kinds
     chatbot = next(b for b in app.blocks.values() if isinstance(b, gr.Chatbot))
     assert [m["role"] for m in chatbot.value] == ["user", "assistant"]
+    assert {"Send", "Stop", "Clear conversation", "New session"} <= {
+        b.value for b in app.blocks.values() if isinstance(b, gr.Button)}
     sliders = {b.label: b for b in app.blocks.values() if isinstance(b, gr.Slider)}
     assert any("temperature" in k for k in sliders) and any("top-p" in k for k in sliders)
 

@@ -48,14 +48,17 @@ class ChatUI:
             return
         params = SamplingParams(temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_tokens))
         shown = _chat_value(bot) + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        stream = bot.reply_stream(message, params)
         try:
-            for piece in bot.reply_stream(message, params):
+            for piece in stream:
                 shown[-1] = {"role": "assistant", "content": shown[-1]["content"] + piece}
                 yield list(shown), "", bot.meter_text()
         except LabError as exc:             # e.g. the message alone does not fit the window: say so, keep the text
             shown[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
             yield shown, message, bot.meter_text()
             return
+        finally:
+            stream.close()                  # Stop pressed: the model stops, and what was said so far is saved
         yield _chat_value(bot), "", bot.meter_text() + "  \n" + bot.last_plan.report()
 
     def load(self, session: str) -> tuple[list[dict[str, str]], str, str, str]:
@@ -108,6 +111,7 @@ class ChatUI:
                     box = gr.Textbox(placeholder="Type a message and press Enter", show_label=False)
                     with gr.Row():
                         send = gr.Button("Send", variant="primary")
+                        stop = gr.Button("Stop")
                         clear = gr.Button("Clear conversation")
                         new = gr.Button("New session")
                 with gr.Column(scale=1):
@@ -121,8 +125,9 @@ class ChatUI:
                     facts = gr.Markdown(facts0, label="long-term facts")
                     fact = gr.Textbox(placeholder="a fact to remember across trimming", show_label=False)
             inputs = [box, sessions, system, temperature, top_p, max_tokens]
-            gr.on([box.submit, send.click], self.respond, inputs, [chatbot, box, meter], concurrency_limit=1,
-                  api_name="respond")
+            answering = gr.on([box.submit, send.click], self.respond, inputs, [chatbot, box, meter],
+                              concurrency_limit=1, api_name="respond")
+            stop.click(None, None, None, cancels=[answering])
             sessions.change(self.load, [sessions], [chatbot, system, meter, facts])
             clear.click(self.clear, [sessions], [chatbot, meter])
             new.click(self.new_session, None, [sessions, chatbot, meter, facts])
