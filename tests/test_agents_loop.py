@@ -175,3 +175,29 @@ def test_config_is_checked():
         AgentConfig(stop=("\n\n",)).validate()
     with pytest.raises(LabError, match="mode"):
         AgentConfig(mode="stream").validate()
+
+
+@pytest.mark.parametrize("backend", [pytest.param("engine", marks=pytest.mark.slow), "hf"])
+def test_real_backends_keep_every_prompt_inside_the_window(tmp_path, backend):
+    """A random tiny model writes gibberish: every reply is a format error, the scratchpad grows past the window
+    and old steps are dropped, counted by the backend's own tokenizer."""
+    from llmlab.agents.prompt import render_prompt
+    from llmlab.agents.toy import TOOLS
+    from llmlab.llm import load_llm
+    from llmlab.serve.random_model import make_model_dir
+
+    directory = make_model_dir(tmp_path / "m", family="gpt2", preset="tiny", tokenizer="char")
+    with load_llm(f"{backend}:{directory}") as llm:
+        config = AgentConfig(style="bare", max_steps=4, max_new_tokens=48, stop=("\nObservation:", "\n\n"))
+        result = Agent(llm, build_tools(["calculator"]), config=config).run("What is 12 * 34?")
+        assert llm.context_window == 256 and result.steps[0].kind == "error"
+        for step in result.steps:
+            assert step.prompt_tokens + config.max_new_tokens <= llm.context_window
+            assert step.prompt_tokens == llm.count_tokens(render_prompt("What is 12 * 34?", [], TOOLS, "bare")) + (
+                llm.count_tokens(f"({step.dropped_steps} earlier step{'s' * (step.dropped_steps != 1)} left out to "
+                                 "fit the context window)\n") if step.dropped_steps else 0)
+        # one gibberish step with its format-error observation is longer than the whole budget (208 tokens),
+        # so every later prompt keeps no earlier step
+        first = result.steps[0]
+        assert llm.count_tokens(first.text + first.observation) > llm.context_window - config.max_new_tokens
+        assert [s.dropped_steps for s in result.steps] == list(range(len(result.steps)))

@@ -47,6 +47,7 @@ class ToyPreset:
     n_layer: int = 2
     n_head: int = 4
     n_embd: int = 64
+    n_inner: int | None = None       # MLP width (None: 4 * n_embd)
     batch_size: int = 16
     max_steps: int = 800
     max_time: float | None = None
@@ -256,7 +257,7 @@ def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
     val = TraceBatches(tok, cfg, held_set, stream=1)
     torch.manual_seed(cfg.seed)
     model = GPT2LMHeadModel(GPT2Config(
-        n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, vocab_size=tok.vocab_size,
+        n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, n_inner=cfg.n_inner, vocab_size=tok.vocab_size,
         n_positions=2 * cfg.block_size, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         bos_token_id=None, eos_token_id=None, pad_token_id=None))
     with torch.no_grad():
