@@ -59,6 +59,11 @@ def test_repl_list_and_resume(model_dir, runs_dir, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("/facts\n"))
     assert main(["chat", "repl", "--model", f"hf:{model_dir}", "--session", "demo"]) == 0
     assert "1. the sky is green" in capsys.readouterr().out
+    # --summarize: a long enough chat in a small window makes the model write a summary of what was trimmed
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(f"tell me about item number {i}\n" for i in range(12))))
+    assert main(["chat", "repl", "--model", f"hf:{model_dir}", "--session", "sum", "--summarize",
+                 "--max-tokens", "12", "--temperature", "0"]) == 0
+    assert json.loads((runs_dir / "chat" / "sum" / "session.json").read_text())["summarized"] > 0
 
 
 def test_quantize_command_writes_summary_and_picture(model_dir, tmp_path, capsys):

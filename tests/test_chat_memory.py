@@ -135,3 +135,42 @@ def test_trimmed_turn_comes_back_by_recall_and_facts_survive(runs_dir):
     assert "user: my favourite colour is teal" not in prompt        # ... as a note, not as a turn
     assert bot.last_plan.prompt_tokens <= 60 - 8
     assert "dropped the oldest" in bot.last_plan.report() and "old messages" in bot.meter_text()
+
+
+class SummaryLLM(EchoLLM):
+    """Answers a summary request with a short "S<k>" and keeps the message lines it was given to summarise."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.fed: list[list[str]] = []
+
+    def _generate(self, prompt, params):
+        if prompt.startswith("system: Summarise"):
+            body = prompt.split("New messages:\n", 1)[1].rsplit("\nassistant:", 1)[0]
+            self.fed.append(body.splitlines())
+            text = f"S{len(self.fed)}"
+            yield Delta(text, "stop", self.count_tokens(prompt), 1)
+            return
+        yield from super()._generate(prompt, params)
+
+
+def test_running_summary_written_by_the_model(runs_dir):
+    from llmlab.chat.bot import SUMMARY_NOTE
+
+    llm = SummaryLLM(window=90)
+    bot = ChatBot(llm, ChatStore().open("sum"), system="sys", summarize=True, recall_k=0)
+    params = SamplingParams(max_new_tokens=6)
+    for i in range(10):
+        bot.reply(f"message number {i} about topic {i}", params)
+    meta = ChatStore().open("sum").meta
+    assert len(llm.fed) >= 2 and meta["summary"] == f"S{len(llm.fed)}"
+    # every message dropped so far was given to the model once, in order, and the running summary rode along
+    history = ChatStore().open("sum").history()
+    fed = [line for request in llm.fed for line in request]
+    assert fed == [f"{m['role']}: {m['content']}" for m in history[: meta["summarized"]]]
+    assert meta["summarized"] <= len(bot.last_plan.dropped)
+    assert f"- {SUMMARY_NOTE}S{len(llm.fed)}" in llm.prompts[-1] and bot.last_plan.prompt_tokens <= 90 - 6
+    # nothing newly dropped: no new request
+    assert bot.update_summary(bot.last_plan.dropped[: meta["summarized"]]) is False and len(fed) == meta["summarized"]
+    bot.session.clear()
+    assert "summary" not in ChatStore().open("sum").meta

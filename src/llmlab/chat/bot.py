@@ -4,9 +4,11 @@
     for piece in bot.reply_stream("Hello!", SamplingParams(max_new_tokens=64)): print(piece, end="")
     bot.last_plan.report()      # "212/1024 tokens in the prompt ...; dropped the oldest 3 exchanges ..."
 
-Long-term memory, rebuilt on every turn and placed under the system prompt: the session's facts (what the user
-asked to remember) first, then up to `recall_k` old messages that fell out of the window, found by BM25 on the
-newest message (recall.py). So a detail trimmed from the window comes back when the user asks about it.
+Long-term memory, rebuilt on every turn and placed under the system prompt: with `summarize=True`, a running
+summary the model itself writes of the messages trimmed so far (one extra, greedy call on a turn that trims new
+messages); the session's facts (what the user asked to remember); then up to `recall_k` old messages that fell
+out of the window, found by BM25 on the newest message (recall.py). So a detail trimmed from the window comes
+back when the user asks about it.
 """
 
 from __future__ import annotations
@@ -21,36 +23,84 @@ from llmlab.llm.base import LLM
 
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer briefly."
 RECALL_CHARS = 300          # a recalled message is cut to this many characters: a reminder, not a transcript
+SUMMARY_PROMPT = ("Summarise the conversation below in at most three sentences. Keep every name, number and fact "
+                  "the user stated. Write only the summary.")
+SUMMARY_NOTE = "summary of the earlier conversation: "
 
 
 class ChatBot:
-    def __init__(self, llm: LLM, session: Session, system: str | None = None, recall_k: int = 3):
+    def __init__(self, llm: LLM, session: Session, system: str | None = None, recall_k: int = 3,
+                 summarize: bool = False, summary_tokens: int = 96):
         self.llm, self.session, self.recall_k = llm, session, recall_k
+        self.summarize, self.summary_tokens = summarize, summary_tokens
         self.system = system if system is not None else session.meta.get("system", DEFAULT_SYSTEM)
         if session.meta.get("system") != self.system or session.meta.get("model") != llm.name:
             session.meta.update(system=self.system, model=llm.name)
             session.save()
         self.last_plan: ContextPlan | None = None
 
-    def memory_for(self, user: str, dropped: list[dict[str, str]]) -> list[str]:
-        """The session's facts, then the dropped messages that best match `user`."""
-        notes = list(self.session.facts)
-        if dropped and self.recall_k:
-            texts = [m["content"] for m in dropped]
-            for i in recall(texts, user, self.recall_k):
-                content = texts[i] if len(texts[i]) <= RECALL_CHARS else texts[i][:RECALL_CHARS] + "…"
-                notes.append(f"earlier, {dropped[i]['role']} said: {content}")
+    def pinned_notes(self) -> list[str]:
+        """What is always under the system prompt: the running summary (if any), then the facts."""
+        summary = self.session.meta.get("summary")
+        return ([SUMMARY_NOTE + summary] if summary else []) + list(self.session.facts)
+
+    def recalled_notes(self, user: str, dropped: list[dict[str, str]]) -> list[str]:
+        """The dropped messages that best match `user`, as notes."""
+        if not dropped or not self.recall_k:
+            return []
+        texts = [m["content"] for m in dropped]
+        notes = []
+        for i in recall(texts, user, self.recall_k):
+            content = texts[i] if len(texts[i]) <= RECALL_CHARS else texts[i][:RECALL_CHARS] + "…"
+            notes.append(f"earlier, {dropped[i]['role']} said: {content}")
         return notes
 
+    def update_summary(self, dropped: list[dict[str, str]]) -> bool:
+        """Fold the messages dropped since the last summary into it (the model writes it); True if it changed.
+
+        `dropped` is always the oldest part of the history, so the session keeps how many messages the summary
+        covers; a request too long for the window loses its oldest new lines first."""
+        from llmlab.errors import LabError
+
+        done = int(self.session.meta.get("summarized", 0))
+        new = dropped[done:]
+        if not new:
+            return False
+        previous = self.session.meta.get("summary")
+        lines = [f"{m['role']}: {m['content']}" for m in new]
+        # at most a quarter of the window, so the messages to summarise keep most of it
+        params = SamplingParams(temperature=0.0, max_new_tokens=min(self.summary_tokens, self.llm.context_window // 4))
+        while True:
+            body = (f"Summary so far: {previous}\n\n" if previous else "") + "New messages:\n" + "\n".join(lines)
+            request = [{"role": "system", "content": SUMMARY_PROMPT}, {"role": "user", "content": body}]
+            fits = self.llm.count_chat_tokens(request) + params.max_new_tokens <= self.llm.context_window
+            if fits or len(lines) == 1:
+                break
+            lines = lines[1:]
+        try:
+            text = self.llm.chat(request, params).text.strip()
+        except LabError:               # not even one message fits beside the instruction: keep the old summary
+            text = ""
+        if text:
+            self.session.meta["summary"] = text
+        self.session.meta["summarized"] = len(dropped)
+        self.session.save()
+        return bool(text)
+
     def plan(self, user: str, params: SamplingParams) -> ContextPlan:
-        """Fit the turn: first without recall to learn what falls out, then with the recalled notes."""
-        history = self.session.history()
-        first = fit_context(self.llm, self.system, history, user, params.max_new_tokens, self.session.facts)
-        memory = self.memory_for(user, first.dropped)
-        if len(memory) == len(self.session.facts):
+        """Fit the turn: first with the pinned notes to learn what falls out (and summarise it, if asked), then
+        with the recalled notes too."""
+        history, n = self.session.history(), params.max_new_tokens
+        pinned = self.pinned_notes()
+        first = fit_context(self.llm, self.system, history, user, n, pinned)
+        if self.summarize and self.update_summary(first.dropped):
+            pinned = self.pinned_notes()
+            first = fit_context(self.llm, self.system, history, user, n, pinned)
+        recalled = self.recalled_notes(user, first.dropped)
+        if not recalled:
             return first
         # recalled notes take room, so a few more old exchanges may go; they stay recallable next turn
-        return fit_context(self.llm, self.system, history, user, params.max_new_tokens, memory)
+        return fit_context(self.llm, self.system, history, user, n, pinned + recalled)
 
     def reply_stream(self, user: str, params: SamplingParams | None = None) -> Iterator[str]:
         """Stream the answer; the user message and the answer are saved when the stream ends (or is closed)."""

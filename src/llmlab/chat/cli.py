@@ -19,6 +19,7 @@ app = typer.Typer(help="Local chatbot: int8 or GGUF models, a Gradio UI and a RE
 
 MODEL_HELP = "any load_llm string: hf:NAME_OR_DIR, engine:DIR, gguf:FILE, openai:URL, or a model directory"
 QUANT_HELP = "int8: llmlab's own weight-only int8 (transformers models); none: as loaded"
+SUMMARY_HELP = "keep a running summary of trimmed turns, written by the model (one extra call when a turn trims)"
 OPT_HELP = "a backend option key=value, repeatable (gguf: n_ctx=4096, n_gpu_layers=-1, runtime=transformers)"
 
 
@@ -67,12 +68,13 @@ def ui(model: str = typer.Option(..., "--model", help=MODEL_HELP),
        host: str = typer.Option("127.0.0.1", "--host", help="0.0.0.0 to reach it from other machines"),
        port: int = typer.Option(7860, "--port"),
        share: bool = typer.Option(False, "--share", help="a public gradio.live link (needs a network)"),
-       opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP)) -> None:
+       opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP),
+       summarize: bool = typer.Option(False, "--summarize", help=SUMMARY_HELP)) -> None:
     """A Gradio chat: streaming, temperature/top-p/max tokens, a context meter, sessions and facts."""
     from llmlab.chat.bot import DEFAULT_SYSTEM
     from llmlab.chat.ui import ChatUI
 
-    chat = ChatUI(_llm(model, quantize, device, opt), system=system or DEFAULT_SYSTEM)
+    chat = ChatUI(_llm(model, quantize, device, opt), system=system or DEFAULT_SYSTEM, summarize=summarize)
     chat.build(session).queue().launch(server_name=host, server_port=port, share=share)
 
 
@@ -86,7 +88,8 @@ def repl(model: str = typer.Option(..., "--model", help=MODEL_HELP),
          top_p: float = typer.Option(0.95, "--top-p"),
          max_tokens: int = typer.Option(256, "--max-tokens"),
          seed: int = typer.Option(None, "--seed"),
-         opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP)) -> None:
+         opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP),
+         summarize: bool = typer.Option(False, "--summarize", help=SUMMARY_HELP)) -> None:
     """Chat in the terminal; answers stream; /help lists the commands; everything is saved as you go."""
     from llmlab.chat.bot import ChatBot
     from llmlab.chat.memory import ChatStore
@@ -94,7 +97,7 @@ def repl(model: str = typer.Option(..., "--model", help=MODEL_HELP),
     from llmlab.generation import SamplingParams
 
     llm = _llm(model, quantize, device, opt)
-    bot = ChatBot(llm, ChatStore().open(session, system=system), system)
+    bot = ChatBot(llm, ChatStore().open(session, system=system), system, summarize=summarize)
     run_repl(bot, SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_tokens, seed=seed))
 
 

@@ -96,8 +96,10 @@ class Session:
         return fact
 
     def clear(self) -> None:
-        """Forget the conversation, keep the long-term facts and the settings."""
+        """Forget the conversation (and its running summary), keep the long-term facts and the settings."""
         self.messages = []
+        self.meta.pop("summary", None)
+        self.meta.pop("summarized", None)
         self.save()
 
     def save(self) -> None:

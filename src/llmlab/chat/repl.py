@@ -39,7 +39,9 @@ def handle_command(bot: ChatBot, line: str) -> str | None:
         bot.last_plan = None
         return "conversation cleared (facts kept)"
     if command == "context":
-        return bot.last_plan.report() if bot.last_plan else bot.meter_text()
+        summary = session.meta.get("summary")
+        text = bot.last_plan.report() if bot.last_plan else bot.meter_text()
+        return text + (f"\nsummary of trimmed turns: {summary}" if summary else "")
     if command == "system":
         bot.system = arg or None
         session.meta["system"] = bot.system

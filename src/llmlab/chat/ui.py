@@ -26,14 +26,15 @@ def _chat_value(bot: ChatBot) -> list[dict[str, str]]:
 
 class ChatUI:
     def __init__(self, llm: LLM, store: ChatStore | None = None, system: str = DEFAULT_SYSTEM,
-                 title: str | None = None):
-        self.llm, self.store, self.system = llm, store or ChatStore(), system
+                 title: str | None = None, summarize: bool = False):
+        self.llm, self.store, self.system, self.summarize = llm, store or ChatStore(), system, summarize
         self.title = title or f"llmlab chat — {llm.name}"
         self._bots: dict[str, ChatBot] = {}
 
     def bot(self, session: str) -> ChatBot:
         if session not in self._bots:
-            self._bots[session] = ChatBot(self.llm, self.store.open(session, system=self.system), self.system)
+            self._bots[session] = ChatBot(self.llm, self.store.open(session, system=self.system), self.system,
+                                          summarize=self.summarize)
         return self._bots[session]
 
     # ---- callbacks ------------------------------------------------------------------------------
