@@ -121,7 +121,7 @@ class ChatBot:
         return "".join(self.reply_stream(user, params))
 
     def meter(self) -> dict[str, int]:
-        """The context meter: what the last turn used of the window, and what the whole conversation would take."""
+        """The context meter: what the last turn (prompt + answer) used of the window, and how much was trimmed."""
         window = self.llm.context_window
         if self.last_plan is None:
             return {"used": 0, "window": window, "prompt": 0, "answer": 0, "dropped_messages": 0}
