@@ -19,9 +19,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from llmlab.errors import LabError
-from llmlab.generation import SamplingParams, find_stop, holdback
+from llmlab.generation import SamplingParams
 from llmlab.llm.base import Delta
-from llmlab.llm.local import TokenizerLLM
+from llmlab.llm.local import TokenizerLLM, text_deltas
 
 RUNTIMES = ("llama.cpp", "transformers")
 INSTALL_HINT = ("pip install llama-cpp-python (or pip install 'llmlab[gguf]'; it compiles llama.cpp for a few "
@@ -118,31 +118,12 @@ class GGUFLLM(TokenizerLLM):
         llama = self.llama
         if params.seed is not None:
             llama.set_seed(int(params.seed))
-        stop_ids = set(params.stop_token_ids) | {self.tokenizer.eos_token_id}
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")   # a character may span two tokens
-        text, sent, n_out, reason = "", 0, 0, "length"
         tokens = llama.generate(prompt_ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0,
                                 temp=params.temperature, repeat_penalty=params.repetition_penalty, reset=True)
-        for token in tokens:
-            if n_out >= params.max_new_tokens:
-                break
-            n_out += 1
-            if token in stop_ids:
-                reason = "stop"
-                break
-            before = len(text)
-            text += utf8.decode(llama.detokenize([token]))
-            at = find_stop(text, params.stop, before) if params.stop else -1
-            if at >= 0:
-                text, reason = text[:at], "stop"
-                break
-            end = max(sent, len(text) - holdback(params.stop))     # a possible stop's start waits
-            if end > sent:
-                yield Delta(text[sent:end])
-                sent = end
-        if reason == "length":
-            text += utf8.decode(b"", final=True)
-        yield Delta(text[sent:], reason, len(prompt_ids), n_out)
+        yield from text_deltas(tokens, lambda tok: utf8.decode(llama.detokenize([tok])),
+                               lambda: utf8.decode(b"", final=True), params,
+                               set(params.stop_token_ids) | {self.tokenizer.eos_token_id}, len(prompt_ids))
 
     def close(self) -> None:
         if getattr(self, "llama", None) is not None and hasattr(self.llama, "close"):

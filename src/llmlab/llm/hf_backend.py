@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llmlab.generation import SamplingParams, find_stop, holdback, iter_tokens
+from llmlab.generation import SamplingParams, iter_tokens
 from llmlab.llm.base import Delta
-from llmlab.llm.local import TokenizerLLM
+from llmlab.llm.local import TokenizerLLM, text_deltas
 
 
 class HFLLM(TokenizerLLM):
@@ -47,28 +47,6 @@ class HFLLM(TokenizerLLM):
         if self._byte_table is None:
             self._byte_table = byte_table(self.tokenizer) or []
         detok = make_detokenizer(self.tokenizer, prompt_ids, self._byte_table or None)
-        stop_ids = set(params.stop_token_ids) | self._stop_ids
-        text, sent, n_out, reason = "", 0, 0, "length"
-        for next_ids in iter_tokens(self.model, prompt_ids, params):
-            tok = int(next_ids[0])
-            n_out += 1
-            if tok in stop_ids:
-                reason = "stop"
-                break
-            before = len(text)
-            text += detok.step(tok)
-            at = find_stop(text, params.stop, before) if params.stop else -1
-            if at >= 0:
-                text, reason = text[:at], "stop"
-                break
-            end = max(sent, len(text) - holdback(params.stop))     # a possible stop's start waits
-            if end > sent:
-                yield Delta(text[sent:end])
-                sent = end
-        if reason == "length":
-            before = len(text)
-            text += detok.flush()
-            at = find_stop(text, params.stop, before) if params.stop else -1
-            if at >= 0:
-                text, reason = text[:at], "stop"
-        yield Delta(text[sent:], reason, len(prompt_ids), n_out)
+        tokens = (int(next_ids[0]) for next_ids in iter_tokens(self.model, prompt_ids, params))
+        return text_deltas(tokens, detok.step, detok.flush, params, set(params.stop_token_ids) | self._stop_ids,
+                           len(prompt_ids))

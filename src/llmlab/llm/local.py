@@ -8,9 +8,9 @@ reach it as token ids, counted once.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from llmlab.generation import SamplingParams
+from llmlab.generation import SamplingParams, find_stop, holdback
 from llmlab.llm.base import LLM, Delta, Message, check_messages
 from llmlab.llm.chat_template import uses_own_template
 
@@ -48,3 +48,36 @@ class TokenizerLLM(LLM):
     def eos_ids(self) -> tuple[int, ...]:
         eos = getattr(self.tokenizer, "eos_token_id", None)
         return tuple(eos) if isinstance(eos, list) else () if eos is None else (eos,)
+
+
+def text_deltas(tokens: Iterable[int], piece: Callable[[int], str], flush: Callable[[], str], params: SamplingParams,
+                stop_ids: set[int], num_prompt: int) -> Iterator[Delta]:
+    """A backend's token stream -> Deltas, with the stop rules every local backend shares: a stop token ends
+    it (and counts as generated), a stop string cuts the text before it, and text that could be the start of
+    a stop string is held back until it is known not to be. `piece(token)` is the incremental detokeniser's
+    new text (empty while a character is incomplete); `flush()` what it still holds at the end."""
+    text, sent, n_out, reason = "", 0, 0, "length"
+    for tok in tokens:
+        if n_out >= params.max_new_tokens:
+            break
+        n_out += 1
+        if tok in stop_ids:
+            reason = "stop"
+            break
+        before = len(text)
+        text += piece(tok)
+        at = find_stop(text, params.stop, before) if params.stop else -1
+        if at >= 0:
+            text, reason = text[:at], "stop"
+            break
+        end = max(sent, len(text) - holdback(params.stop))     # a possible stop's start waits
+        if end > sent:
+            yield Delta(text[sent:end])
+            sent = end
+    if reason == "length":
+        before = len(text)
+        text += flush()
+        at = find_stop(text, params.stop, before) if params.stop else -1
+        if at >= 0:
+            text, reason = text[:at], "stop"
+    yield Delta(text[sent:], reason, num_prompt, n_out)
