@@ -12,14 +12,17 @@ from llmlab.errors import LabError
 
 def roadmap(quick: bool = typer.Option(True, "--quick/--full", help="quick: minutes on a laptop; full: the real runs"),
             only: str = typer.Option("", "--only", help="comma-separated project keys, e.g. transformer,tokenizer"),
-            out: Path = typer.Option(Path("runs/roadmap"), "--out", help="where PROGRESS.md, report.html and step folders go"),
+            out: Path = typer.Option(None, "--out", help="where PROGRESS.md, report.html and step folders go "
+                                                         "[default: runs/roadmap, under $LLMLAB_RUNS when set]"),
             seed: int = typer.Option(0, "--seed"),
             as_json: bool = typer.Option(False, "--json", help="print the results as JSON")) -> None:
     """Run every project's roadmap step and write PROGRESS.md and report.html."""
     from llmlab.roadmap.projects import PROJECTS
     from llmlab.roadmap.runner import FAILED, run_roadmap
     from llmlab.roadmap.tracker import note_for, write_progress, write_report
+    from llmlab.runs import runs_root
 
+    out = out or runs_root() / "roadmap"
     keys = [k.strip() for k in only.split(",") if k.strip()]
     unknown = sorted(set(keys) - {p.key for p in PROJECTS})
     if unknown:
