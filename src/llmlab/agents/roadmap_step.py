@@ -8,8 +8,9 @@ directly, the parser to reading every trace format, and the memory to surviving 
 
 from __future__ import annotations
 
-# more tool traces than the default mix: the copy the tool path needs must appear within 500 steps
-QUICK = ["max_steps=500", "shares=0.5,0.25,0.25,0", "eval_questions=8", "memory_questions=6"]
+# more tool traces than the default mix and the faster learning rate: the copying the tool path needs must
+# appear within 500 steps (lr 1e-2: 83% with the tool at seed 0, 5e-3: 71%)
+QUICK = ["max_steps=500", "lr=1e-2", "shares=0.5,0.25,0.25,0", "eval_questions=8", "memory_questions=6"]
 
 
 def run(ctx) -> dict:
@@ -29,7 +30,7 @@ def run(ctx) -> dict:
     return {
         "checks": checks,
         "headline": (f"tiny GPT-2 ({s['params']:,} params, {s['steps']} steps, {s['train_seconds']:.0f} s) on held-out "
-                     f"sums: agent with calculator {s['with_tool_accuracy']:.0%} vs the same model answering directly "
+                     f"sums and differences: agent with calculator {s['with_tool_accuracy']:.0%} vs the same model answering directly "
                      f"{s['direct_accuracy']:.0%} ({by}); memory: {mem['second_run_recalled']}/{mem['questions']} "
                      f"recalled in a new run, {mem['second_run_correct']} answered from it, "
                      f"tool calls {mem['first_run_tool_calls']} -> {mem['second_run_tool_calls']}"),

@@ -51,7 +51,7 @@ class ToyPreset:
     batch_size: int = 16
     max_steps: int = 800
     max_time: float | None = None
-    lr: float = 1e-2
+    lr: float = 5e-3                 # 1e-2 learns faster but stalled one seed in three at 63% (5e-3: 97-100%)
     warmup_steps: int = 30
     eval_questions: int = 20         # held-out questions per digit count (never seen in training)
     memory_questions: int = 8        # questions asked twice for the memory demo
