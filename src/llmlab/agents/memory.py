@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from llmlab.errors import LabError
-from llmlab.llm.base import ContextWindowError
 from llmlab.runs import runs_root
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -41,6 +40,8 @@ def fit_steps(build: Callable[[int], Any], n_steps: int, count: Callable[[Any], 
     Dropping a step never lengthens the prompt, so the first k that fits is the most that can be kept.
     Raises ContextWindowError when even the prompt without any step is over the budget.
     """
+    from llmlab.llm.base import ContextWindowError
+
     for dropped in range(n_steps + 1):
         prompt = build(dropped)
         tokens = count(prompt)
