@@ -70,7 +70,9 @@ class ToyPreset:
     def block_size(self) -> int:
         """The longest trace (a decoy with max_digits operands) plus one, rounded up to a multiple of 8."""
         n = self.max_digits
-        longest = len(decoy_trace("9" * n + "+" + "9" * n, "1" * (n + 1), "9" * n + "+" + "9" * n, "1" * (n + 1)).text)
+        # the longest answer: a product has 2n digits, a sum n + 1, a difference n and its sign
+        question, answer = "9" * n + "+" + "9" * n, "9" * (2 * n if "*" in self.ops else n + 1)
+        longest = len(decoy_trace(question, answer, question, answer).text)
         return -(-(longest + 1) // 8) * 8
 
     def validate(self) -> ToyPreset:
