@@ -94,7 +94,7 @@ def test_export_gguf_then_chat_through_gguf_backend(model_dir, tmp_path, runs_di
 
 
 def test_parse_options():
-    from llmlab.chat.cli import parse_options
+    from llmlab.llm.registry import parse_options
 
     assert parse_options(["n_ctx=4096", "temp=0.5", "runtime=transformers", "verbose=True"]) == \
            {"n_ctx": 4096, "temp": 0.5, "runtime": "transformers", "verbose": True}

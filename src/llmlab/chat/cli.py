@@ -23,34 +23,10 @@ SUMMARY_HELP = "keep a running summary of trimmed turns, written by the model (o
 OPT_HELP = "a backend option key=value, repeatable (gguf: n_ctx=4096, n_gpu_layers=-1, runtime=transformers)"
 
 
-def parse_options(items: list[str] | None) -> dict:
-    """["n_ctx=4096", "runtime=transformers", "verbose=true"] -> {"n_ctx": 4096, ...} (ints, floats, bools)."""
-    from llmlab.errors import LabError
-
-    options = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise LabError(f"--opt {item!r} is not key=value", hint="e.g. --opt n_ctx=4096")
-        value = value.strip()
-        low = value.lower()
-        if low in ("true", "false"):
-            options[key.strip()] = low == "true"
-            continue
-        for kind in (int, float):
-            try:
-                options[key.strip()] = kind(value)
-                break
-            except ValueError:
-                continue
-        else:
-            options[key.strip()] = value
-    return options
-
-
 def _llm(model: str, quantize: str, device: str, opts: list[str] | None = None):
     from llmlab.chat.loading import load_chat_llm
     from llmlab.console import err_console
+    from llmlab.llm.registry import parse_options
 
     llm, report = load_chat_llm(model, quantize=quantize, device=device, **parse_options(opts))
     if report is not None:

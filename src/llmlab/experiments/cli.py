@@ -45,7 +45,7 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 def _options(opt: list[str] | None) -> dict:
-    from llmlab.chat.cli import parse_options
+    from llmlab.llm.registry import parse_options
 
     return parse_options(opt)
 

@@ -68,3 +68,27 @@ def load_llm(spec: str | LLM, **options) -> LLM:
                            hint=f"pip install {exc.name} (or pip install 'llmlab[all]')") from exc
         raise
     return backend(target, **options)
+
+
+def parse_options(items: list[str] | None) -> dict:
+    """Backend options from the command line (`--opt key=value`, repeatable), typed by their look:
+    ["n_ctx=4096", "runtime=transformers", "verbose=true"] -> {"n_ctx": 4096, ...} (ints, floats, bools)."""
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LabError(f"--opt {item!r} is not key=value", hint="e.g. --opt n_ctx=4096")
+        value = value.strip()
+        low = value.lower()
+        if low in ("true", "false"):
+            options[key.strip()] = low == "true"
+            continue
+        for kind in (int, float):
+            try:
+                options[key.strip()] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.strip()] = value
+    return options
