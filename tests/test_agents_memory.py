@@ -53,3 +53,11 @@ def test_a_damaged_file_is_named(tmp_path):
     (tmp_path / "memory.jsonl").write_text('{"text": "ok"}\nnot json\n')
     with pytest.raises(LabError, match="line 2 is not a memory fact"):
         LongTermMemory(tmp_path).facts()
+
+
+def test_a_fact_holding_the_whole_question_comes_first(tmp_path):
+    memory = LongTermMemory(tmp_path)
+    memory.add("9-6 -> 3")
+    memory.add("6+9 -> 15")            # the same words, newer: BM25 alone ranks it first
+    assert [f.text for f in memory.search("6+9", k=2)] == ["6+9 -> 15", "9-6 -> 3"]
+    assert [f.text for f in memory.search("9-6", k=1)] == ["9-6 -> 3"]

@@ -119,7 +119,8 @@ class LongTermMemory:
         return len(facts) - len(kept)
 
     def search(self, query: str, k: int = 3) -> list[Fact]:
-        """The (at most k) facts that share a topic word with `query`, best BM25 score first."""
+        """The (at most k) facts that share a topic word with `query`: any that contain the whole query first,
+        then by BM25 score."""
         facts = self.facts()
         words = terms(query)
         if not facts or not words or k <= 0:
@@ -128,9 +129,11 @@ class LongTermMemory:
 
         # both sides without stop words, so a fact's length counts only its topic words
         scores = BM25.build([" ".join(terms(f.text)) for f in facts]).scores(words)
-        # rank by score, newer facts first on ties; keep only facts that share a word with the query
+        # a fact holding the whole query (the same question asked again) first, then by score, newer first on
+        # ties; keep only facts that share a word with the query. Words alone cannot tell 9-6 from 6+9.
+        whole = " ".join(query.lower().split())
         shared = [i for i, f in enumerate(facts) if set(words) & set(terms(f.text))]
-        ranked = sorted(shared, key=lambda i: (-scores[i], -i))
+        ranked = sorted(shared, key=lambda i: (whole not in facts[i].text.lower(), -scores[i], -i))
         return [facts[i] for i in ranked[:k]]
 
     def _write(self, facts: list[Fact]) -> None:

@@ -63,9 +63,12 @@ def evaluate(llm, held_out: dict[int, list[tuple[str, str]]], run_dir: Path) -> 
 
 
 def memory_demo(llm, questions: list[tuple[str, str]], folder: Path) -> dict[str, Any]:
-    """Ask each question in one run (the answer is stored), then again in a new agent with the memory reloaded."""
+    """Ask each question in one run (the answer is stored), then again in a new agent with the memory reloaded.
+
+    The first run only writes (recall off): the toy trusts any `Memory:` line, and a fact about another question
+    (9-6 when asked 6+9) would stand in for the calculator."""
     first = Agent(llm, TOOLS, memory=LongTermMemory(folder), transcript=folder / "run1.jsonl",
-                  config=toy_agent_config(recall_k=1, remember_answers=True))
+                  config=toy_agent_config(recall_k=0, remember_answers=True))
     answers1 = [first.run(q) for q, _ in questions]
     second = Agent(llm, TOOLS, memory=LongTermMemory(folder), transcript=folder / "run2.jsonl",
                    config=toy_agent_config(recall_k=1))             # a new agent: only the file connects the two
@@ -101,7 +104,9 @@ def reproduce(preset: ToyPreset | None = None, out: str | Path | None = None,
     torch.set_num_threads(cfg.threads)          # decoding a model this small is fastest on one thread
     llm = load_llm("hf:" + trained["model_dir"])
     scores = evaluate(llm, held, run.path)
-    memory_questions = [qa for qs in held.values() for qa in qs][-cfg.memory_questions:]
+    # the memory demo takes the last questions of each digit count in turn (1, 2, 3, 1, 2, 3, ...)
+    rounds = [list(reversed(qs)) for qs in held.values()]
+    memory_questions = [r[i] for i in range(max(map(len, rounds))) for r in rounds if i < len(r)][:cfg.memory_questions]
     memory_folder = run.path / "memory"
     for stale in (memory_folder / "memory.jsonl", memory_folder / "run1.jsonl", memory_folder / "run2.jsonl"):
         stale.unlink(missing_ok=True)              # the demo starts from an empty memory every time
