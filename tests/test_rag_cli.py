@@ -77,3 +77,18 @@ def test_roadmap_step(tmp_path, monkeypatch):
     assert result.status == "passed", result.summary.get("checks") or result.error
     assert (tmp_path / "rag" / "recall_at_k.png").exists()
     assert result.summary["metrics"]["dense"]["recall@5"] > 0.5
+
+
+def test_keyword_only_index_evaluates_bm25_alone(corpus_dir, tmp_path, monkeypatch, capsys):
+    """An index built with embed_model=none has no vectors: eval scores BM25 and never loads an embedding model."""
+    monkeypatch.setenv("LLMLAB_RUNS", str(tmp_path / "runs"))
+    out = tmp_path / "kw"
+    assert main(["rag", "index", "--corpus", str(corpus_dir), "--out", str(out), "--embed-model", "none",
+                 "--set", "chunk_unit=chars", "--set", "chunk_size=80", "--set", "chunk_overlap=10", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["rag", "eval", "--index", str(out), "--eval-set", "titles", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert set(ev["metrics"]) == {"bm25"} and ev["metrics"]["bm25"]["recall@10"] == 1.0
+    assert (out / "eval-titles" / "recall_at_k.png").exists()
+    assert main(["rag", "search", "loop", "--index", str(out)]) == 2
+    assert "--method bm25" in capsys.readouterr().err

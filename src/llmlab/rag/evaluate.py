@@ -20,11 +20,18 @@ KS = (1, 3, 5, 10)
 DEPTH = 50      # chunks retrieved per query before ranking documents (MRR looks this deep)
 
 
-def evaluate_index(index: Index, queries: Sequence[Query], methods: Sequence[str] = METHODS,
+def index_methods(index: Index) -> tuple[str, ...]:
+    """The methods an index can answer: all three, or BM25 alone for a keyword-only index (nothing embedded)."""
+    return METHODS if index.store is not None else ("bm25",)
+
+
+def evaluate_index(index: Index, queries: Sequence[Query], methods: Sequence[str] | None = None,
                    ks: Sequence[int] = KS, depth: int = DEPTH) -> dict[str, dict]:
     """Per method: mean recall@k, nDCG@k, MRR, seconds per query, and each query's answer rank (0: not found)."""
+    methods = methods or index_methods(index)
     texts = [q.text for q in queries]
-    index.embedder.embed_queries(texts)        # embed once up front, so per-method timings compare search alone
+    if any(m != "bm25" for m in methods):
+        index.embedder.embed_queries(texts)    # embed once up front, so per-method timings compare search alone
     report = {}
     for method in methods:
         start = time.perf_counter()
@@ -100,12 +107,13 @@ def _exact_topk(rows: np.ndarray, true: np.ndarray, kth: float, k: int, tol: flo
 
 
 def report(index: Index, queries: Sequence[Query], out, title: str, ks: Sequence[int] = KS,
-           methods: Sequence[str] = METHODS) -> dict:
+           methods: Sequence[str] | None = None) -> dict:
     """evaluate_index + the recall@k picture (one curve per method) + a compact table for summary.json."""
     from pathlib import Path
 
     from llmlab.plots import plot_curves
 
+    methods = methods or index_methods(index)
     results = evaluate_index(index, queries, methods, ks=tuple(range(1, max(ks) + 1)))
     picture = plot_curves({m: (list(range(1, max(ks) + 1)), [results[m][f"recall@{k}"] for k in range(1, max(ks) + 1)])
                            for m in methods}, Path(out) / "recall_at_k.png", title=title, xlabel="k",

@@ -216,7 +216,8 @@ class Index:
             raise LabError(f"k={k} asks for no results", hint="use k >= 1")
         if method != "bm25" and self.store is None:
             raise LabError(f"this index is keyword-only (built with embed_model=none): {method} search needs embeddings",
-                           hint="search with method='bm25', or rebuild the index with an embedding model")
+                           hint="search with --method bm25 (method='bm25' in Python), or rebuild the index with an "
+                                "embedding model")
         depth = k if method != "hybrid" else max(k, candidates)
         dense = self.dense_rows(queries, depth) if method != "bm25" else None
         sparse = self.bm25.search(queries, depth) if method != "dense" else None
