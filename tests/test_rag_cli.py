@@ -65,6 +65,12 @@ def test_missing_index_and_bad_arguments(tmp_path, monkeypatch, capsys):
     assert main(["rag", "search", "x", "--index", "nothing-here"]) == 2
     assert "llmlab rag index" in capsys.readouterr().err
     assert main(["rag", "index", "--corpus", "python-docs", "--set", "chunk_overlap=500"]) == 2
+    # a typo in --store is refused before the corpus is read or embedded, and leaves no run folder behind
+    monkeypatch.setattr("llmlab.rag.embed.Embedder.__init__",
+                        lambda *a, **k: pytest.fail("the embedding model must not load for a bad --store"))
+    assert main(["rag", "index", "--corpus", "python-docs", "--store", "fais"]) == 2
+    assert "unknown vector store 'fais'" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "rag").exists()
 
 
 @pytest.mark.slow

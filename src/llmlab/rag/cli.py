@@ -78,7 +78,7 @@ def index(corpus: str = typer.Option("python-docs", "--corpus", help="python-doc
     cfg = IndexConfig(corpus=corpus, store=store, chroma_url=chroma_url, max_documents=max_documents)
     if embed_model:
         cfg.embed_model = embed_model
-    cfg = apply_overrides(cfg, overrides)
+    cfg = apply_overrides(cfg, overrides).check()
     run = RunFolder.create("rag", name=name or _slug(corpus), out=out)
     run.save_config(cfg)
     built = Index.build(cfg.corpus, cfg, out=run.path)

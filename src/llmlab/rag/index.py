@@ -25,7 +25,7 @@ from llmlab.rag.bm25 import BM25
 from llmlab.rag.chunking import Chunk, ChunkConfig, chunk_corpus, corpus_hash
 from llmlab.rag.embed import DEFAULT_MODEL
 from llmlab.rag.fusion import RRF_K, reciprocal_rank_fusion
-from llmlab.rag.stores import VectorStore, load_store, make_store
+from llmlab.rag.stores import STORES, VectorStore, load_store, make_store
 
 METHODS = ("hybrid", "dense", "bm25")
 KEYWORD_ONLY = "none"       # embed_model="none": chunks + BM25, no embeddings (fast to build, bm25 search only)
@@ -48,6 +48,13 @@ class IndexConfig:
     @property
     def chunking(self) -> ChunkConfig:
         return ChunkConfig(self.chunk_size, self.chunk_overlap, self.chunk_unit)
+
+    def check(self) -> IndexConfig:
+        """Refuse bad settings before anything is embedded (a typo in --store must not cost minutes)."""
+        self.chunking.check()
+        if self.embed_model != KEYWORD_ONLY and self.store not in (*STORES, "faiss-flat"):
+            raise LabError(f"unknown vector store {self.store!r}", hint="use one of " + ", ".join(STORES))
+        return self
 
 
 @dataclass
@@ -79,8 +86,7 @@ class Index:
         """Chunk, embed and store `corpus`; with `out`, save there (replacing an index already in it)."""
         from llmlab.rag.embed import Embedder
 
-        cfg = cfg or IndexConfig()
-        cfg.chunking.check()
+        cfg = (cfg or IndexConfig()).check()
         spec = None                     # how to read the corpus again (to check staleness); None for an object
         if isinstance(corpus, str):
             spec = str(Path(corpus).resolve()) if Path(corpus).exists() else corpus
