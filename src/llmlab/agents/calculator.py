@@ -96,10 +96,15 @@ def _eval(node: ast.AST, depth: int) -> int | float:
             raise CalculatorError(f"{node.func.id}() takes plain arguments", hint=f"write {node.func.id}(x)")
         args = [_eval(a, depth + 1) for a in node.args]
         try:
-            return _check_size(FUNCTIONS[node.func.id](*args))
+            value = FUNCTIONS[node.func.id](*args)
         except (ValueError, TypeError) as exc:
-            raise CalculatorError(f"{node.func.id}{tuple(args)} is undefined: {exc}",
+            shown = ", ".join(format_number(a) for a in args)
+            raise CalculatorError(f"{node.func.id}({shown}) is undefined: {exc}",
                                   hint="check the function's domain and its number of arguments") from None
+        except OverflowError:         # exp(1000), floor of an infinite float
+            raise CalculatorError(f"{node.func.id}() of these arguments is too large for a float",
+                                  hint="use smaller numbers") from None
+        return _check_size(value)
     what = {ast.Attribute: "attribute access", ast.Call: "calls other than the math functions",
             ast.Subscript: "indexing", ast.Lambda: "lambdas", ast.Compare: "comparisons",
             ast.BoolOp: "and/or", ast.BinOp: "this operator (bit operations)"}.get(type(node), type(node).__name__)
@@ -123,4 +128,7 @@ def _check_size(value: int | float) -> int | float:
                               hint=f"the calculator keeps results under {int(MAX_INT_BITS * 0.30103):,} digits")
     if isinstance(value, complex):
         raise CalculatorError("the result is a complex number", hint="the calculator works with real numbers")
+    if isinstance(value, float) and not math.isfinite(value):
+        # float arithmetic overflows to inf silently (1e308 * 10); there is no inf or nan to write as input
+        raise CalculatorError("the result is too large for a float", hint="use smaller numbers")
     return value
