@@ -148,3 +148,16 @@ def test_the_openai_backend_against_llmlabs_own_server(gpt2_dir, engine_llm):
         llm.close()
     with pytest.raises(LabError, match="no OpenAI-compatible server"):
         load_llm(f"openai:{server.url}/v1")
+
+
+def test_bad_dtype_and_device_are_lab_errors(gpt2_dir):
+    import torch
+
+    with pytest.raises(LabError, match="unknown dtype 'fp16'"):
+        load_llm(f"hf:{gpt2_dir}", dtype="fp16")
+    with pytest.raises(LabError, match="unknown device 'gpu'"):
+        load_llm(f"hf:{gpt2_dir}", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(LabError, match="no CUDA GPU"):
+            load_llm(f"hf:{gpt2_dir}", device="cuda")
+    assert load_llm(f"hf:{gpt2_dir}", dtype="bfloat16").model.dtype == torch.bfloat16

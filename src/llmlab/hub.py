@@ -60,8 +60,17 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from llmlab.serve.config import resolve_device
+
     hf_logging.disable_progress_bar()        # llmlab's own bars are the ones on screen
-    torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+    torch_dtype = "auto" if dtype == "auto" else getattr(torch, str(dtype), None)
+    if not isinstance(torch_dtype, torch.dtype) and torch_dtype != "auto":
+        raise LabError(f"unknown dtype {dtype!r}", hint="use auto, float32, bfloat16 or float16")
+    device = resolve_device(device)          # "auto", or a LabError for cuda without a GPU
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise LabError(f"unknown device {device!r}", hint="use cpu, cuda, cuda:N, mps or auto") from None
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
     except OSError as exc:
