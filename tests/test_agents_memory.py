@@ -47,6 +47,9 @@ def test_named_memories_live_under_runs_agents(runs_dir):
     assert (runs_dir / "agents" / "ada" / "memory.jsonl").exists()
     with pytest.raises(LabError, match="not a plain name"):
         LongTermMemory.open("../escape")
+    # forgetting in a memory that does not exist (a typo) removes nothing and creates nothing
+    assert LongTermMemory.open("typo").forget("fact") == 0
+    assert not (runs_dir / "agents" / "typo").exists()
 
 
 def test_a_damaged_file_is_named(tmp_path):

@@ -115,7 +115,8 @@ class LongTermMemory:
         """Remove the facts with this key or this exact text; how many were removed."""
         facts = self.facts()
         kept = [f for f in facts if f.key != key_or_text and f.text != key_or_text]
-        self._write(kept)
+        if len(kept) < len(facts):      # nothing removed: nothing written (a mistyped name makes no folder)
+            self._write(kept)
         return len(facts) - len(kept)
 
     def search(self, query: str, k: int = 3) -> list[Fact]:
