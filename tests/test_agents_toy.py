@@ -115,3 +115,19 @@ def test_cli_run_with_a_scripted_model(tmp_path, runs_dir, monkeypatch):
     assert (tmp_path / "run" / "transcript.jsonl").exists()
     shown = CliRunner().invoke(app, ["agents", "memory", "t", "--json"])
     assert [f["text"] for f in json.loads(shown.output)] == ["What is 6*7? -> 42"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["", "--model", "scripted:x"], "the question is empty"),
+    (["1+1", "--model", "scripted:x", "--style", "fancy"], "unknown prompt style 'fancy'"),
+    (["1+1", "--model", "scripted:x", "--mode", "stream"], "unknown agent mode 'stream'"),
+    (["1+1", "--model", "scripted:x", "--max-steps", "0"], "max_steps must be >= 1"),
+])
+def test_cli_run_checks_its_arguments_before_loading_a_model(args, message, runs_dir, monkeypatch, capsys):
+    import llmlab.llm
+    from llmlab.cli import main
+
+    monkeypatch.setattr(llmlab.llm, "load_llm", lambda spec: pytest.fail("no model may load for bad arguments"))
+    assert main(["agents", "run", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (runs_dir / "agents").exists()

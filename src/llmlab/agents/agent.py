@@ -21,7 +21,7 @@ from typing import Any
 
 from llmlab.agents.memory import LongTermMemory, fit_steps
 from llmlab.agents.parser import FORMAT_HINT, FinalAnswer, ParseError, ToolCall, parse_step
-from llmlab.agents.prompt import PastStep, cue, render_messages, render_prompt
+from llmlab.agents.prompt import STYLES, PastStep, cue, render_messages, render_prompt
 from llmlab.agents.tools import ToolRegistry
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
@@ -48,6 +48,8 @@ class AgentConfig:
             raise LabError(f"max_steps must be >= 1, got {self.max_steps}", hint="--set max_steps=6")
         if self.mode not in MODES:
             raise LabError(f"unknown agent mode {self.mode!r}", hint=f"use one of {', '.join(MODES)}")
+        if self.style not in STYLES:
+            raise LabError(f"unknown prompt style {self.style!r}", hint=f"use one of {', '.join(STYLES)}")
         if not any("Observation" in s for s in self.stop):
             raise LabError("the stop strings must include one with 'Observation'",
                            hint="otherwise the model writes its own tool results; keep '\\nObservation:'")
@@ -98,6 +100,12 @@ class AgentResult:
 Trace = Callable[[str, dict[str, Any]], None]     # (event, data): "start", "step", "end"
 
 
+def check_question(question: str) -> str:
+    if not question.strip():
+        raise LabError("the question is empty", hint='ask something, e.g. llmlab agents run "What is 17 * 23?"')
+    return question
+
+
 class Agent:
     def __init__(self, llm: LLM, tools: ToolRegistry | None = None, memory: LongTermMemory | None = None,
                  config: AgentConfig | None = None, transcript: str | Path | None = None, trace: Trace | None = None):
@@ -110,8 +118,7 @@ class Agent:
 
     def run(self, question: str) -> AgentResult:
         cfg, start = self.config, time.perf_counter()
-        if not question.strip():
-            raise LabError("the question is empty", hint='ask something, e.g. llmlab agents run "What is 17 * 23?"')
+        check_question(question)
         recalled = [f.text for f in self.memory.search(question, cfg.recall_k)] if self.memory and cfg.recall_k else []
         self._emit("start", {"question": question, "recalled": recalled, "model": self.llm.name,
                              "tools": self.tools.names, "config": asdict(cfg)})

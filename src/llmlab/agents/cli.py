@@ -33,7 +33,7 @@ def run(question: str = typer.Argument(..., help="what to ask"),
         quiet: bool = typer.Option(False, "--quiet", help="no step-by-step trace"),
         as_json: bool = typer.Option(False, "--json")) -> None:
     """Answer a question with a ReAct agent; the transcript goes to the run folder."""
-    from llmlab.agents.agent import Agent, AgentConfig, print_trace
+    from llmlab.agents.agent import Agent, AgentConfig, check_question, print_trace
     from llmlab.agents.memory import LongTermMemory
     from llmlab.agents.reproduction import toy_agent_config
     from llmlab.agents.tools import build_tools
@@ -41,12 +41,15 @@ def run(question: str = typer.Argument(..., help="what to ask"),
     from llmlab.llm import load_llm
     from llmlab.runs import RunFolder
 
+    # everything the user typed is checked before a model loads or a run folder is made
+    check_question(question)
     long_term = LongTermMemory.open(memory) if memory else None
     registry = build_tools(tools.split(","), memory=long_term, docs_index=index)
     base = toy_agent_config(recall_k=3) if style == "bare" else AgentConfig()
     chosen = {"max_steps": max_steps, "max_new_tokens": max_new_tokens}
     config = AgentConfig(**{**base.__dict__, "mode": mode, "style": style, "temperature": temperature,
-                            "remember_answers": remember, **{k: v for k, v in chosen.items() if v is not None}})
+                            "remember_answers": remember,
+                            **{k: v for k, v in chosen.items() if v is not None}}).validate()
     folder = RunFolder.create("agents", name=None, out=out)
     folder.save_config({"question": question, "model": model, "tools": registry.names, "memory": memory,
                         **config.__dict__})
