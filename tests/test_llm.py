@@ -161,3 +161,10 @@ def test_bad_dtype_and_device_are_lab_errors(gpt2_dir):
         with pytest.raises(LabError, match="no CUDA GPU"):
             load_llm(f"hf:{gpt2_dir}", device="cuda")
     assert load_llm(f"hf:{gpt2_dir}", dtype="bfloat16").model.dtype == torch.bfloat16
+
+
+def test_an_option_the_backend_lacks_is_named(gpt2_dir):
+    for kind in ("engine", "hf"):
+        with pytest.raises(LabError, match=f"the {kind}: backend has no option 'n_ctxx'") as info:
+            load_llm(f"{kind}:{gpt2_dir}", n_ctxx=4096)
+        assert "device" in info.value.hint

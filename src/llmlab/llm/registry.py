@@ -13,6 +13,7 @@ when asked for, so `import llmlab.llm` costs nothing.
 from __future__ import annotations
 
 import json
+import re
 from importlib import import_module
 from pathlib import Path
 
@@ -24,6 +25,12 @@ BACKENDS = {
     "hf": "llmlab.llm.hf_backend:HFLLM",
     "gguf": "llmlab.llm.gguf_backend:GGUFLLM",
     "openai": "llmlab.llm.openai_backend:OpenAILLM",
+}
+OPTION_HINTS = {
+    "engine": "engine: takes EngineConfig's fields (device, dtype, max_model_len, kv_cache_gb, ...)",
+    "hf": "hf: takes device, dtype and from_pretrained's arguments (revision, trust_remote_code, ...)",
+    "gguf": "gguf: takes runtime, n_ctx, n_threads, n_gpu_layers, verbose and llama_cpp.Llama's arguments",
+    "openai": "openai: takes model, api_key, context_window, tokenizer and timeout",
 }
 FORMS = "engine:<model dir>, hf:<name or dir>, gguf:<file>, openai:<base url>"
 
@@ -67,7 +74,15 @@ def load_llm(spec: str | LLM, **options) -> LLM:
             raise LabError(f"the {kind}: backend needs the Python package {exc.name!r}, which is not installed",
                            hint=f"pip install {exc.name} (or pip install 'llmlab[all]')") from exc
         raise
-    return backend(target, **options)
+    try:
+        return backend(target, **options)
+    except TypeError as exc:
+        # a misspelt option (--opt n_ctx=... on the hf: backend) reaches a constructor as a keyword it lacks
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not bad or bad.group(1) not in options:
+            raise
+        raise LabError(f"the {kind}: backend has no option {bad.group(1)!r}",
+                       hint=f"drop it or check its spelling; {OPTION_HINTS[kind]}") from None
 
 
 def parse_options(items: list[str] | None) -> dict:
