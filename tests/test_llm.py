@@ -168,3 +168,15 @@ def test_an_option_the_backend_lacks_is_named(gpt2_dir):
         with pytest.raises(LabError, match=f"the {kind}: backend has no option 'n_ctxx'") as info:
             load_llm(f"{kind}:{gpt2_dir}", n_ctxx=4096)
         assert "device" in info.value.hint
+
+
+def test_a_template_that_refuses_the_conversation_is_a_lab_error(tmp_path):
+    d = make_model_dir(tmp_path / "gpt2", family="gpt2", n_layer=1, n_embd=32, tokenizer="bpe")
+    cfg = json.loads((d / "tokenizer_config.json").read_text())
+    cfg["chat_template"] = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+                            "{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    (d / "tokenizer_config.json").write_text(json.dumps(cfg))
+    llm = load_llm(f"hf:{d}")
+    with pytest.raises(LabError, match=r"refused the conversation \(system -> user\): System role not supported"):
+        llm.chat([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
+    assert llm.render_chat([{"role": "user", "content": "hi"}]) == "hi"

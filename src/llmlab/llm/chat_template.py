@@ -19,7 +19,17 @@ ASSISTANT_CUE = "assistant:"
 def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
     plain = [{"role": m["role"], "content": m["content"]} for m in messages]
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+        from jinja2.exceptions import TemplateError
+
+        try:
+            return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+        except TemplateError as exc:        # the template's own raise_exception(...): it rejects this conversation
+            from llmlab.errors import LabError
+
+            roles = " -> ".join(m["role"] for m in plain)
+            raise LabError(f"the model's chat template refused the conversation ({roles}): {exc}",
+                           hint="many templates take no system message or need user/assistant turns to "
+                                "alternate; drop the system prompt (--system '') or reorder the messages") from None
     return "".join(DEFAULT_CHAT_TEMPLATE.format(**m) for m in plain) + ASSISTANT_CUE
 
 
