@@ -176,3 +176,22 @@ def test_cli_show_and_errors(capsys):
     assert main(["cot", "run", "--model", "engine:/nowhere", "--conditions", "cot"]) == 2
     assert "unknown condition" in capsys.readouterr().err
     assert main(["icl", "run", "--model", "engine:/nowhere", "--tasks", "poetry"]) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["icl", "run", "--n", "0"], "ask at least one query"),
+    (["icl", "run", "--shots", "0,1,45"], "45 shots asked for, but task 'sentiment' has only 39"),
+    (["icl", "run", "--tasks", "poetry"], "unknown in-context task"),
+    (["icl", "run", "--samples", "0"], "samples=0"),
+    (["cot", "run", "--n", "0"], "ask for at least one problem"),
+    (["cot", "run", "--min-steps", "3", "--max-steps", "2"], "steps range"),
+    (["cot", "run", "--conditions", "cot"], "unknown condition"),
+    (["cot", "run"], "/nowhere"),                       # good settings, a bad model: still no run folder
+])
+def test_run_settings_are_checked_before_the_model_loads(args, message, runs_dir, capsys):
+    """A bad setting is named at once: not after minutes of prompts, and not as a model-loading error."""
+    from llmlab.cli import main
+
+    assert main([*args, "--model", "engine:/nowhere"]) == 2
+    assert message in capsys.readouterr().err
+    assert not runs_dir.exists()                      # and no empty run folder is left behind

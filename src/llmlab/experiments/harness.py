@@ -25,7 +25,7 @@ from llmlab.experiments.extract import (
 from llmlab.experiments.icl_tasks import icl_task
 from llmlab.experiments.prompts import THEREFORE, Prompt, cot_prompt, icl_prompt, pick_demos
 from llmlab.experiments.stats import majority
-from llmlab.experiments.word_problems import word_problems
+from llmlab.experiments.word_problems import check_counts, word_problems
 from llmlab.generation import SamplingParams
 from llmlab.llm import LLM, ContextWindowError
 
@@ -46,6 +46,13 @@ class Sampling:
                               stop=() if self.chat else stop, seed=self.seed + sample)
 
 
+    def check_sampling(self) -> None:
+        if self.samples < 1:
+            raise LabError(f"samples={self.samples}: need at least 1", hint="--samples 5 for self-consistency")
+        if self.max_new_tokens < 1:
+            raise LabError(f"max_new_tokens={self.max_new_tokens}: need at least 1", hint="--max-new-tokens 256")
+
+
 @dataclass
 class CotRun(Sampling):
     n: int = 50
@@ -53,6 +60,16 @@ class CotRun(Sampling):
     min_steps: int = 2
     max_steps: int = 4
     two_stage: bool = True            # zero-shot CoT without "the answer is": ask "Therefore, the answer is"
+
+    def check(self) -> CotRun:
+        """Every setting, before a model is loaded: a bad one must not surface after minutes of prompts."""
+        self.check_sampling()
+        if not self.conditions:
+            raise LabError("no conditions to compare", hint="e.g. --conditions direct-0,cot-0")
+        for c in self.conditions:
+            parse_condition(c)
+        check_counts(self.n, self.min_steps, self.max_steps)
+        return self
 
 
 @dataclass
@@ -62,6 +79,22 @@ class IclRun(Sampling):
     n: int = 40                       # queries per task (each task ships 40 items)
     instruction: bool = True
     max_new_tokens: int = 12
+
+    def check(self) -> IclRun:
+        """Every setting, before a model is loaded: tasks exist, n >= 1, each shot count fits every task's pool."""
+        self.check_sampling()
+        if not self.tasks or not self.shots:
+            raise LabError("no tasks or no shot counts to compare", hint="e.g. --tasks sentiment --shots 0,1,2,4,8")
+        if self.n < 1:
+            raise LabError(f"n={self.n}: ask at least one query per task", hint="--n 40")
+        if min(self.shots) < 0:
+            raise LabError(f"shots {self.shots}: a shot count cannot be negative", hint="e.g. --shots 0,1,2,4,8")
+        for name in self.tasks:
+            pool = len(icl_task(name).items) - 1          # a query's demonstrations are the task's other items
+            if max(self.shots) > pool:
+                raise LabError(f"{max(self.shots)} shots asked for, but task {name!r} has only {pool} other items",
+                               hint=f"use at most {pool} shots")
+        return self
 
 
 def parse_condition(name: str) -> tuple[str, int]:

@@ -25,8 +25,9 @@ def _run(project: str, model: str | LLM, cfg: CotRun | IclRun, out: str | Path |
          options: dict | None) -> tuple[RunFolder, LLM, list[dict[str, Any]]]:
     from llmlab.progress import progress_bar
 
+    cfg.check()
+    llm = load_llm(model, **(options or {}))         # before the run folder: a bad model spec leaves no empty folder
     run = RunFolder.create(project, name=name, out=out)
-    llm = load_llm(model, **(options or {}))
     run.save_config({"model": llm.name, "backend_options": options or {}, **_as_dict(cfg)})
     runner = run_cot if isinstance(cfg, CotRun) else run_icl
     with progress_bar(total_prompts(cfg), f"{project} {llm.name}", unit="prompt") as bar:

@@ -85,12 +85,16 @@ def word_problem(rng: random.Random, steps: int, index: int) -> Item:
     return Item(f"arithmetic-{index}", " ".join(question), str(value), " ".join(rationale), {"steps": steps})
 
 
-def word_problems(n: int, seed: int = 0, min_steps: int = 2, max_steps: int = 4) -> list[Item]:
-    """`n` problems, the number of steps cycling through min_steps..max_steps (so each count is equally common)."""
+def check_counts(n: int, min_steps: int, max_steps: int) -> None:
     if not 1 <= min_steps <= max_steps:
         raise LabError(f"steps range [{min_steps}, {max_steps}] is empty", hint="need 1 <= min_steps <= max_steps")
     if n < 1:
         raise LabError(f"n={n}: ask for at least one problem", hint="--n 50")
+
+
+def word_problems(n: int, seed: int = 0, min_steps: int = 2, max_steps: int = 4) -> list[Item]:
+    """`n` problems, the number of steps cycling through min_steps..max_steps (so each count is equally common)."""
+    check_counts(n, min_steps, max_steps)
     rng = random.Random(f"word-problems-{seed}")
     span = max_steps - min_steps + 1
     return [word_problem(rng, min_steps + i % span, i) for i in range(n)]
