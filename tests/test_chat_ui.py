@@ -133,3 +133,14 @@ def test_repl_survives_a_message_that_does_not_fit(runs_dir):
     written = []
     answers = run_repl(bot, SamplingParams(max_new_tokens=2), read=lines, write=written.append)
     assert answers == 1 and "error: the system prompt and the newest message take" in "".join(written)
+
+
+def test_a_resumed_session_keeps_its_own_system_prompt(runs_dir):
+    from llmlab.chat.bot import DEFAULT_SYSTEM
+
+    ChatStore().open("pirate", system="talk like a pirate")          # e.g. started with llmlab chat repl --system
+    chat = ChatUI(CountLLM(), ChatStore())                            # llmlab chat ui without --system
+    assert chat.load("pirate")[1] == "talk like a pirate"
+    assert ChatStore().open("pirate").meta["system"] == "talk like a pirate"
+    assert chat.load("fresh")[1] == DEFAULT_SYSTEM
+    assert ChatUI(CountLLM(), ChatStore(), system="be terse").load("pirate")[1] == "be terse"   # --system wins

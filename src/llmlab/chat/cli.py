@@ -40,17 +40,17 @@ def ui(model: str = typer.Option(..., "--model", help=MODEL_HELP),
        quantize: str = typer.Option("none", "--quantize", help=QUANT_HELP),
        device: str = typer.Option("cpu", "--device"),
        session: str = typer.Option(None, "--session", help="open this saved session first"),
-       system: str = typer.Option(None, "--system", help="system prompt (default: a short helpful one)"),
+       system: str = typer.Option(None, "--system", help="system prompt (default: the session's saved one, "
+                                                        "or a short helpful one for a new session)"),
        host: str = typer.Option("127.0.0.1", "--host", help="0.0.0.0 to reach it from other machines"),
        port: int = typer.Option(7860, "--port"),
        share: bool = typer.Option(False, "--share", help="a public gradio.live link (needs a network)"),
        opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP),
        summarize: bool = typer.Option(False, "--summarize", help=SUMMARY_HELP)) -> None:
     """A Gradio chat: streaming, temperature/top-p/max tokens, a context meter, sessions and facts."""
-    from llmlab.chat.bot import DEFAULT_SYSTEM
     from llmlab.chat.ui import ChatUI
 
-    chat = ChatUI(_llm(model, quantize, device, opt), system=system or DEFAULT_SYSTEM, summarize=summarize)
+    chat = ChatUI(_llm(model, quantize, device, opt), system=system, summarize=summarize)
     chat.build(session).queue().launch(server_name=host, server_port=port, share=share)
 
 

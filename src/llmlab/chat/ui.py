@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llmlab.chat.bot import DEFAULT_SYSTEM, ChatBot
+from llmlab.chat.bot import ChatBot
 from llmlab.chat.memory import ChatStore
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
@@ -25,8 +25,9 @@ def _chat_value(bot: ChatBot) -> list[dict[str, str]]:
 
 
 class ChatUI:
-    def __init__(self, llm: LLM, store: ChatStore | None = None, system: str = DEFAULT_SYSTEM,
+    def __init__(self, llm: LLM, store: ChatStore | None = None, system: str | None = None,
                  title: str | None = None, summarize: bool = False):
+        """`system` None: a resumed session keeps its saved system prompt, a new one gets DEFAULT_SYSTEM."""
         self.llm, self.store, self.system, self.summarize = llm, store or ChatStore(), system, summarize
         self.title = title or f"llmlab chat — {llm.name}"
         self._bots: dict[str, ChatBot] = {}
