@@ -110,3 +110,19 @@ def test_roadmap_step_passes_its_checks(tmp_path):
     assert summary["checks"] and all(summary["checks"].values()), summary["checks"]
     assert all((tmp_path / p).stat().st_size > 0 for p in summary["pictures"])
     assert max(r["dropped_messages"] for r in summary["turns"]) > 0
+
+
+def test_export_gguf_bad_inputs_are_lab_errors(model_dir, tmp_path, capsys):
+    import shutil
+
+    pytest.importorskip("gguf")
+    out = str(tmp_path / "x.gguf")
+    assert main(["chat", "export-gguf", "--model", str(tmp_path / "nowhere"), "--out", out]) == 2
+    assert "no model directory" in capsys.readouterr().err
+    weights_only = tmp_path / "weights-only"
+    weights_only.mkdir()
+    for f in model_dir.iterdir():
+        if f.name == "config.json" or f.suffix == ".safetensors":
+            shutil.copy(f, weights_only / f.name)
+    assert main(["chat", "export-gguf", "--model", str(weights_only), "--out", out]) == 2
+    assert "has no tokenizer" in capsys.readouterr().err

@@ -63,18 +63,21 @@ def _tokenizer_metadata(writer, tokenizer) -> None:
 
 def export_gguf(model_dir: str | Path, out: str | Path, kind: str = "q8_0") -> Path:
     """Write `model_dir` (a LlamaForCausalLM with a byte-level BPE tokenizer) to the GGUF file `out`."""
-    import gguf
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    try:
+        import gguf
+    except ImportError:
+        raise LabError("writing GGUF needs the gguf package, which is not installed",
+                       hint="pip install gguf (or pip install 'llmlab[chat]')") from None
+    from llmlab.hub import load_causal_lm
 
     if kind not in KINDS:
         raise LabError(f"unknown GGUF tensor type {kind!r}", hint=f"use one of {', '.join(KINDS)}")
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    # a missing folder or tokenizer is a LabError there; the tokenizer goes into the file's metadata
+    model, tokenizer = load_causal_lm(model_dir, dtype="float32")
     cfg = model.config
     if cfg.model_type != "llama":
         raise LabError(f"only Llama-family models are written to GGUF here, not {cfg.model_type!r}",
                        hint="use llama.cpp's convert_hf_to_gguf.py for other architectures")
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(out), "llama")
