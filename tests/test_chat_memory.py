@@ -79,6 +79,10 @@ def test_bad_names_and_corrupt_files(runs_dir):
     (s.path / "messages.jsonl").write_text('{"role": "user", "content": "x"}\n{"role": broken\n')
     with pytest.raises(LabError, match="line 2 is not JSON"):
         ChatStore().open("b")
+    (s.path / "messages.jsonl").write_text('{"role": "user", "content": "x"}\n')
+    (s.path / "session.json").write_text("{broken")
+    with pytest.raises(LabError, match="session.json is not JSON"):
+        ChatStore().list()
 
 
 def test_recall_ranks_by_bm25_without_stopwords():

@@ -68,7 +68,14 @@ class Session:
     @classmethod
     def load(cls, path: Path) -> Session:
         meta_file = path / "session.json"
-        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+        except json.JSONDecodeError as exc:
+            raise LabError(f"{meta_file} is not JSON ({exc.msg}, line {exc.lineno})",
+                           hint="fix the file, or delete it to reset the session's settings (its messages stay)") from None
+        if not isinstance(meta, dict):
+            raise LabError(f"{meta_file} holds a {type(meta).__name__}, not a JSON object",
+                           hint="delete it to reset the session's settings (its messages stay)")
         return cls(path, _read_jsonl(path / "messages.jsonl"),
                    [row["text"] for row in _read_jsonl(path / "facts.jsonl")], meta)
 
