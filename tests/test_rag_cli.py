@@ -98,3 +98,15 @@ def test_keyword_only_index_evaluates_bm25_alone(corpus_dir, tmp_path, monkeypat
     assert (out / "eval-titles" / "recall_at_k.png").exists()
     assert main(["rag", "search", "loop", "--index", str(out)]) == 2
     assert "--method bm25" in capsys.readouterr().err
+    # and the commands that retrieve take that --method
+    from tests.test_rag_qa import ScriptedLLM
+
+    import llmlab.llm
+
+    monkeypatch.setattr(llmlab.llm, "load_llm", lambda spec: ScriptedLLM(window=10_000, reply="Loops end [1]."))
+    assert main(["rag", "summarize", "--query", "break loop", "--method", "bm25", "--index", str(out),
+                 "--model", "scripted", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["citations"]["cited"] == [1]
+    assert main(["rag", "ask", "How do I break a loop?", "--method", "bm25", "--index", str(out),
+                 "--model", "scripted", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sources"][0]["doc"] == "loops.txt"

@@ -154,6 +154,7 @@ def summarize(model: str = typer.Option(..., "--model", help=MODEL_HELP),
               query: str = typer.Option(None, "--query", help="summarise what the top-k chunks say about this"),
               index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
               k: int = typer.Option(8, "-k", "--k"),
+              method: str = typer.Option("hybrid", "--method", help=METHOD_HELP + " (with --query)"),
               max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Summarise a document or a query's top chunks, map-reduce when they do not fit one prompt."""
@@ -172,7 +173,7 @@ def summarize(model: str = typer.Option(..., "--model", help=MODEL_HELP),
             names = sorted({c.doc for c in idx.chunks})
             raise LabError(f"no document {doc!r} in the index", hint="e.g. " + ", ".join(names[:8]))
     else:
-        chunks = [h.chunk for h in idx.search(query, k=k)]
+        chunks = [h.chunk for h in idx.search(query, k=k, method=method)]
     with load_llm(model) as llm:
         result = run_summary(llm, chunks, SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0), focus=query)
     if as_json:
