@@ -79,6 +79,10 @@ def test_quantize_command_writes_summary_and_picture(model_dir, tmp_path, capsys
     assert everything["layers_quantized"] == 16 and everything["kept_float"] == []
     assert everything["weight_bytes_after"] < summary["weight_bytes_after"]
     assert main(["chat", "quantize", "--model", "openai:http://127.0.0.1:1/v1"]) == 2
+    # a model that is not there, or an unknown kernel: an error, and no empty run folder left behind
+    assert main(["chat", "quantize", "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "none")]) == 2
+    assert main(["chat", "quantize", "--model", str(model_dir), "--kernel", "fp4", "--out", str(tmp_path / "k")]) == 2
+    assert not (tmp_path / "none").exists() and not (tmp_path / "k").exists()
 
 
 def test_export_gguf_then_chat_through_gguf_backend(model_dir, tmp_path, runs_dir, monkeypatch, capsys):

@@ -114,6 +114,7 @@ def quantize(model: str = typer.Option(..., "--model", help="hf:NAME_OR_DIR or a
     import time
 
     from llmlab.chat.evaluate import SAMPLE, compare_int8
+    from llmlab.chat.quantize import KERNELS
     from llmlab.console import print_summary
     from llmlab.hub import load_causal_lm
     from llmlab.llm import parse_spec
@@ -124,10 +125,14 @@ def quantize(model: str = typer.Option(..., "--model", help="hf:NAME_OR_DIR or a
         from llmlab.errors import LabError
 
         raise LabError(f"int8 quantisation needs a transformers model, not {kind}:", hint="give hf:NAME or a model directory")
+    if kernel not in KERNELS:
+        from llmlab.errors import LabError
+
+        raise LabError(f"unknown int8 kernel {kernel!r}", hint=f"use one of {', '.join(KERNELS)}")
+    float_model, tokenizer = load_causal_lm(target, dtype="float32")      # before the run folder: a bad name leaves none
     run = RunFolder.create("chat", name=time.strftime("quantize-%Y%m%d-%H%M%S"), out=out)
     run.save_config({"model": target, "kernel": kernel, "lm_head": lm_head, "embeddings": embeddings,
                      "text": text or SAMPLE})
-    float_model, tokenizer = load_causal_lm(target, dtype="float32")
     summary = {"model": target, **compare_int8(float_model, tokenizer, text or SAMPLE, run.path, kernel,
                                                lm_head=lm_head, embeddings=embeddings)}
     run.save_summary(summary)
