@@ -63,7 +63,10 @@ def test_index_search_eval_ask_summarize(corpus_dir, tmp_path, monkeypatch, caps
 def test_missing_index_and_bad_arguments(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LLMLAB_RUNS", str(tmp_path / "runs"))
     assert main(["rag", "search", "x", "--index", "nothing-here"]) == 2
-    assert "llmlab rag index" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "llmlab rag index" in err and str(tmp_path / "runs" / "rag" / "nothing-here") in err
+    assert main(["rag", "search", "x", "--index", str(tmp_path / "no" / "idx")]) == 2
+    assert f"no index at {tmp_path / 'no' / 'idx'} " in capsys.readouterr().err     # the folder as typed
     assert main(["rag", "index", "--corpus", "python-docs", "--set", "chunk_overlap=500"]) == 2
     # a typo in --store is refused before the corpus is read or embedded, and leaves no run folder behind
     monkeypatch.setattr("llmlab.rag.embed.Embedder.__init__",

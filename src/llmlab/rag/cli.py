@@ -26,7 +26,10 @@ def _index_dir(index: str) -> Path:
     from llmlab.runs import runs_root
 
     path = Path(index).expanduser()
-    return path if (path / "manifest.json").exists() else runs_root() / "rag" / _slug(index)
+    # a path (it exists, or it names folders) is taken as given, so a missing one is reported as typed
+    if (path / "manifest.json").exists() or path.exists() or len(path.parts) > 1:
+        return path
+    return runs_root() / "rag" / _slug(index)
 
 
 def _slug(name: str) -> str:
