@@ -25,10 +25,6 @@ from llmlab.errors import LabError
 from llmlab.runs import runs_root
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# words that carry no topic: "what is my name" must not match every fact that holds "is"
-STOPWORDS = frozenset("a an and are as at be but by did do does for from had has have he her his how i in is it "
-                      "its me my of on or our she so that the their them then there they this to was we were what "
-                      "when where which who why will with you your".split())
 
 
 # ---- short-term: the scratchpad ----------------------------------------------------------------------------
@@ -64,10 +60,10 @@ class Fact:
 
 
 def terms(text: str) -> list[str]:
-    """Lower-cased words without stop words (the query side of the BM25 search)."""
-    from llmlab.rag.bm25 import tokenize
+    """Lower-cased words without stop words (llmlab.rag.bm25.topic_terms): both sides of the fact search."""
+    from llmlab.rag.bm25 import topic_terms
 
-    return [w for w in tokenize(text) if w not in STOPWORDS]
+    return topic_terms(text)
 
 
 class LongTermMemory:

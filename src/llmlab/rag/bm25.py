@@ -19,11 +19,21 @@ import numpy as np
 from llmlab.rag.stores import top_k
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# words that carry no topic, for short texts that are alike (chat turns, remembered facts): without them
+# "what is my name" would match every fact that holds "is". Document search keeps every word, as rank_bm25 does.
+STOPWORDS = frozenset("a an and are as at be but by did do does for from had has have he her his how i in is it "
+                      "its me my of on or our she so that the their them then there they this to was we were what "
+                      "when where which who why will with you your".split())
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word characters: "str.format()" -> ["str", "format"]."""
     return _WORD.findall(text.lower())
+
+
+def topic_terms(text: str) -> list[str]:
+    """`tokenize` without STOPWORDS: "what is my name?" -> ["name"]."""
+    return [w for w in tokenize(text) if w not in STOPWORDS]
 
 
 class BM25:
