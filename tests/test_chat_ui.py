@@ -144,3 +144,19 @@ def test_a_resumed_session_keeps_its_own_system_prompt(runs_dir):
     assert ChatStore().open("pirate").meta["system"] == "talk like a pirate"
     assert chat.load("fresh")[1] == DEFAULT_SYSTEM
     assert ChatUI(CountLLM(), ChatStore(), system="be terse").load("pirate")[1] == "be terse"   # --system wins
+
+
+def test_ctrl_c_stops_the_answer_not_the_repl(runs_dir):
+    bot = ChatBot(CountLLM(), ChatStore().open("r3"), system="sys")
+    written = []
+
+    def write(text):
+        if text == "three ":
+            raise KeyboardInterrupt          # the user presses Ctrl-C while the answer streams
+        written.append(text)
+
+    answers = run_repl(bot, SamplingParams(max_new_tokens=5), read=reader(["count", "again"]), write=write)
+    assert answers == 2 and " [stopped]" in written
+    history = ChatStore().open("r3").history()
+    # the piece being printed when Ctrl-C came had been generated already, so it is kept
+    assert [m["content"] for m in history] == ["count", "one two three ", "again", "one two three "]

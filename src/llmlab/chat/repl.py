@@ -5,6 +5,7 @@
 /remember TEXT   keep a fact across any trimming      /facts     list them      /forget N   drop fact N
 /clear           forget the conversation (facts stay) /context   what the last prompt held
 /system TEXT     change the system prompt             /quit      leave (Ctrl-D too); everything is saved
+Ctrl-C while an answer streams stops that answer (what was said is kept) and the chat goes on.
 """
 
 from __future__ import annotations
@@ -81,8 +82,13 @@ def run_repl(bot: ChatBot, params: SamplingParams, read: Callable[[str], str] = 
                 out(reply + "\n")
                 continue
             out("bot> ")
-            for piece in bot.reply_stream(line, params):
-                out(piece)
+            stream = bot.reply_stream(line, params)
+            try:
+                for piece in stream:
+                    out(piece)
+            except KeyboardInterrupt:     # stops this answer, not the chat; the partial answer is saved
+                stream.close()
+                out(" [stopped]")
             answers += 1
             out(f"\n   [{bot.meter_text()}]\n")
         except LabError as exc:           # a message too long for the window: say so and keep chatting
