@@ -115,7 +115,7 @@ class StandInLlama:
         self._bytes = {c: b for b, c in bytes_to_unicode().items()}
         self._n_ctx = n_ctx or self.model.config.max_position_embeddings
         self.metadata = {"tokenizer.chat_template": self.template} if self.template else {}
-        self.calls = []
+        self.calls, self.steps = [], 0
 
     def tokenize(self, text: bytes, add_bos=True, special=False):
         assert isinstance(text, bytes)
@@ -150,6 +150,7 @@ class StandInLlama:
             with torch.no_grad():
                 nxt = int(self.model(torch.tensor([ids])).logits[0, -1].argmax())
             ids.append(nxt)
+            self.steps += 1
             yield nxt
 
 
@@ -170,6 +171,10 @@ def test_llama_cpp_adapter_matches_hf_backend(files, stand_in):
         assert (a.text, a.finish_reason, a.prompt_tokens, a.completion_tokens) == \
                (b.text, b.finish_reason, b.prompt_tokens, b.completion_tokens)
         assert "".join(llm.stream(prompt, params)) == a.text
+    llm.llama.steps = 0
+    llm.complete("The quick brown fox", SamplingParams(temperature=0, max_new_tokens=5))
+    assert llm.llama.steps == 5                   # the endless generator is not run one step past the limit
+    assert llm.complete("The quick brown fox", SamplingParams(temperature=0, max_new_tokens=0)).text == ""
     assert llm.llama.calls[-1] == dict(top_k=0, top_p=1.0, min_p=0.0, temp=0, repeat_penalty=1.0)
     # a stop string cuts the text, as on every backend
     full = llm.complete("The quick brown fox", SamplingParams(temperature=0, max_new_tokens=12)).text

@@ -57,9 +57,7 @@ def text_deltas(tokens: Iterable[int], piece: Callable[[int], str], flush: Calla
     a stop string is held back until it is known not to be. `piece(token)` is the incremental detokeniser's
     new text (empty while a character is incomplete); `flush()` what it still holds at the end."""
     text, sent, n_out, reason = "", 0, 0, "length"
-    for tok in tokens:
-        if n_out >= params.max_new_tokens:
-            break
+    for tok in tokens if params.max_new_tokens > 0 else ():
         n_out += 1
         if tok in stop_ids:
             reason = "stop"
@@ -74,6 +72,8 @@ def text_deltas(tokens: Iterable[int], piece: Callable[[int], str], flush: Calla
         if end > sent:
             yield Delta(text[sent:end])
             sent = end
+        if n_out == params.max_new_tokens:     # stop here: an endless stream (llama.cpp's) would run one more step
+            break
     if reason == "length":
         before = len(text)
         text += flush()
