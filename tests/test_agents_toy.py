@@ -131,3 +131,17 @@ def test_cli_run_checks_its_arguments_before_loading_a_model(args, message, runs
     assert main(["agents", "run", *args]) == 2
     assert message in capsys.readouterr().err
     assert not (runs_dir / "agents").exists()
+
+
+def test_reproduction_gives_back_the_thread_count_when_evaluation_fails(tmp_path, monkeypatch):
+    """The toy decodes on one thread; a failure must not leave the rest of the process (a roadmap) on one thread."""
+    import torch
+
+    import llmlab.agents.reproduction as reproduction
+
+    monkeypatch.setattr(reproduction, "train_toy", lambda cfg, out: {"run_dir": str(tmp_path), "held_out": {"1": []},
+                                                                     "model_dir": str(tmp_path / "nowhere")})
+    before = torch.get_num_threads()
+    with pytest.raises(Exception, match="nowhere"):            # the checkpoint is missing: loading it fails
+        reproduction.reproduce(out=tmp_path, overrides=[f"threads={before + 1}"])
+    assert torch.get_num_threads() == before

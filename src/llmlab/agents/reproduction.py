@@ -100,19 +100,21 @@ def reproduce(preset: ToyPreset | None = None, out: str | Path | None = None,
     run = RunFolder(Path(trained["run_dir"]))
     held = {int(d): qs for d, qs in trained["held_out"].items()}
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)          # decoding a model this small is fastest on one thread
-    llm = load_llm("hf:" + trained["model_dir"])
-    scores = evaluate(llm, held, run.path)
     # the memory demo takes the last questions of each digit count in turn (1, 2, 3, 1, 2, 3, ...)
     rounds = [list(reversed(qs)) for qs in held.values()]
     memory_questions = [r[i] for i in range(max(map(len, rounds))) for r in rounds if i < len(r)][:cfg.memory_questions]
     memory_folder = run.path / "memory"
     for stale in (memory_folder / "memory.jsonl", memory_folder / "run1.jsonl", memory_folder / "run2.jsonl"):
         stale.unlink(missing_ok=True)              # the demo starts from an empty memory every time
-    memory = memory_demo(llm, memory_questions, memory_folder)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)          # decoding a model this small is fastest on one thread
+    try:                                        # restored even on failure: a roadmap runs other steps after this
+        with load_llm("hf:" + trained["model_dir"]) as llm:
+            scores = evaluate(llm, held, run.path)
+            memory = memory_demo(llm, memory_questions, memory_folder)
+    finally:
+        torch.set_num_threads(threads)
     eval_seconds = time.perf_counter() - t0
-    torch.set_num_threads(threads)
     digits = [r["digits"] for r in scores["by_digits"]]
     plot_curves({"agent with calculator": (digits, [r["with_tool"] for r in scores["by_digits"]]),
                  "same model, direct answer": (digits, [r["direct"] for r in scores["by_digits"]])},
