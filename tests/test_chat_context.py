@@ -96,6 +96,7 @@ def test_exchanges_keep_replies_with_their_question():
     assert plan.prompt_tokens == 15 and plan.messages[0]["role"] == "assistant"
     plan = fit_context(WordLLM(14 + 10), None, history, NEWEST, 10)
     assert plan.dropped == [history[0]] and plan.prompt_tokens == 13
+    assert "dropped the oldest 1 exchange (1 message)" in plan.report()     # a lone opening reply is one
 
 
 @settings(max_examples=60, deadline=None)

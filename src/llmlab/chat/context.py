@@ -43,13 +43,14 @@ class ContextPlan:
         """One line for the terminal and the UI: what was used and what was left out."""
         parts = [f"{self.prompt_tokens}/{self.window} tokens in the prompt ({self.max_new_tokens} kept for the answer)"]
         if self.dropped:
-            exchanges = sum(m["role"] == "user" for m in self.dropped)
-            parts.append(f"dropped the oldest {exchanges} exchange{'s' * (exchanges != 1)} "
-                         f"({len(self.dropped)} messages)")
+            groups, n = len(exchanges(self.dropped)), len(self.dropped)
+            parts.append(f"dropped the oldest {groups} exchange{'s' * (groups != 1)} "
+                         f"({n} message{'s' * (n != 1)})")
         if self.memory_kept:
             parts.append(f"{len(self.memory_kept)} memory note{'s' * (len(self.memory_kept) != 1)}")
         if self.memory_dropped:
-            parts.append(f"{len(self.memory_dropped)} memory notes did not fit")
+            n = len(self.memory_dropped)
+            parts.append(f"{n} memory note{'s' * (n != 1)} did not fit")
         return "; ".join(parts)
 
 
