@@ -46,6 +46,11 @@ def test_int8_refuses_gguf_and_unknown_modes(tmp_path):
         load_chat_llm("hf:gpt2", quantize="int4")
 
 
+def test_int8_names_an_option_transformers_lacks(model_dir):
+    with pytest.raises(LabError, match="the hf: backend has no option 'n_ctx'"):
+        load_chat_llm(str(model_dir), quantize="int8", n_ctx=4096)
+
+
 def test_repl_list_and_resume(model_dir, runs_dir, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("hello there\n/remember the sky is green\n/quit\n"))
     assert main(["chat", "repl", "--model", str(model_dir), "--quantize", "int8", "--session", "demo",

@@ -34,7 +34,12 @@ def load_chat_llm(spec: str, quantize: str = "none", device: str = "cpu", kernel
     from llmlab.hub import load_causal_lm
     from llmlab.llm.hf_backend import HFLLM
 
-    model, tokenizer = load_causal_lm(target, device="cpu", dtype="float32", **options)
+    try:
+        model, tokenizer = load_causal_lm(target, device="cpu", dtype="float32", **options)
+    except TypeError as exc:
+        from llmlab.llm.registry import unknown_option
+
+        raise unknown_option(exc, "hf", options) from None
     report = quantize_model(model, kernel=kernel)
     # off the CPU the int8 layers dequantise on the fly (the int8pack kernel is a CPU one)
     return HFLLM.from_model(model.to(device), tokenizer, name=f"int8:{target}"), report

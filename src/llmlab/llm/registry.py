@@ -78,12 +78,17 @@ def load_llm(spec: str | LLM, **options) -> LLM:
     try:
         return backend(target, **options)
     except TypeError as exc:
-        # a misspelt option (--opt n_ctx=... on the hf: backend) reaches a constructor as a keyword it lacks
-        bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
-        if not bad or bad.group(1) not in options:
-            raise
-        raise LabError(f"the {kind}: backend has no option {bad.group(1)!r}",
-                       hint=f"drop it or check its spelling; {OPTION_HINTS[kind]}") from None
+        raise unknown_option(exc, kind, options) from None
+
+
+def unknown_option(exc: TypeError, kind: str, options: dict) -> Exception:
+    """A misspelt option (--opt n_ctx=... on hf:) reaches a constructor as a keyword it lacks: a LabError
+    naming it; any other TypeError is returned as it is (a bug to see whole)."""
+    bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+    if not bad or bad.group(1) not in options:
+        return exc
+    return LabError(f"the {kind}: backend has no option {bad.group(1)!r}",
+                    hint=f"drop it or check its spelling; {OPTION_HINTS[kind]}")
 
 
 def parse_options(items: list[str] | None) -> dict:
