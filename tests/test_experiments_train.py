@@ -124,3 +124,13 @@ def test_train_icl_tiny(tmp_path):
     summary = icl_summary(result)
     assert (tmp_path / "accuracy_by_shots.png").exists() and "0-shot" in summary["headline"]
     assert summary["example"].count(">") == 5
+
+
+def test_the_same_seed_gives_the_same_run(tmp_path):
+    """The initial weights must come from the preset's seed, not from whatever state torch's generator is in."""
+    torch.manual_seed(1)
+    first = train_icl(out=tmp_path / "a", overrides=TINY + ["n_train=100", "n_eval=8", "pairs=4"])
+    torch.manual_seed(2)
+    second = train_icl(out=tmp_path / "b", overrides=TINY + ["n_train=100", "n_eval=8", "pairs=4"])
+    assert first["training"]["final_val_loss"] == second["training"]["final_val_loss"]
+    assert [r["predicted"] for r in first["items"]] == [r["predicted"] for r in second["items"]]

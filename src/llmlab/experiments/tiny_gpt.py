@@ -35,7 +35,13 @@ def build_model(shape: Any, vocab_size: int, n_positions: int):
 def train_tiny_gpt(shape: Any, train: MaskedRows, val: MaskedRows, tokenizer: Any, run: Any,
                    run_config: Any = None, description: str = "train") -> tuple[Any, dict]:
     """Train a fresh tiny GPT-2 on `train` (evaluating on `val`); returns (model in eval mode, Trainer summary)."""
+    import torch
+
     from llmlab.training import TrainConfig, Trainer
+
+    # the initial weights come from torch's global generator, which each process seeds at random: seed it here
+    # (the Trainer seeds only after the model exists), so the same seed gives the same run
+    torch.manual_seed(shape.seed)
 
     # a tokenizer is saved with the model; an int is just the vocabulary size (ids with no text form)
     vocab_size = tokenizer if isinstance(tokenizer, int) else tokenizer.vocab_size
