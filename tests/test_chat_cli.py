@@ -46,9 +46,14 @@ def test_int8_refuses_gguf_and_unknown_modes(tmp_path):
         load_chat_llm("hf:gpt2", quantize="int4")
 
 
-def test_int8_names_an_option_transformers_lacks(model_dir):
+def test_int8_names_an_option_transformers_lacks(model_dir, capsys):
     with pytest.raises(LabError, match="the hf: backend has no option 'n_ctx'"):
         load_chat_llm(str(model_dir), quantize="int8", n_ctx=4096)
+    with pytest.raises(LabError, match="no dtype option"):
+        load_chat_llm(str(model_dir), quantize="int8", dtype="bfloat16")
+    assert load_chat_llm(f"hf:{model_dir}", dtype="bfloat16")[0].model.dtype == torch.bfloat16
+    assert main(["chat", "repl", "--model", str(model_dir), "--opt", "device=cpu"]) == 2
+    assert "--device" in capsys.readouterr().err
 
 
 def test_repl_list_and_resume(model_dir, runs_dir, monkeypatch, capsys):

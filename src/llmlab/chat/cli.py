@@ -28,7 +28,12 @@ def _llm(model: str, quantize: str, device: str, opts: list[str] | None = None):
     from llmlab.console import err_console
     from llmlab.llm.registry import parse_options
 
-    llm, report = load_chat_llm(model, quantize=quantize, device=device, **parse_options(opts))
+    options = parse_options(opts)
+    if "device" in options:
+        from llmlab.errors import LabError
+
+        raise LabError("the device is chosen with --device, not --opt device=...", hint=f"--device {options['device']}")
+    llm, report = load_chat_llm(model, quantize=quantize, device=device, **options)
     if report is not None:
         err_console.print(f"int8: {len(report.layers)} layers, weights {report.bytes_before / 2**20:.1f} MiB -> "
                           f"{report.bytes_after / 2**20:.1f} MiB ({report.compression:.2f}x)")

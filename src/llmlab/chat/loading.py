@@ -30,6 +30,9 @@ def load_chat_llm(spec: str, quantize: str = "none", device: str = "cpu", kernel
         raise LabError(f"--quantize int8 works on a transformers model, not on {kind}:",
                        hint="a GGUF file is quantised already (pick a Q8_0 / Q4_K_M file); a server quantises "
                             "its own model; or use --quantize none")
+    if "dtype" in options:
+        raise LabError("--quantize int8 starts from the float32 weights, so it takes no dtype option",
+                       hint="drop --opt dtype=..., or use --quantize none to load the model in that dtype")
     from llmlab.chat.quantize import quantize_model
     from llmlab.hub import load_causal_lm
     from llmlab.llm.hf_backend import HFLLM
