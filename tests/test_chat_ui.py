@@ -160,3 +160,17 @@ def test_ctrl_c_stops_the_answer_not_the_repl(runs_dir):
     history = ChatStore().open("r3").history()
     # the piece being printed when Ctrl-C came had been generated already, so it is kept
     assert [m["content"] for m in history] == ["count", "one two three ", "again", "one two three "]
+
+
+def test_lab_errors_reach_the_page_as_gradio_errors(chat_ui):
+    import gradio as gr
+
+    from llmlab.chat.ui import shown_errors
+
+    with pytest.raises(gr.Error, match="not a usable session name"):
+        shown_errors(chat_ui.load)("my notes")                 # typed into the session box
+    with pytest.raises(gr.Error, match="nothing to remember"):
+        shown_errors(chat_ui.remember)("  ", "a")
+    with pytest.raises(gr.Error, match="not a usable session name"):
+        list(shown_errors(chat_ui.respond)("hi", "../up", "be brief", 0.0, 1.0, 2))
+    assert [f[1] for f in shown_errors(chat_ui.respond)("hi", "ok", "be brief", 0.0, 1.0, 2)][-1] == ""

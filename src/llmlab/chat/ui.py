@@ -19,6 +19,35 @@ from llmlab.generation import SamplingParams
 from llmlab.llm.base import LLM
 
 
+def shown_errors(fn):
+    """`fn` as a Gradio callback whose LabError becomes a gr.Error, which the page shows with its hint (any
+    other exception shows only "Error"): a bad session name typed in the box, an empty fact."""
+    import functools
+    import inspect
+
+    import gradio as gr
+
+    def as_gr(exc: LabError):
+        return gr.Error(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""), print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args):
+            try:
+                yield from fn(*args)
+            except LabError as exc:
+                raise as_gr(exc) from None
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args):
+        try:
+            return fn(*args)
+        except LabError as exc:
+            raise as_gr(exc) from None
+    return call
+
+
 def _chat_value(bot: ChatBot) -> list[dict[str, str]]:
     """The session's messages as the Chatbot's value (Gradio 6 takes {"role", "content"} dicts)."""
     return [m for m in bot.session.history() if m["role"] in ("user", "assistant")]
@@ -127,11 +156,11 @@ class ChatUI:
                     facts = gr.Markdown(facts0, label="long-term facts")
                     fact = gr.Textbox(placeholder="a fact to remember across trimming", show_label=False)
             inputs = [box, sessions, system, temperature, top_p, max_tokens]
-            answering = gr.on([box.submit, send.click], self.respond, inputs, [chatbot, box, meter],
+            answering = gr.on([box.submit, send.click], shown_errors(self.respond), inputs, [chatbot, box, meter],
                               concurrency_limit=1, api_name="respond")
             stop.click(None, None, None, cancels=[answering])
-            sessions.change(self.load, [sessions], [chatbot, system, meter, facts])
-            clear.click(self.clear, [sessions], [chatbot, meter])
+            sessions.change(shown_errors(self.load), [sessions], [chatbot, system, meter, facts])
+            clear.click(shown_errors(self.clear), [sessions], [chatbot, meter])
             new.click(self.new_session, None, [sessions, chatbot, meter, facts])
-            fact.submit(self.remember, [fact, sessions], [fact, facts])
+            fact.submit(shown_errors(self.remember), [fact, sessions], [fact, facts])
         return app
