@@ -180,3 +180,32 @@ def test_a_template_that_refuses_the_conversation_is_a_lab_error(tmp_path):
     with pytest.raises(LabError, match=r"refused the conversation \(system -> user\): System role not supported"):
         llm.chat([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
     assert llm.render_chat([{"role": "user", "content": "hi"}]) == "hi"
+
+
+def test_an_openai_stream_that_breaks_midway_is_a_lab_error():
+    import httpx
+    import openai
+
+    from llmlab.llm.openai_backend import OpenAILLM
+
+    class Chunk:
+        usage, choices = None, [type("Choice", (), {"text": "Hello", "finish_reason": None})()]
+
+    class BrokenStream:
+        closed = False
+
+        def __iter__(self):
+            yield Chunk()
+            raise openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:1/v1/completions"))
+
+        def close(self):
+            self.closed = True
+
+    llm = OpenAILLM.__new__(OpenAILLM)
+    llm._openai, llm.name = openai, "openai:test"
+    stream = BrokenStream()
+    deltas = llm._consume(stream, lambda choice: choice.text)
+    assert next(deltas).text == "Hello"
+    with pytest.raises(LabError, match="stopped in the middle of the answer"):
+        next(deltas)
+    assert stream.closed

@@ -103,6 +103,9 @@ class OpenAILLM(LLM):
                     if text:
                         yield Delta(text)
                     reason = choice.finish_reason or reason
+        except self._openai.APIError as exc:      # the server went away or failed in the middle of the answer
+            raise LabError(f"{self.name} stopped in the middle of the answer: {exc.message}",
+                           hint="is the server still running? what arrived so far is kept") from None
         finally:
             stream.close()                  # a reader that stops early closes the connection: the server aborts
         yield Delta("", reason or "length", getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0))
