@@ -1,8 +1,8 @@
 """llmlab's int8 (weight-only, per-channel) vs fp32 and vs torch's dynamic int8, on one random Llama, on the CPU.
 
-    python benchmarks/chat.py                # a 4-layer, width-1024 Llama (TinyLlama's 32k vocabulary), ~2 min
+    python benchmarks/chat.py                # a 4-layer, width-1024 Llama (TinyLlama's 32k vocabulary), 1-2 min
     python benchmarks/chat.py --quick        # width 512, fewer repeats
-    python benchmarks/chat.py --tinyllama    # TinyLlama-1.1B's shape (random weights; ~5 GB of RAM, slow)
+    python benchmarks/chat.py --tinyllama    # TinyLlama-1.1B's shape (random weights; ~10 GB of RAM, minutes)
 
 Per variant: bytes of weights, relative logit error and argmax agreement against fp32 on one batch, prefill time
 (one forward of --prompt tokens) and decode time (one new token after the prompt, KV cache on). Variants run
