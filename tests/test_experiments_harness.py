@@ -195,3 +195,24 @@ def test_run_settings_are_checked_before_the_model_loads(args, message, runs_dir
     assert main([*args, "--model", "engine:/nowhere"]) == 2
     assert message in capsys.readouterr().err
     assert not runs_dir.exists()                      # and no empty run folder is left behind
+
+
+def test_experiments_close_the_models_they_load(tmp_path, monkeypatch):
+    """A model named by a spec is loaded and closed by the experiment; an LLM object passed in stays the caller's."""
+    import llmlab.experiments.harness_runs as harness_runs
+    from llmlab.experiments.harness_runs import icl_experiment
+
+    class Closing(ScriptedLLM):
+        closed = 0
+
+        def close(self):
+            self.closed += 1
+
+    cfg = IclRun(tasks=["sentiment"], shots=[0], n=2)
+    mine = Closing(lambda p, s: " positive")
+    icl_experiment(mine, cfg, out=tmp_path / "object")
+    assert mine.closed == 0
+    loaded = Closing(lambda p, s: " positive")
+    monkeypatch.setattr(harness_runs, "load_llm", lambda spec, **options: loaded)
+    summary = icl_experiment("scripted:x", cfg, out=tmp_path / "spec")
+    assert loaded.closed == 1 and summary["model"] == "scripted"

@@ -22,7 +22,8 @@ def _short(table: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
 
 
 def _run(project: str, model: str | LLM, cfg: CotRun | IclRun, out: str | Path | None, name: str | None,
-         options: dict | None) -> tuple[RunFolder, LLM, list[dict[str, Any]]]:
+         options: dict | None) -> tuple[RunFolder, str, list[dict[str, Any]]]:
+    """Ask every prompt; returns the run folder, the model's name and the rows. A model loaded here is closed here."""
     from llmlab.progress import progress_bar
 
     cfg.check()
@@ -30,10 +31,14 @@ def _run(project: str, model: str | LLM, cfg: CotRun | IclRun, out: str | Path |
     run = RunFolder.create(project, name=name, out=out)
     run.save_config({"model": llm.name, "backend_options": options or {}, **_as_dict(cfg)})
     runner = run_cot if isinstance(cfg, CotRun) else run_icl
-    with progress_bar(total_prompts(cfg), f"{project} {llm.name}", unit="prompt") as bar:
-        rows = runner(llm, cfg, progress=lambda: bar.advance(1))
+    try:
+        with progress_bar(total_prompts(cfg), f"{project} {llm.name}", unit="prompt") as bar:
+            rows = runner(llm, cfg, progress=lambda: bar.advance(1))
+    finally:
+        if llm is not model:           # the caller's own LLM object stays open for the caller
+            llm.close()
     write_jsonl(rows, run.file("items.jsonl"))
-    return run, llm, rows
+    return run, llm.name, rows
 
 
 def _as_dict(cfg: Any) -> dict[str, Any]:
@@ -44,15 +49,15 @@ def _as_dict(cfg: Any) -> dict[str, Any]:
 
 def cot_experiment(model: str | LLM, cfg: CotRun, out: str | Path | None = None, name: str | None = None,
                    options: dict | None = None) -> dict[str, Any]:
-    run, llm, rows = _run("cot", model, cfg, out, name, options)
+    run, model_name, rows = _run("cot", model, cfg, out, name, options)
     table = accuracy_table(rows, by=("condition", "style", "shots"))
     by_steps = accuracy_table(rows, by=("condition", "steps"))
-    picture = cot_harness_picture(table, run.file("accuracy_by_condition.png"), llm.name)
+    picture = cot_harness_picture(table, run.file("accuracy_by_condition.png"), model_name)
     parts = [f"{r['condition']} {r['accuracy']:.0%} [{r['ci_low']:.0%}, {r['ci_high']:.0%}]" for r in table]
     errors = sum(1 for r in rows if r.get("error"))
     summary = {
-        "headline": f"{llm.name} on {cfg.n} word problems ({cfg.min_steps}-{cfg.max_steps} steps): " + ", ".join(parts),
-        "model": llm.name, "accuracy": {r["condition"]: r["accuracy"] for r in table},
+        "headline": f"{model_name} on {cfg.n} word problems ({cfg.min_steps}-{cfg.max_steps} steps): " + ", ".join(parts),
+        "model": model_name, "accuracy": {r["condition"]: r["accuracy"] for r in table},
         "table": _short(table, "condition", "style", "shots"), "by_steps": _short(by_steps, "condition", "steps"),
         "prompts_too_long": errors, "samples": cfg.samples, "pictures": [picture.name], "items": "items.jsonl",
     }
@@ -62,17 +67,17 @@ def cot_experiment(model: str | LLM, cfg: CotRun, out: str | Path | None = None,
 
 def icl_experiment(model: str | LLM, cfg: IclRun, out: str | Path | None = None, name: str | None = None,
                    options: dict | None = None) -> dict[str, Any]:
-    run, llm, rows = _run("icl", model, cfg, out, name, options)
+    run, model_name, rows = _run("icl", model, cfg, out, name, options)
     table = accuracy_table(rows, by=("task", "shots"))
-    picture = icl_harness_picture(table, run.file("accuracy_by_shots.png"), llm.name)
+    picture = icl_harness_picture(table, run.file("accuracy_by_shots.png"), model_name)
     parts = []
     for task in cfg.tasks:
         ends = [lookup(table, task=task, shots=k) for k in (min(cfg.shots), max(cfg.shots))]
         parts.append(f"{task} {ends[0]['shots']}-shot {ends[0]['accuracy']:.0%} -> "
                      f"{ends[1]['shots']}-shot {ends[1]['accuracy']:.0%}")
     summary = {
-        "headline": f"{llm.name}: " + "; ".join(parts),
-        "model": llm.name, "table": _short(table, "task", "shots"),
+        "headline": f"{model_name}: " + "; ".join(parts),
+        "model": model_name, "table": _short(table, "task", "shots"),
         "accuracy": {f"{r['task']}@{r['shots']}": r["accuracy"] for r in table},
         "prompts_too_long": sum(1 for r in rows if r.get("error")), "samples": cfg.samples,
         "pictures": [picture.name], "items": "items.jsonl",
