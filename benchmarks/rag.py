@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 
-def retrieval(quick: bool) -> dict:
+def retrieval(quick: bool) -> tuple[dict, object]:
     from llmlab.data import Corpus, load_corpus
     from llmlab.rag.evalset import questions, titles
     from llmlab.rag.evaluate import evaluate_index
