@@ -66,7 +66,7 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, str(dtype), None)
     if not isinstance(torch_dtype, torch.dtype) and torch_dtype != "auto":
         raise LabError(f"unknown dtype {dtype!r}", hint="use auto, float32, bfloat16 or float16")
-    device = resolve_device(device)          # "auto", or a LabError for cuda without a GPU
+    device = resolve_device(str(device))     # "auto", or a LabError for cuda without a GPU
     try:
         torch.device(device)
     except RuntimeError:
