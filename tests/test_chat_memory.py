@@ -8,10 +8,11 @@ import pytest
 
 from llmlab.chat.bot import ChatBot
 from llmlab.chat.memory import ChatStore
-from llmlab.chat.recall import recall, terms
+from llmlab.chat.recall import recall
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
 from llmlab.llm.base import LLM, Delta
+from llmlab.rag.bm25 import topic_terms as terms
 
 
 class EchoLLM(LLM):
