@@ -3,7 +3,7 @@ the context window, with the commonest English words left out of both sides (`ll
 
     recall(["my name is Ada", "the weather is nice"], "what is my name?")   # -> [0]
 
-A chat is short and its messages are alike ("what is ...", "I think ..."): without the stopwords, a question
+A chat is short and its messages are alike ("what is ...", "I think ..."): if stopwords counted, a question
 would match every turn through "what" and "is"; with them left out, only the words that carry the topic score.
 """
 
