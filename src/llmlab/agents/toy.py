@@ -243,12 +243,8 @@ def toy_tokenizer():
 def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
               overrides: list[str] | None = None) -> dict[str, Any]:
     """Train the toy agent model; the Trainer's summary plus `model_dir` (an HF model directory)."""
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    from llmlab.attention.toy import sinusoidal_positions
     from llmlab.runs import RunFolder
-    from llmlab.training import TrainConfig, Trainer
+    from llmlab.training.toy_gpt import train_toy_gpt
 
     cfg = apply_overrides(preset or ToyPreset(), overrides).validate()
     run = RunFolder.create("agents", name="toy", out=out)
@@ -257,21 +253,9 @@ def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
     held_set = {q for qs in held.values() for q, _ in qs}
     train = TraceBatches(tok, cfg, held_set)
     val = TraceBatches(tok, cfg, held_set, stream=1)
-    torch.manual_seed(cfg.seed)
-    model = GPT2LMHeadModel(GPT2Config(
-        n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, n_inner=cfg.n_inner, vocab_size=tok.vocab_size,
-        n_positions=2 * cfg.block_size, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        bos_token_id=None, eos_token_id=None, pad_token_id=None))
-    with torch.no_grad():
-        # positions start as sines and cosines (as the attention toy does): moving k places is then a fixed
-        # rotation, so "the token k back" heads that copying needs are there from the first step
-        wpe = model.transformer.wpe.weight                                           # (n_positions, n_embd)
-        wpe.copy_(sinusoidal_positions(wpe.shape[0], wpe.shape[1], scale=float(model.transformer.wte.weight.std())))
-    train_cfg = TrainConfig(max_steps=cfg.max_steps, max_time=cfg.max_time, batch_size=cfg.batch_size, lr=cfg.lr,
-                            min_lr=cfg.lr / 10, warmup_steps=min(cfg.warmup_steps, cfg.max_steps // 5),
-                            weight_decay=0.0, eval_interval=max(cfg.max_steps // 4, 1), eval_iters=4,
-                            log_interval=25, checkpoint_interval=0, save_best=False, tensorboard=False,
-                            seed=cfg.seed, threads=cfg.threads, sample_prompts=[])
-    summary = Trainer(model, train_cfg, run, train, val, tokenizer=tok, run_config=cfg, description="agent toy").fit()
+    # sinusoidal positions (as the attention toy starts): "the token k back" heads that copying needs are
+    # there from the first step
+    _, summary = train_toy_gpt(cfg, train, val, tok, run, n_positions=2 * cfg.block_size, run_config=cfg,
+                               description="agent toy", warmup_divisor=5, sinusoidal=True)
     return {**summary, "model_dir": str(run.path / "checkpoint"), "block_size": cfg.block_size,
             "held_out": {str(d): qs for d, qs in held.items()}, "run_dir": str(run.path)}

@@ -28,7 +28,7 @@ class ToyPreset:
     alphabet: str = "abcdefghijklmnopqrstuvwxyz"
     min_period: int = 4            # each window repeats one string r, len(r) drawn from [min_period, max_period]
     max_period: int = 12
-    sinusoidal_positions: bool = True  # start the learned position table from sines and cosines (see below)
+    sinusoidal_positions: bool = True  # start the learned position table from sines and cosines (training.toy_gpt)
     distinct: bool = False         # True: r without repeated letters (opens shortcuts: letters not yet seen come next)
     block_size: int = 24
     batch_size: int = 32
@@ -52,19 +52,6 @@ def repeated_windows(n_windows: int, length: int, n_symbols: int, min_period: in
         r = rng.permutation(n_symbols)[:p] if distinct else rng.integers(0, n_symbols, p)
         rows[k] = np.resize(r, length)
     return rows
-
-
-def sinusoidal_positions(n_positions: int, dim: int, scale: float):
-    """(n_positions, dim) table pe[t, 2k] = sin(t w_k), pe[t, 2k+1] = cos(t w_k), w_k = 10000^(-2k/dim), times
-    scale·√2 (each entry then has the token embeddings' spread). Moving one position is then a fixed rotation,
-    so a previous-token head is a linear map of q and k from the start."""
-    import torch
-
-    t = torch.arange(n_positions, dtype=torch.float32)[:, None]
-    w = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
-    pe = torch.zeros(n_positions, dim)
-    pe[:, 0::2], pe[:, 1::2] = torch.sin(t * w), torch.cos(t * w)
-    return pe * scale * 2 ** 0.5
 
 
 def copy_losses(model, n_symbols: int, period: int, batch: int = 64, seed: int = 0) -> dict[str, float]:
@@ -91,12 +78,12 @@ def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
               overrides: list[str] | None = None) -> dict:
     """Train the toy model; returns the Trainer's summary, the per-copy losses and `model_dir` (an HF model directory)."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     from llmlab.errors import LabError
     from llmlab.runs import RunFolder
     from llmlab.tokenizer.char import CharTokenizer
-    from llmlab.training import TokenWindows, TrainConfig, Trainer
+    from llmlab.training import TokenWindows
+    from llmlab.training.toy_gpt import train_toy_gpt
 
     cfg = apply_overrides(preset or ToyPreset(), overrides)
     n = len(cfg.alphabet)
@@ -115,25 +102,11 @@ def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
         return TokenWindows(list(rows), cfg.block_size, cfg.batch_size, seed=seed)
 
     train, val = windows(cfg.n_windows, cfg.seed), windows(1_000, cfg.seed + 10_000)
-    model = GPT2LMHeadModel(GPT2Config(
-        n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, n_inner=cfg.n_inner, vocab_size=tok.vocab_size,
-        n_positions=max(64, 2 * cfg.block_size), resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        bos_token_id=None, eos_token_id=None, pad_token_id=None))
-    train_cfg = TrainConfig(max_steps=cfg.max_steps, max_time=cfg.max_time, batch_size=cfg.batch_size, lr=cfg.lr,
-                            min_lr=cfg.lr / 10, warmup_steps=min(cfg.warmup_steps, cfg.max_steps // 10),
-                            weight_decay=0.0, eval_interval=max(cfg.max_steps // 4, 1), eval_iters=4,
-                            log_interval=25, checkpoint_interval=0, save_best=False, tensorboard=False,
-                            seed=cfg.seed)
-    if cfg.sinusoidal_positions:
-        with torch.no_grad():
-            wpe = model.transformer.wpe.weight                                      # (n_positions, n_embd)
-            wpe.copy_(sinusoidal_positions(wpe.shape[0], wpe.shape[1], scale=float(model.transformer.wte.weight.std())))
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        summary = Trainer(model, train_cfg, run, train, val, tokenizer=tok, run_config=cfg,
-                          description="toy").fit()
-        model.eval()
+        model, summary = train_toy_gpt(cfg, train, val, tok, run, n_positions=max(64, 2 * cfg.block_size),
+                                       run_config=cfg, description="toy")
         copies = copy_losses(model, n, copy_period(cfg), seed=cfg.seed + 20_000)
     finally:
         torch.set_num_threads(threads)

@@ -160,10 +160,10 @@ def compare_cot(preset: CotPreset | None = None, out: str | Path | None = None,
     """Train one model per mode on the same problems, score them on the same held-out problems; the summary."""
     from llmlab.experiments.report import accuracy_table, write_jsonl
     from llmlab.experiments.sequences import MaskedRows
-    from llmlab.experiments.tiny_gpt import train_tiny_gpt
     from llmlab.runs import RunFolder
     from llmlab.tokenizer.char import CharTokenizer
     from llmlab.training import count_params
+    from llmlab.training.toy_gpt import train_toy_gpt
 
     cfg = apply_overrides(preset or CotPreset(), overrides)
     validate(cfg)
@@ -178,7 +178,7 @@ def compare_cot(preset: CotPreset | None = None, out: str | Path | None = None,
         (run.path / mode / "metrics.jsonl").unlink(missing_ok=True)     # a rerun into the same folder starts afresh
         train = MaskedRows(*build_rows(train_chains, cfg, mode, tok), cfg.batch_size, seed=cfg.seed)
         val = MaskedRows(*build_rows(val_chains, cfg, mode, tok), cfg.batch_size, seed=cfg.seed + 1)
-        model, summary = train_tiny_gpt(cfg, train, val, tok, RunFolder.create("cot", out=run.path / mode), run_config=cfg,
+        model, summary = train_toy_gpt(cfg, train, val, tok, RunFolder.create("cot", out=run.path / mode), run_config=cfg,
                                         description=f"cot {mode}")
         items = evaluate(model, tok, test, cfg, mode)
         rows.extend(items)

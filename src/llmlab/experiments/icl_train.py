@@ -124,9 +124,9 @@ def train_icl(preset: IclPreset | None = None, out: str | Path | None = None,
     """Train on random tasks, score on held-out tasks; returns the config, run folder, tables and items."""
     from llmlab.experiments.report import accuracy_table, write_jsonl
     from llmlab.experiments.sequences import MaskedRows
-    from llmlab.experiments.tiny_gpt import train_tiny_gpt
     from llmlab.runs import RunFolder
     from llmlab.training import count_params
+    from llmlab.training.toy_gpt import train_toy_gpt
 
     cfg = apply_overrides(preset or IclPreset(), overrides)
     validate(cfg)
@@ -134,7 +134,7 @@ def train_icl(preset: IclPreset | None = None, out: str | Path | None = None,
     run.file("metrics.jsonl").unlink(missing_ok=True)                  # a rerun into the same folder starts afresh
     train = MaskedRows(*to_rows(*make_sequences(cfg.n_train, cfg, cfg.seed), cfg), cfg.batch_size, seed=cfg.seed)
     val = MaskedRows(*to_rows(*make_sequences(512, cfg, cfg.seed + 1), cfg), cfg.batch_size, seed=cfg.seed + 1)
-    model, summary = train_tiny_gpt(cfg, train, val, len(vocabulary(cfg)), run, run_config=cfg, description="icl")
+    model, summary = train_toy_gpt(cfg, train, val, len(vocabulary(cfg)), run, run_config=cfg, description="icl")
     test_x, test_y = make_sequences(cfg.n_eval, cfg, cfg.seed + 10_000)
     items = shot_predictions(model, test_x, test_y, cfg)
     write_jsonl(items, run.file("items.jsonl"))
