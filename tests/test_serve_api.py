@@ -234,3 +234,18 @@ def test_metrics_report_latencies_queue_blocks_and_hit_rate(server):
     assert m["llmlab_kv_blocks_in_use"] == 0 and m["llmlab_kv_blocks_total"] == 511
     # 17-token prompts, blocks of 4: the second request found 4 full blocks (16 tokens) of 34 looked up
     assert m["llmlab_prefix_cache_hit_rate"] == pytest.approx(16 / 34)
+
+
+def test_a_chat_template_that_refuses_the_messages_is_a_400(model_dir):
+    engine = new_engine(model_dir)
+    # a template that, like Gemma's, takes no system message and says so through raise_exception
+    engine.tokenizer.chat_template = ("{% for m in messages %}{% if m['role'] == 'system' %}"
+                                      "{{ raise_exception('System role not supported') }}{% endif %}"
+                                      "{{ m['content'] }}\n{% endfor %}")
+    with BackgroundServer(engine, model_name=NAME) as s, httpx.Client(base_url=s.url) as http:
+        r = http.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "be brief"},
+                                                                 {"role": "user", "content": "hi"}]})
+        assert r.status_code == 400 and "System role not supported" in r.json()["error"]["message"]
+        r = http.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}],
+                                                     "max_tokens": 2})
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 2

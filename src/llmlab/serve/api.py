@@ -250,7 +250,10 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
         if engine.tokenizer is None:
             raise APIError(400, "this model has no tokenizer, so it cannot take chat messages; "
                            "use /v1/completions with token ids", "messages")
-        prompt = chat_prompt(engine.tokenizer, body.messages)
+        try:
+            prompt = chat_prompt(engine.tokenizer, body.messages)
+        except LabError as exc:          # the model's chat template refused these messages (e.g. a system role)
+            raise APIError(400, str(exc), "messages") from None
         max_tokens = engine.max_model_len - len(prompt) if body.max_tokens is None else body.max_tokens
         body.max_tokens = max(max_tokens, 1)
         return await answer(request, body, [prompt], "chat", "chatcmpl", "chat.completion",
