@@ -170,16 +170,26 @@ def test_an_option_the_backend_lacks_is_named(gpt2_dir):
         assert "device" in info.value.hint
 
 
-def test_a_template_that_refuses_the_conversation_is_a_lab_error(tmp_path):
+def test_a_template_without_a_system_role_gets_it_folded_and_other_refusals_are_lab_errors(tmp_path):
     d = make_model_dir(tmp_path / "gpt2", family="gpt2", n_layer=1, n_embd=32, tokenizer="bpe")
     cfg = json.loads((d / "tokenizer_config.json").read_text())
-    cfg["chat_template"] = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
-                            "{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    # like Gemma's: no system role, and user/assistant must alternate starting with the user
+    cfg["chat_template"] = (
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+        "{% endif %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+        "{{ raise_exception('Roles must alternate user/assistant/user/...') }}{% endif %}"
+        "<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>")
     (d / "tokenizer_config.json").write_text(json.dumps(cfg))
     llm = load_llm(f"hf:{d}")
-    with pytest.raises(LabError, match=r"refused the conversation \(system -> user\): System role not supported"):
-        llm.chat([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
-    assert llm.render_chat([{"role": "user", "content": "hi"}]) == "hi"
+    chat = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"}, {"role": "user", "content": "bye"}]
+    assert llm.render_chat(chat) == "<user>be brief\n\nhi<assistant>hello<user>bye<assistant>"
+    assert llm.chat(chat, GREEDY).completion_tokens == 12
+    with pytest.raises(LabError, match=r"refused the conversation \(system -> user -> user\): System role"):
+        llm.chat([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+                  {"role": "user", "content": "again"}])
+    with pytest.raises(LabError, match=r"\(assistant -> user\): Roles must alternate"):
+        llm.chat([{"role": "assistant", "content": "hi"}, {"role": "user", "content": "hi"}])
 
 
 def test_an_openai_stream_that_breaks_midway_is_a_lab_error():

@@ -238,14 +238,14 @@ def test_metrics_report_latencies_queue_blocks_and_hit_rate(server):
 
 def test_a_chat_template_that_refuses_the_messages_is_a_400(model_dir):
     engine = new_engine(model_dir)
-    # a template that, like Gemma's, takes no system message and says so through raise_exception
-    engine.tokenizer.chat_template = ("{% for m in messages %}{% if m['role'] == 'system' %}"
-                                      "{{ raise_exception('System role not supported') }}{% endif %}"
+    # a template that, like Gemma's, needs user and assistant turns to alternate and says so
+    engine.tokenizer.chat_template = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+                                      "{{ raise_exception('Roles must alternate') }}{% endif %}"
                                       "{{ m['content'] }}\n{% endfor %}")
     with BackgroundServer(engine, model_name=NAME) as s, httpx.Client(base_url=s.url) as http:
-        r = http.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "be brief"},
-                                                                 {"role": "user", "content": "hi"}]})
-        assert r.status_code == 400 and "System role not supported" in r.json()["error"]["message"]
+        r = http.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"},
+                                                                 {"role": "user", "content": "again"}]})
+        assert r.status_code == 400 and "Roles must alternate" in r.json()["error"]["message"]
         r = http.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}],
                                                      "max_tokens": 2})
         assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 2
