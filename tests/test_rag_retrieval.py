@@ -202,3 +202,18 @@ def test_keyword_only_index(tmp_path):
     with pytest.raises(LabError, match="keyword-only"):
         loaded.search("break loop", k=1)
     assert not loaded.stale_reasons(CORPUS, cfg)
+
+
+def test_a_rebuild_that_dies_half_way_leaves_no_index_behind(tmp_path, monkeypatch):
+    cfg = IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=60, chunk_overlap=10)
+    Index.build(CORPUS, cfg, out=tmp_path / "kw", progress=False)
+    assert Index.load(tmp_path / "kw", corpus=CORPUS)
+
+    def crash(self, folder):
+        raise OSError("disk full")
+    monkeypatch.setattr(BM25, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        Index.build(CORPUS, IndexConfig(**{**cfg.__dict__, "chunk_size": 40}), out=tmp_path / "kw", progress=False)
+    # the chunks were rewritten but the old manifest must not vouch for them: the folder reads as no index
+    with pytest.raises(LabError, match="no index"):
+        Index.load(tmp_path / "kw")

@@ -111,6 +111,9 @@ class Index:
         folder = Path(out) if out else None
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
+            # the manifest is written last: without it the folder reads as "no index", so a rebuild that dies
+            # half way can never pass new chunks off under the old manifest (or the reverse)
+            (folder / "manifest.json").unlink(missing_ok=True)
         store = None if keyword_only else make_store(cfg.store, embedder.dim, folder=folder, url=cfg.chroma_url)
         if store is not None:
             store.add(vectors)
