@@ -139,6 +139,29 @@ def test_docs_search_tool_formats_hits():
     assert tools.call("search_docs", "unrelated").text == "No results."
 
 
+def test_the_docs_tool_opens_a_rag_index_by_name_and_refuses_a_stale_one(tmp_path, monkeypatch):
+    from llmlab.agents.tools import python_docs_tool
+    from llmlab.errors import LabError
+    from llmlab.rag.index import Index, IndexConfig
+
+    monkeypatch.setenv("LLMLAB_RUNS", str(tmp_path / "runs"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "loops.txt").write_text("The break statement leaves the innermost loop early.")
+    (docs / "strings.txt").write_text("Strings are immutable sequences of code points.")
+    (docs / "files.txt").write_text("open() returns a file object; close it when done.")
+    (docs / "dicts.txt").write_text("A dictionary maps keys to values.")
+    cfg = IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=80, chunk_overlap=0)
+    Index.build(str(docs), cfg, out=tmp_path / "runs" / "rag" / "mydocs", progress=False)
+    with pytest.raises(LabError, match="no docs index named 'other'"):
+        python_docs_tool("other")
+    tool = python_docs_tool("mydocs")
+    assert tool.func("leave a loop early").startswith("[1] (loops.txt) The break statement")
+    (docs / "loops.txt").write_text("Loops end when their condition is false.")
+    with pytest.raises(LabError, match="stale"):
+        python_docs_tool("mydocs")
+
+
 # ---- the parser --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, tool, tool_input", [

@@ -16,7 +16,6 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from llmlab.errors import LabError
@@ -213,20 +212,15 @@ def python_docs_tool(index: str = "python-docs", k: int = 3) -> Tool:
 
     The index is built once with `llmlab rag index --corpus python-docs`; the agent only loads it.
     """
-    from llmlab.runs import runs_root
-
     try:
-        from llmlab.rag.index import Index
+        from llmlab.rag.index import index_dir, open_index
     except ImportError as exc:
         raise LabError("the search tool needs llmlab.rag, which could not be imported",
                        hint=f"install the rag extra: pip install 'llmlab[rag]' ({exc})") from exc
-    folder = Path(index).expanduser()
-    if not (folder / "manifest.json").exists():
-        folder = runs_root() / "rag" / index
-    if not (folder / "manifest.json").exists():
-        raise LabError(f"no docs index named {index!r} (looked in {folder})",
+    if not (index_dir(index) / "manifest.json").exists():
+        raise LabError(f"no docs index named {index!r} (looked in {index_dir(index)})",
                        hint="build it first: llmlab rag index --corpus python-docs")
-    loaded = Index.load(folder)
+    loaded = open_index(index)      # the same lookup as `llmlab rag`, and a stale index is refused
     # a keyword-only index (built with embed_model=none) has no vectors: search it by BM25 alone
     return docs_search_tool(_KeywordSearch(loaded) if loaded.manifest.get("store") == "none" else loaded, k=k)
 

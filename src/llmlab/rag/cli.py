@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
@@ -20,45 +19,6 @@ app = typer.Typer(help="Retrieval-augmented generation: chunk, embed, search (de
 INDEX_HELP = "an index folder, or a name under runs/rag/ (default: the corpus's name)"
 MODEL_HELP = "an llmlab.llm spec: engine:DIR, hf:NAME_OR_DIR, gguf:FILE, openai:BASE_URL"
 METHOD_HELP = "hybrid (RRF of dense and BM25), dense or bm25"
-
-
-def _index_dir(index: str) -> Path:
-    from llmlab.runs import runs_root
-
-    path = Path(index).expanduser()
-    # a path (it exists, or it names folders) is taken as given, so a missing one is reported as typed
-    if (path / "manifest.json").exists() or path.exists() or len(path.parts) > 1:
-        return path
-    return runs_root() / "rag" / _slug(index)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).name if Path(name).exists() else name).strip("-") or "index"
-
-
-def _open(index: str, check: bool = True):
-    """Load an index; when its corpus can be read again here, refuse a stale one."""
-    from llmlab.rag.index import Index
-
-    loaded = Index.load(_index_dir(index))
-    corpus = _corpus_of(loaded)
-    if check and corpus is not None:
-        loaded.check_fresh(corpus)
-    return loaded
-
-
-def _corpus_of(index):
-    """The corpus an index was built from, read again; None when it cannot be (built from an object, moved)."""
-    from llmlab.data import load_corpus
-    from llmlab.errors import LabError
-
-    spec = index.manifest.get("corpus_spec")
-    if not spec or spec.startswith("hf:"):     # hf: would download again just to compare
-        return None
-    try:
-        return load_corpus(spec, max_documents=index.manifest.get("max_documents"))
-    except LabError:
-        return None
 
 
 @app.command()
@@ -75,14 +35,14 @@ def index(corpus: str = typer.Option("python-docs", "--corpus", help="python-doc
     """Chunk a corpus, embed the chunks and store them (plus BM25) in an index folder with a manifest."""
     from llmlab.config import apply_overrides
     from llmlab.console import print_summary
-    from llmlab.rag.index import Index, IndexConfig
+    from llmlab.rag.index import Index, IndexConfig, index_slug
     from llmlab.runs import RunFolder
 
     cfg = IndexConfig(corpus=corpus, store=store, chroma_url=chroma_url, max_documents=max_documents)
     if embed_model:
         cfg.embed_model = embed_model
     cfg = apply_overrides(cfg, overrides).check()
-    run = RunFolder.create("rag", name=name or _slug(corpus), out=out)
+    run = RunFolder.create("rag", name=name or index_slug(corpus), out=out)
     run.save_config(cfg)
     built = Index.build(cfg.corpus, cfg, out=run.path)
     summary = {"index": str(run.path), **{k: built.manifest[k] for k in
@@ -103,8 +63,9 @@ def search(query: str = typer.Argument(..., help="what to look for"),
     from rich.table import Table
 
     from llmlab.console import console
+    from llmlab.rag.index import open_index
 
-    hits = _open(index_name).search(query, k=k, method=method)
+    hits = open_index(index_name).search(query, k=k, method=method)
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=1, ensure_ascii=False))
         return
@@ -131,9 +92,10 @@ def ask(question: str = typer.Argument(...),
     from llmlab.console import console, print_summary
     from llmlab.generation import SamplingParams
     from llmlab.llm import load_llm
+    from llmlab.rag.index import open_index
     from llmlab.rag.qa import answer
 
-    idx = _open(index_name)
+    idx = open_index(index_name)
     with load_llm(model) as llm:
         result = answer(llm, idx, question, k=k, method=method,
                         params=SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature))
@@ -169,7 +131,9 @@ def summarize(model: str = typer.Option(..., "--model", help=MODEL_HELP),
 
     if (doc is None) == (query is None):
         raise LabError("say what to summarise", hint="give exactly one of --doc NAME or --query TEXT")
-    idx = _open(index_name)
+    from llmlab.rag.index import open_index
+
+    idx = open_index(index_name)
     if doc is not None:
         chunks = [c for c in idx.chunks if c.doc == doc]
         if not chunks:
@@ -203,8 +167,10 @@ def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX
 
     if eval_set not in EVAL_SETS:
         raise LabError(f"unknown eval set {eval_set!r}", hint="use " + " or ".join(EVAL_SETS))
-    idx = _open(index_name)
-    corpus = _corpus_of(idx)
+    from llmlab.rag.index import corpus_of, open_index
+
+    idx = open_index(index_name)
+    corpus = corpus_of(idx)
     if corpus is None:
         raise LabError(f"cannot read the corpus of {idx.folder} again ({idx.manifest['corpus']})",
                        hint="evaluate an index built with llmlab rag index --corpus python-docs")

@@ -269,3 +269,43 @@ class Index:
 def make_store_kind(kind: str) -> str:
     """The `kind` a store reports for a --store name (faiss-flat and faiss are one store)."""
     return "faiss" if kind == "faiss-flat" else kind
+
+
+# ---- finding a saved index by name (the CLI and the agent's search tool) -----------------------------
+
+def index_slug(name: str) -> str:
+    """The folder name an index of `name` (a corpus name or path) gets under runs/rag/."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).name if Path(name).exists() else name).strip("-") or "index"
+
+
+def index_dir(index: str) -> Path:
+    """An index folder, or the folder of a name under runs/rag/ ($LLMLAB_RUNS/rag/)."""
+    from llmlab.runs import runs_root
+
+    path = Path(index).expanduser()
+    # a path (it exists, or it names folders) is taken as given, so a missing one is reported as typed
+    if (path / "manifest.json").exists() or path.exists() or len(path.parts) > 1:
+        return path
+    return runs_root() / "rag" / index_slug(index)
+
+
+def corpus_of(index: Index) -> Corpus | None:
+    """The corpus an index was built from, read again; None when it cannot be (built from an object, moved)."""
+    spec = index.manifest.get("corpus_spec")
+    if not spec or spec.startswith("hf:"):     # hf: would download again just to compare
+        return None
+    try:
+        return load_corpus(spec, max_documents=index.manifest.get("max_documents"))
+    except LabError:
+        return None
+
+
+def open_index(index: str, check: bool = True) -> Index:
+    """Load a saved index by folder or name; when its corpus can be read again here, refuse a stale one."""
+    loaded = Index.load(index_dir(index))
+    corpus = corpus_of(loaded)
+    if check and corpus is not None:
+        loaded.check_fresh(corpus)
+    return loaded
