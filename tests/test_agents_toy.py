@@ -9,7 +9,6 @@ import pytest
 from llmlab.agents.parser import FinalAnswer, ToolCall, parse_step
 from llmlab.agents.prompt import render_prompt
 from llmlab.agents.toy import (
-    IGNORE,
     TOOLS,
     ToyPreset,
     TraceBatches,
@@ -22,6 +21,7 @@ from llmlab.agents.toy import (
     tool_trace,
     toy_tokenizer,
 )
+from llmlab.training.batches import IGNORE_INDEX as IGNORE
 
 
 def test_traces_continue_the_agents_own_prompt():

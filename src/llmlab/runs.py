@@ -26,18 +26,18 @@ def runs_root() -> Path:
     return Path(os.environ.get(RUNS_ROOT_ENV, "runs"))
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Floats that JSON cannot hold (nan, inf) become null so every file stays valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return _jsonable(value.item())
+        return jsonable(value.item())
     return value
 
 
@@ -61,7 +61,7 @@ class RunFolder:
     def log(self, row: dict[str, Any]) -> None:
         """Append one row to metrics.jsonl (train rows carry `step` and `loss`, eval rows `val_loss`)."""
         with open(self.file("metrics.jsonl"), "a", encoding="utf-8") as f:
-            f.write(json.dumps(_jsonable(row)) + "\n")
+            f.write(json.dumps(jsonable(row)) + "\n")
 
     def metrics(self) -> list[dict[str, Any]]:
         path = self.file("metrics.jsonl")
@@ -79,7 +79,7 @@ class RunFolder:
         # Write then rename, so a crash never leaves half a JSON file behind.
         target = self.file(name)
         tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(_jsonable(data), indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(jsonable(data), indent=2) + "\n", encoding="utf-8")
         tmp.replace(target)
         return target
 

@@ -29,8 +29,8 @@ from llmlab.agents.prompt import PastStep, render_prompt
 from llmlab.agents.tools import ToolRegistry, calculator_tool
 from llmlab.config import apply_overrides
 from llmlab.errors import LabError
+from llmlab.training.batches import IGNORE_INDEX
 
-IGNORE = -100            # F.cross_entropy's ignore_index: masked targets
 END = "\n\n"             # a blank line ends every trace; the agent stops on it too
 KINDS = ("tool", "direct", "memory", "decoy")
 
@@ -178,7 +178,7 @@ def held_out_questions(cfg: ToyPreset) -> dict[int, list[tuple[str, str]]]:
 
 
 class TraceBatches:
-    """A training-loop batch source of fresh random traces: (x, y) with y = IGNORE where nothing is learned.
+    """A training-loop batch source of fresh random traces: (x, y) with y = IGNORE_INDEX where nothing is learned.
 
     Batch i is drawn from a generator seeded by (seed, stream, i): the position is one counter, so a resume
     is exact, and `eval_batch(i)` gives the same validation traces at every evaluation.
@@ -203,8 +203,8 @@ class TraceBatches:
             learn[a:b] = False
         n = n or self.block_size
         x = (ids[:-1] + [self.pad] * n)[:n]
-        y = [t if ok else IGNORE for t, ok in zip(ids[1:], learn[1:], strict=True)]
-        return x, (y + [IGNORE] * n)[:n]
+        y = [t if ok else IGNORE_INDEX for t, ok in zip(ids[1:], learn[1:], strict=True)]
+        return x, (y + [IGNORE_INDEX] * n)[:n]
 
     def _batch(self, rng: random.Random):
         import torch

@@ -28,12 +28,12 @@ def accuracy_table(rows: Iterable[dict[str, Any]], by: Sequence[str]) -> list[di
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
-    from llmlab.runs import _jsonable
+    from llmlab.runs import jsonable
 
     path = Path(path)
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
+            f.write(json.dumps(jsonable(row), ensure_ascii=False) + "\n")
     return path
 
 

@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from llmlab.errors import LabError
-
-IGNORE = -100
+from llmlab.training.batches import IGNORE_INDEX
 
 
 def pad_rows(seqs: list[list[int]], masks: list[list[bool]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +47,7 @@ class MaskedRows:
 
     def _take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rows, flags = self.rows[index], self.targets[index]                # (B, T+1)
-        y = rows[:, 1:].masked_fill(~flags[:, 1:], IGNORE)                 # the target of position t is token t+1
+        y = rows[:, 1:].masked_fill(~flags[:, 1:], IGNORE_INDEX)                 # the target of position t is token t+1
         return rows[:, :-1], y
 
     def _draw(self, stream: int, index: int) -> torch.Tensor:

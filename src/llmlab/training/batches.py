@@ -22,6 +22,8 @@ import torch
 
 from llmlab.errors import LabError
 
+IGNORE_INDEX = -100   # a target the loss skips (F.cross_entropy's default ignore_index): masked rows use it
+
 
 @runtime_checkable
 class BatchSource(Protocol):
