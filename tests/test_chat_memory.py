@@ -81,9 +81,14 @@ def test_bad_names_and_corrupt_files(runs_dir):
     with pytest.raises(LabError, match="line 2 is not JSON"):
         ChatStore().open("b")
     (s.path / "messages.jsonl").write_text('{"role": "user", "content": "x"}\n')
+    ChatStore().open("a").add("user", "y")
     (s.path / "session.json").write_text("{broken")
     with pytest.raises(LabError, match="session.json is not JSON"):
-        ChatStore().list()
+        ChatStore().open("b")
+    # one unreadable session is listed with its error; the others are still listed
+    listed = ChatStore().list()
+    assert [r["name"] for r in listed] == ["a", "b"] and listed[0]["messages"] == 1
+    assert "session.json is not JSON" in listed[1]["error"] and "delete it" in listed[1]["error"]
 
 
 def test_recall_ranks_by_bm25_without_stopwords():

@@ -99,12 +99,17 @@ def list_sessions(as_json: bool = typer.Option(False, "--json")) -> None:
     if not rows:
         console.print("no saved sessions yet (llmlab chat repl --model ... --session NAME starts one)")
         return
-    table = Table(title=f"sessions in {ChatStore().root}")
-    for key in rows[0]:
-        table.add_column(key)
+    good = [r for r in rows if "error" not in r]
+    if good:
+        table = Table(title=f"sessions in {ChatStore().root}")
+        for key in good[0]:
+            table.add_column(key)
+        for row in good:
+            table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
+        if "error" in row:
+            console.print(f"[red]{row['name']}: cannot be read[/red] — {row['error']}", markup=True)
 
 
 @app.command()

@@ -150,9 +150,16 @@ class ChatStore:
         return session
 
     def list(self) -> list[dict[str, Any]]:
-        """Every saved session's summary, most recently updated first."""
+        """Every saved session's summary, most recently updated first; one that cannot be read is listed
+        with its error (and the fix) instead of hiding the others."""
         if not self.root.is_dir():
             return []
-        sessions = [Session.load(p) for p in self.root.iterdir() if (p / "session.json").exists()]
+        sessions, broken = [], []
+        for p in sorted(self.root.iterdir()):
+            if (p / "session.json").exists():
+                try:
+                    sessions.append(Session.load(p))
+                except LabError as exc:
+                    broken.append({"name": p.name, "error": str(exc)})
         sessions.sort(key=lambda s: s.meta.get("updated", 0), reverse=True)
-        return [s.summary() for s in sessions]
+        return [s.summary() for s in sessions] + broken
