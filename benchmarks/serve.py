@@ -134,6 +134,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--skip", default="", help="comma-separated methods to leave out (e.g. 'hf continuous batching')")
     ap.add_argument("--model-dir", default="", help="reuse this model directory instead of building one")
     ap.add_argument("--json-out", default="", help="also write the results here")
+    ap.add_argument("--engine-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an EngineConfig override for llmlab's engine (repeatable), e.g. triton_max_chunk=16")
     ap.add_argument("--method-timeout", type=int, default=240, help="seconds before a method is given up")
     ap.add_argument("--quick", action="store_true", help="fewer prompts and repeats")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default); 1 steadies "
@@ -154,8 +156,10 @@ def main(argv=None) -> dict:
     model_dir = args.model_dir or make_model_dir(Path(tmp.name) / "model", preset=args.preset, tokenizer="bpe",
                                                  text=load_corpus("python-docs").text[:200_000], bpe_vocab=8000,
                                                  init_std=0.02)
-    engine = Engine(EngineConfig(model=str(model_dir), device=args.device, dtype=args.dtype,
-                                 max_num_seqs=max(args.num_prompts, 8)))
+    from llmlab.config import apply_overrides
+
+    engine = Engine(apply_overrides(EngineConfig(model=str(model_dir), device=args.device, dtype=args.dtype,
+                                                 max_num_seqs=max(args.num_prompts, 8)), args.engine_set))
     hf = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, attn_implementation="sdpa")
     hf = hf.to(args.device).eval()
     # continuous batching may switch a model's attention implementation: it gets its own copy
@@ -225,6 +229,7 @@ def main(argv=None) -> dict:
               "methods": rows, "unavailable": broken, "greedy_agreement_with_hf": agree, "prefix": prefix,
               "engine": {k: v for k, v in engine.stats().items()
                          if k in ("graph_steps", "eager_steps", "preemptions", "attention")},
+              "engine_set": args.engine_set,
               "engine_ms_per_step": per_step, "engine_steps_per_run": steps / max(args.repeats, 1),
               "decode_step_ms_median": anatomy,
               "graph_capture_s": engine.runner.capture_seconds, "command": " ".join(sys.argv)}

@@ -11,3 +11,8 @@ python3 -m pytest -q -p no:cacheprovider tests/test_serve_gpu.py 2>&1 | tail -n 
 python3 benchmarks/serve.py --preset gpt2-124m --device cuda --dtype bfloat16 --num-prompts 64 \
     --input-len 128 --output-len 128 --hf-single 4 --repeats 3 --prefix-len 992 --suffix-len 16 \
     --prefix-out 4 --prefix-trials 10 --method-timeout 90 --json-out "$OUT/serve_gpu.json" 2>&1 | tee "$OUT/serve_gpu.txt"
+# the prefix test again with the Triton kernel for short cached chunks (EngineConfig.triton_max_chunk)
+python3 benchmarks/serve.py --preset gpt2-124m --device cuda --dtype bfloat16 --num-prompts 64 \
+    --input-len 128 --output-len 128 --repeats 1 --prefix-len 992 --suffix-len 16 --prefix-out 4 --prefix-trials 10 \
+    --skip "hf one at a time,hf static batch,hf continuous batching" --engine-set triton_max_chunk=16 \
+    --method-timeout 90 --json-out "$OUT/serve_gpu_chunk16.json" 2>&1 | tee "$OUT/serve_gpu_chunk16.txt"

@@ -75,7 +75,7 @@ class Engine:
         self.scheduler = Scheduler(self.tables, cfg.max_num_seqs, cfg.max_batched_tokens)
         self.runner = ModelRunner(self.model, self.kv, -(-max_len // cfg.block_size), cfg.cuda_graphs,
                                   cfg.graph_max_rows, rows_only=cfg.rows_only,
-                                  triton_attention=cfg.triton_attention)
+                                  triton_attention=cfg.triton_attention, triton_max_chunk=cfg.triton_max_chunk)
         self.tokenizer = load_tokenizer(cfg.model) if tokenizer == "auto" else tokenizer
         self.byte_table = byte_table(self.tokenizer) if self.tokenizer is not None else None
         eos = getattr(self.tokenizer, "eos_token_id", None)

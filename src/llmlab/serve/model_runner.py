@@ -80,7 +80,7 @@ class _Graph:
 class ModelRunner:
     def __init__(self, model: PagedCausalLM, kv: PagedKVCache, max_blocks_per_seq: int,
                  cuda_graphs: bool = True, graph_max_rows: int = 128, rows_only: bool = False,
-                 triton_attention: bool = True):
+                 triton_attention: bool = True, triton_max_chunk: int = 1):
         self.model, self.kv = model, kv
         self.block_size = kv.block_size
         self.device = model.device
@@ -89,6 +89,7 @@ class ModelRunner:
         # rows_only runs the graph path's layout without capturing (tests check it on a CPU)
         self.rows_only = rows_only
         self.graph_max_rows = graph_max_rows
+        self.triton_max_chunk = triton_max_chunk
         self.graphs: dict[tuple[int, int, int], _Graph] = {}
         self.graph_pool = torch.cuda.graph_pool_handle() if self.use_graphs else None
         self.capture_seconds = 0.0
@@ -138,9 +139,11 @@ class ModelRunner:
         return tables, qpt, width
 
     def _kernel_for(self, qpt: int):
-        """The Triton kernel serves decode rows; a request's chunk of several tokens is better served by
-        gathering its blocks once and attending with all its queries together (the torch path)."""
-        return self.kernel if qpt == 1 else None
+        """The Triton kernel serves decode rows; a request's chunk of several tokens is by default served by
+        gathering its blocks once and attending with all its queries together (the torch path). For short
+        chunks (a cached prefix's suffix) the kernel saves the gather's several small kernels per layer, which
+        is what such a step is bound by at GPT-2 124M's size: `triton_max_chunk` sets where it takes over."""
+        return self.kernel if qpt <= self.triton_max_chunk else None
 
     @torch.inference_mode()
     def execute(self, scheduled: list[tuple[Request, int]]) -> tuple[torch.Tensor | None, list[Request]]:
