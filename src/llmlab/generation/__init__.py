@@ -4,20 +4,26 @@
     next_ids = sample_next(logits, SamplingParams(temperature=0.8, top_k=50), previous=ids, generators=g)
     text = generate_text(model, tokenizer, "ROMEO:", SamplingParams(top_p=0.9, seed=0))   # a whole loop
     best = beam_search(model, prompt_ids, num_beams=4, max_new_tokens=50)
+Names are imported on first use, so `SamplingParams` and the stop helpers do not pay for torch.
 """
 
-from llmlab.generation.beam import BeamResult, beam_search
-from llmlab.generation.decode import Generation, generate, generate_text, iter_tokens
-from llmlab.generation.params import SamplingParams
-from llmlab.generation.processors import (
-           apply_temperature,
-           process_logits,
-           repetition_penalty,
-           top_k_filter,
-           top_p_filter,
-)
-from llmlab.generation.sampling import make_generator, sample_next
-from llmlab.generation.stop import find_stop, holdback
+from importlib import import_module
 
-__all__ = ["BeamResult", "Generation", "SamplingParams", "beam_search", "generate", "generate_text", "iter_tokens", "apply_temperature", "find_stop", "holdback", "make_generator", "process_logits",
-           "repetition_penalty", "sample_next", "top_k_filter", "top_p_filter"]
+_WHERE = {
+    "BeamResult": "beam", "beam_search": "beam",
+    "Generation": "decode", "generate": "decode", "generate_text": "decode", "iter_tokens": "decode",
+    "SamplingParams": "params",
+    "apply_temperature": "processors", "process_logits": "processors", "repetition_penalty": "processors",
+    "top_k_filter": "processors", "top_p_filter": "processors",
+    "make_generator": "sampling", "sample_next": "sampling",
+    "find_stop": "stop", "holdback": "stop",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(import_module(f"llmlab.generation.{_WHERE[name]}"), name)
+        globals()[name] = value          # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'llmlab.generation' has no attribute {name!r}")

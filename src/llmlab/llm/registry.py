@@ -6,9 +6,8 @@
     load_llm("openai:http://127.0.0.1:8000/v1")    # any OpenAI-compatible server, llmlab's own included
     load_llm("runs/pretrain/tiny")                 # a bare model directory: the engine when it can, else hf
 
-Options go to the backend (`device=`, `dtype=`, `model=` for a server, ...). Backends (transformers, openai,
-llama.cpp) are imported only when asked for; `import llmlab.llm` itself loads torch (~1.5 s, through
-llmlab.generation), so a CLI module imports it inside its commands.
+Options go to the backend (`device=`, `dtype=`, `model=` for a server, ...). Backends (torch, transformers,
+openai, llama.cpp) are imported only when asked for, so `import llmlab.llm` stays light.
 """
 
 from __future__ import annotations
