@@ -1,7 +1,6 @@
 """Context-window logic with exact token counts: a scripted LLM whose tokens are whitespace words, so every
 count is worked out by hand; the binary search against a brute-force search; and a real tokenizer."""
 
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -9,26 +8,8 @@ from hypothesis import strategies as st
 
 from llmlab.chat.context import MEMORY_HEADER, exchanges, fit_context
 from llmlab.generation import SamplingParams
-from llmlab.llm.base import LLM, ContextWindowError, Delta
-
-
-class WordLLM(LLM):
-    """Tokens are whitespace-separated words; the chat is rendered by llmlab's default plain template."""
-
-    name = "words"
-
-    def __init__(self, window: int):
-        self.window = window
-
-    @property
-    def context_window(self) -> int:
-        return self.window
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def _generate(self, prompt: str, params: SamplingParams) -> Iterator[Delta]:
-        yield Delta("fine", "stop", self.count_tokens(prompt), 1)
+from llmlab.llm.base import ContextWindowError
+from word_llm import WordLLM
 
 
 def turn(i: int) -> list[dict]:

@@ -2,7 +2,6 @@
 (llmlab.rag's, with stopwords left out) of turns that fell out of the window, and the ChatBot that ties them to an LLM."""
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,32 +10,18 @@ from llmlab.chat.memory import ChatStore
 from llmlab.chat.recall import recall
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
-from llmlab.llm.base import LLM, Delta
+from llmlab.llm.base import Delta
 from llmlab.rag.bm25 import topic_terms as terms
+from word_llm import WordLLM
 
 
-class EchoLLM(LLM):
-    """Tokens are words; the answer is "heard: <newest user message>"; keeps every prompt it was sent."""
+class EchoLLM(WordLLM):
+    """Answers "heard: <newest user message>"."""
 
     name = "echo"
 
     def __init__(self, window: int = 1000):
-        self.window, self.prompts = window, []
-
-    @property
-    def context_window(self) -> int:
-        return self.window
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def _generate(self, prompt: str, params: SamplingParams) -> Iterator[Delta]:
-        self.prompts.append(prompt)
-        last = prompt.rsplit("user: ", 1)[1].split("\n")[0]
-        words = ["heard:"] + last.split()
-        for w in words[: params.max_new_tokens]:
-            yield Delta(w + " ")
-        yield Delta("", "stop", self.count_tokens(prompt), len(words))
+        super().__init__(window, answer=lambda prompt: ["heard:"] + prompt.rsplit("user: ", 1)[1].split("\n")[0].split())
 
 
 def test_session_round_trip_and_list(runs_dir):

@@ -1,6 +1,5 @@
 """The Gradio UI's callbacks called directly (no browser), the Blocks app building, and the REPL's commands."""
 
-from collections.abc import Iterator
 
 import pytest
 
@@ -9,30 +8,14 @@ from llmlab.chat.memory import ChatStore
 from llmlab.chat.repl import handle_command, run_repl
 from llmlab.chat.ui import ChatUI
 from llmlab.generation import SamplingParams
-from llmlab.llm.base import LLM, Delta
+from word_llm import WordLLM
 
 
-class CountLLM(LLM):
-    """Tokens are words; answers "one two three ..." up to max_new_tokens; records each call's params."""
-
-    name = "count"
+class CountLLM(WordLLM):
+    """Answers "one two three four five", cut at max_new_tokens."""
 
     def __init__(self, window: int = 200):
-        self.window, self.calls = window, []
-
-    @property
-    def context_window(self) -> int:
-        return self.window
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def _generate(self, prompt: str, params: SamplingParams) -> Iterator[Delta]:
-        self.calls.append(params)
-        words = ["one", "two", "three", "four", "five"][: params.max_new_tokens]
-        for w in words:
-            yield Delta(w + " ")
-        yield Delta("", "stop", self.count_tokens(prompt), len(words))
+        super().__init__(window, answer=lambda prompt: ["one", "two", "three", "four", "five"])
 
 
 def reader(lines):
