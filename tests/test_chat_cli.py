@@ -140,3 +140,13 @@ def test_export_gguf_bad_inputs_are_lab_errors(model_dir, tmp_path, capsys):
             shutil.copy(f, weights_only / f.name)
     assert main(["chat", "export-gguf", "--model", str(weights_only), "--out", out]) == 2
     assert "has no tokenizer" in capsys.readouterr().err
+
+
+def test_repl_default_answer_length_leaves_room_in_a_small_window(model_dir, runs_dir, monkeypatch, capsys):
+    # the tiny model's window is 256 tokens: a fixed 256-token answer budget would refuse every message
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello there\n/context\n"))
+    assert main(["chat", "repl", "--model", f"hf:{model_dir}", "--session", "small", "--temperature", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "error" not in out and "(64 kept for the answer)" in out
+    messages = [json.loads(line) for line in (runs_dir / "chat" / "small" / "messages.jsonl").read_text().splitlines()]
+    assert [m["role"] for m in messages] == ["user", "assistant"]

@@ -67,7 +67,8 @@ def repl(model: str = typer.Option(..., "--model", help=MODEL_HELP),
          system: str = typer.Option(None, "--system"),
          temperature: float = typer.Option(0.7, "--temperature"),
          top_p: float = typer.Option(0.95, "--top-p"),
-         max_tokens: int = typer.Option(256, "--max-tokens"),
+         max_tokens: int = typer.Option(None, "--max-tokens",
+                                        help="answer length at most [default: 256, or a quarter of a smaller window]"),
          seed: int = typer.Option(None, "--seed"),
          opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP),
          summarize: bool = typer.Option(False, "--summarize", help=SUMMARY_HELP)) -> None:
@@ -78,6 +79,8 @@ def repl(model: str = typer.Option(..., "--model", help=MODEL_HELP),
     from llmlab.generation import SamplingParams
 
     llm = _llm(model, quantize, device, opt)
+    if max_tokens is None:     # as the UI's slider starts: a small model's window must leave room for the chat
+        max_tokens = min(256, max(1, llm.context_window // 4))
     bot = ChatBot(llm, ChatStore().open(session, system=system), system, summarize=summarize)
     run_repl(bot, SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_tokens, seed=seed))
 
