@@ -13,13 +13,15 @@ from pathlib import Path
 
 import typer
 
+from llmlab.llm.registry import SPEC_HELP
+
 app = typer.Typer(help="LLM agents: a ReAct loop with tools and memory over any llmlab.llm backend.",
                   no_args_is_help=True)
 
 
 @app.command()
 def run(question: str = typer.Argument(..., help="what to ask"),
-        model: str = typer.Option(..., "--model", help="engine:DIR, hf:NAME_OR_DIR, gguf:FILE or openai:BASE_URL"),
+        model: str = typer.Option(..., "--model", help=SPEC_HELP),
         tools: str = typer.Option("calculator", "--tools", help="comma-separated: calculator, clock, search, memory"),
         memory: str = typer.Option(None, "--memory", help="a long-term memory name: runs/agents/<name>/"),
         index: str = typer.Option("python-docs", "--index", help="the docs index the search tool reads (llmlab rag)"),

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import typer
 
+from llmlab.llm.registry import SPEC_HELP
+
 app = typer.Typer(help="Local chatbot: int8 or GGUF models, a Gradio UI and a REPL with memory and context logic.",
                   no_args_is_help=True)
 
-MODEL_HELP = "any load_llm string: hf:NAME_OR_DIR, engine:DIR, gguf:FILE, openai:URL, or a model directory"
 QUANT_HELP = "int8: llmlab's own weight-only int8 (transformers models); none: as loaded"
 SUMMARY_HELP = "keep a running summary of trimmed turns, written by the model (one extra call when a turn trims)"
 OPT_HELP = "a backend option key=value, repeatable (gguf: n_ctx=4096, n_gpu_layers=-1, runtime=transformers)"
@@ -41,7 +42,7 @@ def _llm(model: str, quantize: str, device: str, opts: list[str] | None = None):
 
 
 @app.command()
-def ui(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+def ui(model: str = typer.Option(..., "--model", help=SPEC_HELP),
        quantize: str = typer.Option("none", "--quantize", help=QUANT_HELP),
        device: str = typer.Option("cpu", "--device"),
        session: str = typer.Option(None, "--session", help="open this saved session first"),
@@ -60,7 +61,7 @@ def ui(model: str = typer.Option(..., "--model", help=MODEL_HELP),
 
 
 @app.command()
-def repl(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+def repl(model: str = typer.Option(..., "--model", help=SPEC_HELP),
          quantize: str = typer.Option("none", "--quantize", help=QUANT_HELP),
          device: str = typer.Option("cpu", "--device"),
          session: str = typer.Option(None, "--session", help="resume (or start) this session by name"),

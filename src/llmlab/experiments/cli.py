@@ -13,12 +13,13 @@ from pathlib import Path
 
 import typer
 
+from llmlab.llm.registry import SPEC_HELP
+
 cot_app = typer.Typer(help="Chain-of-thought: direct vs step-by-step prompting on any model; scratchpad training offline.",
                       no_args_is_help=True)
 icl_app = typer.Typer(help="In-context learning: zero-shot vs few-shot on any model; k-shot learning of unseen tasks offline.",
                       no_args_is_help=True)
 
-MODEL_HELP = "any load_llm string: hf:NAME_OR_DIR, engine:DIR, gguf:FILE, openai:URL, or a model directory"
 OPT_HELP = "a backend option key=value, repeatable (e.g. device=cuda, model=NAME for an openai: server)"
 
 
@@ -54,7 +55,7 @@ def _options(opt: list[str] | None) -> dict:
 
 
 @cot_app.command("run")
-def cot_run(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+def cot_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
             tasks: str = typer.Option("arithmetic", "--tasks", help="task set (arithmetic: multi-step word problems)"),
             n: int = typer.Option(50, "--n", help="problems per condition"),
             conditions: str = typer.Option("direct-0,cot-0,direct-4,cot-4", "--conditions",
@@ -134,7 +135,7 @@ def _show(prompt, chat: bool, footer: str) -> None:
 
 
 @icl_app.command("run")
-def icl_run(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+def icl_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
             tasks: str = typer.Option("sentiment,capital,reverse", "--tasks"),
             shots: str = typer.Option("0,1,2,4,8", "--shots", help="numbers of demonstrations to compare"),
             n: int = typer.Option(40, "--n", help="queries per task (each task ships 40)"),

@@ -126,9 +126,8 @@ class OpenAILLM(LLM):
         return self._consume(stream, lambda choice: choice.text)
 
     def _generate_chat(self, messages: list[Message], params: SamplingParams) -> Iterator[Delta]:
-        # the server applies the model's own chat template; no local count when it would only be a guess
-        if self.exact_counts:
-            self.check_fits(self.count_chat_tokens(messages), params)
+        # the server applies the model's own chat template; check_fits ignores a count that is only a guess
+        self.check_fits(self.count_chat_tokens(messages), params)
         stream = self._call(self.client.chat.completions.create, messages=messages, **self._request(params))
         return self._consume(stream, lambda choice: choice.delta.content)
 

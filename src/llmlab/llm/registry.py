@@ -33,6 +33,7 @@ OPTION_HINTS = {
     "openai": "openai: takes model, api_key, context_window, tokenizer and timeout",
 }
 FORMS = "engine:<model dir>, hf:<name or dir>, gguf:<file>, openai:<base url>"
+SPEC_HELP = f"which model, as an llmlab.llm backend string: {FORMS}, or a model directory"   # for --model
 
 
 def _engine_can_serve(path: Path) -> bool:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import typer
 
+from llmlab.llm.registry import SPEC_HELP
+
 app = typer.Typer(help="Retrieval-augmented generation: chunk, embed, search (dense/BM25/hybrid), answer with citations.",
                   no_args_is_help=True)
 
 INDEX_HELP = "an index folder, or a name under runs/rag/ (default: the corpus's name)"
-MODEL_HELP = "an llmlab.llm spec: engine:DIR, hf:NAME_OR_DIR, gguf:FILE, openai:BASE_URL"
 METHOD_HELP = "hybrid (RRF of dense and BM25), dense or bm25"
 
 
@@ -81,7 +82,7 @@ def search(query: str = typer.Argument(..., help="what to look for"),
 
 @app.command()
 def ask(question: str = typer.Argument(...),
-        model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        model: str = typer.Option(..., "--model", help=SPEC_HELP),
         index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
         k: int = typer.Option(5, "-k", "--k", help="chunks to retrieve"),
         method: str = typer.Option("hybrid", "--method", help=METHOD_HELP),
@@ -114,7 +115,7 @@ def ask(question: str = typer.Argument(...),
 
 
 @app.command()
-def summarize(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+def summarize(model: str = typer.Option(..., "--model", help=SPEC_HELP),
               doc: str = typer.Option(None, "--doc", help="summarise this document of the index"),
               query: str = typer.Option(None, "--query", help="summarise what the top-k chunks say about this"),
               index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
