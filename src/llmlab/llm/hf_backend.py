@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from llmlab.generation import SamplingParams, iter_tokens
 from llmlab.llm.base import Delta
 from llmlab.llm.local import TokenizerLLM, text_deltas
+from llmlab.serve.detokenizer import byte_table, make_detokenizer
 
 
 class HFLLM(TokenizerLLM):
@@ -33,20 +34,17 @@ class HFLLM(TokenizerLLM):
         cfg = model.config
         self._window = (getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
                         or getattr(tokenizer, "model_max_length", 2048))
-        eos = getattr(cfg, "eos_token_id", None)
-        self._stop_ids = set(self.eos_ids) | set(eos if isinstance(eos, list) else [] if eos is None else [eos])
-        self._byte_table = None     # built on first use (a pass over the vocabulary)
+        # the tokenizer's EOS and the config's (either may be an id, a list of ids, or missing)
+        eos = [getattr(tokenizer, "eos_token_id", None), getattr(cfg, "eos_token_id", None)]
+        self._stop_ids = {i for e in eos for i in (e if isinstance(e, list) else [e]) if i is not None}
+        self._byte_table = byte_table(tokenizer)   # None unless byte-level BPE (then the fast exact detokeniser)
 
     @property
     def context_window(self) -> int:
         return int(self._window)
 
     def _generate_ids(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[Delta]:
-        from llmlab.serve.detokenizer import byte_table, make_detokenizer
-
-        if self._byte_table is None:
-            self._byte_table = byte_table(self.tokenizer) or []
-        detok = make_detokenizer(self.tokenizer, prompt_ids, self._byte_table or None)
+        detok = make_detokenizer(self.tokenizer, prompt_ids, self._byte_table)
         tokens = (int(next_ids[0]) for next_ids in iter_tokens(self.model, prompt_ids, params))
         return text_deltas(tokens, detok.step, detok.flush, params, set(params.stop_token_ids) | self._stop_ids,
                            len(prompt_ids))

@@ -44,11 +44,6 @@ class TokenizerLLM(LLM):
     def _generate_ids(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[Delta]:
         """Stream the continuation of `prompt_ids` (already checked to fit)."""
 
-    @property
-    def eos_ids(self) -> tuple[int, ...]:
-        eos = getattr(self.tokenizer, "eos_token_id", None)
-        return tuple(eos) if isinstance(eos, list) else () if eos is None else (eos,)
-
 
 def text_deltas(tokens: Iterable[int], piece: Callable[[int], str], flush: Callable[[], str], params: SamplingParams,
                 stop_ids: set[int], num_prompt: int) -> Iterator[Delta]:
