@@ -54,7 +54,7 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
     looks_local = source.startswith((".", "/", "~")) or source.count("/") > 1
     if looks_local and not Path(source).expanduser().is_dir():
         raise LabError(f"no model directory {source!r}",
-                       hint="give a folder with config.json and the weights, or a Hub name such as gpt2")
+                       hint=hint or "give a folder with config.json and the weights, or a Hub name such as gpt2")
     offline_unless_reachable(source)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -13,8 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmlab.errors import LabError
-from llmlab.hub import offline_unless_reachable
+from llmlab.hub import load_causal_lm
 
 TINY = "tiny"
 
@@ -40,27 +39,11 @@ def tiny_base(out: str | Path, seconds: float = 20.0, steps: int = 300, document
 def load_base(spec: str | Path, work_dir: str | Path | None = None, seconds: float = 20.0) -> tuple[Any, Any, str]:
     """(model, tokenizer, where it came from) for a Hub name, a directory, or `tiny` (built in work_dir,
     reused when it is there already)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     source = str(spec)
     if source == TINY:
         source = str(tiny_base(Path(work_dir or "runs/finetune/base"), seconds))
-    elif (source.startswith(("/", ".", "~")) or source.count("/") > 1) and not Path(source).exists():
-        # a path, not a Hub id ("owner/name" has one slash and starts with neither / nor .)
-        raise LabError(f"the base model directory {source} does not exist",
-                       hint="give an HF model directory (config.json, model.safetensors, tokenizer files), "
-                            "a Hub name such as gpt2, or `tiny`")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()        # llmlab's own bars are the ones on screen
-    offline_unless_reachable(source)
-    try:
-        tok = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source)
-    except OSError as exc:
-        raise LabError(f"cannot load the base model {spec!r}: {str(exc).splitlines()[0]}",
-                       hint="give an HF model directory, a Hub name with a network (gpt2), "
-                            "or `tiny` for a small GPT-2 trained here") from None
+    model, tok = load_causal_lm(source, hint="give an HF model directory, a Hub name with a network (gpt2), "
+                                             "or `tiny` for a small GPT-2 trained here")
     if tok.pad_token is None:        # GPT-2 has none; blocks are full-length, so padding never shows
         tok.pad_token = tok.eos_token
     return model, tok, source
