@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.llmlab-installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 install: $(STAMP)
 
@@ -17,8 +17,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(VENV)/bin/llmlab roadmap --quick
 
-test: install
+test: install browser
 	$(PY) -m pytest -q
+
+# The UI and report tests drive a real headless Chromium (Debian's package; Playwright cannot
+# download its own browser offline). Best effort: without root or apt they skip with a reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1)) \
+	  || echo "chromium could not be installed: the browser tests will skip"; }
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

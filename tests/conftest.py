@@ -31,3 +31,31 @@ def runs_dir(tmp_path, monkeypatch):
     """Every run folder a test makes goes under its own tmp_path."""
     monkeypatch.setenv("LLMLAB_RUNS", str(tmp_path / "runs"))
     return tmp_path / "runs"
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A real headless Chromium (Debian's, driven by Playwright); skips with the reason when absent.
+
+    Playwright cannot download its own browser offline, so it is pointed at the system one with
+    `executable_path`; the background-networking flags stop Chromium dialling out on a closed network.
+    """
+    import shutil
+
+    exe = os.environ.get("LLMLAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.skip("no chromium on this machine (make test installs Debian's package when it can)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (it is in the dev extra: make test installs it)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
