@@ -18,8 +18,9 @@ def roadmap(quick: bool = typer.Option(True, "--quick/--full", help="quick: minu
             as_json: bool = typer.Option(False, "--json", help="print the results as JSON")) -> None:
     """Run every project's roadmap step and write PROGRESS.md and report.html."""
     from llmlab.roadmap.projects import PROJECTS
+    from llmlab.roadmap.report import write_report
     from llmlab.roadmap.runner import FAILED, run_roadmap
-    from llmlab.roadmap.tracker import note_for, write_progress, write_report
+    from llmlab.roadmap.tracker import note_for, write_progress
     from llmlab.runs import runs_root
 
     out = out or runs_root() / "roadmap"
@@ -33,12 +34,13 @@ def roadmap(quick: bool = typer.Option(True, "--quick/--full", help="quick: minu
     progress = write_progress(results, out / "PROGRESS.md", mode)
     report = write_report(results, out / "report.html", out, mode)
     summary = {"mode": mode, "progress": str(progress), "report": str(report),
-               "projects": {r.project.key: {"status": r.status, "seconds": round(r.seconds, 1), "note": note_for(r)}
+               "projects": {r.project.key: {"status": r.status, "seconds": round(r.seconds, 1), "note": note_for(r),
+                                            "finished": r.finished, "this_run": not r.earlier}
                             for r in results}}
     if as_json:
         print_summary(summary, as_json=True)
     else:
         print(progress.read_text(encoding="utf-8"))
         console.print(f"report: {report}")
-    if any(r.status == FAILED for r in results):
+    if any(r.status == FAILED and not r.earlier for r in results):   # an earlier failure is not this run's
         raise typer.Exit(1)

@@ -1,7 +1,9 @@
 """Run the roadmap's steps, one after another, each isolated from the others' failures.
 
 A step is `run(ctx) -> summary`; the summary's `checks` ({name: bool}) decide the status:
-passed (☑) only when the step ran in this invocation and every one of at least one check held.
+passed (☑) only when the step ran and every one of at least one check held. Every outcome is recorded in
+`<out>/<key>/summary.json` with its status, date and mode, so a partial run (`--only`) shows the other
+projects' last recorded results, marked as earlier ones, instead of forgetting them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from llmlab.roadmap.projects import PROJECTS, Project
-from llmlab.runs import RunFolder
+from llmlab.runs import RunFolder, read_summary
 
 PASSED, FAILED, NOT_BUILT, NOT_RUN, NO_SUMMARY = "passed", "failed", "not built yet", "not run", "no summary"
+# what the runner adds to a step's summary; the rest is the step's own
+RECORD_KEYS = ("status", "seconds", "finished", "mode", "error")
 
 
 @dataclass
@@ -40,6 +44,9 @@ class StepResult:
     seconds: float = 0.0
     summary: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    finished: str = ""      # "YYYY-MM-DD HH:MM" when the step ended
+    mode: str = ""          # "quick" or "full"
+    earlier: bool = False   # True: recorded by an earlier invocation, not run in this one
 
     @property
     def checked(self) -> bool:
@@ -69,9 +76,14 @@ def judge(summary: dict[str, Any] | None) -> str:
     return PASSED if all(bool(v) for v in checks.values()) else FAILED
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M")
+
+
 def run_step(project: Project, out_root: Path, quick: bool, seed: int = 0,
              log: Callable[[str], None] = print) -> StepResult:
     out = out_root / project.key
+    mode = "quick" if quick else "full"
     start = time.perf_counter()
     try:
         step = load_step(project)
@@ -85,14 +97,36 @@ def run_step(project: Project, out_root: Path, quick: bool, seed: int = 0,
         log(f"[{project.key}] failed after {seconds:.1f}s: {message}")
         out.mkdir(parents=True, exist_ok=True)
         (out / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        return StepResult(project, FAILED, seconds, {}, message)
+        result = StepResult(project, FAILED, seconds, {}, message, _now(), mode)
+        _record(result, out)
+        return result
     seconds = time.perf_counter() - start
     status = judge(summary)
-    if summary:
-        RunFolder(out).save_summary({**summary, "status": status, "seconds": round(seconds, 2)})
     failed = [k for k, v in (summary or {}).get("checks", {}).items() if not v]
-    return StepResult(project, status, seconds, summary or {},
-                      "checks failed: " + ", ".join(failed) if failed else "")
+    result = StepResult(project, status, seconds, summary or {},
+                        "checks failed: " + ", ".join(failed) if failed else "", _now(), mode)
+    _record(result, out)
+    return result
+
+
+def _record(result: StepResult, out: Path) -> None:
+    """The step's summary plus how it went; a failure replaces an older pass, which must not be carried."""
+    RunFolder(out).save_summary({**result.summary, "status": result.status, "seconds": round(result.seconds, 2),
+                                 "finished": result.finished, "mode": result.mode, "error": result.error})
+
+
+def earlier_result(project: Project, out_root: Path) -> StepResult:
+    """The last recorded outcome of a project not run now, or NOT_RUN when there is none."""
+    folder = out_root / project.key
+    record = read_summary(folder)
+    if not record or record.get("status") not in (PASSED, FAILED, NO_SUMMARY):
+        return StepResult(project, NOT_RUN)    # nothing, or a summary the runner did not write
+    # records from before dates were kept are dated by their file
+    finished = record.get("finished") or time.strftime("%Y-%m-%d %H:%M",
+                                                       time.localtime((folder / "summary.json").stat().st_mtime))
+    summary = {k: v for k, v in record.items() if k not in RECORD_KEYS}
+    return StepResult(project, record["status"], float(record.get("seconds") or 0.0), summary,
+                      record.get("error") or "", finished, record.get("mode") or "", earlier=True)
 
 
 def run_roadmap(out_root: Path, quick: bool = True, only: list[str] | None = None, seed: int = 0,
@@ -101,7 +135,7 @@ def run_roadmap(out_root: Path, quick: bool = True, only: list[str] | None = Non
     results = []
     for project in projects:
         if only and project.key not in only:
-            results.append(StepResult(project, NOT_RUN))
+            results.append(earlier_result(project, out_root))
             continue
         log(f"[{project.key}] {project.title} …")
         result = run_step(project, out_root, quick, seed, log)
