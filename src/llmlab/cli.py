@@ -28,10 +28,12 @@ def _root(debug: bool = typer.Option(False, "--debug", help="show full traceback
 
 def _add_projects() -> None:
     from llmlab.data.cli import app as data_app
+    from llmlab.learn.cli import app as learn_app
     from llmlab.roadmap.cli import roadmap
     from llmlab.roadmap.projects import PROJECTS
 
     app.add_typer(data_app, name="data")
+    app.add_typer(learn_app, name="learn")
     app.command("roadmap")(roadmap)
     seen = set()
     for project in PROJECTS:

@@ -1,0 +1,67 @@
+"""The learn projects and their exercises (data only; see catalog.py for what each field means)."""
+
+from __future__ import annotations
+
+from llmlab.learn.catalog import Exercise, LearnProject
+
+G = "llmlab.learn.graders"
+NT = "llmlab.numpy_transformer"
+
+TRANSFORMER = LearnProject(
+    key="transformer", roadmap_key="transformer", title="Transformer from scratch", doc="docs/transformer.md",
+    exercises=(
+        Exercise("softmax", "softmax and its backward",
+                 "the stable row softmax and its Jacobian-vector product, in place", 1, "softmax.py",
+                 ("softmax_", "softmax_backward_"),
+                 (f"{NT}.activations:softmax_", f"{NT}.activations:softmax_backward_"), f"{G}.transformer:grade_softmax",
+                 ("Forward: three in-place steps on z — subtract the row max, exponentiate, divide by the row sum.",
+                  "Backward: the row sum s = Σ_j dp_j p_j is one number per row; keep it as (..., 1) to broadcast.",
+                  "dp -= (dp * p).sum(axis=-1, keepdims=True); dp *= p; return dp")),
+        Exercise("layernorm", "LayerNorm forward and backward",
+                 "normalising features, and the backward of a mean and a variance", 2, "layernorm.py",
+                 ("LayerNorm",), (f"{NT}.layernorm:LayerNorm",), f"{G}.transformer:grade_layernorm",
+                 ("Flatten to rows (N, C) with x.reshape(-1, C); reductions go over axis=-1 with keepdims=True.",
+                  "Save x̂ and r = 1/√(σ² + ε) in forward; backward needs nothing else (and weight).",
+                  "g = dy2 * weight; dx = r * (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True));"
+                  " self.grads['weight'][...] = (dy2 * xhat).sum(0); self.grads['bias'][...] = dy2.sum(0)")),
+        Exercise("gelu", "GELU (tanh form) forward and backward",
+                 "GPT-2's activation and the product and chain rules through tanh", 1, "gelu.py",
+                 ("GELU",), (f"{NT}.activations:GELU",), f"{G}.transformer:grade_gelu",
+                 ("Write t = tanh(K (x + A x³)) once in forward and keep it: the backward reuses it.",
+                  "d/dx of x (1 + t) is (1 + t) + x t', and t' = (1 - t²) K (1 + 3 A x²).",
+                  "return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * K * (1 + 3 * A * x * x))")),
+        Exercise("attention", "causal multi-head self-attention forward and backward",
+                 "the causal mask, the 1/√d scale, splitting and merging heads, and attention's backward", 3,
+                 "attention.py", ("causal_mask", "CausalSelfAttention"),
+                 (f"{NT}.masks:causal_mask", f"{NT}.attention:CausalSelfAttention"),
+                 f"{G}.transformer:grade_attention",
+                 ("causal_mask is one comparison of np.arange(t_k)[None, :] with np.arange(t_q)[:, None] + offset.",
+                  "forward: qkv = c_attn.forward(x); q, k, v = split_heads(qkv, nh); att = q @ k.swapaxes(-1, -2) * "
+                  "scale + bias; softmax; y = att @ v; merge with y.transpose(0, 2, 1, 3).reshape(B, T, C).",
+                  "backward: dy = c_proj.backward(dout) reshaped to (B, nh, T, hs); dv = attᵀ dy; datt = dy vᵀ; "
+                  "softmax_backward_(datt, att); datt *= scale; dq = datt k; dk = dattᵀ q; "
+                  "return c_attn.backward(dqkv)")),
+        Exercise("cross_entropy", "cross-entropy with its gradient",
+                 "log-sum-exp, ignored targets, and why the gradient is softmax minus one-hot", 1,
+                 "cross_entropy.py", ("CrossEntropy",), (f"{NT}.loss:CrossEntropy",),
+                 f"{G}.transformer:grade_cross_entropy",
+                 ("valid = targets != self.ignore_index; n = valid.sum(); the mean is over valid rows only.",
+                  "log Σ exp(z) = m + log Σ exp(z - m); pick z[rows, targets] with fancy indexing.",
+                  "grad = softmax(z); grad[rows, safe_targets] -= 1; grad /= n; grad[~valid] = 0; return grad * dloss")),
+        Exercise("adamw", "AdamW step",
+                 "Adam's moments, bias correction, and weight decay applied to the weights, not the gradient", 2,
+                 "adamw.py", ("AdamW",), (f"{NT}.optim:AdamW",), f"{G}.transformer:grade_adamw",
+                 ("Increment self.t first: the bias corrections use the new t (1 - β₁¹ on the first step).",
+                  "Decoupled decay: multiply p by (1 - lr λ) before the Adam update, and only where self.decays[i].",
+                  "m[...] = b1 * m + (1 - b1) * g; v[...] = b2 * v + (1 - b2) * g * g; "
+                  "p -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)")),
+        Exercise("kv_cache", "one KV-cache decode step",
+                 "why decoding with a cache gives the same logits as re-reading the whole sequence", 2,
+                 "kv_cache.py", ("KVCache",), (f"{NT}.kv_cache:KVCache",), f"{G}.transformer:grade_kv_cache",
+                 ("The new rows go at positions self.length .. self.length + T on axis 2 of self.k[layer].",
+                  "Return views (slices) of self.k[layer] and self.v[layer] up to the end of what was just written.",
+                  "end = self.length + k.shape[2]; self.k[layer, :, :, self.length:end] = k (same for v); "
+                  "return self.k[layer, :, :, :end], self.v[layer, :, :, :end]")),
+    ))
+
+PROJECTS: list[LearnProject] = [TRANSFORMER]
