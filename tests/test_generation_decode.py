@@ -88,9 +88,22 @@ def test_sampling_is_seeded_and_top_k_one_is_greedy(model):
     assert generate(model, PROMPTS[0], SamplingParams(top_k=1, max_new_tokens=15, seed=1)).tokens[0] == greedy
 
 
-def test_past_the_position_limit_a_sliding_window_takes_over(model):
-    out = generate(model, list(range(40)) * 2, SamplingParams(temperature=0.0, max_new_tokens=8)).tokens[0]
-    assert len(out) == 8   # 88 tokens through a 64-position model without an error
+@pytest.mark.parametrize("prompt_len", [60, 88])   # crosses the 64-position limit mid-way / starts past it
+def test_past_the_position_limit_a_sliding_window_takes_over(model, prompt_len):
+    from llmlab.generation.steppers import stepper_for
+
+    # The reference recomputes every step from scratch on the last 64 tokens, without a cache; the
+    # logits (not just the argmax, which a weak model keeps from the last token alone) must agree.
+    ids = [(7 * i + 3) % VOCAB for i in range(prompt_len)]
+    stepper = stepper_for(model)
+    with torch.no_grad():
+        got = stepper.prefill(torch.tensor([ids]))
+        for step in range(12):
+            want = model(input_ids=torch.tensor([ids[-64:]])).logits[0, -1]
+            torch.testing.assert_close(got[0], want, atol=1e-4, rtol=1e-4, msg=f"step {step}")
+            nxt = (5 * step + 1) % VOCAB
+            ids.append(nxt)
+            got = stepper.step(torch.tensor([nxt]))
 
 
 def test_stop_strings_and_stop_tokens():

@@ -83,8 +83,22 @@ def test_decoding_past_the_context_keeps_going(folder):
     from llmlab.numpy_transformer.sampling import generate
 
     _, ours = loaded_pair(SHAPES[0], "float32", folder)                  # 24 positions
-    out = generate(ours, list(range(20)), SamplingParams(temperature=0, max_new_tokens=30))
-    assert len(out.tokens[0]) == 30
+    window = ours.config.n_positions
+    out = generate(ours, list(range(20)), SamplingParams(temperature=0, max_new_tokens=30)).tokens[0]
+    assert len(out) == 30
+    # The reference recomputes every step from scratch, no cache, on what the stepper promises to see:
+    # the tokens since its window began; a full window restarts from its last half. Logits are
+    # compared (not only the argmax, which a weak random model may keep from the last token alone).
+    ids, start = list(range(20)), max(0, 20 - window)
+    stepper = ours.make_stepper(None)
+    got = stepper.prefill(np.array([ids]))
+    for step in range(30):
+        want = ours(np.array([ids[start:]]))[0, -1]
+        np.testing.assert_allclose(got[0], want, atol=1e-4, rtol=1e-4, err_msg=f"step {step}")
+        ids.append((5 * step + 1) % VOCAB)
+        if len(ids) - 1 - start >= window:
+            start = len(ids) - window // 2
+        got = stepper.step(np.array([ids[-1]]))
 
 
 def test_save_pretrained_loads_in_transformers(tmp_path):
