@@ -31,6 +31,8 @@ STYLE = (
     "section.passed{border-left:6px solid #2a2}section.failed{border-left:6px solid #c22}"
     "h2 small{font-weight:normal;color:#777;font-size:60%}li.ok{color:#272}li.bad{color:#b22}"
     "ul.checks{list-style:none;padding-left:0}img{max-width:100%}"
+    # two pictures a row: the report stays a page one scrolls, not a 20,000-pixel strip
+    "figure{display:inline-block;width:48%;margin:0.5%;vertical-align:top}figcaption{font-size:80%;color:#666}"
     "table{border-collapse:collapse;font-size:90%;margin:0.3em 0}"
     "th,td{border:1px solid #e4e4e4;padding:2px 6px;text-align:left;vertical-align:top}"
     "thead th{background:#f4f4f4}td{font-variant-numeric:tabular-nums}"
