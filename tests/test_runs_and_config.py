@@ -23,7 +23,70 @@ def test_run_folder_writes_config_metrics_and_summary(runs_dir):
 
 def test_out_overrides_the_default_folder(tmp_path, runs_dir):
     run = RunFolder.create("charlm", out=tmp_path / "mine")
-    assert run.path == tmp_path / "mine" and run.path.is_dir()
+    assert run.path == tmp_path / "mine"
+    assert not run.path.exists()          # a command that fails before writing leaves no folder behind
+    run.log({"step": 1, "loss": 1.0})
+    assert run.path.is_dir()
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/path", "ada\n", "a/b", "..", ".hidden", "x" * 101, "tab\tname"])
+def test_names_cannot_escape_the_runs_folder(runs_dir, name):
+    from llmlab.runs import check_name
+
+    with pytest.raises(LabError) as err:
+        RunFolder.create("rag", name=name)
+    assert "--out" in err.value.hint
+    with pytest.raises(LabError):
+        check_name(name, "session name")
+    assert not any(runs_dir.parent.rglob("x")) and not runs_dir.exists()
+
+
+def test_plain_names_pass_and_slug_makes_one_from_any_text(runs_dir):
+    from llmlab.runs import check_name, slug
+
+    assert RunFolder.create("rag", name="python-docs_2.v1").path == runs_dir / "rag" / "python-docs_2.v1"
+    for text in ("my corpus.txt-500", "../../etc/passwd", ".hidden\n", "hf:org/name"):
+        assert check_name(slug(text)) == slug(text)
+    assert slug("my corpus.txt-500") == "my-corpus.txt-500" and slug("///") == "run"
+    with pytest.raises(LabError):
+        check_name("")
+
+
+def test_a_second_run_never_replaces_the_first(tmp_path):
+    folder = tmp_path / "run"
+    first = RunFolder.start("charlm", out=folder)
+    first.log({"step": 1, "loss": 2.0})
+    with pytest.raises(LabError) as err:
+        RunFolder.start("charlm", out=folder)
+    assert "already holds a run" in err.value.message and "--resume" in err.value.hint and "--overwrite" in err.value.hint
+    assert first.metrics() == [{"step": 1, "loss": 2.0}]                      # untouched
+    assert RunFolder.start("charlm", out=folder, resume=True).metrics() == first.metrics()
+    replaced = RunFolder.start("charlm", out=folder, overwrite=True)
+    assert replaced.metrics() == [] and not folder.exists()                  # the earlier run is gone, as asked
+    with pytest.raises(LabError, match="contradict"):
+        RunFolder.start("charlm", out=folder, resume=True, overwrite=True)
+
+
+def test_resume_needs_a_run_and_overwrite_deletes_only_runs(tmp_path):
+    with pytest.raises(LabError, match="nothing to resume") as err:
+        RunFolder.start("charlm", out=tmp_path / "none", resume=True)
+    assert "drop --resume" in err.value.hint and not (tmp_path / "none").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my own work")
+    with pytest.raises(LabError, match="not an llmlab run"):
+        RunFolder.start("charlm", out=mine, overwrite=True)
+    assert (mine / "notes.txt").read_text() == "my own work"
+    RunFolder.start("charlm", out=tmp_path / "empty")                        # a new folder is always fine
+
+
+def test_write_text_atomic_leaves_no_temporary_files(tmp_path):
+    from llmlab.runs import write_text_atomic
+
+    target = tmp_path / "metrics.jsonl"
+    target.write_text("old\n")
+    write_text_atomic(target, "new\n")
+    assert target.read_text() == "new\n" and [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
 
 
 @dataclass

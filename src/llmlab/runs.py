@@ -4,7 +4,10 @@
     run.save_config(cfg); run.log({"step": 10, "loss": 2.3}); run.save_summary({"best_val_loss": 1.9})
 
 Every command that measures something writes its headline figures to summary.json, which
-`llmlab roadmap` reads to fill the tracker.
+`llmlab roadmap` reads to fill the tracker. A folder is made only when something is written into it, so a
+command that fails on its input leaves none behind. Names given on the command line (`--name`, `--session`,
+`--memory`) pass `check_name`, and a trainer claims its folder with `RunFolder.start`, which refuses to
+replace an earlier run unless told to (`--resume` continues it, `--overwrite` replaces it).
 """
 
 from __future__ import annotations
@@ -12,18 +15,83 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shlex
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmlab.config import config_dict
+from llmlab.errors import LabError
 
 RUNS_ROOT_ENV = "LLMLAB_RUNS"
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+NAME_HINT = "use letters, digits, '.', '_' or '-' (at most 100), starting with a letter or digit"
+# what only a run leaves behind: --overwrite empties a folder holding one of these, and refuses any other
+RUN_MARKERS = ("metrics.jsonl", "summary.json", "checkpoint", "checkpoint.old")
 
 
 def runs_root() -> Path:
     return Path(os.environ.get(RUNS_ROOT_ENV, "runs"))
+
+
+def check_name(name: str, what: str = "run name") -> str:
+    """`name` if it is one plain folder name, else a LabError. Names become folders under runs/, so a '/', '..',
+    an absolute path or a control character would write outside it; fullmatch, because re.match's `$` also
+    accepts a trailing newline ("ada\\n")."""
+    if not isinstance(name, str) or not NAME_RULE.fullmatch(name):
+        raise LabError(f"{name!r} is not a usable {what}", hint=NAME_HINT + "; to write anywhere else give --out DIR")
+    return name
+
+
+def slug(text: str, default: str = "run") -> str:
+    """A usable name made from any text (a corpus path, a model id): 'my corpus.txt' -> 'my-corpus.txt'."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).lstrip("._-")[:100].rstrip("-")
+    return name or default
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` through a uniquely named temporary file and a rename, so a reader or a crash
+    sees the old file or the new one, never half of one (and two writers never share a temporary file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resume_command() -> str | None:
+    """The command line that continues the running command's run: its own options as given, `--overwrite`
+    dropped, `--resume` added (None outside a command). Built from the parsed options, so it is right however
+    the command was launched."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    parts = ctx.command_path.split()
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.name in ("resume", "overwrite") or value is None or value == param.default or value == ():
+            continue
+        if isinstance(param, click.Argument):
+            parts.append(str(value))
+            continue
+        flag = max(param.opts, key=len)
+        if getattr(param, "is_flag", False):
+            if value:
+                parts.append(flag)
+            elif param.secondary_opts:
+                parts.append(max(param.secondary_opts, key=len))
+        else:
+            parts += [item for v in (value if getattr(param, "multiple", False) else [value]) for item in (flag, str(v))]
+    return shlex.join(parts + ["--resume"])
 
 
 def jsonable(value: Any) -> Any:
@@ -47,12 +115,47 @@ class RunFolder:
 
     @classmethod
     def create(cls, project: str, name: str | None = None, out: str | Path | None = None) -> RunFolder:
-        """`out` wins when given; else runs/<project>/<name or a timestamp>."""
-        path = Path(out) if out else runs_root() / project / (name or time.strftime("%Y%m%d-%H%M%S"))
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        """`out` wins when given; else runs/<project>/<name or a timestamp>. The folder appears on the first write."""
+        if out:
+            return cls(Path(out))
+        return cls(runs_root() / project / (check_name(name) if name else time.strftime("%Y%m%d-%H%M%S")))
+
+    @classmethod
+    def start(cls, project: str, name: str | None = None, out: str | Path | None = None, *, resume: bool = False,
+              overwrite: bool = False) -> RunFolder:
+        """The folder of a training run: `create`, then `claim` it (refuse an earlier run unless resume/overwrite)."""
+        run = cls.create(project, name, out)
+        run.claim(resume=resume, overwrite=overwrite)
+        return run
+
+    def claim(self, resume: bool = False, overwrite: bool = False, clear: bool = True) -> None:
+        """The one rule for starting a run in a folder. An empty or new folder is fine; one that already holds a
+        run needs `resume` (continue it) or `overwrite` (replace it: the earlier run is deleted first, unless
+        `clear` is False for a caller that replaces its outputs itself); `resume` needs a run to continue."""
+        if resume and overwrite:
+            raise LabError("--resume and --overwrite contradict each other",
+                           hint="--resume continues the run in the folder, --overwrite replaces it: give one")
+        earlier = sorted(p.name for p in self.path.iterdir()) if self.path.is_dir() else []
+        if resume:
+            if not earlier:
+                raise LabError(f"nothing to resume: {self.path} holds no run",
+                               hint="drop --resume to start a new run, or point --out / --name at the run to continue")
+            return
+        if not earlier:
+            return
+        shown = ", ".join(earlier[:4]) + (", ..." if len(earlier) > 4 else "")
+        if not overwrite:
+            raise LabError(f"{self.path} already holds a run ({shown})",
+                           hint="continue it with --resume, replace it with --overwrite, or choose another --out / --name")
+        if not any((self.path / marker).exists() for marker in RUN_MARKERS):
+            raise LabError(f"{self.path} holds files that are not an llmlab run ({shown}); --overwrite deletes only runs",
+                           hint="choose a new or empty folder with --out")
+        if clear:
+            shutil.rmtree(self.path)
 
     def file(self, name: str) -> Path:
+        """Where to write `name` in this run (the folder is created here, on the first write)."""
+        self.path.mkdir(parents=True, exist_ok=True)
         return self.path / name
 
     def save_config(self, cfg: Any) -> Path:
@@ -64,7 +167,7 @@ class RunFolder:
             f.write(json.dumps(jsonable(row)) + "\n")
 
     def metrics(self) -> list[dict[str, Any]]:
-        path = self.file("metrics.jsonl")
+        path = self.path / "metrics.jsonl"
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -78,9 +181,7 @@ class RunFolder:
     def _write_json(self, name: str, data: dict[str, Any]) -> Path:
         # Write then rename, so a crash never leaves half a JSON file behind.
         target = self.file(name)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(jsonable(data), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(target)
+        write_text_atomic(target, json.dumps(jsonable(data), indent=2) + "\n")
         return target
 
 
