@@ -1,4 +1,4 @@
-"""Regex pre-tokenisation: split text into chunks that BPE never merges across, and count them.
+r"""Regex pre-tokenisation: split text into chunks that BPE never merges across, and count them.
 
     count_chunks(["hello world", "hello"], "gpt2") -> Counter({"hello": 2, " world": 1})
 
@@ -6,7 +6,10 @@ GPT-2's pattern keeps a leading space with the word after it (" world"), splits 
 punctuation apart, and leaves runs of spaces alone; GPT-4's (cl100k) also splits digits into groups
 of at most three and keeps newlines apart from other whitespace. Both are written without
 possessive quantifiers so that the same string works in Python's `regex`, in HF tokenizers
-(Oniguruma) and in tiktoken (fancy-regex).
+(Oniguruma) and in tiktoken (fancy-regex). GPT-4's is the cl100k string before tiktoken added
+`\s++$` (Oniguruma reads `$` as end of *line*, so HF would split that alternative differently):
+the two split every text alike except whitespace after a newline at the very end of a text
+("x  \n  " -> "  \n", "  " here, "  \n  " in tiktoken), which tests pin down.
 """
 
 from __future__ import annotations
