@@ -91,11 +91,13 @@ def check(project: str = typer.Argument(...), exercise: str = typer.Argument(Non
 
 @app.command()
 def hint(project: str = typer.Argument(...), exercise: str = typer.Argument(...),
-         level: int = typer.Option(1, "--level", min=1, max=3, help="1 a nudge, 2 the idea, 3 nearly the answer")) -> None:
+         level: int = typer.Option(1, "--level", help="1 a nudge, 2 the idea, 3 nearly the answer")) -> None:
     """A hint, from a nudge (level 1) to nearly the answer (level 3)."""
     from llmlab.learn.catalog import project as find
 
     ex = find(project).exercise(exercise)
+    if level not in (1, 2, 3):
+        raise LabError(f"--level {level} is not a hint level", hint="use --level 1, 2 or 3")
     print(f"{ex.name}, hint {level}/3: {ex.hints[level - 1]}")
     if level < 3:
         print(f"(more: llmlab learn hint {project} {exercise} --level {level + 1})")

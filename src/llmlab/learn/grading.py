@@ -65,9 +65,12 @@ def check_close(what: str, got, expected, tol: float = 1e-8, inputs: str = "") -
     if not err <= tol * scale:   # also catches nan
         index = np.unravel_index(int(np.nanargmax(np.where(both_inf, 0.0, np.abs(arr - exp)))), exp.shape) \
             if exp.size else ()
-        raise Mismatch(f"{what}{where}: max error {err:.3g} > tolerance {tol * scale:.1g}, first at index "
+        at = int(np.ravel_multi_index(index, exp.shape)) if exp.ndim else 0
+        lo = max(0, at - 2)                  # show the entries around the worst one
+        raise Mismatch(f"{what}{where}: max error {err:.3g} > tolerance {tol * scale:.1g}, worst at index "
                        f"{tuple(int(i) for i in index)}: expected {exp[index]:.6g}, got {arr[index]:.6g}\n"
-                       f"expected {show(exp)}\ngot      {show(arr)}")
+                       f"flat entries {lo}..: expected {show(exp.reshape(-1)[lo:])}\n"
+                       f"{' ' * (len(str(lo)) + 16)}got {show(arr.reshape(-1)[lo:])}")
 
 
 def check_equal(what: str, got, expected, inputs: str = "") -> None:
@@ -109,7 +112,8 @@ def run_grader(exercise, ns, workspace_dir=None) -> Verdict:
     if missing:
         return Verdict(exercise.name, False, f"{exercise.stub} does not define {', '.join(missing)}")
     try:
-        with time_limit(exercise.time_limit):
+        # a learner's overflow shows as a mismatch ("nan or inf"), not as a wall of NumPy warnings
+        with time_limit(exercise.time_limit), np.errstate(all="ignore"):
             exercise.grade_function()(ns)
     except Mismatch as exc:
         return Verdict(exercise.name, False, str(exc), time.perf_counter() - start)

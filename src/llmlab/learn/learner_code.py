@@ -69,5 +69,11 @@ def describe_error(exc: BaseException, folder: Path | None = None) -> str:
         frame = theirs[-1]
         return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}: {what}\n    {frame.line or ''}".rstrip()
     frame = frames[-1] if frames else None
-    return f"{what}" + (f" (raised in {Path(frame.filename).name}:{frame.lineno}, called with your values)"
-                        if frame else "")
+    return f"{what}" + (f" (raised in {_short_path(frame.filename)}:{frame.lineno}, working on what your code "
+                        "returned)" if frame else "")
+
+
+def _short_path(filename: str) -> str:
+    """llmlab's own files as llmlab/numpy_transformer/attention.py, so they are not taken for the learner's."""
+    parts = Path(filename).parts
+    return "/".join(parts[parts.index("llmlab"):]) if "llmlab" in parts else Path(filename).name
