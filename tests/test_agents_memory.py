@@ -45,8 +45,9 @@ def test_named_memories_live_under_runs_agents(runs_dir):
     memory = LongTermMemory.open("ada")
     memory.add("fact")
     assert (runs_dir / "agents" / "ada" / "memory.jsonl").exists()
-    with pytest.raises(LabError, match="not a plain name"):
-        LongTermMemory.open("../escape")
+    for bad in ("../escape", "ada\n", "/abs"):
+        with pytest.raises(LabError, match="not a usable memory name"):
+            LongTermMemory.open(bad)
     # forgetting in a memory that does not exist (a typo) removes nothing and creates nothing
     assert LongTermMemory.open("typo").forget("fact") == 0
     assert not (runs_dir / "agents" / "typo").exists()

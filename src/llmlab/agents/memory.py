@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,10 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from llmlab.errors import LabError
-from llmlab.runs import runs_root
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
+from llmlab.runs import check_name, runs_root
 
 # ---- short-term: the scratchpad ----------------------------------------------------------------------------
 
@@ -78,9 +74,7 @@ class LongTermMemory:
     @classmethod
     def open(cls, name: str, root: str | Path | None = None) -> LongTermMemory:
         """The memory named `name`: runs/agents/<name>/ (or <root>/<name>/)."""
-        if not NAME.match(name):
-            raise LabError(f"memory name {name!r} is not a plain name",
-                           hint="use letters, digits, '.', '_' or '-' (at most 64), e.g. --memory ada")
+        check_name(name, "memory name")
         return cls(Path(root) if root else runs_root() / "agents" / name)
 
     def facts(self) -> list[Fact]:

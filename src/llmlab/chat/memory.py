@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llmlab.errors import LabError
-from llmlab.runs import runs_root
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+from llmlab.runs import check_name, runs_root
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -131,10 +128,7 @@ class ChatStore:
         self.root = Path(root) if root else runs_root() / "chat"
 
     def path(self, name: str) -> Path:
-        if not NAME.match(name):
-            raise LabError(f"{name!r} is not a usable session name",
-                           hint="use letters, digits, '.', '_' or '-' (up to 64), starting with a letter or digit")
-        return self.root / name
+        return self.root / check_name(name, "session name")
 
     def exists(self, name: str) -> bool:
         return (self.path(name) / "session.json").exists()
