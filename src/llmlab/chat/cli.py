@@ -55,7 +55,10 @@ def ui(model: str = typer.Option(..., "--model", help=SPEC_HELP),
        summarize: bool = typer.Option(False, "--summarize", help=SUMMARY_HELP)) -> None:
     """A Gradio chat: streaming, temperature/top-p/max tokens, a context meter, sessions and facts."""
     from llmlab.chat.ui import ChatUI
+    from llmlab.runs import check_name
 
+    if session:
+        check_name(session, "session name")      # before the model loads
     chat = ChatUI(_llm(model, quantize, device, opt), system=system, summarize=summarize)
     chat.build(session).queue().launch(server_name=host, server_port=port, share=share)
 
@@ -78,7 +81,10 @@ def repl(model: str = typer.Option(..., "--model", help=SPEC_HELP),
     from llmlab.chat.memory import ChatStore
     from llmlab.chat.repl import run_repl
     from llmlab.generation import SamplingParams
+    from llmlab.runs import check_name
 
+    if session:
+        check_name(session, "session name")      # before the model loads
     llm = _llm(model, quantize, device, opt)
     if max_tokens is None:     # as the UI's slider starts: a small model's window must leave room for the chat
         max_tokens = min(256, max(1, llm.context_window // 4))
