@@ -48,3 +48,16 @@ def test_compare_and_errors(toy_dir, tmp_path, capsys):
     assert summary["tokens"] == [6, 4] and (out / "deltas_0_1.png").exists()
     assert main(["attention", "compare", "--model", str(toy_dir), "--text", "abc"]) != 0
     assert main(["attention", "show", "--model", str(tmp_path / "missing")]) != 0
+
+
+def test_the_default_text_is_cut_to_fit_a_small_context(toy_dir, tmp_path, capsys):
+    from llmlab.attention.capture import load_attention_model
+    from llmlab.attention.cli import DEFAULT_TEXT
+
+    context = load_attention_model(str(toy_dir)).max_positions
+    assert context < len(DEFAULT_TEXT)                    # the toy's characters: the full sentence does not fit
+    assert main(["attention", "heads", "--model", str(toy_dir), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["heads"]) == 8
+    assert main(["attention", "show", "--model", str(toy_dir), "--out", str(tmp_path / "show"), "--period", "6",
+                 "--json"]) == 0
+    assert 1 < json.loads(capsys.readouterr().out)["tokens"] <= context

@@ -17,11 +17,29 @@ app = typer.Typer(help="Attention heads: hooks on any HF causal LM or the NumPy 
 
 MODEL_HELP = "a Hub name (gpt2), an HF model directory, or numpy:DIR for the NumPy GPT"
 DEFAULT_TEXT = "When Mary and John went to the store, John gave a drink to Mary. When Mary and John went"
+TEXT_HELP = "the text to look at (default: an indirect-object sentence, cut to fit the model's context)"
+
+
+def _default_text(model) -> str:
+    """DEFAULT_TEXT cut at a word boundary until it fits the model's context, so the default always runs
+    (the sentence is 88 characters; the toy character model has 64 positions)."""
+    from llmlab.errors import LabError
+
+    words = DEFAULT_TEXT.split(" ")
+    if model.tokenizer is None:
+        return DEFAULT_TEXT             # nothing to measure with; encoding will say why
+    while len(words) > 1:
+        try:
+            model.encode(" ".join(words))
+            break
+        except LabError:                # too long for the context
+            words.pop()
+    return " ".join(words)
 
 
 @app.command()
 def show(model: str = typer.Option(..., "--model", help=MODEL_HELP),
-         text: str = typer.Option(DEFAULT_TEXT, "--text"),
+         text: str = typer.Option(None, "--text", help=TEXT_HELP),
          out: Path = typer.Option(None, "--out", help="run folder (default runs/attention/<name>)"),
          name: str = typer.Option("show", "--name"),
          token: int = typer.Option(-1, "--token", help="query position for the model view (-1: the last token)"),
@@ -32,13 +50,14 @@ def show(model: str = typer.Option(..., "--model", help=MODEL_HELP),
     from llmlab.attention.capture import load_attention_model
     from llmlab.console import print_summary
 
-    summary = run_show(load_attention_model(model), text, out, name, token, period)
+    loaded = load_attention_model(model)
+    summary = run_show(loaded, _default_text(loaded) if text is None else text, out, name, token, period)
     print_summary(summary, as_json, title=f"attention of {model}")
 
 
 @app.command()
 def heads(model: str = typer.Option(..., "--model", help=MODEL_HELP),
-          text: str = typer.Option(DEFAULT_TEXT, "--text"),
+          text: str = typer.Option(None, "--text", help=TEXT_HELP),
           period: int = typer.Option(20, "--period", help="length of the random sequence in the induction test"),
           seed: int = typer.Option(0, "--seed"),
           as_json: bool = typer.Option(False, "--json", help="print every head's metrics as JSON")) -> None:
@@ -52,7 +71,8 @@ def heads(model: str = typer.Option(..., "--model", help=MODEL_HELP),
     from llmlab.attention.metrics import metrics_table
     from llmlab.console import console
 
-    report = head_report(load_attention_model(model), text, period, seed)
+    loaded = load_attention_model(model)
+    report = head_report(loaded, _default_text(loaded) if text is None else text, period, seed)
     rows = metrics_table(report["metrics"], report["labels"])
     if as_json:
         print(json.dumps({"model": model, "heads": rows}, indent=1))
