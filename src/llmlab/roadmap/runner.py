@@ -118,8 +118,11 @@ def _record(result: StepResult, out: Path) -> None:
 def earlier_result(project: Project, out_root: Path) -> StepResult:
     """The last recorded outcome of a project not run now, or NOT_RUN when there is none."""
     folder = out_root / project.key
-    record = read_summary(folder)
-    if not record or record.get("status") not in (PASSED, FAILED, NO_SUMMARY):
+    try:
+        record = read_summary(folder)
+    except ValueError:                         # not JSON: not a record this runner wrote
+        record = None
+    if not isinstance(record, dict) or record.get("status") not in (PASSED, FAILED, NO_SUMMARY):
         return StepResult(project, NOT_RUN)    # nothing, or a summary the runner did not write
     # records from before dates were kept are dated by their file
     finished = record.get("finished") or time.strftime("%Y-%m-%d %H:%M",
