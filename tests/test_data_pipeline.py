@@ -210,3 +210,73 @@ def test_prepare_with_a_hugging_face_tokenizer_folder(tmp_path):
     ids = stream.read(0, stream.n_tokens).tolist()
     first = ids[:ids.index(ours.eot_id)]
     assert ours.decode(first) in {d.text for d in load_corpus(str(folder)).documents}
+
+
+def shard_bytes(out):
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*_*.bin"))}
+
+
+def prepared(tmp_path, shard_tokens=20_000):
+    """A char tokenizer, a corpus folder and OUT prepared once, with a file of the user's own in OUT."""
+    from llmlab.data.prepare import PrepareConfig, prepare
+    from llmlab.tokenizer import CharTokenizer
+
+    folder = corpus_folder(tmp_path)
+    CharTokenizer.train(load_corpus(str(folder)).text).save(tmp_path / "tok")
+    out = tmp_path / "shards"
+    prepare(str(folder), tmp_path / "tok", out, PrepareConfig(workers=1, shard_tokens=shard_tokens))
+    (out / "notes.txt").write_text("mine")
+    return folder, out, shard_bytes(out)
+
+
+def test_a_mistyped_corpus_leaves_the_old_shards(tmp_path):
+    from llmlab.data.prepare import prepare
+
+    _, out, before = prepared(tmp_path)
+    with pytest.raises(LabError):
+        prepare(str(tmp_path / "no-such-corpus"), tmp_path / "tok", out)
+    assert shard_bytes(out) == before and TokenShards(out, "train").n_tokens > 0
+
+
+def test_a_rerun_replaces_every_old_shard_and_keeps_other_files(tmp_path):
+    from llmlab.data.prepare import PrepareConfig, prepare
+
+    folder, out, before = prepared(tmp_path, shard_tokens=20_000)
+    assert len(before) > 2
+    report = prepare(str(folder), tmp_path / "tok", out, PrepareConfig(workers=1, shard_tokens=10**8))
+    assert sorted(shard_bytes(out)) == ["train_000000.bin", "val_000000.bin"]     # no stale shard of the last run
+    assert TokenShards(out, "train").n_tokens == report["tokens"]["train"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".shards.")]
+
+
+def test_a_failure_mid_rebuild_leaves_the_old_shards(tmp_path, monkeypatch):
+    import llmlab.data.shards as shards
+    from llmlab.data.prepare import PrepareConfig, prepare
+
+    folder, out, before = prepared(tmp_path)
+    real, calls = shards.write_shard, []
+
+    def fail_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(shards, "write_shard", fail_on_third)
+    with pytest.raises(OSError, match="disk full"):
+        prepare(str(folder), tmp_path / "tok", out, PrepareConfig(workers=1, shard_tokens=5_000))
+    assert shard_bytes(out) == before and (out / "notes.txt").exists()
+
+
+def test_sigkill_mid_rebuild_leaves_the_old_shards_loadable(tmp_path):
+    from killed import run_killed
+
+    folder, out, before = prepared(tmp_path)
+    old = TokenShards(out, "train").read(0, 100)
+    run_killed(f"""
+        kill_on_call("llmlab.data.shards", "write_shard", after=2)   # two new shards written, then the kill
+        from llmlab.data.prepare import PrepareConfig, prepare
+        prepare({str(folder)!r}, {str(tmp_path / "tok")!r}, {str(out)!r}, PrepareConfig(workers=1, shard_tokens=5_000))
+    """)
+    assert shard_bytes(out) == before
+    np.testing.assert_array_equal(TokenShards(out, "train").read(0, 100), old)

@@ -144,3 +144,47 @@ def test_compare_puts_the_methods_side_by_side(base_and_corpus, tmp_path):
     assert len(before) == 1                     # one base model, one set of validation blocks
     for picture in s["pictures"]:
         assert (tmp_path / "cmp" / picture).stat().st_size > 1000
+
+
+def _run_files(out):
+    """The previous run as bytes: metrics, summary, config and the saved weights."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_a_rerun_that_fails_at_the_save_leaves_the_previous_run_whole(base_and_corpus, tmp_path, monkeypatch):
+    import llmlab.finetune.run as run_module
+
+    out = tmp_path / "full"
+    _finetune("full", base_and_corpus, out, steps=2)
+    (out / "notes.txt").write_text("mine")
+    before = _run_files(out)
+
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(run_module, "save_model_dir", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        _finetune("full", base_and_corpus, out, steps=3)
+    assert _run_files(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["full"]          # nothing half-built beside it
+    _load_and_generate(out / "model")
+
+
+def test_sigkill_during_a_rerun_leaves_the_previous_run_loadable(base_and_corpus, tmp_path):
+    from killed import run_killed
+
+    out = tmp_path / "full"
+    first = _finetune("full", base_and_corpus, out, steps=2)
+    before = _run_files(out)
+    base, corpus = base_and_corpus
+    run_killed(f"""
+        kill_on_call("llmlab.training.checkpoint", "save_model_dir")   # metrics of the new run written; then the kill
+        from test_finetune_train import FAST
+        from llmlab.finetune.presets import resolve
+        from llmlab.finetune.run import finetune
+        finetune(resolve("tiny", FAST, method="full", max_steps=3), {str(base)!r}, {str(corpus)!r}, {str(out)!r})
+    """)
+    assert _run_files(out) == before
+    assert json.loads((out / "summary.json").read_text())["val_loss_after"] == first["val_loss_after"]
+    _load_and_generate(out / "model")
+    again = _finetune("full", base_and_corpus, out, steps=3)                  # the next run tidies and replaces
+    assert again["steps"] == 3 and [p.name for p in tmp_path.iterdir()] == ["full"]

@@ -204,16 +204,41 @@ def test_keyword_only_index(tmp_path):
     assert not loaded.stale_reasons(CORPUS, cfg)
 
 
-def test_a_rebuild_that_dies_half_way_leaves_no_index_behind(tmp_path, monkeypatch):
+def test_a_rebuild_that_dies_half_way_leaves_the_old_index(tmp_path, monkeypatch):
     cfg = IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=60, chunk_overlap=10)
     Index.build(CORPUS, cfg, out=tmp_path / "kw", progress=False)
-    assert Index.load(tmp_path / "kw", corpus=CORPUS)
+    (tmp_path / "kw" / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "kw").iterdir()}
 
     def crash(self, folder):
         raise OSError("disk full")
     monkeypatch.setattr(BM25, "save", crash)
     with pytest.raises(OSError, match="disk full"):
         Index.build(CORPUS, IndexConfig(**{**cfg.__dict__, "chunk_size": 40}), out=tmp_path / "kw", progress=False)
-    # the chunks were rewritten but the old manifest must not vouch for them: the folder reads as no index
-    with pytest.raises(LabError, match="no index"):
-        Index.load(tmp_path / "kw")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "kw").iterdir()} == before
+    old = Index.load(tmp_path / "kw", corpus=CORPUS)
+    assert old.manifest["chunking"]["size"] == 60 and old.search("break loop", k=1, method="bm25")
+    assert [p.name for p in tmp_path.iterdir()] == ["kw"]                 # no half-built folder left beside it
+
+
+def test_sigkill_mid_rebuild_leaves_the_old_index_and_a_rebuild_replaces_it(tmp_path):
+    from killed import run_killed
+
+    cfg = IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=60, chunk_overlap=10)
+    Index.build(CORPUS, cfg, out=tmp_path / "kw", progress=False)
+    (tmp_path / "kw" / "notes.txt").write_text("mine")
+    want = [h.chunk.id for h in Index.load(tmp_path / "kw").search("break loop", k=3, method="bm25")]
+    run_killed(f"""
+        kill_on_call("llmlab.rag.bm25", "BM25.save")     # chunks and embeddings of the new index written
+        from test_rag_retrieval import CORPUS
+        from llmlab.rag.index import Index, IndexConfig
+        Index.build(CORPUS, IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=40, chunk_overlap=0),
+                    out={str(tmp_path / "kw")!r}, progress=False)
+    """)
+    old = Index.load(tmp_path / "kw", corpus=CORPUS)
+    assert old.manifest["chunking"]["size"] == 60
+    assert [h.chunk.id for h in old.search("break loop", k=3, method="bm25")] == want
+    new = Index.build(CORPUS, IndexConfig(**{**cfg.__dict__, "chunk_size": 40}), out=tmp_path / "kw", progress=False)
+    assert Index.load(tmp_path / "kw").manifest["chunking"]["size"] == 40 == new.manifest["chunking"]["size"]
+    assert (tmp_path / "kw" / "notes.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["kw"]                 # the killed build's folder was cleared

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from llmlab.atomic import rebuild_dir
 from llmlab.config import apply_overrides, config_dict
 from llmlab.data.clean import CleanConfig, StageReport, clean_documents
 from llmlab.data.corpus import DOC_SEPARATOR, Document
@@ -34,6 +35,7 @@ from llmlab.progress import progress_bar
 from llmlab.runs import RunFolder
 
 EOT = "<|endoftext|>"
+PREPARED = ("train_*.bin", "val_*.bin", "tokenizer", "summary.json")   # what a run writes into OUT (and replaces)
 
 
 @dataclass
@@ -185,26 +187,33 @@ def _size(docs: list[Document]) -> dict[str, int]:
 
 def prepare(corpus: str, tokenizer: str | Path, out: str | Path, cfg: PrepareConfig | None = None,
             clean: CleanConfig | None = None, log=print) -> dict[str, Any]:
-    """Run the whole pipeline; returns (and writes to OUT/summary.json) what each stage did."""
+    """Run the whole pipeline; returns (and writes to OUT/summary.json) what each stage did.
+
+    OUT is rebuilt whole or not at all: the shards, `tokenizer/` and summary.json of an earlier run are
+    replaced only when the new ones are complete; other files in OUT are kept."""
     from llmlab.data import load_corpus
-    from llmlab.data.corpus import Corpus
 
     cfg, clean = cfg or PrepareConfig(), clean or CleanConfig()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for old in list(out.glob("train_*.bin")) + list(out.glob("val_*.bin")):
-        old.unlink()  # a re-run must not leave shards of the last one behind
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-
+    # both inputs are opened before anything is written: a mistyped --corpus or --tokenizer changes nothing
     tok = open_tokenizer(tokenizer)
+    source = load_corpus(corpus, cfg.max_documents)
+    times["read"] = time.perf_counter() - t0
+    # built beside OUT and swapped in at the end, so a failure or a kill leaves the last shards whole
+    with rebuild_dir(out, owned=PREPARED) as build:
+        return _prepare(corpus, tokenizer, tok, source, build, cfg, clean, times, t0)
+
+
+def _prepare(corpus: str, tokenizer: str | Path, tok: Any, source: Any, out: Path, cfg: PrepareConfig,
+             clean: CleanConfig, times: dict[str, float], t0: float) -> dict[str, Any]:
+    from llmlab.data.corpus import Corpus
+
     tok_dir = out / "tokenizer"
     tok.save(tok_dir)
     end_ids, eot_id = document_end(tok)
-    source = load_corpus(corpus, cfg.max_documents)
     docs = source.documents
     stages: dict[str, dict] = {}
-    times["read"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     docs, rejected = clean_documents(docs, clean)

@@ -11,7 +11,6 @@ adapter/ (PEFT's layout, both for PEFT's LoRA and for llmlab's).
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import torch
 
+from llmlab.atomic import rebuild_dir
 from llmlab.config import config_dict
 from llmlab.finetune.base import load_base
 from llmlab.finetune.data import domain_data
@@ -27,12 +27,17 @@ from llmlab.finetune.presets import FinetuneConfig
 from llmlab.runs import RunFolder
 from llmlab.training.checkpoint import save_model_dir
 
+# what a fine-tune writes into its run folder (a new run replaces these; any other file there is kept)
+RUN_OUTPUTS = ("config.json", "metrics.jsonl", "summary.json", "loss.png", "samples.jsonl", "model", "adapter",
+               "checkpoint", "checkpoint.old", "best", "hf_trainer", "tensorboard")
+
 
 def finetune(cfg: FinetuneConfig, model: str | Path = "gpt2", corpus: str = "python-docs",
              out: str | Path | None = None, base_dir: str | Path | None = None,
-             base_seconds: float = 20.0) -> dict[str, Any]:
+             base_seconds: float = 20.0, overwrite: bool = False) -> dict[str, Any]:
+    """A folder that already holds a run is refused unless `overwrite`."""
     with cpu_threads(cfg.threads):
-        return _finetune(cfg, model, corpus, out, base_dir, base_seconds)
+        return _finetune(cfg, model, corpus, out, base_dir, base_seconds, overwrite)
 
 
 @contextlib.contextmanager
@@ -50,13 +55,21 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
 
 
 def _finetune(cfg: FinetuneConfig, model: str | Path, corpus: str, out: str | Path | None,
-              base_dir: str | Path | None, base_seconds: float) -> dict[str, Any]:
+              base_dir: str | Path | None, base_seconds: float, overwrite: bool = False) -> dict[str, Any]:
+    claimed = RunFolder.create("finetune", name=cfg.method, out=out)
+    claimed.claim(overwrite=overwrite, clear=False)     # the swap below replaces the earlier run's outputs
+    final = claimed.path
+    # the run is built in a sibling folder and swapped in whole at the end, so a failure or a kill at any
+    # moment leaves the previous run's model, metrics and summary as they were
+    with rebuild_dir(final, owned=RUN_OUTPUTS) as building:
+        return _build(cfg, model, corpus, RunFolder(building), final, base_dir, base_seconds)
+
+
+def _build(cfg: FinetuneConfig, model: str | Path, corpus: str, run: RunFolder, final: Path,
+           base_dir: str | Path | None, base_seconds: float) -> dict[str, Any]:
     from llmlab.plots import loss_curve_from_metrics
 
-    run = RunFolder.create("finetune", name=cfg.method, out=out)
-    for stale in ("metrics.jsonl", "summary.json", "loss.png", "samples.jsonl"):   # a fresh run each time
-        run.file(stale).unlink(missing_ok=True)
-    base, tok, source = load_base(model, base_dir or run.path.parent / "base", base_seconds)
+    base, tok, source = load_base(model, base_dir or final.parent / "base", base_seconds)
     base.float()                             # train in float32; autocast (GPU) handles bf16
     context = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)
     data = domain_data(corpus, tok, cfg.block_size, cfg.val_blocks, cfg.max_documents, context)
@@ -87,9 +100,7 @@ def _finetune(cfg: FinetuneConfig, model: str | Path, corpus: str, out: str | Pa
 
     loss_after = block_loss(tuned, val, cfg.batch_size)
     sample_after = sample(tuned, tok, cfg.sample_prompt, cfg.sample_tokens)
-    model_dir = run.file("model")
-    shutil.rmtree(model_dir, ignore_errors=True)
-    save_model_dir(tuned, model_dir, tokenizer=tok)
+    save_model_dir(tuned, run.file("model"), tokenizer=tok)
     loss_curve_from_metrics(run.metrics(), run.file("loss.png"), title=f"{cfg.method} on {corpus}: loss")
 
     summary = {
@@ -100,7 +111,7 @@ def _finetune(cfg: FinetuneConfig, model: str | Path, corpus: str, out: str | Pa
         "train_seconds": round(seconds, 2),
         "tokens_per_s": round(cfg.max_steps * cfg.batch_size * cfg.grad_accum * data.block_size / seconds, 1),
         "prompt": cfg.sample_prompt, "sample_before": sample_before, "sample_after": sample_after,
-        "model_dir": str(model_dir), "adapter_dir": str(run.file("adapter")) if cfg.method != "full" else None,
+        "model_dir": str(final / "model"), "adapter_dir": str(final / "adapter") if cfg.method != "full" else None,
         "pictures": ["loss.png"],
     }
     run.save_summary(summary)

@@ -44,8 +44,8 @@ def index(corpus: str = typer.Option("python-docs", "--corpus", help="python-doc
         cfg.embed_model = embed_model
     cfg = apply_overrides(cfg, overrides).check()
     run = RunFolder.create("rag", name=name or index_slug(corpus), out=out)
+    built = Index.build(cfg.corpus, cfg, out=run.path)   # swapped in whole: a failed build leaves the old index
     run.save_config(cfg)
-    built = Index.build(cfg.corpus, cfg, out=run.path)
     summary = {"index": str(run.path), **{k: built.manifest[k] for k in
                                           ("corpus", "documents", "chunks", "embed_model", "dim", "store", "seconds")}}
     run.save_summary(summary)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from llmlab.atomic import rebuild_dir
 from llmlab.data import Corpus, load_corpus
 from llmlab.errors import LabError
 from llmlab.rag.bm25 import BM25
@@ -30,6 +31,9 @@ from llmlab.rag.stores import STORES, VectorStore, load_store, make_store
 METHODS = ("hybrid", "dense", "bm25")
 KEYWORD_ONLY = "none"       # embed_model="none": chunks + BM25, no embeddings (fast to build, bm25 search only)
 FORMAT = 1
+# what an index folder holds (a rebuild replaces these, and leaves any other file where it is)
+INDEX_FILES = ("manifest.json", "chunks.jsonl", "embeddings.npy", "bm25.json", "vectors.npy", "faiss.index",
+               "faiss.json", "chroma", "chroma.json")
 
 
 @dataclass
@@ -83,7 +87,8 @@ class Index:
     @classmethod
     def build(cls, corpus: Corpus | str, cfg: IndexConfig | None = None, embedder=None,
               out: str | Path | None = None, progress: bool = True) -> Index:
-        """Chunk, embed and store `corpus`; with `out`, save there (replacing an index already in it)."""
+        """Chunk, embed and store `corpus`; with `out`, save there (replacing an index already in it only once the
+        new one is complete; files in `out` that are not the index's are kept)."""
         from llmlab.rag.embed import Embedder
 
         cfg = (cfg or IndexConfig()).check()
@@ -108,27 +113,35 @@ class Index:
         vectors = (np.zeros((len(chunks), 0), np.float32) if keyword_only
                    else embedder.embed_documents([c.text for c in chunks], progress=progress))   # (N, D)
         embed_s = time.perf_counter() - start - chunk_s
-        folder = Path(out) if out else None
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            # the manifest is written last: without it the folder reads as "no index", so a rebuild that dies
-            # half way can never pass new chunks off under the old manifest (or the reverse)
-            (folder / "manifest.json").unlink(missing_ok=True)
-        store = None if keyword_only else make_store(cfg.store, embedder.dim, folder=folder, url=cfg.chroma_url)
-        if store is not None:
-            store.add(vectors)
-        manifest = {
+        info = {
             "format": FORMAT, "corpus": corpus.name, "corpus_spec": spec, "max_documents": cfg.max_documents,
             "corpus_hash": corpus_hash(corpus),
             "documents": corpus.n_documents, "chunks": len(chunks), "embed_model": KEYWORD_ONLY if keyword_only else embedder.name,
             "dim": 0 if keyword_only else embedder.dim, "max_tokens": None if keyword_only else embedder.max_tokens,
-            "chunking": dataclasses.asdict(cfg.chunking), "store": KEYWORD_ONLY if keyword_only else store.kind, "chroma_url": cfg.chroma_url, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "seconds": {"chunk": round(chunk_s, 3), "embed": round(embed_s, 3),
-                        "store": round(time.perf_counter() - start - chunk_s - embed_s, 3)},
+            "chunking": dataclasses.asdict(cfg.chunking), "chroma_url": cfg.chroma_url,
         }
-        index = cls(chunks, vectors, store, BM25.build([c.text for c in chunks]), manifest, embedder, folder)
-        if folder is not None:
-            index.save(folder)
+
+        def assemble(folder: Path | None) -> Index:
+            store = None if keyword_only else make_store(cfg.store, embedder.dim, folder=folder, url=cfg.chroma_url)
+            if store is not None:
+                store.add(vectors)
+            manifest = {**info, "store": KEYWORD_ONLY if keyword_only else store.kind,
+                        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                        "seconds": {"chunk": round(chunk_s, 3), "embed": round(embed_s, 3),
+                                    "store": round(time.perf_counter() - start - chunk_s - embed_s, 3)}}
+            return cls(chunks, vectors, store, BM25.build([c.text for c in chunks]), manifest, embedder, folder)
+
+        if out is None:
+            return assemble(None)
+        # built in a sibling folder and swapped in whole at the end: a failure or a kill at any moment leaves
+        # the old index loadable, never new chunks under an old manifest (or the reverse)
+        folder = Path(out)
+        with rebuild_dir(folder, owned=INDEX_FILES) as tmp:
+            index = assemble(tmp)
+            index.save(tmp)
+        index.folder = folder
+        if index.manifest["store"] == "chroma" and not cfg.chroma_url:
+            index.store = load_store("chroma", folder, index.manifest["dim"])   # its database moved with the folder
         return index
 
     def save(self, folder: str | Path) -> Path:
