@@ -20,9 +20,10 @@ def grade_text(root: Path, project_key: str, exercise: str, text: str):
     return verdict
 
 
-def planted(project_key: str, exercise: str, old: str, new: str) -> str:
-    """llmlab's own solution with one bug planted (old must occur, so a changed source fails loudly)."""
+def planted(project_key: str, exercise: str, old: str, new: str, every: bool = False) -> str:
+    """llmlab's own solution with one bug planted (old must occur, so a changed source fails loudly);
+    `every` replaces every occurrence instead of the first."""
     proj = project(project_key)
     text = proj.solved_text(proj.exercise(exercise))
     assert old in text, f"the planted bug's anchor {old!r} is not in the solution of {exercise}"
-    return text.replace(old, new, 1)
+    return text.replace(old, new) if every else text.replace(old, new, 1)

@@ -64,4 +64,57 @@ TRANSFORMER = LearnProject(
                   "return self.k[layer, :, :, :end], self.v[layer, :, :, :end]")),
     ))
 
-PROJECTS: list[LearnProject] = [TRANSFORMER]
+TK = "llmlab.tokenizer"
+
+TOKENIZER = LearnProject(
+    key="tokenizer", roadmap_key="tokenizer", title="BPE Tokenizer", doc="docs/tokenizer.md", aliases=("bpe",),
+    exercises=(
+        Exercise("pairs", "pair counting", "what BPE counts: adjacent pairs weighted by chunk frequency", 1,
+                 "pairs.py", ("count_pairs",), (f"{TK}.merges:count_pairs",), f"{G}.tokenizer:grade_pairs",
+                 ("Walk each word with itertools.pairwise and add its frequency, not 1.",
+                  "Overlaps count: [97, 97, 97] holds (97, 97) twice.",
+                  "for word, freq in zip(words, freqs): for pair in pairwise(word): counts[pair] += freq")),
+        Exercise("merge", "merging a pair", "replacing a pair left to right, and why 'aaa' becomes 'aa' + 'a'", 1,
+                 "merge.py", ("merge_word",), (f"{TK}.merges:merge_word",), f"{G}.tokenizer:grade_merge",
+                 ("Scan with an index i, not a for loop: a merge consumes two ids.",
+                  "At i, if word[i], word[i+1] is the pair, append new and jump by 2; else append word[i], step 1.",
+                  "while i < n: if i + 1 < n and word[i] == a and word[i + 1] == b: out.append(new); i += 2 "
+                  "else: out.append(word[i]); i += 1")),
+        Exercise("train", "training with HF's tie rule",
+                 "the BPE training loop, incremental pair counts, and breaking ties as HF tokenizers does", 3,
+                 "train.py", ("learn_merges",), (f"{TK}.merges:learn_merges",), f"{G}.tokenizer:grade_train",
+                 ("Start naive: recount pairs, pick min(counts, key=lambda p: (-counts[p], order[p[0]], order[p[1]])), "
+                  "merge it in every word, repeat — then make it incremental.",
+                  "order = tie_order(256) and _add_token appends to it; index = {bytes: id} of learned.vocab.",
+                  "Incremental: a heap of (-count, order[a], order[b], a, b); when popped, skip entries whose count "
+                  "changed; on merge, update only the pairs next to each merged occurrence (see the file's header).")),
+        Exercise("encode", "encoding with merge ranks", "why encoding merges the lowest-ranked pair first", 2,
+                 "encode.py", ("encode_chunk",), (f"{TK}.bpe:BPETokenizer._encode_chunk",),
+                 f"{G}.tokenizer:grade_encode",
+                 ("ids = list(data); loop: find the adjacent pair with the smallest self._rank.get(pair, NO_MERGE).",
+                  "Stop when the best rank is NO_MERGE; else replace that pair by self.merges[rank][2].",
+                  "ranks = [get(p, NO_MERGE) for p in pairwise(ids)]; best = min(ranks); i = ranks.index(best); "
+                  "ids[i:i + 2] = [self.merges[best][2]]; then recompute the ranks (or just the two neighbours)")),
+        Exercise("decode", "decoding bytes", "tokens are bytes, not characters; specials decode to their text", 1,
+                 "decode.py", ("decode_bytes",), (f"{TK}.bpe:BPETokenizer.decode_bytes",),
+                 f"{G}.tokenizer:grade_decode",
+                 ("Join bytes, never str: b''.join(...).",
+                  "Ids past the learned vocabulary are special tokens: self.token_bytes(i) knows them.",
+                  "return b''.join(self.vocab[i] if 0 <= i < len(self.vocab) else self.token_bytes(i) for i in ids)")),
+        Exercise("pretokenize", "regex pre-tokenisation", "the split BPE never merges across (GPT-2's and GPT-4's)",
+                 1, "pretokenize.py", ("count_chunks",), (f"{TK}.pretokenize:count_chunks",),
+                 f"{G}.tokenizer:grade_pretokenize",
+                 ("resolve_pattern(pattern)[1] is the regex; compile it with the `regex` module (\\p{L} needs it).",
+                  "Split each text on its own with findall and update one Counter.",
+                  "split = compiled(resolve_pattern(pattern)[1]).findall; for text in texts_of(source): "
+                  "counts.update(split(text)); on_text and on_text(text)")),
+        Exercise("specials", "special tokens kept whole", "why special tokens are cut out before the regex, "
+                 "and why a user's text must not become one", 2, "specials.py", ("encode",),
+                 (f"{TK}.bpe:BPETokenizer.encode",), f"{G}.tokenizer:grade_specials",
+                 ("First decide the allowed and the disallowed sets; refuse a disallowed match before encoding.",
+                  "Walk self._special_regex.finditer(text): plain text between matches goes to encode_ordinary.",
+                  "for m in finditer: if m.group() in allowed: out += encode_ordinary(text[start:m.start()]); "
+                  "out.append(self._special[m.group()]); start = m.end(); finally the rest after the last one")),
+    ))
+
+PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER]

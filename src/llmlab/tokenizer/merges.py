@@ -147,6 +147,16 @@ def merge_word(word: list[int], a: int, b: int, new: int) -> list[int]:
     return out
 
 
+def count_pairs(words: list[list[int]], freqs: list[int]) -> Counter[tuple[int, int]]:
+    """count(a, b) = Σ_w freq(w) · #{i : w[i] = a, w[i+1] = b}, overlaps included:
+    count_pairs([[1, 2, 3, 1, 2]], [2]) -> {(1, 2): 4, (2, 3): 2, (3, 1): 2}."""
+    counts: Counter[tuple[int, int]] = Counter()
+    for word, freq in zip(words, freqs, strict=True):
+        for pair in pairwise(word):
+            counts[pair] += freq
+    return counts
+
+
 def learn_merges_naive(chunk_counts: dict[str, int], n_tokens: int, max_merges: int | None = None) -> Learned:
     """The textbook loop: recount every pair of every chunk before each merge. Same result, O(corpus) a step."""
     words, freqs = _initial(chunk_counts)
@@ -154,10 +164,7 @@ def learn_merges_naive(chunk_counts: dict[str, int], n_tokens: int, max_merges: 
     index = {data: i for i, data in enumerate(learned.vocab)}
     order = tie_order(256)
     while len(learned.vocab) < n_tokens and (max_merges is None or len(learned.merges) < max_merges):
-        counts: Counter[tuple[int, int]] = Counter()
-        for word, freq in zip(words, freqs, strict=True):
-            for pair in pairwise(word):
-                counts[pair] += freq
+        counts = count_pairs(words, freqs)
         if not counts:
             break
         a, b = min(counts, key=lambda p: (-counts[p], order[p[0]], order[p[1]]))
