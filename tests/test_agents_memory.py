@@ -65,3 +65,27 @@ def test_a_fact_holding_the_whole_question_comes_first(tmp_path):
     memory.add("6+9 -> 15")            # the same words, newer: BM25 alone ranks it first
     assert [f.text for f in memory.search("6+9", k=2)] == ["6+9 -> 15", "9-6 -> 3"]
     assert [f.text for f in memory.search("9-6", k=1)] == ["9-6 -> 3"]
+
+
+def test_threads_adding_facts_to_one_memory_keep_every_fact(tmp_path):
+    import threading
+
+    errors = []
+
+    def worker(i):
+        memory = LongTermMemory(tmp_path / "shared")         # each thread its own object, one folder
+        for j in range(20):
+            try:
+                memory.add(f"fact number {i}-{j}")
+            except Exception as exc:
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    facts = LongTermMemory(tmp_path / "shared").facts()
+    assert sorted(f.text for f in facts) == sorted(f"fact number {i}-{j}" for i in range(8) for j in range(20))
+    assert [p.name for p in (tmp_path / "shared").iterdir()] == ["memory.jsonl"]

@@ -169,3 +169,35 @@ def test_running_summary_written_by_the_model(runs_dir):
     assert bot.update_summary(bot.last_plan.dropped[: meta["summarized"]]) is False and len(fed) == meta["summarized"]
     bot.session.clear()
     assert "summary" not in ChatStore().open("sum").meta
+
+
+def test_threads_saving_one_session_never_fail_nor_lose_a_message(runs_dir):
+    import threading
+
+    session = ChatStore().open("busy")
+    second = ChatStore().open("busy")          # another object on the same folder (a second tab, the REPL)
+    errors = []
+
+    def worker(i):
+        for j in range(25):
+            try:
+                session.add("user", f"message {i}-{j}")
+                if j % 5 == 0:
+                    session.remember(f"fact {i}-{j}")
+                    second.save()
+            except Exception as exc:           # the old pid-named temp file: FileNotFoundError on the rename
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    session.save()                             # the last word: every message of the shared object is on disk
+    again = ChatStore().open("busy")
+    assert sorted(m["content"] for m in again.messages) == sorted(f"message {i}-{j}" for i in range(12)
+                                                                  for j in range(25))
+    assert len(again.facts) == 12 * 5
+    assert sorted(p.name for p in (runs_dir / "chat" / "busy").iterdir()) == [
+        "facts.jsonl", "messages.jsonl", "session.json"]                  # no temporary file left behind

@@ -1,7 +1,6 @@
-"""Atomic saves: a file or a whole result folder is replaced in one rename, so a failure or a SIGKILL at any
-moment leaves the old version whole (or the new one), never a mix of the two.
+"""Atomic rebuilds: a whole result folder is replaced in one rename, so a failure or a SIGKILL at any moment
+leaves the old version whole (or the new one), never a mix of the two. (One file: llmlab.runs.write_text_atomic.)
 
-    write_text(path, text)                          # a unique temp file beside `path`, then os.replace
     with rebuild_dir(out, owned=["train_*.bin", "val_*.bin", "tokenizer", "summary.json"]) as tmp:
         build(tmp)                                  # raise or die here: `out` is as it was
     with locked(folder):                            # one writer at a time per folder, across threads
@@ -28,24 +27,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 REBUILD, OLD = ".rebuild", ".old"
-
-
-def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
-    """Replace `path` with `text` atomically. The temp file's name is unique (not just the pid), so two threads
-    saving the same file never write into, or rename away, each other's temp file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding) as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 # ---- one writer per folder ------------------------------------------------------------------------------

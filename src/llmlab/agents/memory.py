@@ -13,15 +13,15 @@ Long-term: one JSON line per fact; a fact with a key replaces the older fact wit
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from llmlab.atomic import locked
 from llmlab.errors import LabError
-from llmlab.runs import check_name, runs_root
+from llmlab.runs import check_name, runs_root, write_text_atomic
 
 # ---- short-term: the scratchpad ----------------------------------------------------------------------------
 
@@ -97,16 +97,18 @@ class LongTermMemory:
         if not text:
             raise LabError("cannot remember an empty fact", hint="give the fact as a sentence")
         fact = Fact(text, key, round(time.time(), 3), source)
-        kept = [f for f in self.facts() if not ((key and f.key == key) or f.text == text)]
-        self._write(kept + [fact])
+        with locked(self.folder):        # read, change, write as one step: two threads' facts are both kept
+            kept = [f for f in self.facts() if not ((key and f.key == key) or f.text == text)]
+            self._write(kept + [fact])
         return fact
 
     def forget(self, key_or_text: str) -> int:
         """Remove the facts with this key or this exact text; how many were removed."""
-        facts = self.facts()
-        kept = [f for f in facts if f.key != key_or_text and f.text != key_or_text]
-        if len(kept) < len(facts):      # nothing removed: nothing written (a mistyped name makes no folder)
-            self._write(kept)
+        with locked(self.folder):
+            facts = self.facts()
+            kept = [f for f in facts if f.key != key_or_text and f.text != key_or_text]
+            if len(kept) < len(facts):      # nothing removed: nothing written (a mistyped name makes no folder)
+                self._write(kept)
         return len(facts) - len(kept)
 
     def search(self, query: str, k: int = 3) -> list[Fact]:
@@ -128,8 +130,6 @@ class LongTermMemory:
         return [facts[i] for i in ranked[:k]]
 
     def _write(self, facts: list[Fact]) -> None:
-        # write then rename: a crash leaves the old file, never half a line
+        # a uniquely named temp file, then a rename: a crash leaves the old file, never half a line
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.FILE}.{os.getpid()}.tmp")
-        tmp.write_text("".join(json.dumps(asdict(f), ensure_ascii=False) + "\n" for f in facts), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, "".join(json.dumps(asdict(f), ensure_ascii=False) + "\n" for f in facts))

@@ -5,35 +5,27 @@
     session.add("user", "hi"); session.add("assistant", "hello"); session.remember("the user is Ada")
     store.list()                                # [{"name": "notes", "turns": 1, ...}]
 
-Files, each rewritten whole through a temporary file and an atomic rename (a crash leaves the old file, never
-half a line): messages.jsonl (one message per line: role, content, time), facts.jsonl (long-term notes that
-survive any trimming of the context) and session.json (model, system prompt, times).
+Files, each rewritten whole through a uniquely named temporary file and an atomic rename (a crash leaves the old
+file, never half a line; two threads saving one session never share a temporary file), under the session's lock so
+that a change and its save are one step: messages.jsonl (one message per line: role, content, time), facts.jsonl
+(long-term notes that survive any trimming of the context) and session.json (model, system prompt, times).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmlab.atomic import locked
 from llmlab.errors import LabError
-from llmlab.runs import check_name, runs_root
-
-
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+from llmlab.runs import check_name, runs_root, write_text_atomic
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -80,40 +72,51 @@ class Session:
         """The conversation as plain {"role", "content"} messages, for the context builder."""
         return [{"role": m["role"], "content": m["content"]} for m in self.messages]
 
+    @property
+    def saved(self) -> bool:
+        """Whether the session is on disk yet (a new one is written with its first message or fact)."""
+        return (self.path / "session.json").exists()
+
     def add(self, role: str, content: str, **extra: Any) -> None:
-        self.messages.append({"role": role, "content": content, "time": round(time.time(), 3), **extra})
-        self.save()
+        with locked(self.path):
+            self.messages.append({"role": role, "content": content, "time": round(time.time(), 3), **extra})
+            self.save()
 
     def remember(self, fact: str) -> None:
         fact = fact.strip()
         if not fact:
             raise LabError("nothing to remember", hint="give the fact as text, e.g. /remember my name is Ada")
-        if fact not in self.facts:
-            self.facts.append(fact)
-            self.save()
+        with locked(self.path):
+            if fact not in self.facts:
+                self.facts.append(fact)
+                self.save()
 
     def forget(self, index: int) -> str:
-        if not 0 <= index < len(self.facts):
-            raise LabError(f"there is no fact {index + 1}", hint=f"this session has {len(self.facts)} facts")
-        fact = self.facts.pop(index)
-        self.save()
+        with locked(self.path):
+            if not 0 <= index < len(self.facts):
+                raise LabError(f"there is no fact {index + 1}", hint=f"this session has {len(self.facts)} facts")
+            fact = self.facts.pop(index)
+            self.save()
         return fact
 
     def clear(self) -> None:
         """Forget the conversation (and its running summary), keep the long-term facts and the settings."""
-        self.messages = []
-        self.meta.pop("summary", None)
-        self.meta.pop("summarized", None)
-        self.save()
+        with locked(self.path):
+            self.messages = []
+            self.meta.pop("summary", None)
+            self.meta.pop("summarized", None)
+            self.save()
 
     def save(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        now = round(time.time(), 3)
-        self.meta.setdefault("created", now)
-        self.meta["updated"] = now
-        _write_jsonl(self.path / "messages.jsonl", self.messages)
-        _write_jsonl(self.path / "facts.jsonl", [{"text": f} for f in self.facts])
-        atomic_write(self.path / "session.json", json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n")
+        with locked(self.path):
+            self.path.mkdir(parents=True, exist_ok=True)
+            now = round(time.time(), 3)
+            self.meta.setdefault("created", now)
+            self.meta["updated"] = now
+            _write_jsonl(self.path / "messages.jsonl", self.messages)
+            _write_jsonl(self.path / "facts.jsonl", [{"text": f} for f in self.facts])
+            # written last: its presence marks the session as saved
+            write_text_atomic(self.path / "session.json", json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n")
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "turns": sum(m["role"] == "user" for m in self.messages),
@@ -133,14 +136,16 @@ class ChatStore:
     def exists(self, name: str) -> bool:
         return (self.path(name) / "session.json").exists()
 
-    def open(self, name: str | None = None, **meta: Any) -> Session:
-        """Resume session `name`, or start it (a new timestamped one when no name is given)."""
+    def open(self, name: str | None = None, create: bool = True, **meta: Any) -> Session:
+        """Resume session `name`, or start it (a new timestamped one when no name is given). `create=False`: a
+        new session stays in memory until its first message or fact (the UI, where any typed name arrives)."""
         name = name or time.strftime("%Y%m%d-%H%M%S")
         path = self.path(name)
         if self.exists(name):
             return Session.load(path)
         session = Session(path, meta={k: v for k, v in meta.items() if v is not None})
-        session.save()
+        if create:
+            session.save()
         return session
 
     def list(self) -> list[dict[str, Any]]:
