@@ -92,3 +92,17 @@ def test_unknown_project_or_exercise_is_a_lab_error(capsys):
     assert "no learn project 'nonsense'" in capsys.readouterr().err
     assert main(["learn", "hint", "transformer", "nonsense"]) == 2
     assert "softmax" in capsys.readouterr().err
+
+
+def test_roadmap_shows_the_learners_tracker_from_the_default_workspace(tmp_path, monkeypatch, capsys):
+    from llmlab.roadmap import runner
+
+    monkeypatch.setattr(runner, "run_step", lambda p, *a, **k: runner.StepResult(p, runner.NOT_BUILT))
+    monkeypatch.setenv("LLMLAB_WORKSPACE", str(tmp_path / "ws"))
+    assert main(["roadmap", "--only", "tokenizer", "--out", str(tmp_path / "out")]) == 0
+    assert "Your tracker" not in (tmp_path / "out" / "PROGRESS.md").read_text()   # no workspace: no table
+    assert main(["learn", "note", "bpe", "merges finally make sense"]) == 0
+    assert main(["roadmap", "--only", "tokenizer", "--out", str(tmp_path / "out")]) == 0
+    table = (tmp_path / "out" / "PROGRESS.md").read_text()
+    assert "## Your tracker (llmlab learn" in table and "| BPE Tokenizer | ☐ | merges finally make sense |" in table
+    assert "merges finally make sense" in (tmp_path / "out" / "report.html").read_text()

@@ -45,3 +45,16 @@ def test_a_stubbed_piece_falls_back_and_says_so(tmp_path, capsys):
     assert "identical" in out     # llmlab's GELU + llmlab's code copied for the rest: still the same run
     assert "run --mine (4 steps; mine: adamw, attention, cross_entropy, kv_cache, layernorm, softmax)" in \
         (tmp_path / "PROGRESS.md").read_text()
+
+
+def test_bpe_run_mine_with_llmlabs_pieces_gives_the_same_merges_and_ids(tmp_path, capsys):
+    proj = project("tokenizer")
+    main(["learn", "start", "bpe", "--dir", str(tmp_path)])
+    for ex in proj.exercises:
+        if ex.name != "decode":
+            (tmp_path / "tokenizer" / ex.stub).write_text(proj.solved_text(ex))
+    assert main(["learn", "run", "bpe", "--mine", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "llmlab’s  decode" in out and "yours     train" in out
+    assert "same merges: True; same ids: True" in out
+    assert "identical merges and ids" in (tmp_path / "PROGRESS.md").read_text()

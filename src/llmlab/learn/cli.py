@@ -22,7 +22,8 @@ app = typer.Typer(help="Learn by building: exercises graded against the referenc
                        "pipeline, with your own progress tracker.", no_args_is_help=True)
 
 DIR_HELP = "the workspace [default: ./llmlab-workspace, or $LLMLAB_WORKSPACE]"
-RUNNERS = {"transformer": "llmlab.learn.mine_transformer:run_mine"}
+RUNNERS = {"transformer": "llmlab.learn.mine_transformer:run_mine",
+           "tokenizer": "llmlab.learn.mine_tokenizer:run_mine"}
 
 
 def _root(directory: Path | None) -> Path:

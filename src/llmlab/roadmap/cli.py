@@ -31,8 +31,9 @@ def roadmap(quick: bool = typer.Option(True, "--quick/--full", help="quick: minu
                        hint="choose from " + ", ".join(p.key for p in PROJECTS))
     mode = "quick" if quick else "full"
     results = run_roadmap(out, quick=quick, only=keys, seed=seed, log=lambda m: err_console.print(m, markup=False))
-    progress = write_progress(results, out / "PROGRESS.md", mode)
-    report = write_report(results, out / "report.html", out, mode)
+    extra = _learner_tracker()
+    progress = write_progress(results, out / "PROGRESS.md", mode, extra=extra)
+    report = write_report(results, out / "report.html", out, mode, extra=extra)
     summary = {"mode": mode, "progress": str(progress), "report": str(report),
                "projects": {r.project.key: {"status": r.status, "seconds": round(r.seconds, 1), "note": note_for(r),
                                             "finished": r.finished, "this_run": not r.earlier}
@@ -44,3 +45,13 @@ def roadmap(quick: bool = typer.Option(True, "--quick/--full", help="quick: minu
         console.print(f"report: {report}")
     if any(r.status == FAILED and not r.earlier for r in results):   # an earlier failure is not this run's
         raise typer.Exit(1)
+
+
+def _learner_tracker() -> list:
+    """The learner's own tracker (`llmlab learn`, default workspace) beside the lab's, when there is one."""
+    from llmlab.learn.workspace import default_root, load_progress, tracker_table
+    from llmlab.roadmap.tracker import ExtraTable
+
+    root = default_root()
+    progress = load_progress(root) if (root / "progress.json").exists() else {}
+    return [ExtraTable(f"Your tracker (llmlab learn, {root})", tracker_table(progress))] if progress else []
