@@ -118,11 +118,11 @@ class ModelRunner:
 
     @staticmethod
     def _table(req: Request, width: int) -> list[int]:
-        """The request's block table padded to `width`, rebuilt only when its blocks or the width change."""
-        key = (len(req.block_ids), width)
-        if not req.padded_table or req.padded_table[0] != key:
-            req.padded_table = (key, req.block_ids[:width] + [NULL_BLOCK] * (width - len(req.block_ids)))
-        return req.padded_table[1]
+        """The request's block table padded to `width` with the null block, built afresh every step: a
+        preempted request comes back with other blocks (often as many as before), so a table kept from an
+        earlier step would read K/V that other requests have since overwritten. The copy costs as much as
+        checking whether it changed. A table wider than `width` fails loudly in the (tables, width) view."""
+        return req.block_ids + [NULL_BLOCK] * (width - len(req.block_ids))
 
     def _graph_shape(self, scheduled) -> tuple[int, int, int] | None:
         """(tables, tokens per table, width) buckets when this step can run in the graph layout, else None."""

@@ -46,7 +46,6 @@ class Request:
     finish_reason: str | None = None         # "stop" | "length" | "abort"
     first_token_time: float | None = None
     last_token_time: float | None = None
-    padded_table: tuple = ()                 # the runner's cached (key, padded block table) for this request
 
     def __post_init__(self) -> None:
         self.token_ids = list(self.prompt_ids)
