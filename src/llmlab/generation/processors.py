@@ -40,8 +40,8 @@ def apply_temperature(logits: torch.Tensor, temperature: Number) -> torch.Tensor
 
 
 def top_k_filter(logits: torch.Tensor, k: Number) -> torch.Tensor:
-    if not isinstance(k, torch.Tensor) and k == 0:
-        return logits
+    if not isinstance(k, torch.Tensor) and (k == 0 or k >= logits.shape[-1]):
+        return logits                       # keeps every token (and a huge k never reaches an int64 tensor)
     k_col = _column(k, logits).long().clamp(min=0, max=logits.shape[-1])
     if bool((k_col == 0).all()):
         return logits
@@ -97,7 +97,7 @@ def process_logits(logits: torch.Tensor, params: SamplingParams | Sequence[Sampl
     else:
         dev = logits.device
         temp = torch.tensor([q.temperature for q in params], device=dev)
-        k = torch.tensor([q.top_k for q in params], device=dev)
+        k = torch.tensor([min(q.top_k, logits.shape[-1]) for q in params], device=dev)
         p = torch.tensor([q.top_p for q in params], device=dev)
         rep = torch.tensor([q.repetition_penalty for q in params], device=dev)
     if previous is not None:

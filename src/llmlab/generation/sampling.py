@@ -3,6 +3,8 @@
 Greedy rows (temperature 0) take the argmax of the processed logits; the others draw from the
 softmax with their own `torch.Generator`, so a seeded request gives the same text whatever else
 shares its batch. NumPy logits are accepted too (the NumPy Transformer samples through here).
+Non-finite scores never raise: a row whose probabilities come out NaN or infinite (an overflowing
+model, an extreme temperature or penalty) takes its argmax instead of failing the whole batch.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def sample_next(logits: torch.Tensor | np.ndarray, params: SamplingParams | Sequ
     if not all(q.greedy for q in per_row):        # decided on the host: no GPU sync for greedy batches
         greedy = torch.tensor([q.greedy for q in per_row], device=logits.device)
         probs = scores.softmax(dim=-1)
+        # multinomial refuses a NaN/inf row (on a GPU, with a device-side assert that ends the process)
+        broken = ~probs.isfinite().all(dim=-1, keepdim=True)                # (B, 1)
+        probs = probs.masked_fill(broken, 0.0).scatter_add_(-1, out.unsqueeze(-1), broken.to(probs.dtype))
         gens = generators if isinstance(generators, Sequence) else [generators] * batch
         if all(g is None for g in gens):
             drawn = torch.multinomial(probs, 1).squeeze(-1)

@@ -4,33 +4,62 @@
     # POST /v1/completions, /v1/chat/completions (stream=true -> server-sent events ending "data: [DONE]")
     # GET /v1/models, /health, /metrics
 
-Every error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}: 400 for bad values and
-malformed JSON, 422 for wrong shapes, 401 for a wrong key, 404 for an unknown model, 429 when the waiting
-queue is full, 503 when the engine is down. A client that hangs up mid-request has its request aborted.
+Every error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}, in a stream too (an error
+event, then `data: [DONE]`): 400 for bad values, malformed JSON and any LabError, 422 for wrong shapes, 401
+for a wrong key and 413 for a body over the cap (both before the body is read: http_guard.py), 404 for an
+unknown model, 429 when the waiting queue is full, 500 when one request failed inside the engine, 503 when
+the engine is down. Tracebacks go to the log, never to a client. Tokenising and chat templates run on a
+worker thread, so a long prompt never stalls the event loop (health checks, streams). A client that hangs
+up mid-request has its request aborted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException
 
 from llmlab.errors import LabError
-from llmlab.serve.async_engine import AsyncEngine, EngineDeadError
+from llmlab.serve.async_engine import ENGINE_STOPPED, AsyncEngine, EngineDeadError, RequestFailedError
 from llmlab.serve.engine import ContextLengthError, Engine
+from llmlab.serve.http_guard import RequestGuard
 from llmlab.serve.metrics import CONTENT_TYPE, EngineMetrics
-from llmlab.serve.protocol import APIError, ChatRequest, CompletionRequest, chat_prompt
+from llmlab.serve.protocol import APIError, ChatRequest, CompletionRequest, chat_prompt, max_prompt_chars
 
 DEFAULT_MAX_TOKENS = 16      # OpenAI's default for /v1/completions
+DEFAULT_MAX_BODY_BYTES = 4 << 20
+log = logging.getLogger("llmlab.serve")
+
+
+def _error(exc: APIError) -> Response:
+    return Response(exc.json(), status_code=exc.status, media_type="application/json")
+
+
+def _as_api_error(exc: Exception) -> APIError:
+    """What a client is told about an exception that ended its request (in a body or as a stream's last event)."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, EngineDeadError):
+        return APIError(503, f"{ENGINE_STOPPED}; the server must be restarted", kind="server_error",
+                        code="engine_dead")
+    if isinstance(exc, LabError):
+        return APIError(400, str(exc))
+    if isinstance(exc, RequestFailedError):
+        return APIError(500, str(exc), kind="server_error", code="request_failed")
+    log.error("unexpected error in a request: %s", exc, exc_info=exc)
+    return APIError(500, f"internal error ({type(exc).__name__}); the server's log has the details",
+                    kind="server_error")
 
 
 def _sse(data: dict[str, Any]) -> str:
@@ -92,26 +121,43 @@ class _Totals:
 
 
 def create_app(engine: Engine, model_name: str | None = None, api_key: str | None = None,
-               max_queue: int = 256) -> FastAPI:
+               max_queue: int = 256, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     name = model_name or engine.config.model.rstrip("/").split("/")[-1] or "model"
     metrics = engine.metrics if isinstance(engine.metrics, EngineMetrics) else EngineMetrics()
     engine.metrics = metrics
     aengine = AsyncEngine(engine)
     metrics.bind(engine, queued=aengine._incoming.qsize)
     created = int(time.time())
+    vocab = engine.model.spec.vocab_size
+    max_chars = None if engine.tokenizer is None else max_prompt_chars(engine.tokenizer, engine.max_model_len)
+    # one thread: a fast tokenizer used from several threads at once can fail ("Already borrowed")
+    tokenize_pool = ThreadPoolExecutor(1, thread_name_prefix="llmlab-tokenize")
+
+    async def off_loop(fn: Callable, *args):
+        return await asyncio.get_running_loop().run_in_executor(tokenize_pool, fn, *args)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         aengine.start(asyncio.get_running_loop())
         yield
         aengine.stop()           # uvicorn has already let in-flight requests finish (graceful shutdown)
+        tokenize_pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="llmlab serve", version="1", lifespan=lifespan)
     app.state.engine, app.state.model_name = aengine, name
+    app.add_middleware(RequestGuard, api_key=api_key, max_body_bytes=max_body_bytes)
 
-    @app.exception_handler(APIError)
-    async def _api_error(request: Request, exc: APIError):
-        return JSONResponse(exc.body(), status_code=exc.status)
+    @app.exception_handler(Exception)
+    async def _any_error(request: Request, exc: Exception):
+        return _error(_as_api_error(exc))
+
+    for kind in (APIError, LabError, EngineDeadError, RequestFailedError):
+        app.add_exception_handler(kind, _any_error)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):      # FastAPI's own 400/404/405
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return _error(APIError(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}", kind=kind))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -119,29 +165,20 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
         bad_json = [e for e in errors if e.get("type") == "json_invalid"]
         if bad_json:
             detail = bad_json[0].get("ctx", {}).get("error", "") or bad_json[0].get("msg", "")
-            return JSONResponse(APIError(400, f"the request body is not valid JSON: {detail}").body(), 400)
+            return _error(APIError(400, f"the request body is not valid JSON: {detail}"))
         parts = []
         for e in errors[:5]:
             where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
             parts.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
         param = ".".join(str(x) for x in errors[0].get("loc", ()) if x != "body") if errors else None
-        return JSONResponse(APIError(422, "; ".join(parts), param or None).body(), 422)
-
-    async def auth(request: Request) -> None:
-        if api_key is None:
-            return
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
-            raise APIError(401, "invalid or missing API key: send 'Authorization: Bearer <key>'",
-                           code="invalid_api_key", kind="authentication_error")
+        return _error(APIError(422, "; ".join(parts), param or None))
 
     def admit(model: str | None, prompts: list[list[int]], params: list, ignore_eos: bool, prefix: str):
         if model not in (None, name):
             raise APIError(404, f"the model {model!r} does not exist; this server serves {name!r}", "model",
                            "model_not_found", "not_found_error")
         if not aengine.alive:
-            raise APIError(503, "the engine is not running" + (f": {aengine.error}" if aengine.error else ""),
-                           kind="server_error", code="engine_dead")
+            raise EngineDeadError(ENGINE_STOPPED)
         for ids in prompts:
             try:
                 engine.validate(ids, params[0])
@@ -213,8 +250,8 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
                 if include_usage:
                     yield _sse({"id": rid, "object": obj, "created": int(time.time()), "model": name,
                                 "choices": [], "usage": totals.usage()})
-            except EngineDeadError as exc:
-                yield _sse(APIError(503, str(exc), kind="server_error", code="engine_dead").body())
+            except Exception as exc:          # the stream has begun: the error is its last event, not a 500
+                yield f"data: {_as_api_error(exc).json().decode()}\n\n"
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream",
@@ -224,7 +261,8 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
                      choice: Callable[[str], dict[str, Any]]):
         """Admit the prompts with one SamplingParams per choice, then stream them or answer in one body."""
         # at least one call to to_params, so that an invalid n (0) is reported like every other setting
-        params = [body.to_params(DEFAULT_MAX_TOKENS, seed_offset=j) for j in range(max(body.n, 1))][:body.n]
+        params = [body.to_params(DEFAULT_MAX_TOKENS, seed_offset=j, vocab_size=vocab)
+                  for j in range(max(body.n, 1))][:body.n]
         rid, streams, totals = admit(body.model, prompts, params, body.ignore_eos, id_prefix)
         if body.stream:
             return stream(kind, rid, streams, totals, bool(body.stream_options and body.stream_options.include_usage))
@@ -236,22 +274,27 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
                              "finish_reason": c["finish_reason"]} for i, c in enumerate(choices)],
                 "usage": totals.usage()}
 
-    @app.post("/v1/completions", dependencies=[Depends(auth)])
+    def encode_all(items: list[str | list[int]]) -> list[list[int]]:
+        return [engine.encode(p) for p in items]
+
+    @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request):
+        items = body.prompts(max_chars)
         try:
-            prompts = [engine.encode(p) for p in body.prompts()]
+            texts = any(isinstance(p, str) for p in items)
+            prompts = await off_loop(encode_all, items) if texts else encode_all(items)
         except LabError as exc:
             raise APIError(400, str(exc), "prompt") from None
         return await answer(request, body, prompts, "cmpl", "cmpl", "text_completion", lambda text: {"text": text})
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(auth)])
+    @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatRequest, request: Request):
-        body.check()
+        body.check(max_chars)
         if engine.tokenizer is None:
             raise APIError(400, "this model has no tokenizer, so it cannot take chat messages; "
                            "use /v1/completions with token ids", "messages")
         try:
-            prompt = chat_prompt(engine.tokenizer, body.messages)
+            prompt = await off_loop(chat_prompt, engine.tokenizer, body.messages)
         except LabError as exc:          # the model's chat template refused these messages (e.g. a system role)
             raise APIError(400, str(exc), "messages") from None
         max_tokens = engine.max_model_len - len(prompt) if body.max_tokens is None else body.max_tokens
@@ -259,7 +302,7 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
         return await answer(request, body, [prompt], "chat", "chatcmpl", "chat.completion",
                             lambda text: {"message": {"role": "assistant", "content": text}})
 
-    @app.get("/v1/models", dependencies=[Depends(auth)])
+    @app.get("/v1/models")
     async def models():
         return {"object": "list", "data": [{"id": name, "object": "model", "created": created,
                                             "owned_by": "llmlab", "max_model_len": engine.max_model_len,
@@ -268,7 +311,7 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
     @app.get("/health")
     async def health():
         if not aengine.alive:
-            return JSONResponse({"status": "unavailable", "error": aengine.error}, status_code=503)
+            return JSONResponse({"status": "unavailable", "error": ENGINE_STOPPED}, status_code=503)
         return {"status": "ok", "model": name, **engine.stats()}
 
     @app.get("/metrics")

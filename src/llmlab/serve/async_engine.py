@@ -7,24 +7,38 @@
 The engine is single-threaded: requests and aborts cross to its thread through queues; its outputs come
 back in one `call_soon_threadsafe` per step, each to its request's asyncio.Queue. Leaving the `async for`
 early (a client that hung up) aborts the request and frees its blocks.
+
+A request that fails inside a step gets `RequestFailedError` and the loop goes on. The loop itself stops
+only on an exception outside a step's requests (the scheduler, the block tables) or after
+`MAX_FAILED_STEPS` steps in a row in which every request failed (a broken device): then every request
+gets `EngineDeadError`, the traceback goes to the log, and `on_death` runs (`llmlab serve` exits
+non-zero, so that a supervisor restarts it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
-import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from llmlab.generation import SamplingParams
 from llmlab.serve.engine import Engine
 from llmlab.serve.request import RequestOutput
 
+MAX_FAILED_STEPS = 3
+ENGINE_STOPPED = "engine stopped"       # all a client is told; the traceback goes to the server's log
+log = logging.getLogger("llmlab.serve")
+
 
 class EngineDeadError(RuntimeError):
     """The engine's thread crashed: every request fails until the server is restarted."""
+
+
+class RequestFailedError(RuntimeError):
+    """One request failed inside the engine (the others go on); the server's log has the traceback."""
 
 
 class AsyncEngine:
@@ -38,6 +52,7 @@ class AsyncEngine:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.error: str | None = None
+        self.on_death: Callable[[], None] | None = None    # called on the engine's thread if the loop dies
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -66,7 +81,7 @@ class AsyncEngine:
                  ignore_eos: bool = False) -> AsyncIterator[RequestOutput]:
         """Queue the request now (so the queue length counts it at once); iterate the result for its outputs."""
         if not self.alive:
-            raise EngineDeadError(self.error or "the engine is not running")
+            raise EngineDeadError(ENGINE_STOPPED)
         stream: asyncio.Queue = asyncio.Queue()
         self._streams[request_id] = stream
         self._incoming.put((request_id, prompt_ids, params, ignore_eos))
@@ -123,6 +138,16 @@ class AsyncEngine:
                 break
         self._post(errors)
 
+    def _failures(self, outputs: list[RequestOutput]) -> list[tuple[str, Any]]:
+        """Each output to its stream, a failed request's as the error its client is told."""
+        errors = self.engine.errors
+        items: list[tuple[str, Any]] = []
+        for o in outputs:
+            exc = errors.pop(o.request_id, None)
+            items.append((o.request_id, o if exc is None else RequestFailedError(
+                f"this request failed in the engine ({type(exc).__name__}); the server's log has the details")))
+        return items
+
     def _run(self) -> None:
         try:
             while not self._stopping:
@@ -132,12 +157,22 @@ class AsyncEngine:
                     self._wake.clear()
                     continue
                 outputs = self.engine.step()
-                self._post([(o.request_id, o) for o in outputs])
+                if self.engine.errors:
+                    self._post(self._failures(outputs))
+                    if self.engine.failed_steps >= MAX_FAILED_STEPS:
+                        raise RuntimeError(f"{self.engine.failed_steps} steps in a row failed every request")
+                else:
+                    self._post([(o.request_id, o) for o in outputs])
         except Exception:
-            self.error = traceback.format_exc(limit=5)
-            dead = EngineDeadError("the engine failed: " + self.error.strip().splitlines()[-1])
-            self._post([(rid, dead) for rid in list(self._streams)])
+            log.exception("the engine stopped; every request gets 503 until the server is restarted")
+            self.error = ENGINE_STOPPED
+            self._post([(rid, EngineDeadError(ENGINE_STOPPED)) for rid in list(self._streams)])
+            if self.on_death is not None:
+                self.on_death()
         finally:
-            for rid in list(self.engine.requests):      # shutting down: give every block back
-                self.engine.abort(rid)
+            try:
+                for rid in list(self.engine.requests):      # shutting down: give every block back
+                    self.engine.abort(rid)
+            except Exception:                               # a dead engine may not even manage that
+                log.exception("could not free the engine's requests while stopping")
             self._post([(rid, RequestOutput(rid, "", [], True, "abort")) for rid in list(self._streams)])

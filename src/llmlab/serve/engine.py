@@ -7,11 +7,16 @@
 One step = schedule (which requests, how many tokens each), run the model once over all of them,
 sample one token for every request whose prompt is fully in the cache, detokenise, check stops.
 Not thread-safe: `AsyncEngine` drives it from one thread for the API.
+
+A request whose sampling or post-processing raises finishes alone with reason "error" (its exception kept
+in `errors` for the caller); a forward pass that raises fails the requests of that step. Either way the
+others keep their state and the next step runs; `failed_steps` counts steps in a row that produced nothing.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +37,7 @@ from llmlab.serve.request import Completion, Request, RequestOutput
 from llmlab.serve.scheduler import Scheduler
 
 GIB = 1 << 30
+log = logging.getLogger("llmlab.serve")
 
 
 class ContextLengthError(LabError):
@@ -82,6 +88,8 @@ class Engine:
         eos = eos if eos is not None else getattr(hf_cfg, "eos_token_id", None)
         self.eos_ids = frozenset(eos if isinstance(eos, list) else [] if eos is None else [eos])
         self.requests: dict[str, Request] = {}
+        self.errors: dict[str, BaseException] = {}    # failed request id -> why; the caller pops them
+        self.failed_steps = 0                          # steps in a row in which every request failed
         self.metrics = metrics
         self._ids = itertools.count()
         self.steps = 0
@@ -155,11 +163,22 @@ class Engine:
         req = self.requests.pop(request_id, None)
         if req is None:
             return None
-        self.scheduler.finish(req)
-        req.finish_reason = "abort"
+        return self._end(req, "abort")
+
+    def _end(self, req: Request, reason: str) -> RequestOutput:
+        if not req.finished:
+            self.scheduler.finish(req)
+        self.requests.pop(req.request_id, None)
+        req.finish_reason = reason
         if self.metrics:
             self.metrics.on_finish(req)
         return self._output(req)
+
+    def _fail(self, req: Request, exc: BaseException) -> RequestOutput:
+        """End one request whose step raised; its blocks go back and the rest of the batch is untouched."""
+        log.error("request %s failed: %s: %s", req.request_id, type(exc).__name__, exc, exc_info=exc)
+        self.errors[req.request_id] = exc
+        return self._end(req, "error")
 
     def has_unfinished(self) -> bool:
         return self.scheduler.has_work()
@@ -172,7 +191,11 @@ class Engine:
         if not scheduled:
             return []
         t1 = time.perf_counter()
-        logits, sampled = self.runner.execute(scheduled)
+        try:
+            logits, sampled = self.runner.execute(scheduled)
+        except Exception as exc:           # which request broke the forward pass is unknown: fail the step's
+            self.failed_steps += 1
+            return [self._fail(req, exc) for req, _ in scheduled]
         bs = self.block_size
         for req, n in scheduled:
             req.num_computed += n
@@ -184,14 +207,23 @@ class Engine:
         timing["schedule"] += t1 - t0
         timing["execute"] += t2 - t1
         if not sampled:
+            self.failed_steps = 0
             return []
         next_ids = self._sample(logits, sampled)
         now = time.perf_counter()
         outputs = []
+        failed = 0
         for req, tok in zip(sampled, next_ids, strict=True):
-            self._append(req, tok, now)
-            outputs.append(self._output(req))        # every token is an event; its text may be empty
-        self.generated_tokens += len(sampled)
+            try:
+                if isinstance(tok, Exception):
+                    raise tok
+                self._append(req, tok, now)
+                outputs.append(self._output(req))    # every token is an event; its text may be empty
+            except Exception as exc:
+                outputs.append(self._fail(req, exc))
+                failed += 1
+        self.failed_steps = self.failed_steps + 1 if failed == len(scheduled) else 0
+        self.generated_tokens += len(sampled) - failed
         t3 = time.perf_counter()
         timing["sample"] += now - t2
         timing["process"] += t3 - now
@@ -200,14 +232,26 @@ class Engine:
                                   "schedule": t1 - t0, "execute": t2 - t1, "sample": now - t2, "process": t3 - now})
         return outputs
 
-    def _sample(self, logits: torch.Tensor, reqs: list[Request]) -> list[int]:
+    def _sample(self, logits: torch.Tensor, reqs: list[Request]) -> list[int | Exception]:
+        """One batched draw; if it raises, one draw per request, so that only the request at fault fails."""
         params = [r.params for r in reqs]
         first = params[0]
         same = all(p is first or p == first for p in params)
         previous = [r.token_ids for r in reqs] if any(p.repetition_penalty != 1.0 for p in params) else None
         gens = [r.generator for r in reqs]
         gens = None if all(g is None for g in gens) else gens
-        return sample_next(logits, first if same else params, previous=previous, generators=gens).tolist()
+        try:
+            return sample_next(logits, first if same else params, previous=previous, generators=gens).tolist()
+        except Exception as exc:
+            if len(reqs) == 1:
+                return [exc]
+        drawn: list[int | Exception] = []
+        for i, r in enumerate(reqs):
+            try:
+                drawn.append(int(sample_next(logits[i], r.params, previous=r.token_ids, generators=r.generator)))
+            except Exception as exc:
+                drawn.append(exc)
+        return drawn
 
     def _append(self, req: Request, tok: int, now: float) -> None:
         req.token_ids.append(tok)
@@ -269,6 +313,11 @@ class Engine:
         reqs = {rid: self.requests[rid] for rid in ids}
         while any(not r.finished for r in reqs.values()):
             self.step()
+            failed = next((rid for rid in reqs if rid in self.errors), None) if self.errors else None
+            if failed is not None:              # in-process, a failed request is the caller's exception
+                for rid in reqs:
+                    self.abort(rid)
+                raise self.errors.pop(failed)
         return [Completion(rid, r.prompt_ids, r.output_ids, r.text, r.finish_reason, max(r.num_cached_tokens, 0),
                            None if r.first_token_time is None else r.first_token_time - r.arrival_time)
                 for rid, r in reqs.items()]

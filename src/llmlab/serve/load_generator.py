@@ -6,6 +6,8 @@ Requests arrive as a Poisson process (or at a fixed rate, or all at once), at mo
 flight; each streams its completion. Per request: TTFT (send -> first token), ITL (gaps between streamed
 chunks), TPOT ((E2E - TTFT) / (output tokens - 1)), E2E. Reported as mean, median and p99, with request and
 token throughput and the prefix-cache hit rate (cached prompt tokens / prompt tokens, from `usage`).
+Lengths left unset are 128 in and 128 out, shrunk to fit the served model's context (from /v1/models);
+lengths a user sets are kept, so that a wrong one fails loudly.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import random
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,8 @@ class LoadConfig:
     url: str = "http://127.0.0.1:8000"
     model: str = ""                    # the served name; empty -> the first of /v1/models
     num_prompts: int = 100
-    input_len: int = 128               # random prompts: token ids
-    output_len: int = 128
+    input_len: int | None = None       # random prompts: token ids (None: DEFAULT_LEN, fitted to the context)
+    output_len: int | None = None
     prefix_len: int = 0                # a random prefix shared by every prompt (prefix-cache test)
     prompts_file: str = ""             # one prompt per line (.txt) or {"prompt": ...} per line (.jsonl)
     request_rate: float = float("inf") # requests per second; inf sends everything at once
@@ -37,6 +39,21 @@ class LoadConfig:
     api_key: str = ""
     seed: int = 0
     timeout: float = 600.0
+
+
+DEFAULT_LEN = 128
+
+
+def fit_lengths(cfg: LoadConfig, max_model_len: int | None) -> LoadConfig:
+    """Unset lengths: DEFAULT_LEN each, or what the context leaves beside --prefix-len, halved.
+
+    fit_lengths(LoadConfig(prefix_len=16), max_model_len=128)  ->  input_len 56, output_len 56
+    fit_lengths(LoadConfig(input_len=100), max_model_len=128)  ->  input_len 100, output_len 28
+    """
+    room = (max_model_len or 2 * DEFAULT_LEN + cfg.prefix_len) - cfg.prefix_len
+    input_len = cfg.input_len if cfg.input_len is not None else max(min(DEFAULT_LEN, room // 2), 1)
+    output_len = cfg.output_len if cfg.output_len is not None else max(min(DEFAULT_LEN, room - input_len), 1)
+    return replace(cfg, input_len=input_len, output_len=output_len)
 
 
 @dataclass
@@ -133,6 +150,7 @@ async def run_load(cfg: LoadConfig, progress=None) -> tuple[dict[str, Any], list
                            hint="start one with `llmlab serve --model DIR`, or pass --model to start one here") from None
         model = cfg.model or models[0]["id"]
         vocab = int(models[0].get("vocab_size") or 100)
+        cfg = fit_lengths(cfg, models[0].get("max_model_len"))
         prompts = _prompts(cfg, vocab)
         gate = asyncio.Semaphore(cfg.max_concurrency) if cfg.max_concurrency > 0 else None
 
@@ -159,7 +177,8 @@ async def run_load(cfg: LoadConfig, progress=None) -> tuple[dict[str, Any], list
     output_tokens = sum(r.output_tokens for r in good)
     tpot = [(r.e2e - r.ttft) / (r.output_tokens - 1) for r in good if r.output_tokens > 1]
     summary = {
-        "url": cfg.url, "model": model, "requests": len(results), "completed": len(good),
+        "url": cfg.url, "model": model, "input_len": None if cfg.prompts_file else cfg.input_len, "output_len": cfg.output_len,
+        "requests": len(results), "completed": len(good),
         "failed": len(results) - len(good), "first_error": next((r.error for r in results if not r.ok), ""),
         "duration_s": duration, "request_throughput": len(good) / duration,
         "output_token_throughput": output_tokens / duration,

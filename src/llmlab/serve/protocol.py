@@ -4,10 +4,16 @@ Shapes (wrong types, missing fields) are checked by pydantic and answered 422; v
 range, n too large, an empty message list, a prompt longer than the context) by `to_params`/`chat_prompt`,
 answered 400 with the parameter named. Fields OpenAI has but this server does not implement are refused
 when set, never silently ignored. Extensions as in vLLM: top_k, repetition_penalty, stop_token_ids, ignore_eos.
+
+Every number is bounded here, before the engine sees it: one request's NaN penalty, 1e-40 temperature
+or 2**70 top_k would otherwise overflow inside the batched sampler and fail every request that shares
+its step.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +23,10 @@ from llmlab.llm.chat_template import render_chat, uses_own_template
 
 MAX_N = 16
 MAX_STOPS = 8
+MAX_STOP_TOKEN_IDS = 64
+MIN_TEMPERATURE = 0.01          # z / T stays finite in float32 for any ordinary logit; 0 means greedy
+REPETITION_PENALTY_RANGE = (0.01, 100.0)
+SEED_RANGE = (-(2**63), 2**63 - 1)   # OpenAI's int64; torch.Generator takes any of them (plus n - 1)
 
 
 class APIError(Exception):
@@ -29,6 +39,10 @@ class APIError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+    def json(self) -> bytes:
+        """The body as JSON, ASCII-escaped: a message may quote what a client sent, lone surrogates included."""
+        return json.dumps(self.body()).encode()
 
 
 class StreamOptions(BaseModel):
@@ -56,11 +70,13 @@ class _Sampling(BaseModel):
     stop_token_ids: list[int] | None = None
     ignore_eos: bool = False
 
-    def to_params(self, default_max_tokens: int, seed_offset: int = 0) -> SamplingParams:
-        t = 1.0 if self.temperature is None else self.temperature
-        p = 1.0 if self.top_p is None else self.top_p
-        if not 0.0 <= t <= 2.0:
-            raise APIError(400, f"temperature must be between 0 and 2, got {t}", "temperature")
+    def to_params(self, default_max_tokens: int, seed_offset: int = 0, vocab_size: int | None = None) -> SamplingParams:
+        """The request's SamplingParams, every value checked; top_k is clamped to the vocabulary."""
+        t = _finite("temperature", 1.0 if self.temperature is None else self.temperature)
+        p = _finite("top_p", 1.0 if self.top_p is None else self.top_p)
+        if not (t == 0.0 or MIN_TEMPERATURE <= t <= 2.0):
+            raise APIError(400, f"temperature must be 0 (greedy) or between {MIN_TEMPERATURE} and 2, got {t}",
+                           "temperature")
         if not 0.0 < p <= 1.0:
             raise APIError(400, f"top_p must be in (0, 1], got {p}", "top_p")
         if not 1 <= self.n <= MAX_N:
@@ -71,9 +87,13 @@ class _Sampling(BaseModel):
         top_k = self.top_k or 0
         if top_k < -1:
             raise APIError(400, f"top_k must be -1, 0 (off) or positive, got {top_k}", "top_k")
-        rep = 1.0 if self.repetition_penalty is None else self.repetition_penalty
-        if rep <= 0:
-            raise APIError(400, f"repetition_penalty must be > 0, got {rep}", "repetition_penalty")
+        if vocab_size is not None and top_k >= vocab_size:
+            top_k = 0                                    # keeping every token is no filter at all
+        rep = _finite("repetition_penalty", 1.0 if self.repetition_penalty is None else self.repetition_penalty)
+        lo, hi = REPETITION_PENALTY_RANGE
+        if not lo <= rep <= hi:
+            raise APIError(400, f"repetition_penalty must be between {lo} and {hi} (1 is off), got {rep}",
+                           "repetition_penalty")
         for name in ("presence_penalty", "frequency_penalty"):
             if getattr(self, name):
                 raise APIError(400, f"{name} is not supported by this server", name, "unsupported_parameter")
@@ -82,10 +102,35 @@ class _Sampling(BaseModel):
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         if len(stops) > MAX_STOPS or any(not s for s in stops):
             raise APIError(400, f"stop takes 1 to {MAX_STOPS} non-empty strings", "stop")
+        stop_ids = list(self.stop_token_ids or ())
+        if len(stop_ids) > MAX_STOP_TOKEN_IDS:
+            raise APIError(400, f"stop_token_ids takes at most {MAX_STOP_TOKEN_IDS} ids", "stop_token_ids")
+        if vocab_size is not None and any(not 0 <= i < vocab_size for i in stop_ids):
+            raise APIError(400, f"stop_token_ids must lie in [0, {vocab_size})", "stop_token_ids")
+        if self.seed is not None and not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
+            raise APIError(400, f"seed must be a 64-bit signed integer, got {self.seed}", "seed")
         return SamplingParams(temperature=t, top_k=max(top_k, 0), top_p=p, repetition_penalty=rep,
-                              max_new_tokens=max_tokens, stop=tuple(stops),
-                              stop_token_ids=tuple(self.stop_token_ids or ()),
+                              max_new_tokens=max_tokens, stop=tuple(stops), stop_token_ids=tuple(stop_ids),
                               seed=None if self.seed is None else self.seed + seed_offset)
+
+
+def _finite(name: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise APIError(400, f"{name} must be a finite number, got {value}", name)
+    return value
+
+
+def check_text(text: str, param: str, max_chars: int | None = None) -> None:
+    """Refuse text no tokenizer can take (a lone surrogate such as "\\ud800" is not Unicode text) and text so long
+    that it cannot fit the context whatever it tokenises to (checked before tokenising, which would take seconds)."""
+    if max_chars is not None and len(text) > max_chars:
+        raise APIError(400, f"the {param} has {len(text)} characters, more than this model's context can hold in "
+                       f"any tokenisation (at most {max_chars}); shorten it", param, "context_length_exceeded")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise APIError(400, f"the {param} holds a lone surrogate ({text[exc.start]!a} at character {exc.start}), "
+                       "which is not valid Unicode text; send UTF-8", param) from None
 
 
 class CompletionRequest(_Sampling):
@@ -95,7 +140,7 @@ class CompletionRequest(_Sampling):
     suffix: str | None = None
     best_of: int | None = None
 
-    def prompts(self) -> list[str | list[int]]:
+    def prompts(self, max_chars: int | None = None) -> list[str | list[int]]:
         p = self.prompt
         if isinstance(p, str):
             items = [p]
@@ -110,6 +155,9 @@ class CompletionRequest(_Sampling):
                 raise APIError(400, f"{name} is not supported by this server", name, "unsupported_parameter")
         if self.best_of not in (None, 1, self.n):
             raise APIError(400, "best_of is not supported by this server", "best_of", "unsupported_parameter")
+        for x in items:
+            if isinstance(x, str):
+                check_text(x, "prompt", max_chars)
         return items
 
 
@@ -135,15 +183,34 @@ class ChatRequest(_Sampling):
     logprobs: bool | None = None
     tools: list[Any] | None = None
 
-    def check(self) -> None:
+    def check(self, max_chars: int | None = None) -> None:
         if not self.messages:
             raise APIError(400, "messages is empty: send at least one message", "messages")
+        for i, m in enumerate(self.messages):
+            if m.content is None:
+                raise APIError(400, f"messages[{i}] has no content: every message needs one (tool calls are not "
+                               "supported)", f"messages.{i}.content")
+            check_text(m.text(), f"messages.{i}.content")
+        if max_chars is not None:         # the rendered template only adds characters to the contents
+            check_text("".join(m.text() for m in self.messages), "messages", max_chars)
         if self.logprobs:
             raise APIError(400, "logprobs are not supported by this server", "logprobs", "unsupported_parameter")
         if self.tools:
             raise APIError(400, "tools are not supported by this server", "tools", "unsupported_parameter")
         if self.max_tokens is None and self.max_completion_tokens is not None:
             self.max_tokens = self.max_completion_tokens
+
+
+def max_prompt_chars(tokenizer: Any, max_model_len: int) -> int | None:
+    """Characters beyond which a text cannot fit `max_model_len` tokens however it tokenises: no token covers
+    more characters than its vocabulary entry spells (a byte-level entry spells one character per byte), and the
+    factor 2 leaves room for normalisers that compose characters (e + U+0301 -> é). None if the vocabulary is
+    not readable."""
+    try:
+        longest = max(len(t) for t in tokenizer.get_vocab())
+    except (AttributeError, TypeError, ValueError):    # no readable vocabulary: no early length check
+        return None
+    return max_model_len * max(longest, 1) * 2
 
 
 def chat_prompt(tokenizer: Any, messages: list[ChatMessage]) -> list[int]:

@@ -5,6 +5,8 @@
 
 Shutdown is graceful: on SIGTERM/Ctrl-C (or `stop()`) uvicorn stops accepting connections, lets the
 requests in flight finish for up to `grace` seconds, then the engine's thread stops and frees its blocks.
+If the engine's thread dies, `run_server` shuts uvicorn down the same way and raises `EngineDeadError`,
+so that the process exits non-zero instead of answering 503 forever.
 """
 
 from __future__ import annotations
@@ -26,32 +28,37 @@ def _uvicorn_config(app, grace: float, log_level: str):
 
 def run_server(engine: Engine, host: str = "127.0.0.1", port: int = 8000, model_name: str | None = None,
                api_key: str | None = None, max_queue: int = 256, grace: float = 30.0,
-               log_level: str = "info") -> None:
-    """Serve until interrupted (uvicorn handles SIGINT/SIGTERM in the main thread)."""
+               log_level: str = "info", **app_options) -> None:
+    """Serve until interrupted (uvicorn handles SIGINT/SIGTERM in the main thread) or the engine dies."""
     import uvicorn
 
     from llmlab.serve.api import create_app
+    from llmlab.serve.async_engine import ENGINE_STOPPED, EngineDeadError
 
-    app = create_app(engine, model_name=model_name, api_key=api_key, max_queue=max_queue)
+    app = create_app(engine, model_name=model_name, api_key=api_key, max_queue=max_queue, **app_options)
     config = _uvicorn_config(app, grace, log_level)
     config.host, config.port = host, port
+    server = uvicorn.Server(config)
+    app.state.engine.on_death = lambda: setattr(server, "should_exit", True)
     try:
-        uvicorn.Server(config).run()
+        server.run()
     except OSError as exc:
         raise LabError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                        hint="pick another --port, or stop whatever holds this one") from None
+    if app.state.engine.error:
+        raise EngineDeadError(ENGINE_STOPPED)
 
 
 class BackgroundServer:
     """The API on a uvicorn server in a thread, listening on a socket bound before it starts (no port race)."""
 
     def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 0, model_name: str | None = None,
-                 api_key: str | None = None, max_queue: int = 256, grace: float = 5.0):
+                 api_key: str | None = None, max_queue: int = 256, grace: float = 5.0, **app_options):
         import uvicorn
 
         from llmlab.serve.api import create_app
 
-        self.app = create_app(engine, model_name=model_name, api_key=api_key, max_queue=max_queue)
+        self.app = create_app(engine, model_name=model_name, api_key=api_key, max_queue=max_queue, **app_options)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
