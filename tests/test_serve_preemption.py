@@ -130,3 +130,23 @@ def test_random_workloads_under_memory_pressure_equal_generate(model_dir, hf_mod
     seeds = sorted({w.split()[1] for w in wrong})
     assert not wrong, (f"{len(wrong)} requests in {len(seeds)} of {len(p.seeds)} workloads differ from generate:\n"
                        + "\n".join(wrong[:5]))
+
+
+@pytest.mark.parametrize("rows_only", [False, True], ids=["eager", "graph-layout"])
+def test_a_readmitted_request_reads_its_new_blocks_not_its_old_ones(model_dir, hf_model, rows_only):
+    # without the prefix cache, a re-admitted request takes fresh blocks from the front of the free list
+    engine = Engine(EngineConfig(model=str(model_dir), device="cpu", block_size=4, num_blocks=16,
+                                 enable_prefix_caching=False, rows_only=rows_only, graph_max_rows=16))
+    prompt = [5, 9, 2, 14, 3, 8, 11]
+    rid = engine.add_request(prompt, SamplingParams(temperature=0.0, max_new_tokens=8), ignore_eos=True)
+    req = engine.requests[rid]
+    for _ in range(3):              # prefill, then decode positions 7 and 8 through a 3-block table
+        engine.step()
+    old = list(req.block_ids)
+    engine.scheduler._preempt(engine.scheduler.running.pop())
+    engine.kv.data[:, :, old] = 3.0                       # another request overwrites the freed blocks
+    while not req.finished:         # back with 10 tokens: the next decode reads 3 blocks again, other ones
+        engine.step()
+        assert not set(req.block_ids) & set(old)
+    assert req.num_preemptions == 1
+    assert req.output_ids == greedy_reference(hf_model, prompt, 8)
