@@ -1,8 +1,12 @@
-"""Terminal output shared by every command: one rich console, summaries as a table or as JSON."""
+"""Terminal output shared by every command: one rich console, summaries as a table or as JSON, and the
+one switch for the libraries' own chatter (`quiet_libraries`; `llmlab --verbose` turns it back on).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -25,3 +29,43 @@ def print_summary(summary: dict[str, Any], as_json: bool = False, title: str = "
             value = json.dumps(value, default=str)
         table.add_row(str(key), str(value))
     console.print(table)
+
+
+VERBOSE_ENV = "LLMLAB_VERBOSE"
+# Read by the libraries when they are imported: transformers' config notes (`loss_type=None` ...,
+# `bos_token_id` ... got 50256) and the tqdm bars of huggingface_hub and transformers ("Loading weights").
+QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+             "HF_HUB_DISABLE_PROGRESS_BARS": "1", "DATASETS_VERBOSITY": "error"}
+
+
+def verbose() -> bool:
+    """True under `llmlab --verbose` (or LLMLAB_VERBOSE=1): show the libraries' own warnings and bars."""
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def quiet_libraries(quiet: bool | None = None) -> None:
+    """Hide (or, with quiet=False, show again) the warnings and progress bars that transformers,
+    huggingface_hub and datasets print on their own; llmlab's messages and bars are not affected.
+
+    A user's own setting of one of these variables wins. Libraries read them at import, so the ones already
+    imported are switched through their own calls.
+    """
+    quiet = not verbose() if quiet is None else quiet
+    for name, value in QUIET_ENV.items():
+        if quiet:
+            os.environ.setdefault(name, value)
+        elif os.environ.get(name) == value:
+            del os.environ[name]
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error() if quiet else hf_logging.set_verbosity_warning()
+        hf_logging.disable_progress_bar() if quiet else hf_logging.enable_progress_bar()
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+        disable_progress_bars() if quiet else enable_progress_bars()
+    if "datasets" in sys.modules:
+        from datasets.utils import logging as ds_logging
+
+        ds_logging.set_verbosity_error() if quiet else ds_logging.set_verbosity_warning()

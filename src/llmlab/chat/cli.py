@@ -55,12 +55,17 @@ def ui(model: str = typer.Option(..., "--model", help=SPEC_HELP),
        summarize: bool = typer.Option(False, "--summarize", help=SUMMARY_HELP)) -> None:
     """A Gradio chat: streaming, temperature/top-p/max tokens, a context meter, sessions and facts."""
     from llmlab.chat.ui import ChatUI
+    from llmlab.console import verbose
     from llmlab.runs import check_name
 
     if session:
         check_name(session, "session name")      # before the model loads
     chat = ChatUI(_llm(model, quantize, device, opt), system=system, summarize=summarize)
-    chat.build(session).queue().launch(server_name=host, server_port=port, share=share)
+    blocks = chat.build(session).queue()
+    # Gradio's own lines tell the user to edit launch(share=True); quiet, it is our line that names --share
+    blocks.launch(server_name=host, server_port=port, share=share, quiet=not verbose(), prevent_thread_lock=True)
+    print(f"chat UI on {blocks.local_url}" + ("" if share else " (--share for a public gradio.live link)"), flush=True)
+    blocks.block_thread()
 
 
 @app.command()

@@ -166,7 +166,7 @@ def _train(cfg: TransformerTrainConfig, run: RunFolder, log: Callable[[str], Non
         run.log({"step": step, "val_loss": loss, "seconds": round(time.perf_counter() - start, 2)})
         return loss
 
-    with progress_bar(total=cfg.max_steps, description="train", unit="tok") as bar:
+    with progress_bar(total=cfg.max_steps, description="train", unit="tok", time_budget=cfg.max_time) as bar:
         while step < cfg.max_steps and progress() < 1.0:
             lr = cosine_lr(progress(), cfg.lr, cfg.min_lr, cfg.warmup)
             x, y = batch(data.train, rng.integers(0, len(data.train) - cfg.block_size - 1, cfg.batch_size),

@@ -170,7 +170,8 @@ class Trainer:
         window_loss, window_steps, window_start, window_tokens = None, 0, time.perf_counter(), 0
         last_log: dict[str, Any] = {}
         with progress_bar(cfg.max_steps, self.description, unit="tok",
-                          enabled=None if acc.is_main_process else False) as bar:
+                          enabled=None if acc.is_main_process else False,
+                          time_budget=None if cfg.max_time is None else cfg.max_time - self.elapsed) as bar:
             bar.advance(self.step, amount=0)
             try:
                 while self.step < cfg.max_steps:
