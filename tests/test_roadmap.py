@@ -88,7 +88,7 @@ def test_a_partial_run_keeps_every_other_projects_last_result(tmp_path, monkeypa
     for p in PROJECTS:
         row, recorded = rows[p.title], json.loads(first[p.key])
         assert "☑" in row and "not run" not in row, row
-        assert f"{p.key}-net (165k params)" in row              # the model actually used, by name and size
+        assert f"{p.key}-net, 165k params" in row                # the model actually used, by name and size
         if p.key == "serve":
             assert "serve figure 2" in row and "earlier" not in row
             assert summary["projects"]["serve"]["this_run"]

@@ -45,7 +45,8 @@ def _steps(out_root: Path) -> list[StepResult]:
         "decoding": [{"strategy": "greedy", "perplexity": 1.2345678901234567, "text": "The the the"},
                      {"strategy": "beam", "perplexity": 1.1111111111111112, "text": "The value"}],
         "uniform_loss": 4.61512051684126})
-    finetune = StepResult(project("finetune"), FAILED, 5.0, {}, "RuntimeError: exploded in <setup>")
+    finetune = StepResult(project("finetune"), FAILED, 5.0, {"model": {"name": "gpt2-tiny base", "params": 165_632}},
+                          "RuntimeError: exploded in <setup>")
     rag = StepResult(project("rag"), PASSED, 60.0, {
         "checks": {"faiss_flat_equals_brute_force": True}, "headline": "hybrid 0.61/0.52",
         "metrics": {"dense": {"recall@5": 0.5714285714285714, "mrr": 0.4523809523809524},
@@ -75,7 +76,7 @@ def test_report_navigates_links_resolve_and_pictures_load(browser, tmp_path, mon
     assert page.locator("#summary thead th").all_inner_texts()[:5] == [
         "project", "status", "model", "headline figure", "time"]
     first_rows = "\n".join(rows.all_inner_texts())
-    assert "toy 2-layer GPT-2 (52.1k params)" in first_rows and "2025-01-01 09:30" in first_rows
+    assert "toy 2-layer GPT-2, 52.1k params" in first_rows and "2025-01-01 09:30" in first_rows
     # the contents list every project and the extra table
     contents = page.locator("#contents a").all_inner_texts()
     assert any("Char-level LM" in c for c in contents) and "Your tracker" in contents
@@ -122,8 +123,9 @@ def test_progress_shows_an_extra_table_beside_the_labs(tmp_path):
                           extra=[ExtraTable("Your tracker", LEARNER)]).read_text()
     lab, _, learner = text.partition("## Your tracker")
     assert "| BPE Tokenizer | ☑ |" in lab and "3 of 3 exercises \\| graded" in learner
-    assert "models: rnn (21.2k params); gru (61.6k params)" in lab
+    assert "models: rnn, 21.2k params; gru, 61.6k params" in lab
     assert "[earlier quick run, 2025-01-01 09:30]" in lab
+    assert "FAILED: RuntimeError: exploded in <setup> — model: gpt2-tiny base, 166k params" in lab
 
 
 def test_tables_round_and_take_the_shape_of_the_data():

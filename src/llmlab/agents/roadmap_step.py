@@ -16,7 +16,8 @@ QUICK = ["max_steps=500", "lr=1e-2", "shares=0.5,0.25,0.25,0", "eval_questions=8
 def run(ctx) -> dict:
     from llmlab.agents.reproduction import reproduce
 
-    s = reproduce(out=ctx.out, overrides=(QUICK if ctx.quick else []) + [f"seed={ctx.seed}"])
+    s = reproduce(out=ctx.out, overrides=(QUICK if ctx.quick else []) + [f"seed={ctx.seed}"],
+                  overwrite=True)                        # the roadmap replaces its own run every time
     mem = s["memory"]
     by = ", ".join(f"{r['digits']}d {r['with_tool']:.0%}/{r['direct']:.0%}" for r in s["by_digits"])
     checks = {
@@ -35,6 +36,7 @@ def run(ctx) -> dict:
                      f"recalled in a new run, {mem['second_run_correct']} answered from it, "
                      f"tool calls {mem['first_run_tool_calls']} -> {mem['second_run_tool_calls']}"),
         "pictures": s["pictures"],
+        "model": {"name": "tiny GPT-2 agent trained here", "params": s["params"]},
         **{k: s[k] for k in ("steps", "params", "train_seconds", "eval_seconds", "final_val_loss",
                              "with_tool_accuracy", "direct_accuracy", "by_digits", "agent_parse_errors",
                              "parser", "memory")},

@@ -26,7 +26,7 @@ def run(ctx) -> dict:
     from llmlab.numpy_transformer import GPT
 
     shape = ["max_steps=3000", "max_time=20"] if ctx.quick else ["max_steps=12000"]
-    toy = train_toy(out=ctx.out / "toy", overrides=shape + [f"seed={ctx.seed}"])
+    toy = train_toy(out=ctx.out / "toy", overrides=shape + [f"seed={ctx.seed}"], overwrite=True)   # its own run, again
     directory = toy["model_dir"]
     tok = AutoTokenizer.from_pretrained(directory)
     hf = HFAttentionModel(AutoModelForCausalLM.from_pretrained(directory), tok, "toy")
@@ -63,6 +63,7 @@ def run(ctx) -> dict:
         "pictures": [f"show/{p}" for p in view["pictures"] if p.endswith(".png")]
                     + [f"compare/{p}" for p in across["pictures"]],
         "html": "show/attention.html",
+        "model": {"name": "toy 2-layer GPT-2 trained here", "params": toy["params"]},
         "steps": toy["steps"], "final_val_loss": toy["final_val_loss"], "uniform_loss": toy["uniform_loss"],
         "first_copy_loss": toy["first_copy_loss"], "second_copy_loss": toy["second_copy_loss"],
         "hand_recomputation_max_error": hand_error, "numpy_vs_hf_max_error": numpy_error,

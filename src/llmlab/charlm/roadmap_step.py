@@ -20,7 +20,8 @@ def run(ctx: StepContext) -> dict:
     corpus, preset, seconds, steps = (("python-docs", "tiny", 15.0, 300) if ctx.quick
                                       else ("tinyshakespeare", "cpu", 120.0, None))
     arch = compare_architectures(corpus, ["rnn", "lstm", "gru", "transformer"], preset, seconds,
-                                 overrides=[f"seed={ctx.seed}", "tensorboard=false"], out=ctx.out, max_steps=steps)
+                                 overrides=[f"seed={ctx.seed}", "tensorboard=false"], out=ctx.out, max_steps=steps,
+                                 overwrite=True)         # the roadmap replaces its own runs every time
     best = arch["best_model"]
     model, tok = load_charlm(ctx.out / best)
     prompt = "The " if corpus == "python-docs" else "ROMEO:"
@@ -36,6 +37,7 @@ def run(ctx: StepContext) -> dict:
         "headline": f"val loss on {corpus} ({f'{steps} steps' if steps else f'{seconds:.0f} s'} each): {losses}; own perplexity beam "
                     f"{ppl['beam']:.2f} vs sampling {ppl['sample']:.2f}",
         "pictures": ["architectures.png", f"{best}/loss.png"],
+        "model": [{"name": f"char {m}", "params": r["params"]} for m, r in arch["models"].items()],
         "architectures": arch["models"], "decoding": rows, "best_model": best,
         "uniform_loss": uniform,
     }

@@ -17,7 +17,8 @@ def run(ctx) -> dict:
     from llmlab.experiments.harness_runs import cot_experiment
     from llmlab.serve.random_model import make_model_dir
 
-    result = compare_cot(out=ctx.out / "train", overrides=([] if ctx.quick else FULL) + [f"seed={ctx.seed}"])
+    result = compare_cot(out=ctx.out / "train", overrides=([] if ctx.quick else FULL) + [f"seed={ctx.seed}"],
+                         overwrite=True)           # the roadmap replaces its own run every time
     summary = cot_summary(result)
     acc = {r["mode"]: r for r in result["overall"]}
     answer, pad = acc["answer"], acc["scratchpad"]
@@ -39,6 +40,8 @@ def run(ctx) -> dict:
         "checks": checks,
         "headline": summary["headline"] + "; harness mechanics checked on a random-weight model (its accuracy is meaningless)",
         "pictures": [f"train/{p}" for p in summary["pictures"]],
+        "model": {"name": "two tiny GPT-2s trained here (answer-only, scratchpad), each",
+                  "params": conditions["answer"]["params"]},
         "accuracy": summary["accuracy"], "ci95": summary["ci95"], "by_ops": summary["by_ops"],
         "conditions": conditions, "harness_mechanics": {"model": harness["model"], "prompts": len(items),
                                                         "run": "harness-mechanics"},

@@ -18,7 +18,8 @@ def run(ctx) -> dict:
     from llmlab.experiments.report import lookup
     from llmlab.serve.random_model import make_model_dir
 
-    result = train_icl(out=ctx.out / "train", overrides=([] if ctx.quick else FULL) + [f"seed={ctx.seed}"])
+    result = train_icl(out=ctx.out / "train", overrides=([] if ctx.quick else FULL) + [f"seed={ctx.seed}"],
+                       overwrite=True)             # the roadmap replaces its own run every time
     summary = icl_summary(result)
     table, chance = result["by_shots"], summary["chance"]
     zero, last = table[0], table[-1]
@@ -41,6 +42,7 @@ def run(ctx) -> dict:
         "checks": checks,
         "headline": summary["headline"] + "; harness mechanics checked on a random-weight model (its accuracy is meaningless)",
         "pictures": [f"train/{p}" for p in summary["pictures"]],
+        "model": {"name": "tiny GPT-2 trained here", "params": summary["training"]["params"]},
         "zero_shot": summary["zero_shot"], "few_shot": summary["few_shot"], "ideal": summary["ideal"],
         "seen_accuracy": summary["seen_accuracy"], "unseen_accuracy": summary["unseen_accuracy"],
         "training": summary["training"], "harness_mechanics": {"model": harness["model"], "prompts": len(items),

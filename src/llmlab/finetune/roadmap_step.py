@@ -19,13 +19,15 @@ def run(ctx: StepContext) -> dict:
     from llmlab.finetune.compare import compare_methods
     from llmlab.finetune.parity import lora_peft_parity
     from llmlab.finetune.run import cpu_threads
+    from llmlab.runs import read_summary
+    from llmlab.training import count_params
 
     steps, base_steps, base_cap = (30, 100, 10.0) if ctx.quick else (200, 300, 60.0)
     methods = ("lora-scratch", "lora") if ctx.quick else ("lora", "full", "lora-scratch")
     with cpu_threads(1):    # the tiny preset's setting, for the base model's pretraining too
         base_dir = tiny_base(ctx.out / "base", seconds=base_cap, steps=base_steps, seed=ctx.seed)
     summary = compare_methods(str(base_dir), "python-docs", ctx.out, "tiny", [f"seed={ctx.seed}"], methods,
-                              max_steps=steps)
+                              max_steps=steps, overwrite=True)   # the roadmap replaces its own runs every time
     results = summary["methods"]
 
     # llmlab's LoRA = PEFT's on the base model itself: forward, grads of A and B, merges, 5 training steps
@@ -53,6 +55,9 @@ def run(ctx: StepContext) -> dict:
         "headline": f"python-docs val loss in {steps} steps: {loss}; LoRA trains "
                     f"{results['lora']['trainable_share']:.1%} of the weights; llmlab LoRA vs PEFT max |diff| {diff:.1e}",
         "pictures": ["methods.png", "lora/loss.png", "lora-scratch/loss.png"],
+        # the row says "GPT-2": name the base actually fine-tuned, a small GPT-2-shaped model pretrained here
+        "model": {"name": f"gpt2-tiny base pretrained here for {read_summary(base_dir.parent)['steps']} steps on "
+                          "python-stdlib", "params": count_params(base)},
         "methods": results,
         "parity": {"max_abs_diff": parity["max_abs_diff"], "tolerance": parity["tolerance"],
                    "layers": parity["layers"]},

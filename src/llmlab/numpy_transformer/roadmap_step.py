@@ -22,7 +22,8 @@ def run(ctx) -> dict:
     cfg.seed = ctx.seed
     if ctx.quick:
         cfg.max_steps, cfg.max_time = 2000, QUICK_TRAIN_SECONDS
-    result = train(cfg, RunFolder.create("transformer", out=ctx.out / "train"), log=lambda m: None)
+    # overwrite: the roadmap replaces its own run every time
+    result = train(cfg, RunFolder.start("transformer", out=ctx.out / "train", overwrite=True), log=lambda m: None)
     worst_grad = max(r["value"] for r in grads)
     checks = {
         "every layer's backward equals finite differences (<= 1e-6)": all(r["passed"] for r in grads),
@@ -34,6 +35,7 @@ def run(ctx) -> dict:
                 f"{result['steps']} steps ({result['seconds']:.0f}s); grads match to {worst_grad:.0e}")
     return {
         "checks": checks, "headline": headline, "pictures": ["train/loss.png"],
+        "model": {"name": f"NumPy GPT, {'tiny' if ctx.quick else 'small'} preset", "params": result["parameters"]},
         "val_loss": result["val_loss"], "unigram_val_loss": result["unigram_val_loss"], "steps": result["steps"],
         "train_seconds": result["seconds"], "tokens_per_s": result["tokens_per_s"],
         "worst_gradient_error": worst_grad,

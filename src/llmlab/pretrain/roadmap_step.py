@@ -39,7 +39,8 @@ def run(ctx) -> dict:
     data = ctx.out / "data"
     report = stdlib_shards(data, max_documents=docs or 100_000, vocab_size=vocab)
     summary = pretrain("gpt2-tiny", data, ctx.out / "run", shape + [
-        "eval_interval=50", "sample_interval=0", f"seed={ctx.seed}", "tensorboard=false"])
+        "eval_interval=50", "sample_interval=0", f"seed={ctx.seed}", "tensorboard=false"],
+        overwrite=True)                         # the roadmap replaces its own run every time
     evals = [r["val_loss"] for r in RunFolder(ctx.out / "run").metrics() if r.get("val_loss") is not None]
     baseline = unigram_val_loss(data)
 
@@ -64,6 +65,8 @@ def run(ctx) -> dict:
                      f"val ppl {summary['final_val_ppl']:.1f} (unigram {math.exp(baseline):.0f}); "
                      f"pipeline kept {report['kept']['documents']}/{report['input']['documents']} files"),
         "pictures": [f"run/{p}" for p in summary.get("pictures", [])],
+        "model": {"name": f"gpt2-tiny ({model.config.n_layer} layers, {model.config.n_embd} wide), not gpt2-124m",
+                  "params": summary["params"]},
         "final_val_loss": summary["final_val_loss"],
         "final_val_ppl": summary["final_val_ppl"],
         "unigram_val_loss": round(baseline, 4),

@@ -13,6 +13,8 @@ QA_QUESTION = "How do I leave a loop before it finishes?"
 
 
 def run(ctx) -> dict:
+    from transformers import AutoModelForCausalLM
+
     from llmlab.data import Corpus, load_corpus
     from llmlab.generation import SamplingParams
     from llmlab.llm import load_llm
@@ -22,6 +24,7 @@ def run(ctx) -> dict:
     from llmlab.rag.prompts import parse_citations
     from llmlab.rag.qa import answer
     from llmlab.serve.random_model import make_model_dir
+    from llmlab.training import count_params
 
     full = load_corpus("python-docs")
     corpus = (Corpus("python-docs[<1500 chars]", [d for d in full.documents if len(d.text) <= QUICK_MAX_CHARS],
@@ -39,6 +42,7 @@ def run(ctx) -> dict:
     with load_llm(f"engine:{model_dir}", device="cpu") as llm:
         qa = answer(llm, index, QA_QUESTION, k=8, params=SamplingParams(max_new_tokens=24, temperature=0.0))
         window = llm.context_window
+    qa_params = count_params(AutoModelForCausalLM.from_pretrained(model_dir))
     sent = "\n".join(m["content"] for m in qa.messages)
     where = [sent.find(f"[{i}] {h.chunk.doc} (chars {h.chunk.start}-") for i, h in enumerate(qa.sources, start=1)]
     prompt_numbers = all(p >= 0 for p in where) and where == sorted(where)
@@ -64,6 +68,9 @@ def run(ctx) -> dict:
                      f"top-10 on {agree['faiss']['exact_topk']:.0%}/{agree['chroma']['exact_topk']:.0%} of queries; "
                      f"QA prompt kept {len(qa.sources)} of 8 sources in {window} tokens"),
         "pictures": [evaluation["picture"]],
+        "model": [{"name": f"{index.embedder.name} (embeddings)",
+                   "params": sum(p.numel() for p in index.embedder.model.parameters())},
+                  {"name": "random-weight GPT-2 (QA mechanics only)", "params": qa_params}],
         "corpus": corpus.name, "documents": corpus.n_documents, "chunks": len(index), "queries": len(queries),
         "metrics": m, "stores": agree, "index_seconds": index.manifest["seconds"],
         "qa": {k: v for k, v in qa.to_dict().items() if k != "sources"} | {"sources": len(qa.sources)},

@@ -30,13 +30,13 @@ class ExtraTable:
 
 
 def models_used(summary: dict[str, Any]) -> str:
-    """'gpt2-tiny base, pretrained 100 steps on python-stdlib (165k params)' from the step's `model`
+    """'gpt2-tiny base pretrained here for 100 steps on python-stdlib, 166k params' from the step's `model`
     ({name, params} or a list of them, '; '-joined); '' when the step names none."""
     models = summary.get("model")
     if not models:
         return ""
     models = models if isinstance(models, list) else [models]
-    return "; ".join(f"{m['name']} ({count(m['params'])} params)" if m.get("params") else str(m["name"])
+    return "; ".join(f"{m['name']}, {count(m['params'])} params" if m.get("params") else str(m["name"])
                      for m in models)
 
 
@@ -60,6 +60,7 @@ def note_for(result: StepResult) -> str:
         note = f"{' — '.join(p for p in parts if p)} ({result.seconds:.0f} s)"
     elif result.status == FAILED:
         note = f"FAILED: {result.error or 'a check failed'}"[:300]
+        note += f" — {model_note(result.summary)}" if result.summary.get("model") else ""
     elif result.status == NO_SUMMARY:
         note = "ran, but reported no checks — not counted as done"
     elif result.status == NOT_RUN:

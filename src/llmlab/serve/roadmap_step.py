@@ -28,6 +28,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     from llmlab.serve.load_generator import LoadConfig, run_load
     from llmlab.serve.random_model import make_model_dir
     from llmlab.serve.server import BackgroundServer
+    from llmlab.training import count_params
 
     quick = ctx.quick
     text = load_corpus("python-docs").text[:50_000]
@@ -70,6 +71,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
                                        "ttft_p99_ms", "tpot_median_ms", "itl_median_ms", "e2e_median_ms",
                                        "prefix_hit_rate")}
     return {"checks": checks, "pictures": ["latency_cdf.png"],
+            "model": {"name": f"random-weight GPT-2 ({shape['n_layer']} layers, {shape['n_embd']} wide)",
+                      "params": count_params(hf)},
             "headline": (f"{summary['completed']} streamed requests at {summary['output_token_throughput']:.0f} tok/s "
                          f"(CPU), TTFT p50 {summary['ttft_median_ms']:.0f} ms, prefix hits "
                          f"{summary['prefix_hit_rate']:.0%}"),
