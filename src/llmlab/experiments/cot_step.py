@@ -40,7 +40,7 @@ def run(ctx) -> dict:
         "checks": checks,
         "headline": summary["headline"] + "; harness mechanics checked on a random-weight model (its accuracy is meaningless)",
         "pictures": [f"train/{p}" for p in summary["pictures"]],
-        "model": {"name": "two tiny GPT-2s trained here (answer-only, scratchpad), each",
+        "model": {"name": "tiny GPT-2 trained here twice (answer-only, scratchpad)",
                   "params": conditions["answer"]["params"]},
         "accuracy": summary["accuracy"], "ci95": summary["ci95"], "by_ops": summary["by_ops"],
         "conditions": conditions, "harness_mechanics": {"model": harness["model"], "prompts": len(items),
