@@ -52,6 +52,23 @@ def test_bench_serve_with_supplied_prompts(model_dir, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["completed"] == 4
 
 
+def test_bench_serve_fails_when_requests_fail_and_its_default_lengths_fit_the_context(model_dir, tmp_path, capsys):
+    # 300 prompt tokens cannot fit the model's 256-token context: every request is refused
+    code = main(["bench", "serve", "--model", str(model_dir), "--device", "cpu", "--num-prompts", "2",
+                 "--input-len", "300", "--output-len", "4", "--out", str(tmp_path / "bad"), "--json"])
+    captured = capsys.readouterr()
+    assert code != 0 and json.loads(captured.out)["failed"] == 2
+    assert "2 of 2 requests failed" in captured.err and "context is 256 tokens" in captured.err
+    assert (tmp_path / "bad" / "requests.jsonl").exists()         # the run is still written
+    # lengths left unset shrink to fit beside a 100-token shared prefix (128 + 128 would not)
+    code = main(["bench", "serve", "--model", str(model_dir), "--device", "cpu", "--num-prompts", "2",
+                 "--prefix-len", "100", "--out", str(tmp_path / "good"), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["completed"] == 2, summary
+    assert 100 + summary["input_len"] + summary["output_len"] <= 256
+    assert summary["output_tokens"] == 2 * summary["output_len"]
+
+
 def test_cli_errors_are_one_line_with_a_hint(capsys, tmp_path):
     assert main(["bench", "serve", "--num-prompts", "2"]) == 2
     assert "nothing to measure" in capsys.readouterr().err
