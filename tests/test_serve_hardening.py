@@ -218,6 +218,31 @@ def test_over_http_the_failing_request_gets_500_and_its_neighbours_finish(model_
         assert_still_serves(http)
 
 
+def test_a_lab_error_on_the_engine_thread_is_a_400_event_in_a_stream_and_a_400_body(model_dir):
+    from llmlab.errors import LabError
+
+    engine = new_engine(model_dir)
+    add = engine.add_request
+
+    def refuse(prompt, params=None, request_id=None, ignore_eos=False):
+        if list(prompt) == [5, 6, 7]:
+            raise LabError("the KV cache holds 8 tokens; this request needs 9", hint="raise num_blocks")
+        return add(prompt, params, request_id=request_id, ignore_eos=ignore_eos)
+    engine.add_request = refuse
+    with BackgroundServer(engine, model_name=NAME) as s, httpx.Client(base_url=s.url, timeout=60) as http:
+        body = {"prompt": [5, 6, 7], "max_tokens": 2}
+        assert_openai_error(http.post("/v1/completions", json=body), 400, "KV cache holds")
+        with http.stream("POST", "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}],
+                                                                "max_tokens": 2, "stream": True}) as r:
+            assert r.status_code == 200                       # a normal stream beside it is unaffected
+        with http.stream("POST", "/v1/completions", json={**body, "stream": True}) as r:
+            lines = [line for line in r.iter_lines() if line]
+        assert r.status_code == 200 and lines[-1] == "data: [DONE]"
+        err = json.loads(lines[-2][6:])["error"]
+        assert err["type"] == "invalid_request_error" and "KV cache holds" in err["message"]
+        assert_still_serves(http)
+
+
 def test_a_dead_engine_says_engine_stopped_without_internals(model_dir):
     engine = new_engine(model_dir)
     with BackgroundServer(engine, model_name=NAME) as s, httpx.Client(base_url=s.url, timeout=60) as http:
