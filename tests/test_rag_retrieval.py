@@ -100,18 +100,32 @@ def test_exact_stores_equal_brute_force(kind, tmp_path):
     np.testing.assert_array_equal(again.search(q, 10)[1], ref_rows)
 
 
-@pytest.mark.parametrize("kind", ["faiss-ivf", "faiss-hnsw"])
-def test_approximate_stores_recall_and_reload(kind, tmp_path):
+def _recall_at_10(store, x, q) -> float:
+    _, ref = top_k(q @ x.T, 10)
+    _, rows = store.search(q, 10)
+    return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows.tolist(), ref.tolist(), strict=True)]))
+
+
+# Measured on this data (2,000 uniform unit vectors in 32-d, no clusters: IVF's hardest case):
+# IVF with 8 of 44 cells 0.634 (0.63-0.69 over seeds), HNSW 1.0. The floors sit just under them.
+@pytest.mark.parametrize(("kind", "floor"), [("faiss-ivf", 0.6), ("faiss-hnsw", 0.98)])
+def test_approximate_stores_recall_and_reload(kind, floor, tmp_path):
     rng = np.random.default_rng(1)
     x, q = _unit(rng, 2000, 32), _unit(rng, 50, 32)
     store = make_store(kind, 32)
     store.add(x)
-    _, ref = top_k(q @ x.T, 10)
+    assert _recall_at_10(store, x, q) >= floor
     _, rows = store.search(q, 10)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows.tolist(), ref.tolist(), strict=True)])
-    assert recall > 0.6
     store.save(tmp_path)
     np.testing.assert_array_equal(load_store(kind, tmp_path, 32).search(q, 10)[1], rows)
+
+
+def test_ivf_probing_every_cell_is_exact():
+    rng = np.random.default_rng(2)
+    x, q = _unit(rng, 2000, 32), _unit(rng, 50, 32)
+    store = make_store("faiss-ivf", 32, nprobe=10_000)        # clamped to the number of cells: all of them
+    store.add(x)
+    assert _recall_at_10(store, x, q) == 1.0
 
 
 def test_store_errors_and_padding():
