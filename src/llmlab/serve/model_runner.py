@@ -94,6 +94,8 @@ class ModelRunner:
         self.graph_pool = torch.cuda.graph_pool_handle() if self.use_graphs else None
         self.capture_seconds = 0.0
         self.graph_steps = self.eager_steps = 0
+        # null padding of each length a block table may need (up to the widest bucket), shared by every step
+        self.null_pads = [[NULL_BLOCK] * k for k in range(min(self.max_blocks, WIDTH_BUCKETS[-1]) + 1)]
         self.kernel, self.kernel_note = None, "torch gather (CPU)"
         if triton_attention and self.device.type == "cuda":
             from llmlab.serve.triton_attention import load_kernel
@@ -116,13 +118,22 @@ class ModelRunner:
             p += take
         return out
 
-    @staticmethod
-    def _table(req: Request, width: int) -> list[int]:
-        """The request's block table padded to `width` with the null block, built afresh every step: a
-        preempted request comes back with other blocks (often as many as before), so a table kept from an
-        earlier step would read K/V that other requests have since overwritten. The copy costs as much as
-        checking whether it changed. A table wider than `width` fails loudly in the (tables, width) view."""
-        return req.block_ids + [NULL_BLOCK] * (width - len(req.block_ids))
+    def _tables(self, reqs: list[Request], width: int) -> list[int]:
+        """The requests' block tables end to end, each padded to `width` with the null block: (len(reqs) * width,).
+
+        Built from `req.block_ids` at every step, never kept between steps: a preempted request comes back on
+        other blocks (often as many as before), and a table kept from before would read K/V that other
+        requests have since overwritten. The padding lists are made once, so a table costs two list extends."""
+        out: list[int] = []
+        pads = self.null_pads
+        for req in reqs:
+            blocks = req.block_ids
+            k = width - len(blocks)
+            out += blocks
+            out += pads[k] if k < len(pads) else [NULL_BLOCK] * k
+        if len(out) != len(reqs) * width:
+            raise RuntimeError(f"a request holds more blocks than this step's table width ({width})")
+        return out
 
     def _graph_shape(self, scheduled) -> tuple[int, int, int] | None:
         """(tables, tokens per table, width) buckets when this step can run in the graph layout, else None."""
@@ -168,18 +179,18 @@ class ModelRunner:
         rows = tables * qpt
         null_slot = NULL_BLOCK * self.block_size
         ids, pos, slots, lens = [0] * rows, [0] * rows, [null_slot] * rows, [1] * rows
-        table_ids, last_rows, sampled = [], [], []
+        last_rows, sampled = [], []
         for s, (req, n) in enumerate(scheduled):
             c, base = req.num_computed, s * qpt
             for j in range(n):
                 p = c + j
                 ids[base + j], pos[base + j], slots[base + j], lens[base + j] = (
                     req.token_ids[p], p, self._slot(req, p), p + 1)
-            table_ids.extend(self._table(req, width))
             if c + n == req.num_tokens:
                 last_rows.append(base + n - 1)
                 sampled.append(req)
-        table_ids.extend([NULL_BLOCK] * ((tables - len(scheduled)) * width))
+        table_ids = self._tables([req for req, _ in scheduled], width)
+        table_ids += [NULL_BLOCK] * ((tables - len(scheduled)) * width)
         packed = _pack(ids, pos, slots, lens, table_ids)
         if not self.use_graphs:
             ids_t, pos_t, slots_t, lens_t, table_t = _views(packed.to(self.device), rows, tables, width)
@@ -214,9 +225,7 @@ class ModelRunner:
                 sampled.append(req)
         total, r = len(ids), len(decode)
         lens = [req.num_computed + 1 for req, _ in decode]
-        tables = []
-        for req, _ in decode:
-            tables.extend(self._table(req, width))
+        tables = self._tables([req for req, _ in decode], width)
         ctx_slots, seg_specs = [], []
         offset = r
         for req, n in fresh + rest:
