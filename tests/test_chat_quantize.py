@@ -76,9 +76,16 @@ def test_layer_output_within_the_rounding_bound(kernel, kind):
 
 
 def test_odd_width_falls_back_to_exact_kernel():
-    layer = Int8Linear.from_float(nn.Linear(20, 8), "int8pack")      # the int8pack kernel needs in % 8 == 0
+    torch.manual_seed(0)
+    exact = nn.Linear(20, 8)
+    layer = Int8Linear.from_float(exact, "int8pack")      # the int8pack kernel needs in % 8 == 0
     assert layer.kernel == "dequant"
-    assert layer(torch.randn(2, 20)).shape == (2, 8)
+    x = torch.randn(2, 20)
+    with torch.no_grad():
+        got = layer(x)
+        # the fallback is exactly a float matmul with the dequantised weight, within the int8 error bound
+        torch.testing.assert_close(got, torch.nn.functional.linear(x, layer.dequantized_weight(), exact.bias))
+        assert ((got - exact(x)).abs() <= 0.5 * layer.scale * x.abs().sum(-1, keepdim=True) + 1e-5).all()
 
 
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
