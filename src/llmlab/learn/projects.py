@@ -117,4 +117,65 @@ TOKENIZER = LearnProject(
                   "out.append(self._special[m.group()]); start = m.end(); finally the rest after the last one")),
     ))
 
-PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER]
+CL = "llmlab.charlm"
+GEN = "llmlab.generation"
+
+CHARLM = LearnProject(
+    key="charlm", roadmap_key="charlm", title="Char-level LM", doc="docs/charlm.md",
+    exercises=(
+        Exercise("rnn_cell", "an RNN cell", "what a recurrent layer computes at each step: one tanh of two matmuls", 1,
+                 "rnn_cell.py", ("rnn_cell",), (f"{CL}.cells:rnn_cell",), f"{G}.charlm:grade_rnn_cell",
+                 ("Two matrix products with the transposed weights: x @ weight_ih.T and h @ weight_hh.T.",
+                  "Add both biases only when bias_ih is not None, then squash with torch.tanh.",
+                  "z = x @ weight_ih.T + h @ weight_hh.T; if bias_ih is not None: z = z + bias_ih + bias_hh; "
+                  "return torch.tanh(z)")),
+        Exercise("lstm_cell", "an LSTM cell", "the four gates, torch's gate order, and why the cell state "
+                 "carries memory", 2, "lstm_cell.py", ("lstm_cell",), (f"{CL}.cells:lstm_cell",),
+                 f"{G}.charlm:grade_lstm_cell",
+                 ("All four gates come from ONE pre-activation z of width 4H; the rows are i, f, g, o in that order.",
+                  "z.chunk(4, dim=-1) splits it; i, f, o go through sigmoid, g through tanh.",
+                  "i, f, g, o = z.chunk(4, dim=-1); c = sigmoid(f) * c + sigmoid(i) * tanh(g); "
+                  "return sigmoid(o) * tanh(c), c")),
+        Exercise("temperature", "temperature", "dividing logits by T: sharper below 1, flatter above, greedy at 0",
+                 1, "temperature.py", ("apply_temperature",), (f"{GEN}.processors:apply_temperature",),
+                 f"{G}.charlm:grade_temperature",
+                 ("Divide, do not multiply: T = 0.5 must make the largest logit stand out more.",
+                  "t = _column(temperature, logits) is (B, 1); rows with t == 0 must not be divided.",
+                  "t = _column(temperature, logits).to(logits.dtype); "
+                  "return logits / torch.where(t > 0, t, torch.ones_like(t))")),
+        Exercise("top_k", "top-k", "keeping the k most likely tokens, ties at the k-th value included", 1,
+                 "top_k.py", ("top_k_filter",), (f"{GEN}.processors:top_k_filter",), f"{G}.charlm:grade_top_k",
+                 ("Find each row's k-th largest logit; everything strictly below it goes to -inf.",
+                  "Sort descending and .gather the entry at index k - 1 per row; compare with <, not <=.",
+                  "kth = torch.sort(logits, dim=-1, descending=True).values.gather(-1, k_col - 1); "
+                  "return logits.masked_fill((logits < kth) & (k_col > 0), float('-inf'))  (clamp k to [0, V])")),
+        Exercise("top_p", "top-p (nucleus)", "keeping the smallest set of tokens that holds p of the probability, "
+                 "the token that crosses p included", 2, "top_p.py", ("top_p_filter",),
+                 (f"{GEN}.processors:top_p_filter",), f"{G}.charlm:grade_top_p",
+                 ("Work on the row sorted ascending: the tail you drop is the start of the cumulative sum.",
+                  "Drop where cumsum(softmax(sorted)) <= 1 - p, but never the last (most likely) sorted token.",
+                  "s, idx = torch.sort(logits, dim=-1); remove = s.softmax(-1).cumsum(-1) <= 1 - p_col; "
+                  "remove[..., -1] = False; return logits.masked_fill(remove.scatter(-1, idx, remove), float('-inf'))")),
+        Exercise("beam", "beam search with a length penalty",
+                 "keeping N hypotheses, finishing them, and normalising scores by length", 3, "beam.py",
+                 ("beam_search",), (f"{GEN}.beam:beam_search",), f"{G}.charlm:grade_beam",
+                 ("Start without EOS: N beams, scores [0, NEG, ...]; each step topk over (N·V) of log-prob totals, "
+                  "parent = index // V, token = index % V; reorder the stepper to the parents.",
+                  "A finished hypothesis scores sum_logprob / new_length ** length_penalty (divide; the prompt "
+                  "does not count). Keep 2N candidates so N can continue when some end.",
+                  "Keep a finished set of N (sequence, score); merge each step's ending top-N candidates into it "
+                  "with topk; stop when it is full and best_running / cur_len ** lp cannot beat its worst.")),
+        Exercise("train_step", "a training step with clipping and warmup + cosine",
+                 "the learning-rate schedule, clipping by the global gradient norm, and the order of a step", 2,
+                 "train_step.py", ("lr_at", "clip_grad_norm_", "train_step"),
+                 ("llmlab.training.schedule:lr_at", f"{CL}.train_step:clip_grad_norm_", f"{CL}.train_step:train_step"),
+                 f"{G}.charlm:grade_train_step",
+                 ("Warmup never uses lr 0: step 0 gets lr / (warmup + 1). Clipping uses ONE factor for all gradients.",
+                  "r = (step - warmup) / (decay - warmup); cosine weight (1 + cos(pi r)) / 2; "
+                  "‖g‖ = sqrt of the sum of every gradient's squared norm.",
+                  "grads = [p.grad for p in parameters if p.grad is not None]; total = norm of their norms; "
+                  "coef = min(1, max_norm / (total + 1e-6)); g.mul_(coef) for each; "
+                  "step: set lr, loss.backward(), clip, optimizer.step(), optimizer.zero_grad()")),
+    ))
+
+PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER, CHARLM]
