@@ -170,7 +170,7 @@ class Agent:
     def _fitted_prompt(self, question: str, past: list[PastStep], recalled: list[str]):
         """(prompt, dropped steps, prompt tokens): the steps kept are the newest that fit beside the answer."""
         cfg, llm = self.config, self.llm
-        budget = llm.context_window - cfg.max_new_tokens
+        budget = llm.context_window - llm.answer_budget(cfg.max_new_tokens)   # scaled down for a small window
         if cfg.mode == "chat":
             def build(k):
                 return render_messages(question, past[k:], self.tools, cfg.style, recalled, dropped=k)

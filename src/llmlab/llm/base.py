@@ -91,8 +91,7 @@ class LLM(ABC):
     def _generate_chat(self, messages: list[Message], params: SamplingParams) -> Iterator[Delta]:
         """Local backends render the conversation and continue it; a server backend overrides this."""
         prompt = self.render_chat(messages)
-        self.check_fits(self.count_tokens(prompt), params)
-        return self._generate(prompt, params)
+        return self._generate(prompt, self.check_fits(self.count_tokens(prompt), params))
 
     def close(self) -> None:
         """Free what the backend holds (a model, a connection); most backends hold nothing to free."""
@@ -100,25 +99,54 @@ class LLM(ABC):
 
     # ---- the interface, written once ------------------------------------------------------------
 
-    def check_fits(self, prompt_tokens: int, params: SamplingParams) -> None:
+    def answer_budget(self, max_new_tokens: int) -> int:
+        """The answer length to plan a prompt around: max_new_tokens, or a quarter of the window when it would
+        leave the prompt less than half (a 256-token default in a 128-token window), said once on stderr."""
+        window = self.context_window
+        if max_new_tokens <= window // 2:
+            return max_new_tokens
+        scaled = max(1, window // 4)
+        self._say_once(("plan", max_new_tokens), f"{max_new_tokens} answer tokens leave too little of {self.name}'s {window}-token window "
+                         f"for the prompt: answering in at most {scaled} (set max_new_tokens to choose)")
+        return scaled
+
+    def check_fits(self, prompt_tokens: int, params: SamplingParams) -> SamplingParams:
+        """`params` with max_new_tokens cut to what is left beside the prompt (and said so); a ContextWindowError
+        when the prompt alone leaves no room for even one token."""
         total = prompt_tokens + params.max_new_tokens
-        if total > self.context_window:
+        if total <= self.context_window:
+            return params
+        room = self.context_window - prompt_tokens
+        if room < 1:
             raise ContextWindowError(
                 f"{self.name}'s context window is {self.context_window} tokens, but {total} were asked for "
                 f"({prompt_tokens} in the prompt, {params.max_new_tokens} to generate)",
-                hint="shorten the prompt (or the conversation) or lower max_new_tokens")
+                hint="shorten the prompt (or the conversation) or use a model with a longer context")
+        self._say_once(("cut", params.max_new_tokens), f"the {prompt_tokens}-token prompt leaves {room} of {self.name}'s {self.context_window}-token "
+                         f"window: answering in at most {room} tokens instead of {params.max_new_tokens}")
+        from dataclasses import replace
+
+        return replace(params, max_new_tokens=room)
+
+    def _say_once(self, key: tuple, message: str) -> None:
+        """Tell the user an answer budget was scaled down, once per kind and requested length for this model
+        (an agent's every step would otherwise repeat it)."""
+        said = self.__dict__.setdefault("_said", set())
+        if key not in said:
+            said.add(key)
+            from llmlab.console import err_console
+
+            err_console.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)
 
     def stream(self, prompt: str, params: SamplingParams | None = None) -> Iterator[str]:
         """The continuation of `prompt`, piece by piece as it is generated."""
-        params = params or SamplingParams()
-        self.check_fits(self.count_tokens(prompt), params)
+        params = self.check_fits(self.count_tokens(prompt), params or SamplingParams())
         for delta in self._generate(prompt, params):
             if delta.text:
                 yield delta.text
 
     def complete(self, prompt: str, params: SamplingParams | None = None) -> Completion:
-        params = params or SamplingParams()
-        self.check_fits(self.count_tokens(prompt), params)
+        params = self.check_fits(self.count_tokens(prompt), params or SamplingParams())
         return _collect(self._generate(prompt, params))
 
     def chat(self, messages: Sequence[Message], params: SamplingParams | None = None) -> Completion:

@@ -37,8 +37,7 @@ class TokenizerLLM(LLM):
 
     def _generate_chat(self, messages: list[Message], params: SamplingParams) -> Iterator[Delta]:
         ids = self._chat_ids(messages)
-        self.check_fits(len(ids), params)
-        return self._generate_ids(ids, params)
+        return self._generate_ids(ids, self.check_fits(len(ids), params))
 
     @abstractmethod
     def _generate_ids(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[Delta]:

@@ -127,14 +127,15 @@ class OpenAILLM(LLM):
 
     def _generate_chat(self, messages: list[Message], params: SamplingParams) -> Iterator[Delta]:
         # the server applies the model's own chat template; check_fits ignores a count that is only a guess
-        self.check_fits(self.count_chat_tokens(messages), params)
+        params = self.check_fits(self.count_chat_tokens(messages), params)
         stream = self._call(self.client.chat.completions.create, messages=messages, **self._request(params))
         return self._consume(stream, lambda choice: choice.delta.content)
 
-    def check_fits(self, prompt_tokens: int, params: SamplingParams) -> None:
+    def check_fits(self, prompt_tokens: int, params: SamplingParams) -> SamplingParams:
         if self.exact_counts:
-            super().check_fits(prompt_tokens, params)
+            return super().check_fits(prompt_tokens, params)
         # an estimate could refuse a prompt that fits; the server checks exactly and its refusal is passed on
+        return params
 
     def close(self) -> None:
         self.client.close()

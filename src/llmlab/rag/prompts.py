@@ -68,6 +68,7 @@ class PromptPlan:
 def fit_sources(llm, render: Callable[[list], list[dict[str, str]]], items: Sequence, max_new_tokens: int,
                 chunk_of: Callable = lambda item: getattr(item, "chunk", item)) -> PromptPlan:
     """The longest best-first prefix of `items` whose prompt fits; prompt size grows with n, so bisect n."""
+    max_new_tokens = llm.answer_budget(max_new_tokens)     # a default too long for a small window is scaled down
     budget = llm.context_window - max_new_tokens
     items = list(items)
 
