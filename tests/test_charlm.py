@@ -14,6 +14,7 @@ from llmlab.charlm.train import train_charlm
 from llmlab.cli import main
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
+from llmlab.generation.beam import beam_search
 from llmlab.generation.decode import generate
 from llmlab.generation.steppers import WindowStepper
 from llmlab.runs import RunFolder
@@ -90,12 +91,15 @@ def test_cli_train_sample_compare(tmp_path, capsys, monkeypatch):
     assert {"best_val_loss", "final_val_loss", "steps", "train_seconds"} <= set(summary) and summary["steps"] == 4
     assert main(["charlm", "sample", "--model-dir", str(out), "--strategy", "beam", "--tokens", "10",
                  "--prompt", "to"]) == 0
-    assert "to" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    model, tok = load_charlm(out)
+    # the command prints the library's 4-beam search (proven equal to transformers' in test_generation_decode)
+    best = beam_search(model, tok.encode("to"), num_beams=4, max_new_tokens=10, tokenizer=tok).text
+    assert len(best) == 10 and "to" + best in printed
     assert main(["charlm", "compare-decoding", "--model-dir", str(out), "--tokens", "12", "--prompt", "to",
                  "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["strategies"]
     assert [r["strategy"] for r in rows] == ["greedy", "sample", "top-k", "top-p", "beam"]
-    model, tok = load_charlm(out)
     greedy = rows[0]
     # independent of the stepper: one forward over prompt + text, torch's cross-entropy on the text part
     prompt_ids, ids = tok.encode("to"), tok.encode("to") + tok.encode(greedy["text"])
