@@ -60,6 +60,7 @@ def test_calculator_formats_numbers():
     ("", "empty"),
     ("1+" * 300 + "1", "characters"),
     ("-" * 60 + "1", "nests deeper"),
+    ("round(2, 10 ** 3000)", "out of range"),
 ])
 def test_calculator_refuses(text, message):
     with pytest.raises(CalculatorError, match=message.replace("(", r"\(").replace("[", r"\[")):
@@ -218,3 +219,41 @@ def test_search_tool_reads_a_real_rag_index(tmp_path, runs_dir):
     assert by_folder.text.startswith("[1] (loops)")
     with pytest.raises(LabError, match="llmlab rag index"):
         build_tools(["search"], docs_index="missing")
+
+
+HEAVY = ["round(1, -10**9)", "round(1, -10**6)", "round(10**3000, -3011)", "9 ** 9 ** 9", "(10**3000) ** 2",
+         "10**3000 * 10**3000", "2 ** -999999", "1.0000001 ** 999999", "exp(10**3000)", "sqrt(10**3000)",
+         "log(10**3000)", "floor(1e308)", "min(" + ", ".join(["10**3000"] * 40) + ")"]
+
+
+def test_the_calculator_answers_every_heavy_expression_quickly():
+    """In a child process with a deadline, so a regression fails the test instead of hanging the suite."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("from llmlab.agents.tools import ToolRegistry, calculator_tool\n"
+            f"tools = ToolRegistry([calculator_tool()])\nfor e in {HEAVY!r}:\n    tools.call('calculator', e)\n")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert time.perf_counter() - start < 30          # the interpreter's start-up is most of it
+
+
+def test_a_tool_call_past_its_wall_clock_limit_comes_back_as_an_error():
+    import time
+
+    from llmlab.agents.tools import Tool, ToolRegistry, _schema, calculator_tool
+
+    def slow(seconds: str) -> str:
+        time.sleep(float(seconds))
+        return "done"
+
+    tools = ToolRegistry([Tool("slow", "sleeps", _schema(seconds=("string", "how long")), slow, "seconds",
+                               timeout_s=0.2), calculator_tool()])
+    start = time.perf_counter()
+    seen = tools.call("slow", "5")
+    assert not seen.ok and "did not finish within 0.2 s" in seen.text
+    assert time.perf_counter() - start < 2
+    assert tools.call("slow", "0.01").text == "done"
+    assert tools.call("calculator", "6 * 7").text == "42"            # the registry goes on working

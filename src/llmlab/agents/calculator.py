@@ -5,7 +5,8 @@
     evaluate("__import__('os')")          # CalculatorError: names and calls other than the math functions
 
 Only numbers, + - * / // % ** (and ^), unary +/-, and a short list of math functions and constants are
-allowed. Powers and results are bounded so that `9**9**9` is refused before it can eat the machine.
+allowed. Every argument that makes work is bounded before the work starts: powers and results (so `9**9**9` is
+refused before it can eat the machine) and round()'s digits (`round(1, -10**9)` would never return).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from llmlab.errors import LabError
 MAX_INPUT_CHARS = 500
 MAX_INT_BITS = 10_000                # about 3,000 decimal digits: far past any answer a question needs
 MAX_DEPTH = 50                       # nested operations; deeper input is refused, not recursed into
+MAX_DIGITS = int(MAX_INT_BITS * 0.30103) + 1   # round()'s ndigits: round(1, -10**9) would build 10**(10**9)
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: pow, ast.BitXor: pow}
@@ -95,6 +97,8 @@ def _eval(node: ast.AST, depth: int) -> int | float:
         if node.keywords:
             raise CalculatorError(f"{node.func.id}() takes plain arguments", hint=f"write {node.func.id}(x)")
         args = [_eval(a, depth + 1) for a in node.args]
+        if node.func.id == "round" and len(args) == 2:
+            _check_digits(args[1])
         try:
             value = FUNCTIONS[node.func.id](*args)
         except (ValueError, TypeError) as exc:
@@ -120,6 +124,13 @@ def _check_power(base: int | float, exponent: int | float) -> None:
                                   hint=f"the calculator keeps results under {int(MAX_INT_BITS * 0.30103):,} digits")
     if abs(exponent) > 1e6:
         raise CalculatorError(f"the exponent {exponent} is too large", hint="use a smaller power")
+
+
+def _check_digits(ndigits: int | float) -> None:
+    """round(x, n) computes 10**|n|: past the digits any result may have, there is nothing left to round."""
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_DIGITS:
+        raise CalculatorError(f"round() to {ndigits} digits is out of range",
+                              hint=f"round to between -{MAX_DIGITS} and {MAX_DIGITS} digits")
 
 
 def _check_size(value: int | float) -> int | float:

@@ -7,13 +7,18 @@
 
 A tool's input is either a JSON object (checked against the schema) or plain text, which goes to the tool's
 `text_arg`. Whatever goes wrong inside a tool comes back as an error observation the model can read and
-react to, never as a crash of the agent loop.
+react to, never as a crash of the agent loop; so does a tool that runs past its wall-clock limit
+(`Tool.timeout_s`): the loop stops waiting for it and goes on. A thread cannot be stopped from outside, so an
+abandoned call still finishes in the background, and one long C call that holds the GIL (a huge integer
+power) delays even the waiting: that is why each tool also bounds its own work (the calculator refuses
+arguments whose work would be too large before starting it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,6 +27,7 @@ from llmlab.errors import LabError
 
 JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list}
 MAX_OBSERVATION_CHARS = 2000
+TOOL_TIMEOUT_S = 30.0                      # a tool call's wall-clock limit unless the tool sets its own
 
 
 @dataclass
@@ -31,6 +37,7 @@ class Tool:
     parameters: dict[str, Any]             # JSON schema: {"type": "object", "properties": {...}, "required": [...]}
     func: Callable[..., str]
     text_arg: str | None = None            # which argument plain-text input fills (None: JSON only)
+    timeout_s: float = TOOL_TIMEOUT_S       # wall-clock limit of one call
 
     def signature(self) -> str:
         """One line for the prompt: `calculator[expression]: Evaluate arithmetic ...`."""
@@ -91,7 +98,7 @@ class ToolRegistry:
                                ok=False)
         try:
             kwargs = parse_arguments(tool, raw_input)
-            text = str(tool.func(**kwargs))
+            text = str(call_with_limit(tool, kwargs))
         except LabError as exc:
             return Observation(f"Error: {exc}", ok=False)
         except Exception as exc:          # a tool's bug must not end the run: the model sees it and goes on
@@ -99,6 +106,27 @@ class ToolRegistry:
         if len(text) > MAX_OBSERVATION_CHARS:
             text = text[:MAX_OBSERVATION_CHARS] + f" ... [{len(text) - MAX_OBSERVATION_CHARS} more characters cut]"
         return Observation(text)
+
+
+def call_with_limit(tool: Tool, kwargs: dict[str, Any]) -> Any:
+    """`tool.func(**kwargs)` in a worker thread; a LabError when it has not returned after `tool.timeout_s`."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = tool.func(**kwargs)
+        except BaseException as exc:      # handed to the caller's thread, which reports it
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"tool-{tool.name}", daemon=True)
+    worker.start()
+    worker.join(tool.timeout_s)
+    if worker.is_alive():
+        raise LabError(f"{tool.name} did not finish within {tool.timeout_s:g} s and was abandoned",
+                       hint="ask for something smaller, or try another way")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _loose(name: str) -> str:
@@ -157,7 +185,8 @@ def calculator_tool() -> Tool:
 
     return Tool("calculator", "Evaluate arithmetic exactly: + - * / // % ** (^ is a power), parentheses, "
                 "sqrt, log, exp, sin, cos, abs, round, min, max, pi, e. Returns the number.",
-                _schema(expression=("string", "the arithmetic to evaluate, e.g. 4821 * 377")), calculate, "expression")
+                _schema(expression=("string", "the arithmetic to evaluate, e.g. 4821 * 377")), calculate, "expression",
+                timeout_s=5.0)
 
 
 def clock_tool(now: Callable[[], dt.datetime] | None = None) -> Tool:
@@ -203,8 +232,9 @@ def docs_search_tool(index: DocsIndex, k: int = 3, max_chars: int = 500) -> Tool
             lines.append(f"[{i}]{f' ({source})' if source else ''} {text[:max_chars]}")
         return "\n".join(lines)
 
+    # the first search loads the embedding model, which takes a while on a slow CPU
     return Tool("search_docs", f"Search the Python documentation; returns the {k} best passages.",
-                _schema(query=("string", "what to look for, in a few words")), search, "query")
+                _schema(query=("string", "what to look for, in a few words")), search, "query", timeout_s=120.0)
 
 
 def python_docs_tool(index: str = "python-docs", k: int = 3) -> Tool:
