@@ -23,7 +23,8 @@ app = typer.Typer(help="Learn by building: exercises graded against the referenc
 
 DIR_HELP = "the workspace [default: ./llmlab-workspace, or $LLMLAB_WORKSPACE]"
 RUNNERS = {"transformer": "llmlab.learn.mine_transformer:run_mine",
-           "tokenizer": "llmlab.learn.mine_tokenizer:run_mine"}
+           "tokenizer": "llmlab.learn.mine_tokenizer:run_mine",
+           "charlm": "llmlab.learn.mine_charlm:run_mine"}
 
 
 def _root(directory: Path | None) -> Path:

@@ -166,11 +166,12 @@ def grade_top_p(ns) -> None:
     with _one_thread() as torch:
         hand = torch.tensor([[0.05, 0.5, 0.15, 0.3]]).log()
         for p, kept in ((0.7, "tokens 1 and 3 (0.5 + 0.3 crosses 0.7)"), (0.45, "token 1 only (0.5 alone covers 0.45)"),
-                        (0.01, "token 1 only (the most likely token is always kept)"), (0.95, "all but token 0")):
+                        (0.01, "token 1 only"), (0.0, "token 1 only: the most likely token is always kept (min_tokens_to_keep 1)"),
+                        (0.95, "all but token 0")):
             _check_logits(f"top_p_filter(logits, {p})", ns.top_p_filter(hand.clone(), p),
                           TopPLogitsWarper(p)(None, hand.clone()), f"probabilities [0.05, 0.5, 0.15, 0.3]: {kept}")
         z = _logits(torch)
-        for p in (0.05, 0.3, 0.5, 0.9, 0.999, 1.0):
+        for p in (0.0, 0.05, 0.3, 0.5, 0.9, 0.999, 1.0):
             given = z.clone()
             got = ns.top_p_filter(given, p)
             _same_input(f"top_p_filter(logits, {p})", z, given)
@@ -292,9 +293,9 @@ def _params_with_grads(torch, seed: int, scale: float):
 def _grade_clip(ns, torch) -> None:
     for scale, max_norm in ((1.0, 0.5), (0.4, 1.0), (0.02, 1.0), (3.0, math.inf)):
         mine, theirs = _params_with_grads(torch, 4, scale), _params_with_grads(torch, 4, scale)
-        what = f"4 tensors (one without a gradient), gradient norm ≈ {scale * 3.6:.2g}, max_norm {max_norm}"
-        norm = ns.clip_grad_norm_(iter(mine), max_norm)
         expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm)
+        what = f"4 tensors (one without a gradient), gradient norm {float(expected):.3g}, max_norm {max_norm}"
+        norm = ns.clip_grad_norm_(iter(mine), max_norm)
         check_close("clip_grad_norm_(iter(params), max_norm) returned", torch.as_tensor(norm, dtype=torch.float64),
                     expected, 1e-10, what + ", vs torch.nn.utils.clip_grad_norm_")
         for i, (a, b) in enumerate(zip(mine[:3], theirs[:3], strict=True)):

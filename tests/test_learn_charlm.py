@@ -1,0 +1,147 @@
+"""Project 3's exercises (char LM + decoding): llmlab's own code passes each grader (torch's cells, transformers'
+warpers and generate, torch's clipping and schedulers), the untouched stub fails it clearly, planted bugs fail
+it; `run charlm --mine` with llmlab's pieces copied reproduces the reference run exactly and falls back per piece."""
+
+import pytest
+
+from learn_helpers import grade_text, planted
+from llmlab.cli import main
+from llmlab.learn.catalog import project
+from llmlab.learn.check import check_project
+from llmlab.learn.mine_charlm import run_charlm
+
+PROJECT = project("charlm")
+NAMES = [ex.name for ex in PROJECT.exercises]
+
+# (what, old, new, replace every occurrence)
+BUGS = {
+    "rnn_cell": [
+        ("sigmoid in place of tanh", "return torch.tanh(z)", "return torch.sigmoid(z)", False),
+        ("the recurrent weight not transposed", "h @ weight_hh.T", "h @ weight_hh", False),
+        ("bias_hh left out", "z = z + bias_ih + bias_hh", "z = z + bias_ih", False),
+    ],
+    "lstm_cell": [
+        ("the forget gate uses the input gate's rows", "c = torch.sigmoid(f) * c", "c = torch.sigmoid(i) * c", False),
+        ("gate order i, f, o, g instead of torch's i, f, g, o", "i, f, g, o = z.chunk(4, dim=-1)",
+         "i, f, o, g = z.chunk(4, dim=-1)", False),
+        ("h' from the candidate, not the new cell", "torch.sigmoid(o) * torch.tanh(c), c",
+         "torch.sigmoid(o) * torch.tanh(g), c", False),
+    ],
+    "temperature": [
+        ("temperature applied as a multiply", "return logits / torch.where", "return logits * torch.where", False),
+        ("a temperature-0 row divided by zero", "return logits / torch.where(t > 0, t, torch.ones_like(t))",
+         "return logits / t", False),
+        ("the caller's logits overwritten", "return logits / torch.where(t > 0, t, torch.ones_like(t))",
+         "return logits.div_(torch.where(t > 0, t, torch.ones_like(t)))", False),
+    ],
+    "top_k": [
+        ("exactly k kept: ties at the k-th value dropped", "remove = (logits < kth) & (k_col > 0)",
+         "remove = (logits.argsort(dim=-1, descending=True).argsort(dim=-1) >= k_col) & (k_col > 0)", False),
+        ("k + 1 tokens kept", "sorted_desc.gather(-1, (k_col - 1).clamp(min=0))",
+         "sorted_desc.gather(-1, k_col.clamp(max=logits.shape[-1] - 1))", False),
+        ("a k = 0 row filtered instead of left alone", "remove = (logits < kth) & (k_col > 0)",
+         "remove = logits < kth", False),
+    ],
+    "top_p": [
+        ("one token too few: the token that crosses p dropped", "remove_sorted = cumulative <= (1.0 - p_col)",
+         "remove_sorted = (cumulative - sorted_logits.softmax(dim=-1)) < (1.0 - p_col)", False),
+        ("the most likely token not always kept", "    remove_sorted[..., -1] = False", "    pass", False),
+        ("sorted the wrong way (keeps the unlikely tail)", "descending=False", "descending=True", False),
+    ],
+    "beam": [
+        ("length penalty applied as a multiply, not a divide by len ** alpha",
+         "final = cand_scores / ((cur + 1 - start) ** length_penalty)",
+         "final = cand_scores * ((cur + 1 - start) ** length_penalty)", False),
+        ("the prompt counted in the length", "final = cand_scores / ((cur + 1 - start) ** length_penalty)",
+         "final = cand_scores / ((cur + 1) ** length_penalty)", False),
+        ("every beam starts at score 0 (N copies of one hypothesis)", "running_scores[0] = 0.0",
+         "running_scores[:] = 0.0", False),
+        ("only N candidates kept per step", "k = max(2, 1 + len(eos)) * n", "k = n", False),
+    ],
+    "train_step": [
+        ("warmup off by one (lr 0 at step 0)", "return cfg.lr * (step + 1) / (cfg.warmup_steps + 1)",
+         "return cfg.lr * step / cfg.warmup_steps", False),
+        ("clipping by value instead of by the global norm", "        g.mul_(coef)\n",
+         "        g.clamp_(-max_norm, max_norm)\n", False),
+        ("gradients never cleared", "    optimizer.zero_grad(set_to_none=True)", "    pass", False),
+        ("cosine decays to 0, not to min_lr", "return cfg.min_lr + weight * (cfg.lr - cfg.min_lr)",
+         "return weight * cfg.lr", False),
+    ],
+}
+
+
+def test_every_exercise_has_at_least_two_planted_bugs():
+    assert sorted(BUGS) == sorted(NAMES)
+    assert all(len(bugs) >= 2 for bugs in BUGS.values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_llmlabs_own_code_passes(tmp_path, name):
+    verdict = grade_text(tmp_path, "charlm", name, PROJECT.solved_text(PROJECT.exercise(name)))
+    assert verdict.passed, verdict.message
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_untouched_stub_fails_clearly(tmp_path, name):
+    ex = PROJECT.exercise(name)
+    verdict = grade_text(tmp_path, "charlm", name, PROJECT.stub_text(ex))
+    assert not verdict.passed
+    assert verdict.message.startswith("not written yet:") and f"({ex.stub}:" in verdict.message
+
+
+@pytest.mark.parametrize(("name", "bug"), [(n, b) for n, bugs in BUGS.items() for b in bugs],
+                         ids=[f"{n}: {b[0]}" for n, bugs in BUGS.items() for b in bugs])
+def test_a_planted_bug_fails(tmp_path, name, bug):
+    _, old, new, every = bug
+    verdict = grade_text(tmp_path, "charlm", name, planted("charlm", name, old, new, every))
+    assert not verdict.passed, f"the grader of {name} passed a bug: {bug[0]}"
+    assert verdict.message
+
+
+def test_a_failing_case_is_said_in_words(tmp_path):
+    text = planted("charlm", "top_p", "remove_sorted = cumulative <= (1.0 - p_col)",
+                   "remove_sorted = (cumulative - sorted_logits.softmax(dim=-1)) < (1.0 - p_col)")
+    message = grade_text(tmp_path, "charlm", "top_p", text).message
+    assert "top_p_filter(logits, 0.7)" in message and "keeps 1 tokens, transformers keeps 2" in message
+
+
+def _solve(root, skip=()):
+    main(["learn", "start", "charlm", "--dir", str(root)])
+    for ex in PROJECT.exercises:
+        if ex.name not in skip:
+            (root / "charlm" / ex.stub).write_text(PROJECT.solved_text(ex))
+
+
+def test_run_mine_with_llmlabs_pieces_reproduces_the_reference_exactly(tmp_path):
+    _solve(tmp_path)
+    _, modules = check_project(tmp_path, PROJECT)
+    assert sorted(modules) == sorted(NAMES)
+    result = run_charlm(tmp_path / "charlm", modules, steps=12, tokens=20, log=lambda m: None)
+    assert result["identical"] and len(result["mine"]) == 12
+    assert result["reference"][-1] < result["reference"][0]
+    assert result["mine_texts"]["top-k"] and result["mine_texts"]["beam"]
+
+
+def test_the_learners_pieces_are_the_ones_that_run(tmp_path):
+    """A passing top-p and LSTM cell of the learner's that count their calls: decoding must call both."""
+    _solve(tmp_path)
+    for stub, name in (("top_p.py", "top_p_filter"), ("lstm_cell.py", "lstm_cell")):
+        path = tmp_path / "charlm" / stub
+        path.write_text(path.read_text() + f"\n\nCALLS = []\n_inner = {name}\n\n\n"
+                        f"def {name}(*args, **kw):\n    CALLS.append(1)\n    return _inner(*args, **kw)\n")
+    _, modules = check_project(tmp_path, PROJECT)
+    for name in ("top_p", "lstm_cell"):
+        modules[name].CALLS.clear()
+    result = run_charlm(tmp_path / "charlm", modules, steps=3, tokens=5, log=lambda m: None)
+    assert modules["top_p"].CALLS and modules["lstm_cell"].CALLS
+    assert result["identical"]
+
+
+def test_a_stubbed_piece_falls_back_and_says_so(tmp_path, capsys):
+    _solve(tmp_path, skip=("beam",))
+    assert main(["learn", "run", "charlm", "--mine", "--steps", "4", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "llmlab’s  beam" in out and "yours     top_p" in out
+    assert "(identical)" in out
+    assert "run --mine (4 steps; mine: lstm_cell, temperature, top_k, top_p, train_step)" in \
+        (tmp_path / "PROGRESS.md").read_text()
