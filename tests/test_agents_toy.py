@@ -139,8 +139,8 @@ def test_reproduction_gives_back_the_thread_count_when_evaluation_fails(tmp_path
 
     import llmlab.agents.reproduction as reproduction
 
-    monkeypatch.setattr(reproduction, "train_toy", lambda cfg, out: {"run_dir": str(tmp_path), "held_out": {"1": []},
-                                                                     "model_dir": str(tmp_path / "nowhere")})
+    monkeypatch.setattr(reproduction, "train_toy", lambda cfg, out, overwrite=False: {
+        "run_dir": str(tmp_path), "held_out": {"1": []}, "model_dir": str(tmp_path / "nowhere")})
     before = torch.get_num_threads()
     with pytest.raises(Exception, match="nowhere"):            # the checkpoint is missing: loading it fails
         reproduction.reproduce(out=tmp_path, overrides=[f"threads={before + 1}"])

@@ -62,7 +62,9 @@ def test_a_second_run_never_replaces_the_first(tmp_path):
     assert first.metrics() == [{"step": 1, "loss": 2.0}]                      # untouched
     assert RunFolder.start("charlm", out=folder, resume=True).metrics() == first.metrics()
     replaced = RunFolder.start("charlm", out=folder, overwrite=True)
-    assert replaced.metrics() == [] and not folder.exists()                  # the earlier run is gone, as asked
+    assert first.metrics() and replaced.metrics() == []     # kept until the new run writes, so a failure loses nothing
+    replaced.log({"step": 1, "loss": 1.5})
+    assert first.metrics() == replaced.metrics() == [{"step": 1, "loss": 1.5}]   # replaced, as asked, never mixed
     with pytest.raises(LabError, match="contradict"):
         RunFolder.start("charlm", out=folder, resume=True, overwrite=True)
 

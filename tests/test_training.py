@@ -187,3 +187,89 @@ def test_bad_settings_fail_with_a_hint():
         TrainConfig(lr=1e-4, min_lr=1e-3).validate()
     with pytest.raises(LabError, match="schedule"):
         TrainConfig(schedule="step").validate()
+
+
+@pytest.fixture
+def ctrl_c_reaches_python():
+    """A shell's background job starts with SIGINT ignored (and the trainer leaves it so): give it Python's handler."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def _interrupting_loss(at_call: int):
+    """causal LM loss that presses Ctrl-C (a real SIGINT) during micro-batch `at_call`."""
+    import signal
+
+    from llmlab.training import hf_causal_lm_loss
+
+    calls = {"n": 0}
+
+    def loss(model, x, y):
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            signal.raise_signal(signal.SIGINT)
+        return hf_causal_lm_loss(model, x, y)
+    return loss
+
+
+def test_ctrl_c_saves_a_checkpoint_prints_the_resume_command_and_resumes(tmp_path, capsys, ctrl_c_reaches_python):
+    import signal
+
+    tok = CharTokenizer.train(TEXT)
+    run = RunFolder(tmp_path / "run")
+    command = f"llmlab charlm train --out {run.path} --resume"
+    trainer = Trainer(_tiny_gpt2(tok.vocab_size), _cfg(max_steps=10, eval_interval=0), run, *_data(tok),
+                      tokenizer=tok, loss_fn=_interrupting_loss(3), resume_command=command)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    err = capsys.readouterr().err
+    found = find_checkpoint(run.path)
+    assert found is not None
+    state = json.loads((found / "trainer_state.json").read_text())
+    assert state["step"] == 3                            # the step under way finished, then it stopped
+    assert f"checkpoint saved in {run.path / 'checkpoint'}" in err and f"resume with: {command}" in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # Ctrl-C means Ctrl-C again
+    summary = Trainer(_tiny_gpt2(tok.vocab_size, seed=5), _cfg(max_steps=10, eval_interval=0), run, *_data(tok),
+                      tokenizer=tok).fit(resume=True)
+    assert summary["resumed_from"] == 3 and summary["steps"] == 10
+    assert sorted(_losses(run)) == list(range(1, 11))    # no step logged twice, none missing
+
+
+def test_resume_with_nothing_to_resume_is_an_error(tmp_path):
+    tok = CharTokenizer.train(TEXT)
+    trainer = Trainer(_tiny_gpt2(tok.vocab_size), _cfg(max_steps=2), RunFolder(tmp_path / "empty"), *_data(tok),
+                      tokenizer=tok)
+    with pytest.raises(LabError, match="nothing to resume") as err:
+        trainer.fit(resume=True)
+    assert "drop --resume" in err.value.hint
+    assert not (tmp_path / "empty" / "checkpoint").exists()
+
+
+class _Payload:
+    """Unpickling this calls open(path, "w"): a stand-in for any code a tampered pickle could run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_data_position_is_json_and_a_tampered_pickle_does_not_run_on_resume(tmp_path):
+    tok = CharTokenizer.train(TEXT)
+    run = RunFolder(tmp_path / "run")
+    Trainer(_tiny_gpt2(tok.vocab_size), _cfg(max_steps=3, eval_interval=0), run, *_data(tok), tokenizer=tok).fit()
+    checkpoint = find_checkpoint(run.path)
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    assert state["data"]["cursor"] == 3                  # 3 steps x 1 micro-batch, as plain JSON
+    assert not list(checkpoint.rglob("custom_checkpoint_*"))
+    marker = tmp_path / "pwned"
+    for name in ("custom_checkpoint_0.pkl", "random_states_0.pkl"):
+        torch.save(_Payload(marker), checkpoint / "trainer" / name)
+    summary = Trainer(_tiny_gpt2(tok.vocab_size), _cfg(max_steps=5, eval_interval=0), run, *_data(tok),
+                      tokenizer=tok).fit(resume=True)
+    assert not marker.exists()
+    assert summary["resumed_from"] == 3 and summary["steps"] == 5

@@ -3,6 +3,7 @@
 `offline_unless_reachable(name)` is called before any `from_pretrained(name)` / `load_dataset(name)` whose
 name is not a local folder. With no route to huggingface.co it switches the process to the libraries'
 offline mode, so cached copies still load and anything else fails immediately with its own clear error.
+`local_model_dir(spec)` is the one rule that tells a model directory from a Hub name.
 """
 
 from __future__ import annotations
@@ -20,6 +21,25 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return True
     except OSError:
         return False
+
+
+def local_model_dir(spec: str | Path, hint: str | None = None) -> Path | None:
+    """The folder a model spec names, or None for a Hub name ("gpt2", "org/name"). A spec that looks like a path
+    must exist, and a missing one is a "no such directory" error, never a trip to the Hub: it starts with '.',
+    '/' or '~', has two '/' or more, or its first part is a folder here (runs/nope, with runs/ in this folder)."""
+    from llmlab.errors import LabError
+
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    hint = hint or "give a folder with config.json and the weights, or a Hub name such as gpt2"
+    if path.exists():
+        raise LabError(f"{text} is a file, not a model directory", hint=hint)
+    head = text.split("/", 1)[0]
+    if text.startswith((".", "/", "~")) or text.count("/") > 1 or ("/" in text and Path(head).expanduser().is_dir()):
+        raise LabError(f"no such directory: {text}", hint=hint)
+    return None
 
 
 def offline_unless_reachable(name: str | Path | None = None) -> bool:
@@ -51,10 +71,7 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
     from llmlab.errors import LabError
 
     source = str(spec)
-    looks_local = source.startswith((".", "/", "~")) or source.count("/") > 1
-    if looks_local and not Path(source).expanduser().is_dir():
-        raise LabError(f"no model directory {source!r}",
-                       hint=hint or "give a folder with config.json and the weights, or a Hub name such as gpt2")
+    local = local_model_dir(source, hint)
     offline_unless_reachable(source)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -74,7 +91,8 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
     except OSError as exc:
-        raise LabError(f"cannot load the model {source!r}: {str(exc).splitlines()[0]}",
+        where = "" if local else f"there is no directory {source!r} here, and "
+        raise LabError(f"cannot load the model {source!r}: {where}{str(exc).splitlines()[0]}",
                        hint=hint or "a Hub name needs a network the first time; offline, give a model directory "
                                     "(llmlab pretrain / finetune write them)") from None
     try:

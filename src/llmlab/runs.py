@@ -12,6 +12,7 @@ replace an earlier run unless told to (`--resume` continues it, `--overwrite` re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import shlex
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,12 @@ def resume_command() -> str | None:
     """The command line that continues the running command's run: its own options as given, `--overwrite`
     dropped, `--resume` added (None outside a command). Built from the parsed options, so it is right however
     the command was launched."""
-    import click
+    import importlib
 
-    ctx = click.get_current_context(silent=True)
+    ctx = None
+    for module in ("typer._click.globals", "click"):     # recent typer runs its own copy of click and context
+        with contextlib.suppress(ImportError):
+            ctx = ctx or importlib.import_module(module).get_current_context(silent=True)
     if ctx is None:
         return None
     parts = ctx.command_path.split()
@@ -80,7 +84,7 @@ def resume_command() -> str | None:
         value = ctx.params.get(param.name)
         if param.name in ("resume", "overwrite") or value is None or value == param.default or value == ():
             continue
-        if isinstance(param, click.Argument):
+        if param.param_type_name == "argument":
             parts.append(str(value))
             continue
         flag = max(param.opts, key=len)
@@ -112,6 +116,9 @@ def jsonable(value: Any) -> Any:
 @dataclass
 class RunFolder:
     path: Path
+    # set by claim(overwrite=True): the earlier run is deleted at this run's first write, so a command that fails
+    # before it has anything to write leaves the earlier run whole
+    replacing: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def create(cls, project: str, name: str | None = None, out: str | Path | None = None) -> RunFolder:
@@ -130,8 +137,8 @@ class RunFolder:
 
     def claim(self, resume: bool = False, overwrite: bool = False, clear: bool = True) -> None:
         """The one rule for starting a run in a folder. An empty or new folder is fine; one that already holds a
-        run needs `resume` (continue it) or `overwrite` (replace it: the earlier run is deleted first, unless
-        `clear` is False for a caller that replaces its outputs itself); `resume` needs a run to continue."""
+        run needs `resume` (continue it) or `overwrite` (replace it: the earlier run is deleted at the first write,
+        unless `clear` is False for a caller that replaces its outputs itself); `resume` needs a run to continue."""
         if resume and overwrite:
             raise LabError("--resume and --overwrite contradict each other",
                            hint="--resume continues the run in the folder, --overwrite replaces it: give one")
@@ -150,11 +157,13 @@ class RunFolder:
         if not any((self.path / marker).exists() for marker in RUN_MARKERS):
             raise LabError(f"{self.path} holds files that are not an llmlab run ({shown}); --overwrite deletes only runs",
                            hint="choose a new or empty folder with --out")
-        if clear:
-            shutil.rmtree(self.path)
+        self.replacing = clear
 
     def file(self, name: str) -> Path:
         """Where to write `name` in this run (the folder is created here, on the first write)."""
+        if self.replacing:
+            self.replacing = False
+            shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         return self.path / name
 
@@ -168,7 +177,7 @@ class RunFolder:
 
     def metrics(self) -> list[dict[str, Any]]:
         path = self.path / "metrics.jsonl"
-        if not path.exists():
+        if self.replacing or not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -176,7 +185,7 @@ class RunFolder:
         return self._write_json("summary.json", summary)
 
     def summary(self) -> dict[str, Any] | None:
-        return read_summary(self.path)
+        return None if self.replacing else read_summary(self.path)
 
     def _write_json(self, name: str, data: dict[str, Any]) -> Path:
         # Write then rename, so a crash never leaves half a JSON file behind.

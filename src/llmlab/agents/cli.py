@@ -68,13 +68,14 @@ def run(question: str = typer.Argument(..., help="what to ask"),
 @app.command("train-toy")
 def train_toy(out: Path = typer.Option(None, "--out", help="run folder (default runs/agents/toy)"),
               overrides: list[str] = typer.Option(None, "--set", help="preset override key=value (repeatable)"),
+              overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Train the tiny agent model on synthetic traces; held-out accuracy with and without the calculator,
     and the memory demo. Writes summary.json, accuracy.png and loss.png."""
     from llmlab.agents.reproduction import reproduce
     from llmlab.console import print_summary
 
-    summary = reproduce(out=out, overrides=overrides)
+    summary = reproduce(out=out, overrides=overrides, overwrite=overwrite)
     shown = {k: v for k, v in summary.items() if k not in ("by_digits", "memory")}
     shown["accuracy by digits (tool / direct)"] = ", ".join(
         f"{r['digits']}: {r['with_tool']:.2f} / {r['direct']:.2f}" for r in summary["by_digits"])

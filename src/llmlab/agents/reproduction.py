@@ -87,7 +87,7 @@ def memory_demo(llm, questions: list[tuple[str, str]], folder: Path) -> dict[str
 
 
 def reproduce(preset: ToyPreset | None = None, out: str | Path | None = None,
-              overrides: list[str] | None = None) -> dict[str, Any]:
+              overrides: list[str] | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Train, evaluate, run the memory demo, draw; the summary (also written to summary.json)."""
     import torch
 
@@ -96,7 +96,7 @@ def reproduce(preset: ToyPreset | None = None, out: str | Path | None = None,
     from llmlab.runs import RunFolder
 
     cfg = apply_overrides(preset or ToyPreset(), overrides).validate()
-    trained = train_toy(cfg, out=out)
+    trained = train_toy(cfg, out=out, overwrite=overwrite)
     run = RunFolder(Path(trained["run_dir"]))
     held = {int(d): qs for d, qs in trained["held_out"].items()}
     t0 = time.perf_counter()

@@ -241,13 +241,14 @@ def toy_tokenizer():
 
 
 def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
-              overrides: list[str] | None = None) -> dict[str, Any]:
-    """Train the toy agent model; the Trainer's summary plus `model_dir` (an HF model directory)."""
+              overrides: list[str] | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Train the toy agent model; the Trainer's summary plus `model_dir` (an HF model directory). A folder that
+    already holds a run is refused unless `overwrite`."""
     from llmlab.runs import RunFolder
     from llmlab.training.toy_gpt import train_toy_gpt
 
     cfg = apply_overrides(preset or ToyPreset(), overrides).validate()
-    run = RunFolder.create("agents", name="toy", out=out)
+    run = RunFolder.start("agents", name="toy", out=out, overwrite=overwrite)
     tok = toy_tokenizer()
     held = held_out_questions(cfg)
     held_set = {q for qs in held.values() for q, _ in qs}

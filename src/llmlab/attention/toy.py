@@ -75,8 +75,9 @@ def copy_period(cfg: ToyPreset) -> int:
 
 
 def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
-              overrides: list[str] | None = None) -> dict:
-    """Train the toy model; returns the Trainer's summary, the per-copy losses and `model_dir` (an HF model directory)."""
+              overrides: list[str] | None = None, overwrite: bool = False) -> dict:
+    """Train the toy model; returns the Trainer's summary, the per-copy losses and `model_dir` (an HF model directory).
+    A folder that already holds a run is refused unless `overwrite`."""
     import torch
 
     from llmlab.errors import LabError
@@ -92,7 +93,7 @@ def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
         raise LabError(f"periods [{cfg.min_period}, {cfg.max_period}] must satisfy 2 <= min <= max <= {longest} "
                        f"(block_size / 2{', and the alphabet size for distinct letters' if cfg.distinct else ''})",
                        hint="--set max_period=... (each window holds at least two copies of r)")
-    run = RunFolder.create("attention", name="toy", out=out)
+    run = RunFolder.start("attention", name="toy", out=out, overwrite=overwrite)
     tok = CharTokenizer(list(cfg.alphabet), unk=True)
 
     def windows(count: int, seed: int) -> TokenWindows:

@@ -28,14 +28,16 @@ def train(model: str = typer.Option("transformer", "--model", help=MODEL_HELP),
           max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
           overrides: list[str] = typer.Option(None, "--set", help="key=value (model or training setting)"),
           resume: bool = typer.Option(False, "--resume", help="continue from the run folder's checkpoint"),
+          overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
           as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Train one model; writes metrics.jsonl, loss.png, samples, checkpoint/ and best/ into the run folder."""
     from llmlab.charlm.presets import resolve
     from llmlab.charlm.train import train_charlm
     from llmlab.console import print_summary
+    from llmlab.runs import resume_command
 
     cfg = resolve(model, preset, overrides, corpus=corpus, max_time=max_time, max_steps=max_steps)
-    summary = train_charlm(cfg, out=out, resume=resume)
+    summary = train_charlm(cfg, out=out, resume=resume, overwrite=overwrite, resume_command=resume_command())
     print_summary(summary, as_json, title=f"charlm {model} on {corpus}")
 
 
@@ -111,13 +113,14 @@ def compare_models(corpus: str = typer.Option("python-docs", "--corpus"),
                    models: str = typer.Option("rnn,lstm,gru,transformer", "--models"),
                    overrides: list[str] = typer.Option(None, "--set"),
                    out: Path = typer.Option(None, "--out"),
+                   overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier comparison's runs"),
                    as_json: bool = typer.Option(False, "--json")) -> None:
     """Train each architecture for the same wall time on one corpus; one picture of their val losses."""
     from llmlab.charlm.compare import compare_architectures
     from llmlab.console import print_summary
 
     summary = compare_architectures(corpus, [m.strip() for m in models.split(",") if m.strip()], preset,
-                                    max_time, overrides, out)
+                                    max_time, overrides, out, overwrite=overwrite)
     print_summary(summary, as_json, title=f"architectures on {corpus}")
 
 

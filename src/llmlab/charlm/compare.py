@@ -16,9 +16,10 @@ from llmlab.runs import RunFolder
 
 def compare_architectures(corpus: str, models: list[str], preset: str, max_time: float,
                           overrides: list[str] | None = None, out: str | Path | None = None,
-                          max_steps: int | None = None) -> dict[str, Any]:
+                          max_steps: int | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Train each model for `max_time` seconds (the LR decays over the time), or, with `max_steps`, for
-    that many steps with `max_time` as a cap — the same models on a busy machine as on a quiet one."""
+    that many steps with `max_time` as a cap — the same models on a busy machine as on a quiet one.
+    Each model's run is refused if it exists already, unless `overwrite`."""
     from llmlab.charlm.presets import resolve
     from llmlab.charlm.train import corpus_ids, train_charlm
     from llmlab.plots import plot_curves
@@ -32,7 +33,7 @@ def compare_architectures(corpus: str, models: list[str], preset: str, max_time:
                   else {"max_steps": max(cfg.train.max_steps, 10**6), "decay_by": "time"})
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **budget))
         data = data or corpus_ids(cfg)          # one tokenizer and one split for all four
-        summary = train_charlm(cfg, out=run.path / model, data=data)
+        summary = train_charlm(cfg, out=run.path / model, data=data, overwrite=overwrite)
         results[model] = {k: summary[k] for k in ("best_val_loss", "final_val_loss", "steps", "train_seconds",
                                                   "params", "tokens_per_s")}
         rows = RunFolder(run.path / model).metrics()

@@ -30,15 +30,17 @@ def corpus_ids(cfg: CharLMConfig, tokenizer=None):
 
 
 def train_charlm(cfg: CharLMConfig, out: str | Path | None = None, resume: bool = False,
-                 data: tuple[np.ndarray, np.ndarray, Any] | None = None) -> dict[str, Any]:
+                 data: tuple[np.ndarray, np.ndarray, Any] | None = None, overwrite: bool = False,
+                 resume_command: str | None = None) -> dict[str, Any]:
+    """A folder that already holds a run is refused unless `resume` (continue it) or `overwrite` (replace it)."""
     import torch
 
     from llmlab.training import TokenWindows, Trainer
-    from llmlab.training.checkpoint import find_checkpoint
+    from llmlab.training.checkpoint import require_checkpoint
 
-    run = RunFolder.create("charlm", name=cfg.model, out=out)
+    run = RunFolder.start("charlm", name=cfg.model, out=out, resume=resume, overwrite=overwrite)
     tokenizer = None
-    found = find_checkpoint(run.path) if resume else None
+    found = require_checkpoint(run.path) if resume else None
     if found is not None:
         from llmlab.tokenizer import load_tokenizer
 
@@ -50,7 +52,7 @@ def train_charlm(cfg: CharLMConfig, out: str | Path | None = None, resume: bool 
     train = TokenWindows(train_ids, cfg.block_size, t.batch_size, seed=t.seed, chars_per_token=1.0)
     val = TokenWindows(val_ids, cfg.block_size, t.batch_size, seed=t.seed + 1, chars_per_token=1.0)
     trainer = Trainer(model, t, run, train, val, tokenizer=tok, run_config=cfg,
-                      description=f"charlm {cfg.model}")
+                      description=f"charlm {cfg.model}", resume_command=resume_command)
     summary = trainer.fit(resume=resume)
     summary = {"model": cfg.model, "corpus": cfg.corpus, "preset": cfg.preset, **summary,
                "best_val_bpc": summary["best_val_loss"] / math.log(2) if summary["best_val_loss"] else None,

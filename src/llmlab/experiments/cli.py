@@ -78,7 +78,10 @@ def cot_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
     from llmlab.experiments.harness import CotRun
     from llmlab.experiments.harness_runs import cot_experiment
     from llmlab.experiments.report import print_table
+    from llmlab.runs import check_name
 
+    if name:
+        check_name(name)              # before the model loads
     if _split(tasks) != ["arithmetic"]:
         raise LabError(f"unknown chain-of-thought task set {tasks!r}", hint="use --tasks arithmetic")
     cfg = CotRun(samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, chat=chat, seed=seed,
@@ -92,13 +95,14 @@ def cot_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
 @cot_app.command("train")
 def cot_train(overrides: list[str] = typer.Option(None, "--set", help="preset override key=value (see docs/cot.md)"),
               out: Path = typer.Option(None, "--out", help="run folder (default runs/cot/train)"),
+              overwrite: bool = typer.Option(False, "--overwrite", help="replace the runs already in the run folder"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Offline: one tiny GPT-2 trained to answer directly, one to write a scratchpad; held-out accuracy by length."""
     from llmlab.console import print_summary
     from llmlab.experiments.cot_train import compare_cot, cot_summary
     from llmlab.experiments.report import print_table
 
-    result = compare_cot(out=out, overrides=overrides)
+    result = compare_cot(out=out, overrides=overrides, overwrite=overwrite)
     summary = cot_summary(result)
     if not as_json:
         print_table(result["table"], "held-out accuracy by number of operations")
@@ -155,7 +159,10 @@ def icl_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
     from llmlab.experiments.harness import IclRun
     from llmlab.experiments.harness_runs import icl_experiment
     from llmlab.experiments.report import print_table
+    from llmlab.runs import check_name
 
+    if name:
+        check_name(name)              # before the model loads
     cfg = IclRun(samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, chat=chat, seed=seed,
                  tasks=_split(tasks), shots=_ints(shots, "--shots"), n=n, instruction=instruction)
     summary = icl_experiment(model, cfg, out, name, _options(opt))
@@ -167,13 +174,14 @@ def icl_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
 @icl_app.command("train")
 def icl_train(overrides: list[str] = typer.Option(None, "--set", help="preset override key=value (see docs/icl.md)"),
               out: Path = typer.Option(None, "--out", help="run folder (default runs/icl/train)"),
+              overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Offline: a tiny GPT-2 trained on random (x -> y) tasks; k-shot accuracy on tasks it never saw."""
     from llmlab.console import print_summary
     from llmlab.experiments.icl_train import icl_summary, train_icl
     from llmlab.experiments.report import print_table
 
-    result = train_icl(out=out, overrides=overrides)
+    result = train_icl(out=out, overrides=overrides, overwrite=overwrite)
     summary = icl_summary(result)
     if not as_json:
         print_table(result["by_shots"], "unseen tasks: accuracy by shots")

@@ -156,8 +156,9 @@ def validate(cfg: CotPreset) -> None:
 
 
 def compare_cot(preset: CotPreset | None = None, out: str | Path | None = None,
-                overrides: list[str] | None = None) -> dict:
-    """Train one model per mode on the same problems, score them on the same held-out problems; the summary."""
+                overrides: list[str] | None = None, overwrite: bool = False) -> dict:
+    """Train one model per mode on the same problems, score them on the same held-out problems; the summary.
+    A folder that already holds a run is refused unless `overwrite`."""
     from llmlab.experiments.report import accuracy_table, write_jsonl
     from llmlab.experiments.sequences import MaskedRows
     from llmlab.runs import RunFolder
@@ -167,7 +168,7 @@ def compare_cot(preset: CotPreset | None = None, out: str | Path | None = None,
 
     cfg = apply_overrides(preset or CotPreset(), overrides)
     validate(cfg)
-    run = RunFolder.create("cot", name="train", out=out)
+    run = RunFolder.start("cot", name="train", out=out, overwrite=overwrite)
     run.save_config(cfg)
     tok = CharTokenizer(list(ALPHABET), unk=False)
     train_chains = make_chains(cfg.n_train, cfg, cfg.seed)
@@ -175,7 +176,6 @@ def compare_cot(preset: CotPreset | None = None, out: str | Path | None = None,
     test = held_out(cfg, train_chains)
     results, rows = {}, []
     for mode in cfg.modes:
-        (run.path / mode / "metrics.jsonl").unlink(missing_ok=True)     # a rerun into the same folder starts afresh
         train = MaskedRows(*build_rows(train_chains, cfg, mode, tok), cfg.batch_size, seed=cfg.seed)
         val = MaskedRows(*build_rows(val_chains, cfg, mode, tok), cfg.batch_size, seed=cfg.seed + 1)
         model, summary = train_toy_gpt(cfg, train, val, tok, RunFolder.create("cot", out=run.path / mode), run_config=cfg,

@@ -120,8 +120,9 @@ def shot_predictions(model, xs: np.ndarray, ys: np.ndarray, cfg: IclPreset, batc
 
 
 def train_icl(preset: IclPreset | None = None, out: str | Path | None = None,
-              overrides: list[str] | None = None) -> dict:
-    """Train on random tasks, score on held-out tasks; returns the config, run folder, tables and items."""
+              overrides: list[str] | None = None, overwrite: bool = False) -> dict:
+    """Train on random tasks, score on held-out tasks; returns the config, run folder, tables and items.
+    A folder that already holds a run is refused unless `overwrite`."""
     from llmlab.experiments.report import accuracy_table, write_jsonl
     from llmlab.experiments.sequences import MaskedRows
     from llmlab.runs import RunFolder
@@ -130,8 +131,7 @@ def train_icl(preset: IclPreset | None = None, out: str | Path | None = None,
 
     cfg = apply_overrides(preset or IclPreset(), overrides)
     validate(cfg)
-    run = RunFolder.create("icl", name="train", out=out)
-    run.file("metrics.jsonl").unlink(missing_ok=True)                  # a rerun into the same folder starts afresh
+    run = RunFolder.start("icl", name="train", out=out, overwrite=overwrite)
     train = MaskedRows(*to_rows(*make_sequences(cfg.n_train, cfg, cfg.seed), cfg), cfg.batch_size, seed=cfg.seed)
     val = MaskedRows(*to_rows(*make_sequences(512, cfg, cfg.seed + 1), cfg), cfg.batch_size, seed=cfg.seed + 1)
     model, summary = train_toy_gpt(cfg, train, val, len(vocabulary(cfg)), run, run_config=cfg, description="icl")

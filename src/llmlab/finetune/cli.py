@@ -28,6 +28,7 @@ def train(model: str = typer.Option("gpt2", "--model", help=MODEL_HELP),
           preset: str = typer.Option("cpu", "--preset", help=PRESET_HELP),
           overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. r=16 or lr_lora=1e-3"),
           max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
+          overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
           as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Fine-tune once: val loss/perplexity before and after, a sample before and after, model/ and adapter/."""
     from llmlab.console import print_summary
@@ -35,7 +36,7 @@ def train(model: str = typer.Option("gpt2", "--model", help=MODEL_HELP),
     from llmlab.finetune.run import finetune
 
     cfg = resolve(preset, overrides, method=method, max_steps=max_steps)
-    summary = finetune(cfg, model, corpus, out)
+    summary = finetune(cfg, model, corpus, out, overwrite=overwrite)
     print_summary(summary, as_json, title=f"finetune {method} on {corpus}")
 
 
@@ -47,13 +48,14 @@ def compare(model: str = typer.Option("gpt2", "--model", help=MODEL_HELP),
             methods: str = typer.Option("lora,full,lora-scratch", "--methods"),
             overrides: list[str] = typer.Option(None, "--set", help="key=value for every method"),
             max_steps: int = typer.Option(None, "--max-steps"),
+            overwrite: bool = typer.Option(False, "--overwrite", help="replace the methods' earlier runs"),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """The methods side by side on one base model and one corpus: losses, parameters, time, samples."""
     from llmlab.console import print_summary
     from llmlab.finetune.compare import compare_methods
 
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
-    summary = compare_methods(model, corpus, out, preset, overrides, chosen, max_steps)
+    summary = compare_methods(model, corpus, out, preset, overrides, chosen, max_steps, overwrite=overwrite)
     if as_json:
         print_summary(summary, True)
         return

@@ -50,18 +50,21 @@ def config_from_hf(data: dict):
 
 
 def _resolve_directory(directory: str | Path) -> Path:
-    path = Path(directory)
-    if path.is_dir():
+    from llmlab.hub import local_model_dir, offline_unless_reachable
+
+    hint = "give a folder with config.json and model.safetensors (llmlab transformer train writes one)"
+    path = local_model_dir(directory, hint)       # a missing path is "no such directory", not a Hub error
+    if path is not None:
         return path
-    if path.exists() or str(directory).startswith((".", "/")) or str(directory).count("/") > 1:
-        raise LabError(f"{directory} is not a model directory", hint="give a folder with config.json and model.safetensors")
+    name = str(directory)
+    offline_unless_reachable(name)                # no network: fail now instead of retrying for a minute
     try:  # a Hub name such as "gpt2" or "openai-community/gpt2": needs a network (or the local HF cache)
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(str(directory), allow_patterns=[CONFIG, "model.safetensors*"]))
+        return Path(snapshot_download(name, allow_patterns=[CONFIG, "model.safetensors*"]))
     except Exception as exc:  # noqa: BLE001 - any download problem is the same problem for the user
-        raise LabError(f"could not fetch {directory!r} from the Hugging Face Hub ({type(exc).__name__})",
-                       hint="check the network, or pass a local directory holding config.json and model.safetensors") from None
+        raise LabError(f"there is no directory {name!r} here, and the Hugging Face Hub could not provide a model of "
+                       f"that name ({type(exc).__name__})", hint=hint + "; a Hub name needs a network the first time") from None
 
 
 def read_state(directory: Path) -> dict[str, np.ndarray]:

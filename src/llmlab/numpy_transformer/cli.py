@@ -25,6 +25,7 @@ def train_command(
         overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. --set n_layer=6 --set lr=3e-4"),
         out: Path = typer.Option(None, "--out", help="run folder (default runs/transformer/<name>)"),
         name: str = typer.Option(None, "--name", help="run name under runs/transformer/"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Train a character-level GPT in NumPy; writes metrics, loss.png, a sample and a HF model folder."""
     from llmlab.config import apply_overrides
@@ -32,11 +33,11 @@ def train_command(
     from llmlab.numpy_transformer.train import train
     from llmlab.runs import RunFolder
 
+    run = RunFolder.start("transformer", name=name or preset, out=out, overwrite=overwrite)
     cfg = get_preset(preset)
     if corpus:
         cfg.corpus = corpus
     cfg = apply_overrides(cfg, overrides)
-    run = RunFolder.create("transformer", name=name or preset, out=out)
     summary = train(cfg, run, log=lambda m: None if as_json else console.print(m, markup=False, highlight=False))
     sample = summary.pop("sample")
     print_summary(summary, as_json=as_json, title=f"transformer train ({run.path})")
@@ -47,7 +48,8 @@ def train_command(
 
 @app.command("sample")
 def sample_command(
-        model: Path = typer.Option(..., "--model", help="a model folder written by `train` (or any GPT-2 folder)"),
+        # str, not Path: Path("./nope") would lose the "./" that marks a local folder
+        model: str = typer.Option(..., "--model", help="a model folder written by `train` (or any GPT-2 folder)"),
         prompt: str = typer.Option("\n", "--prompt"),
         max_new_tokens: int = typer.Option(300, "--max-new-tokens"),
         temperature: float = typer.Option(0.8, "--temperature", help="0 = greedy"),
@@ -78,7 +80,7 @@ def sample_command(
         console.print(prompt + text, markup=False, highlight=False)
 
 
-def _tokenizer_for(model: Path):
+def _tokenizer_for(model: str | Path):
     """The llmlab tokenizer saved with the model, else the folder's Hugging Face tokenizer."""
     from llmlab.errors import LabError
     from llmlab.tokenizer.base import META_FILE, load_tokenizer

@@ -145,8 +145,8 @@ def train(cfg: TransformerTrainConfig, run: RunFolder, log: Callable[[str], None
 
 
 def _train(cfg: TransformerTrainConfig, run: RunFolder, log: Callable[[str], None], data: CharData | None) -> dict:
-    run.save_config(cfg)
     data = data or CharData.load(cfg.corpus, cfg.block_size)
+    run.save_config(cfg)              # after the corpus loaded: a bad --corpus leaves no run folder behind
     model = GPT(cfg.model_config(data.tokenizer.vocab_size), dtype=cfg.dtype, seed=cfg.seed)
     opt = AdamW(model.named_parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
     grads = [g for _, _, g in model.named_parameters()]

@@ -24,16 +24,18 @@ def train_command(
         max_time: float = typer.Option(None, "--max-time", help="stop after this many seconds, then eval and save"),
         seed: int = typer.Option(None, "--seed", help="seed for weights and batches"),
         resume: bool = typer.Option(False, "--resume", help="continue from the run folder's checkpoint, exactly"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
         overrides: list[str] = typer.Option(None, "--set", help="key=value for the model or the training config"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Train with the shared loop; under torchrun / accelerate launch every process runs this same command."""
     from llmlab.pretrain.train import pretrain
+    from llmlab.runs import resume_command
 
     extra = list(overrides or [])
     extra += [f"max_steps={max_steps}"] if max_steps is not None else []
     extra += [f"max_time={max_time}"] if max_time is not None else []
     extra += [f"seed={seed}"] if seed is not None else []
-    summary = pretrain(preset, data, out, extra, resume=resume)
+    summary = pretrain(preset, data, out, extra, resume=resume, overwrite=overwrite, resume_command=resume_command())
     if "pictures" in summary:   # only the main process prints
         summary.pop("samples", None) if not as_json else None
         print_summary(summary, as_json=as_json, title=f"pretrain {preset}")

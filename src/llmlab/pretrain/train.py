@@ -38,11 +38,13 @@ def _report(data: str | Path) -> dict[str, Any]:
 
 
 def pretrain(preset: str, data: str | Path, out: str | Path | None = None, overrides: list[str] | None = None,
-             resume: bool = False) -> dict[str, Any]:
-    """Train, evaluate, sample and checkpoint; returns the summary (also written on the main process)."""
+             resume: bool = False, overwrite: bool = False, resume_command: str | None = None) -> dict[str, Any]:
+    """Train, evaluate, sample and checkpoint; returns the summary (also written on the main process).
+    A folder that already holds a run is refused unless `resume` (continue it) or `overwrite` (replace it)."""
     from llmlab.pretrain.model import build_model, causal_lm_loss_in_forward, configure_compiler
     from llmlab.training import Trainer
 
+    run = RunFolder.start("pretrain", name=preset, out=out, resume=resume, overwrite=overwrite)
     spec, train = resolve(preset, overrides)
     train_data = shard_windows(data, "train", spec.block_size, train.batch_size, train.seed)
     val_data = shard_windows(data, "val", spec.block_size, train.batch_size, train.seed)
@@ -54,11 +56,11 @@ def pretrain(preset: str, data: str | Path, out: str | Path | None = None, overr
     eot = TokenShards(data, "train").eot_id
     configure_compiler(spec)
     model = build_model(spec, vocab, eot, seed=train.seed)
-    run = RunFolder.create("pretrain", name=preset, out=out)
     run_config = {"preset": preset, "data": str(data), "model": config_dict(spec), "train": config_dict(train)}
     trainer = Trainer(model, train, run, train_data, val_data, tokenizer,
                       loss_fn=causal_lm_loss_in_forward if spec.loss_in_forward else None,
-                      sample_fn=sampler(tokenizer, train), run_config=run_config, description=f"pretrain {preset}")
+                      sample_fn=sampler(tokenizer, train), run_config=run_config, description=f"pretrain {preset}",
+                      resume_command=resume_command)
     summary = trainer.fit(resume=resume)
     summary.update(preset=preset, data=str(data), block_size=spec.block_size, batch_size=train.batch_size,
                    grad_accum=train.grad_accum, tokens_per_step=trainer.tokens_per_step,

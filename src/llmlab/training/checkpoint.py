@@ -3,8 +3,8 @@
     <run>/checkpoint/            latest, for resuming     <run>/best/    model only, lowest val loss
         config.json, model.safetensors, tokenizer.json    (a Hugging Face model: AutoModelForCausalLM loads it)
         or model.safetensors + llmlab_model.json          (an RNN: llmlab.charlm loads it)
-        trainer/                 accelerate's save_state: optimizer, every process's RNG, data position
-        trainer_state.json       step, tokens, elapsed seconds, best val loss, the config
+        trainer/                 accelerate's save_state: optimizer, every process's RNG
+        trainer_state.json       step, tokens, elapsed seconds, best val loss, data position, the config
 
 A checkpoint is built in `<name>.tmp/` and swapped in by renames, so a crash (even SIGKILL) at any
 moment leaves either the previous checkpoint or the new one, never half of one.
@@ -104,8 +104,38 @@ def find_checkpoint(run_path: Path, name: str = CHECKPOINT) -> Path | None:
     return None
 
 
+def require_checkpoint(run_path: Path) -> Path:
+    """The checkpoint to --resume from, or the error that says there is none (never a silent fresh start)."""
+    found = find_checkpoint(run_path)
+    if found is None:
+        raise LabError(f"nothing to resume: {run_path} holds no checkpoint",
+                       hint="drop --resume to start again (with --overwrite to replace what is there), "
+                            "or point --out at the run to continue")
+    return found
+
+
 def read_state(directory: Path) -> dict[str, Any]:
     return json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def read_data_position(directory: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """The batch source's position: JSON in trainer_state.json. Checkpoints written before it moved there keep it
+    in trainer/custom_checkpoint_0.pkl, read with weights_only=True (plain numbers load, code in a pickle does not)."""
+    if state.get("data") is not None:
+        return state["data"]
+    legacy = directory / STATE_DIR / "custom_checkpoint_0.pkl"
+    try:
+        return dict(torch.load(legacy, map_location="cpu", weights_only=True))
+    except Exception:
+        raise LabError(f"{directory} does not say where in the data the run stopped",
+                       hint="resume from a checkpoint this llmlab wrote, or start again with --overwrite") from None
+
+
+def remove_pickled_position(directory: Path) -> None:
+    """Delete trainer/custom_checkpoint_*.pkl unread (its content came from read_data_position, or from the JSON):
+    accelerate refuses to load a folder holding custom pickles that nothing registered, and nothing here ever will."""
+    for stale in (directory / STATE_DIR).glob("custom_checkpoint_*.pkl"):
+        stale.unlink()
 
 
 def write_state(directory: Path, state: dict[str, Any]) -> None:

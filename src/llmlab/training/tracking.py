@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from llmlab.errors import LabError
-from llmlab.runs import RunFolder
+from llmlab.runs import RunFolder, write_text_atomic
 
 
 class MetricsSink:
@@ -54,7 +54,8 @@ class MetricsSink:
             self._tb.add_text(f"samples/{tag!r}", "```\n" + text + "\n```", step)
 
     def truncate_after(self, step: int) -> None:
-        """After a crash, drop rows newer than the checkpoint being resumed so the curves stay clean."""
+        """After a crash, drop rows newer than the checkpoint being resumed so the curves stay clean (through a
+        temporary file and a rename: a crash here must not cost the rows that are kept)."""
         if not self.enabled:
             return
         for name in ("metrics.jsonl", "samples.jsonl"):
@@ -62,7 +63,7 @@ class MetricsSink:
             if path.exists():
                 keep = [line for line in path.read_text(encoding="utf-8").splitlines()
                         if line.strip() and json.loads(line).get("step", 0) <= step]
-                path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+                write_text_atomic(path, "".join(line + "\n" for line in keep))
 
     def close(self) -> None:
         if self._tb is not None:

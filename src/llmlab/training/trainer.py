@@ -6,12 +6,17 @@
 
 One process on a CPU, or many under `accelerate launch` / `torchrun` (DDP, FSDP, DeepSpeed through
 accelerate's config). Each optimizer step: grad_accum micro-batches -> clip -> AdamW with lr(step).
+Ctrl-C finishes the step under way, saves a checkpoint, prints the command that resumes it and raises
+KeyboardInterrupt (the CLI exits 130); a second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -85,7 +90,8 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, config: TrainConfig, run: RunFolder, train_data: BatchSource,
                  val_data: Any = None, tokenizer: Any = None, *, loss_fn: LossFn | None = None,
                  sample_fn: Callable[[torch.nn.Module], dict[str, str]] | None = None,
-                 flops_per_token: float | None = None, run_config: Any = None, description: str = "train"):
+                 flops_per_token: float | None = None, run_config: Any = None, description: str = "train",
+                 resume_command: str | None = None):
         self.raw_model, self.cfg, self.run = model, config.validate(), run
         self.train_data, self.val_data, self.tokenizer = train_data, val_data, tokenizer
         self.loss_fn = loss_fn or (hf_causal_lm_loss if ckpt.is_hf_model(model) else causal_lm_loss)
@@ -93,11 +99,13 @@ class Trainer:
         self.flops_per_token = flops_per_token
         self.run_config = run_config if run_config is not None else config
         self.description = description
+        self.resume_command = resume_command   # printed after Ctrl-C (the entry point knows its command line)
         self.step, self.tokens, self.elapsed = 0, 0, 0.0
         self.best_val_loss: float | None = None
         self.last_val_loss: float | None = None
         self.stopped_by = "max_steps"
         self._evaluated_at = -1
+        self._interrupted = False
 
     # ---------------------------------------------------------------- setup
     def _setup(self) -> None:
@@ -120,7 +128,8 @@ class Trainer:
         self.model = torch.compile(self.prepared) if cfg.compile else self.prepared
         if hasattr(self.train_data, "bind"):
             self.train_data.bind(acc.process_index, acc.num_processes, cfg.grad_accum)
-        acc.register_for_checkpointing(self.train_data)
+        # the data position is saved as JSON in trainer_state.json, not with accelerate's register_for_checkpointing:
+        # that pickles it and loads it back with weights_only=False, so a tampered run folder would run code on --resume
         if not self.sharded:
             # the weights live once, in the model directory; accelerate keeps optimizer, RNG and data state
             acc.register_save_state_pre_hook(lambda models, weights, out: weights.clear())
@@ -132,14 +141,17 @@ class Trainer:
         self.peak_flops = peak * acc.num_processes if peak else None
         self.tokens_per_step = self.train_data.tokens_per_batch * cfg.grad_accum * acc.num_processes
 
-    def _resume(self) -> bool:
-        found = ckpt.find_checkpoint(self.run.path)
-        if found is None:
-            return False
+    def _resume(self) -> None:
+        found = ckpt.require_checkpoint(self.run.path)
         if not self.sharded:
             ckpt.load_model_weights(self.raw_model, found)
-        self.accelerator.load_state(str(found / ckpt.STATE_DIR))   # optimizer, RNG of every process, data position
         state = ckpt.read_state(found)
+        position = ckpt.read_data_position(found, state)
+        if self.accelerator.is_main_process:
+            ckpt.remove_pickled_position(found)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.load_state(str(found / ckpt.STATE_DIR))   # optimizer, RNG of every process: weights_only
+        self.train_data.load_state_dict(position)
         self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed"]
         self.best_val_loss, self.last_val_loss = state.get("best_val_loss"), state.get("last_val_loss")
         self.sink.truncate_after(self.step)
@@ -160,7 +172,9 @@ class Trainer:
         acc = self.accelerator
         self.sink = MetricsSink(self.run, acc.is_main_process, cfg.tensorboard, cfg.wandb, cfg.wandb_project,
                                 config=_as_dict(self.run_config))
-        resumed_from = self.step if resume and self._resume() else None
+        if resume:
+            self._resume()
+        resumed_from = self.step if resume else None
         if acc.is_main_process:
             self.run.save_config(self.run_config)
         self.model.train()
@@ -171,11 +185,15 @@ class Trainer:
         last_log: dict[str, Any] = {}
         with progress_bar(cfg.max_steps, self.description, unit="tok",
                           enabled=None if acc.is_main_process else False,
-                          time_budget=None if cfg.max_time is None else cfg.max_time - self.elapsed) as bar:
+                          time_budget=None if cfg.max_time is None else cfg.max_time - self.elapsed) as bar, self._ctrl_c_stops_after_a_step():
             bar.advance(self.step, amount=0)
             try:
                 while self.step < cfg.max_steps:
-                    if self._out_of_time(clock, at_sync=(self.step - start_step) % cfg.log_interval == 0):
+                    at_sync = (self.step - start_step) % cfg.log_interval == 0
+                    if self._interrupt_agreed(at_sync):
+                        self.stopped_by = "interrupt"
+                        break
+                    if self._out_of_time(clock, at_sync=at_sync):
                         self.stopped_by = "max_time"
                         break
                     loss = self._train_step()
@@ -197,6 +215,8 @@ class Trainer:
             finally:
                 if window_loss is not None and window_steps and self.stopped_by != "nan":
                     last_log = self._log_train(window_loss / window_steps, None)
+        if self.stopped_by == "interrupt":
+            self._save_and_stop()
         self._finish()
         summary = {
             "steps": self.step, "best_val_loss": self.best_val_loss, "final_val_loss": self.last_val_loss,
@@ -241,6 +261,53 @@ class Trainer:
         if device.type == "cuda":   # pinned host memory lets the copy overlap with compute
             return t.pin_memory().to(device, non_blocking=True)
         return t.to(device)
+
+    @contextlib.contextmanager
+    def _ctrl_c_stops_after_a_step(self):
+        """While training, the first Ctrl-C (SIGINT) only sets a flag: the loop stops between two optimizer steps,
+        where model, optimizer, data position and step count agree, and saves. Python delivers signals to the main
+        thread only; elsewhere Ctrl-C keeps its ordinary meaning, and a process that ignores SIGINT (nohup, a
+        background job) goes on ignoring it."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is signal.SIG_IGN:
+            yield
+            return
+
+        def on_ctrl_c(signum, frame):
+            self._interrupted = True
+            signal.signal(signal.SIGINT, previous)      # a second Ctrl-C stops at once, without saving
+            print(f"\nCtrl-C: stopping after step {self.step + 1} and saving a checkpoint "
+                  "(Ctrl-C again to stop without saving)", file=sys.stderr, flush=True)
+
+        signal.signal(signal.SIGINT, on_ctrl_c)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _interrupt_agreed(self, at_sync: bool) -> bool:
+        """One process: the flag. Several: they stop together at a log boundary, so no collective is left waiting."""
+        if self.accelerator.num_processes == 1:
+            return self._interrupted
+        if not at_sync:
+            return False
+        flag = torch.tensor(float(self._interrupted), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, "max").item())
+
+    def _save_and_stop(self) -> None:
+        """After Ctrl-C: save the checkpoint, say where it is and how to continue, and leave as KeyboardInterrupt."""
+        self.save_checkpoint()
+        self.sink.close()
+        if self.accelerator.is_main_process:
+            where = self.run.path / ckpt.CHECKPOINT
+            print(f"interrupted at step {self.step} of {self.cfg.max_steps}; checkpoint saved in {where}",
+                  file=sys.stderr, flush=True)
+            if self.resume_command:
+                print(f"resume with: {self.resume_command}", file=sys.stderr, flush=True)
+        raise KeyboardInterrupt
 
     def _out_of_time(self, clock: float, at_sync: bool) -> bool:
         if self.cfg.max_time is None:
@@ -364,7 +431,7 @@ class Trainer:
         target = self.run.path / name
         tmp = target.with_name(name + ".tmp")
         if acc.is_main_process:
-            ckpt.begin_atomic(target)
+            ckpt.begin_atomic(self.run.file(name))     # run.file: an earlier run being replaced goes first
         acc.wait_for_everyone()
         state_dict = acc.get_state_dict(self.prepared) if self.sharded else None   # a collective under FSDP
         if acc.is_main_process:
@@ -375,6 +442,7 @@ class Trainer:
         if acc.is_main_process:
             ckpt.write_state(tmp, {"step": self.step, "tokens": self.tokens, "elapsed": self.elapsed,
                                    "best_val_loss": self.best_val_loss, "last_val_loss": self.last_val_loss,
+                                   "data": self.train_data.state_dict() if with_state else None,
                                    "config": _as_dict(self.run_config)})
             ckpt.commit_atomic(target)
         acc.wait_for_everyone()
