@@ -49,7 +49,9 @@ def show(model: str = typer.Option(..., "--model", help=MODEL_HELP),
     from llmlab.attention.analysis import show as run_show
     from llmlab.attention.capture import load_attention_model
     from llmlab.console import print_summary
+    from llmlab.runs import check_name
 
+    check_name(name)                  # before the model loads
     loaded = load_attention_model(model)
     summary = run_show(loaded, _default_text(loaded) if text is None else text, out, name, token, period)
     print_summary(summary, as_json, title=f"attention of {model}")
@@ -97,7 +99,9 @@ def compare(model: str = typer.Option(..., "--model", help=MODEL_HELP),
     from llmlab.attention.analysis import compare as run_compare
     from llmlab.attention.capture import load_attention_model
     from llmlab.console import print_summary
+    from llmlab.runs import check_name
 
+    check_name(name)                  # before the model loads
     summary = run_compare(load_attention_model(model), texts, out, name)
     print_summary(summary, as_json, title=f"attention of {model} across inputs")
 
@@ -105,12 +109,13 @@ def compare(model: str = typer.Option(..., "--model", help=MODEL_HELP),
 @app.command("train-toy")
 def train_toy_cmd(out: Path = typer.Option(None, "--out", help="run folder (default runs/attention/toy)"),
                   overrides: list[str] = typer.Option(None, "--set", help="key=value (ToyPreset field)"),
+                  overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
                   as_json: bool = typer.Option(False, "--json")) -> None:
     """Train the 2-layer toy model on repeated random strings (an induction head forms after a few thousand steps)."""
     from llmlab.attention.toy import train_toy
     from llmlab.console import print_summary
 
-    summary = train_toy(out=out, overrides=overrides)
+    summary = train_toy(out=out, overrides=overrides, overwrite=overwrite)
     keys = ("steps", "final_val_loss", "uniform_loss", "first_copy_loss", "second_copy_loss", "copy_period", "model_dir")
     print_summary({k: summary[k] for k in keys if k in summary},
                   as_json, title="toy model")
