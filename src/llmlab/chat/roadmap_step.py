@@ -42,7 +42,8 @@ def _train_tiny_model(out, seed: int) -> tuple:
     cfg = TrainConfig(max_steps=10_000, max_time=TRAIN_SECONDS, decay_by="time", batch_size=16, lr=3e-3,
                       min_lr=3e-4, warmup_steps=20, eval_interval=0, eval_iters=2, checkpoint_interval=0,
                       save_best=False, threads=1, tensorboard=False, seed=seed)
-    trained = Trainer(model, cfg, RunFolder.create("chat", out=out / "train"), TokenWindows(ids, 64, 16, seed=seed),
+    run = RunFolder.start("chat", out=out / "train", overwrite=True)     # the roadmap replaces its own run
+    trained = Trainer(model, cfg, run, TokenWindows(ids, 64, 16, seed=seed),
                       description="tiny chat model").fit()
     model.eval().save_pretrained(str(model_dir))
     return model_dir, trained
