@@ -72,7 +72,8 @@ def test_sessions_clear_new_and_facts(chat_ui):
     chat, meter = chat_ui.clear("a")
     assert chat == [] and ChatStore().open("a").messages == [] and ChatStore().open("a").facts == ["likes tea"]
     update, chat, meter, facts = chat_ui.new_session()
-    assert update["value"] in chat_ui.session_names() and chat == [] and meter == "context: 0 / 200 tokens"
+    assert update["value"] in update["choices"] and chat == [] and meter == "context: 0 / 200 tokens"
+    assert update["value"] not in chat_ui.session_names()             # on disk only with its first message
     # the system prompt box is sent with each message
     list(chat_ui.respond("x", "a", "talk like a pirate", 0.0, 1.0, 1))
     assert ChatStore().open("a").meta["system"] == "be brief"          # the saved default is unchanged ...
@@ -157,3 +158,83 @@ def test_lab_errors_reach_the_page_as_gradio_errors(chat_ui):
     with pytest.raises(gr.Error, match="not a usable session name"):
         list(shown_errors(chat_ui.respond)("hi", "../up", "be brief", 0.0, 1.0, 2))
     assert [f[1] for f in shown_errors(chat_ui.respond)("hi", "ok", "be brief", 0.0, 1.0, 2)][-1] == ""
+
+
+def test_a_typed_session_name_makes_no_folder_until_its_first_message(chat_ui, runs_dir):
+    chat, _, meter, _ = chat_ui.load("just-looking")              # what the session box sends for any name
+    chat_ui.clear("just-looking")
+    assert chat == [] and not (runs_dir / "chat" / "just-looking").exists()
+    list(chat_ui.respond("hello", "just-looking", "be brief", 0.0, 1.0, 2))
+    assert ChatStore().open("just-looking").history()[0] == {"role": "user", "content": "hello"}
+
+
+def test_open_bots_are_bounded_least_recently_used_first(runs_dir, monkeypatch):
+    import llmlab.chat.ui as ui
+
+    monkeypatch.setattr(ui, "MAX_OPEN_SESSIONS", 3)
+    chat = ChatUI(CountLLM(), ChatStore(), system="be brief")
+    list(chat.respond("remember me", "first", "be brief", 0.0, 1.0, 2))
+    for i in range(10):
+        chat.load(f"name{i}")
+    chat.load("name8")                                                # used again: the newest
+    assert list(chat._bots) == ["name7", "name9", "name8"]
+    assert chat.load("first")[0][0]["content"] == "remember me"       # let go, read back from disk
+
+
+def test_load_shows_turns_saved_since_and_meters_the_loaded_conversation(runs_dir):
+    llm = CountLLM()
+    chat = ChatUI(llm, ChatStore(), system="be brief")
+    assert chat.load("s")[2] == "context: 0 / 200 tokens"
+    elsewhere = ChatStore().open("s")                                 # e.g. the REPL, in another process
+    elsewhere.add("user", "hello there")
+    elsewhere.add("assistant", "one two")
+    shown, _, meter, _ = chat.load("s")
+    assert [m["content"] for m in shown] == ["hello there", "one two"]
+    whole = llm.render_chat([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"},
+                             {"role": "assistant", "content": "one two"}])
+    assert meter.startswith(f"context: {len(whole.split())} / 200 tokens (the saved conversation")
+    assert ChatUI(llm, ChatStore(), system="be brief").load("s")[2] == meter    # a server started afterwards
+
+
+class SlowLLM(CountLLM):
+    """CountLLM with a pause before each word, so the page can be seen mid-answer."""
+
+    def _generate(self, prompt, params):
+        import time
+
+        for delta in super()._generate(prompt, params):
+            time.sleep(0.25)
+            yield delta
+
+
+def test_the_page_streams_an_answer_and_a_reload_shows_the_saved_conversation(runs_dir, browser, monkeypatch):
+    import re
+    import socket
+
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    chat = ChatUI(SlowLLM(), ChatStore(), system="be brief")
+    app = chat.build("web")                       # built before the message: the page must not show this state
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        meter = page.get_by_text(re.compile(r"^context: \d+ / 200 tokens"))
+        assert meter.inner_text(timeout=30_000).startswith("context: 0 / 200")
+        box = page.get_by_placeholder("Type a message and press Enter")
+        box.fill("hello browser")
+        box.press("Enter")
+        page.get_by_text("one two", exact=False).first.wait_for(timeout=30_000)
+        assert page.get_by_text("five", exact=False).count() == 0          # caught mid-stream: words still coming
+        page.get_by_text("one two three four five", exact=False).first.wait_for(timeout=30_000)
+        page.wait_for_function("() => !document.querySelector('.generating, .pending')", timeout=30_000)
+        page.reload()
+        page.get_by_text("hello browser").first.wait_for(timeout=30_000)
+        page.get_by_text("one two three four five", exact=False).first.wait_for(timeout=30_000)
+        used = int(re.match(r"context: (\d+) /", meter.inner_text(timeout=30_000)).group(1))
+        assert used > 0
+    finally:
+        page.close()
+        app.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from llmlab.chat.context import ContextPlan, fit_context
+from llmlab.chat.context import ContextPlan, fit_context, system_message
 from llmlab.chat.memory import Session
 from llmlab.chat.recall import recall
 from llmlab.generation import SamplingParams
@@ -36,8 +36,17 @@ class ChatBot:
         self.system = system if system is not None else session.meta.get("system", DEFAULT_SYSTEM)
         if session.meta.get("system") != self.system or session.meta.get("model") != llm.name:
             session.meta.update(system=self.system, model=llm.name)
-            session.save()
+            if session.saved:          # a new session is written with its first message, not before
+                session.save()
         self.last_plan: ContextPlan | None = None
+
+    def reload(self) -> None:
+        """Read the session again when it changed on disk since this bot last read or wrote it."""
+        if not self.session.saved:
+            return
+        on_disk = Session.load(self.session.path)
+        if on_disk.meta.get("updated") != self.session.meta.get("updated"):
+            self.session, self.last_plan = on_disk, None
 
     def pinned_notes(self) -> list[str]:
         """What is always under the system prompt: the running summary (if any), then the facts."""
@@ -121,10 +130,14 @@ class ChatBot:
         return "".join(self.reply_stream(user, params))
 
     def meter(self) -> dict[str, int]:
-        """The context meter: what the last turn (prompt + answer) used of the window, and how much was trimmed."""
+        """The context meter: what the last turn (prompt + answer) used of the window, and how much was trimmed.
+        Before any turn of this bot (a session just loaded): the saved conversation's tokens as the model would
+        read it whole, system prompt and notes included (0 for an empty conversation)."""
         window = self.llm.context_window
         if self.last_plan is None:
-            return {"used": 0, "window": window, "prompt": 0, "answer": 0, "dropped_messages": 0}
+            history = self.session.history()
+            used = self.llm.count_chat_tokens(system_message(self.system, self.pinned_notes()) + history) if history else 0
+            return {"used": used, "window": window, "prompt": used, "answer": 0, "dropped_messages": 0}
         answer = self.session.messages[-1]["content"] if self.session.messages else ""
         answer_tokens = self.llm.count_tokens(answer) if answer else 0
         return {"used": self.last_plan.prompt_tokens + answer_tokens, "window": window,
@@ -135,6 +148,10 @@ class ChatBot:
         m = self.meter()
         if not m["prompt"]:
             return f"context: 0 / {m['window']} tokens"
+        if self.last_plan is None:
+            over = m["used"] > m["window"]
+            return (f"context: {m['used']} / {m['window']} tokens (the saved conversation"
+                    + ("; the next turn keeps the newest messages that fit)" if over else ")"))
         text = (f"context: {m['used']} / {m['window']} tokens ({100 * m['used'] / m['window']:.0f}%: prompt "
                 f"{m['prompt']} + answer {m['answer']})")
         return text + (f" · {m['dropped_messages']} old messages out of the window" if m["dropped_messages"] else "")

@@ -4,11 +4,15 @@
 
 `ChatUI` holds the model and the session store; its methods are the Blocks' callbacks (plain Python, tested
 without a browser) and `build()` wires them into a `gr.Blocks` app. One model serves every browser tab, so
-generation runs one request at a time (concurrency_limit=1).
+generation runs one request at a time (concurrency_limit=1). Each page load reads the session as saved now
+(not as it was when the server started). Any name typed into the session box reaches the server, so a session
+folder is made only with its first message or fact, and at most MAX_OPEN_SESSIONS bots stay in memory (the
+least recently used is let go; its session is on disk).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +21,8 @@ from llmlab.chat.memory import ChatStore
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
 from llmlab.llm.base import LLM
+
+MAX_OPEN_SESSIONS = 32
 
 
 def shown_errors(fn):
@@ -59,13 +65,19 @@ class ChatUI:
         """`system` None: a resumed session keeps its saved system prompt, a new one gets DEFAULT_SYSTEM."""
         self.llm, self.store, self.system, self.summarize = llm, store or ChatStore(), system, summarize
         self.title = title or f"llmlab chat — {llm.name}"
-        self._bots: dict[str, ChatBot] = {}
+        self._bots: OrderedDict[str, ChatBot] = OrderedDict()     # least recently used first
 
     def bot(self, session: str) -> ChatBot:
-        if session not in self._bots:
-            self._bots[session] = ChatBot(self.llm, self.store.open(session, system=self.system), self.system,
-                                          summarize=self.summarize)
-        return self._bots[session]
+        """The session's bot; a new session stays in memory until its first message or fact."""
+        if session in self._bots:
+            self._bots.move_to_end(session)
+            return self._bots[session]
+        bot = ChatBot(self.llm, self.store.open(session, create=False, system=self.system), self.system,
+                      summarize=self.summarize)
+        self._bots[session] = bot
+        while len(self._bots) > MAX_OPEN_SESSIONS:
+            self._bots.popitem(last=False)
+        return bot
 
     # ---- callbacks ------------------------------------------------------------------------------
 
@@ -93,9 +105,18 @@ class ChatUI:
         yield _chat_value(bot), "", bot.meter_text() + "  \n" + bot.last_plan.report()
 
     def load(self, session: str) -> tuple[list[dict[str, str]], str, str, str]:
-        """Switch to (or start) a session: its messages, system prompt, meter and facts."""
+        """Switch to (or start) a session: its messages, system prompt, meter and facts, as saved now (another
+        process, e.g. the REPL, may have added turns since this server read it)."""
         bot = self.bot(session)
+        bot.reload()
         return _chat_value(bot), bot.system or "", bot.meter_text(), self.facts_text(session)
+
+    def page_load(self, session: str) -> tuple[Any, list[dict[str, str]], str, str, str]:
+        """What a page (re)load shows: the saved sessions and `session` as it is now."""
+        import gradio as gr
+
+        names = self.session_names()
+        return (gr.update(choices=names if session in names else [session, *names]), *self.load(session))
 
     def new_session(self) -> tuple[Any, list, str, str]:
         import time
@@ -104,12 +125,14 @@ class ChatUI:
 
         name = time.strftime("chat-%Y%m%d-%H%M%S")
         bot = self.bot(name)
-        return gr.update(choices=self.session_names(), value=name), [], bot.meter_text(), self.facts_text(name)
+        return (gr.update(choices=[name, *self.session_names()], value=name), [], bot.meter_text(),
+                self.facts_text(name))
 
     def clear(self, session: str) -> tuple[list, str]:
         """Forget the conversation (its facts stay)."""
         bot = self.bot(session)
-        bot.session.clear()
+        if bot.session.saved:          # nothing to forget in a session never written (and no folder to make)
+            bot.session.clear()
         bot.last_plan = None
         return [], bot.meter_text()
 
@@ -160,6 +183,8 @@ class ChatUI:
                               concurrency_limit=1, api_name="respond")
             stop.click(None, None, None, cancels=[answering])
             sessions.change(shown_errors(self.load), [sessions], [chatbot, system, meter, facts])
+            # the values above are the server's start; a page (re)load shows the session as saved now
+            app.load(shown_errors(self.page_load), [sessions], [sessions, chatbot, system, meter, facts])
             clear.click(shown_errors(self.clear), [sessions], [chatbot, meter])
             new.click(self.new_session, None, [sessions, chatbot, meter, facts])
             fact.submit(shown_errors(self.remember), [fact, sessions], [fact, facts])
