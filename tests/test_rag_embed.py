@@ -55,3 +55,36 @@ def test_cache_round_trip(tmp_path):
     np.testing.assert_array_equal(got[0], [0, 1])
     assert got[1] is None
     np.testing.assert_array_equal(got[2], [1, 1])
+
+
+def test_cache_compacts_its_shards_and_keeps_every_vector(tmp_path):
+    rng = np.random.default_rng(0)
+    cache = EmbeddingCache(tmp_path, max_shards=4)
+    written = {}
+    for i in range(40):                                   # 40 writes, as 40 re-indexings would make
+        keys = [f"k{i}-{j}" for j in range(3)]
+        vectors = rng.standard_normal((3, 8)).astype(np.float32)
+        cache.put(keys, vectors)
+        written.update(zip(keys, vectors, strict=True))
+        assert len(list(tmp_path.glob("*.npz"))) <= 4     # one shard per write used to pile up: 40 files
+    again = EmbeddingCache(tmp_path)
+    assert len(again) == 120
+    for key, got in zip(written, again.get(list(written)), strict=True):
+        np.testing.assert_array_equal(got, written[key])
+    assert not list(tmp_path.glob(".*"))                  # no temporary file left
+
+
+def test_cache_keeps_at_most_max_entries_newest_first(tmp_path):
+    import os
+
+    cache = EmbeddingCache(tmp_path, max_shards=2, max_entries=10)
+    for i in range(12):
+        cache.put([f"k{i}-{j}" for j in range(2)], np.full((2, 4), i, dtype=np.float32))
+        for n, shard in enumerate(sorted(tmp_path.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns)):
+            os.utime(shard, ns=(10**18 + i * 1000 + n,) * 2)     # distinct times however coarse the clock
+    again = EmbeddingCache(tmp_path, max_entries=10)
+    kept = [k for k, v in zip([f"k{i}-{j}" for i in range(12) for j in range(2)],
+                              again.get([f"k{i}-{j}" for i in range(12) for j in range(2)]), strict=True)
+            if v is not None]
+    assert len(kept) <= 10 and {"k11-0", "k11-1", "k10-0", "k10-1"} <= set(kept)
+    assert "k0-0" not in kept                                  # the oldest went first

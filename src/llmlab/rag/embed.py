@@ -54,21 +54,45 @@ def default_cache_dir() -> Path:
 
 
 class EmbeddingCache:
-    """Vectors by key in .npz shards of one folder; each `put` writes a new shard, so writers never collide."""
+    """Vectors by key in .npz shards of one folder. Each `put` writes one new shard (so writers never collide);
+    when the folder holds more than `max_shards`, they are merged into one, keeping the newest `max_entries`
+    vectors, so the cache neither grows a file per write nor without bound (what it loads is what it keeps).
 
-    def __init__(self, folder: Path):
+    Merging is safe beside other writers: the merged shard is renamed in before the shards it replaces are
+    removed, and a shard written meanwhile is not among them."""
+
+    def __init__(self, folder: Path, max_shards: int = 16, max_entries: int = 100_000):
         self.folder = Path(folder)
+        self.max_shards, self.max_entries = max_shards, max_entries
         self._vectors: dict[str, np.ndarray] | None = None
+
+    def _shards(self) -> list[Path]:
+        """Newest first (the order in which vectors are kept when there are too many)."""
+        found = []
+        for shard in self.folder.glob("*.npz"):
+            if not shard.name.startswith("."):
+                try:
+                    found.append((shard.stat().st_mtime_ns, shard))
+                except FileNotFoundError:       # merged away by another process just now
+                    continue
+        return [shard for _, shard in sorted(found, key=lambda pair: pair[0], reverse=True)]
+
+    def _read(self, shards: list[Path]) -> dict[str, np.ndarray]:
+        vectors: dict[str, np.ndarray] = {}
+        for shard in shards:
+            try:
+                with np.load(shard) as data:
+                    for key, vector in zip(data["keys"].tolist(), data["vectors"], strict=True):
+                        if len(vectors) >= self.max_entries:
+                            return vectors
+                        vectors.setdefault(key, vector)
+            except (OSError, ValueError, KeyError):
+                continue        # a damaged (or just merged away) shard only costs recomputation
+        return vectors
 
     def _load(self) -> dict[str, np.ndarray]:
         if self._vectors is None:
-            self._vectors = {}
-            for shard in sorted(self.folder.glob("*.npz")):
-                try:
-                    with np.load(shard) as data:
-                        self._vectors.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
-                except (OSError, ValueError, KeyError):
-                    continue        # a damaged shard only costs recomputation
+            self._vectors = self._read(self._shards())
         return self._vectors
 
     def get(self, keys: list[str]) -> list[np.ndarray | None]:
@@ -80,6 +104,22 @@ class EmbeddingCache:
             return
         self._load().update(zip(keys, vectors, strict=True))
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._write(keys, vectors)
+        shards = self._shards()
+        if len(shards) > self.max_shards:
+            self.compact(shards)
+
+    def compact(self, shards: list[Path] | None = None) -> None:
+        """Merge `shards` (default: all) into one shard of at most `max_entries` vectors, newest kept."""
+        shards = self._shards() if shards is None else shards
+        merged = self._read(shards)
+        if merged:
+            self._write(list(merged), np.stack(list(merged.values())))
+        for shard in shards:
+            shard.unlink(missing_ok=True)
+        self._vectors = None            # read again on the next get: what the folder holds now
+
+    def _write(self, keys: list[str], vectors: np.ndarray) -> None:
         tmp = self.folder / f".{uuid.uuid4().hex}.tmp.npz"
         np.savez(tmp, keys=np.array(keys), vectors=vectors.astype(np.float32))
         tmp.replace(self.folder / f"{uuid.uuid4().hex}.npz")
