@@ -40,6 +40,11 @@ def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q, scale
 
 
+def dequantize_weight(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """int8 q (out, in) and scale (out,) -> Ŵ = s_i q_ij (out, in) in `dtype`."""
+    return q.to(dtype) * scale.to(dtype)[:, None]
+
+
 def int8pack_supported(in_features: int) -> bool:
     """`_weight_int8pack_mm` needs in_features % 8 == 0 on CPU (other widths crash inside the kernel)."""
     return hasattr(torch.ops.aten, "_weight_int8pack_mm") and in_features % 8 == 0
@@ -70,7 +75,7 @@ class Int8Linear(nn.Module):
         return cls(q, s, layer.bias, kernel)
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return self.qweight.to(dtype) * self.scale.to(dtype)[:, None]     # (out, in)
+        return dequantize_weight(self.qweight, self.scale, dtype)     # (out, in)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kernel == "dequant" or x.device.type != "cpu":

@@ -178,4 +178,55 @@ CHARLM = LearnProject(
                   "step: set lr, loss.backward(), clip, optimizer.step(), optimizer.zero_grad()")),
     ))
 
-PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER, CHARLM]
+FT = "llmlab.finetune"
+
+FINETUNE = LearnProject(
+    key="finetune", roadmap_key="finetune", title="Fine-tune GPT-2", doc="docs/finetune.md", aliases=("lora",),
+    exercises=(
+        Exercise("lora", "a LoRA layer: init, forward, merge and unmerge",
+                 "the low-rank update (alpha / r) B A, why B starts at zero, and folding it into GPT-2's "
+                 "transposed Conv1D weight", 2, "lora.py", ("LoRALinear",), (f"{FT}.lora:LoRALinear",),
+                 f"{G}.finetune:grade_lora",
+                 ("Freeze the base first (requires_grad_(False) on base.parameters()); A is (r, in), B is (out, r), "
+                  "both in base.weight's dtype; scaling is alpha / r, not alpha.",
+                  "forward: base(x) + F.linear(F.linear(dropout(x), A), B) * scaling; delta_weight is "
+                  "scaling · B @ A (out, in), transposed when fan_in_fan_out (Conv1D stores (in, out)).",
+                  "merge: with torch.no_grad(): if not self.merged: self.base.weight += self.delta_weight(); "
+                  "self.merged = True — and forward returns self.base(x) alone while merged")),
+        Exercise("trainable", "counting trainable parameters",
+                 "what LoRA saves, and why a tied embedding counts once", 1, "trainable.py",
+                 ("trainable_parameters",), (f"{FT}.lora:trainable_parameters",), f"{G}.finetune:grade_trainable",
+                 ("model.parameters() yields each parameter object once; a per-module walk sees the tied head twice.",
+                  "total = Σ p.numel() over them; trainable = the same over those with p.requires_grad.",
+                  "params = list(model.parameters()); total = sum(p.numel() for p in params); trainable = sum("
+                  "p.numel() for p in params if p.requires_grad); share round(trainable / total, 6) if total else 0.0")),
+    ))
+
+CH = "llmlab.chat"
+
+CHAT = LearnProject(
+    key="chat", roadmap_key="chat", title="Chatbot UI", doc="docs/chat.md", aliases=("chatbot",),
+    exercises=(
+        Exercise("quantize", "int8 quantise / dequantise, one scale per output channel",
+                 "symmetric per-channel int8, round half to even, and the half-step error bound", 1, "quantize.py",
+                 ("quantize_weight", "dequantize_weight"),
+                 (f"{CH}.quantize:quantize_weight", f"{CH}.quantize:dequantize_weight"),
+                 f"{G}.chat:grade_quantize",
+                 ("One scale per ROW: w.abs().amax(dim=1) / 127, shape (out,); a zero row gets scale 1.",
+                  "q = torch.clamp(torch.round(w / s[:, None]), -127, 127).to(torch.int8) — round, not floor.",
+                  "w = weight.detach().float(); s = w.abs().amax(dim=1) / QMAX; s = torch.where(s > 0, s, "
+                  "torch.ones_like(s)); dequantize: q.to(dtype) * scale.to(dtype)[:, None]")),
+        Exercise("context", "the context-window planner",
+                 "fitting a chat into the window: system prompt and newest message always, oldest whole exchanges "
+                 "out first, exact token counts", 2, "context.py", ("exchanges", "fit_context"),
+                 (f"{CH}.context:exchanges", f"{CH}.context:fit_context"), f"{G}.chat:grade_context",
+                 ("Write build(n_drop, n_memory) -> messages and count(...) = llm.count_chat_tokens(build(...)): "
+                  "every decision uses that one exact count.",
+                  "Try everything; else check system + newest alone (ContextWindowError if over); else drop the "
+                  "fewest oldest exchanges with all memory; if even none fits with all memory, keep memory[:k].",
+                  "groups = exchanges(history); kept = [m for g in groups[n:] for m in g]; messages = "
+                  "system_message(system, memory[:k]) + kept + [{'role': 'user', 'content': user}]; "
+                  "find the least n (then the largest k) whose count <= budget")),
+    ))
+
+PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER, CHARLM, FINETUNE, CHAT]
