@@ -35,12 +35,12 @@ def base_and_corpus(tmp_path_factory):
     return root / "base", corpus
 
 
-def _finetune(method, base_and_corpus, out, steps=6, extra=()):
+def _finetune(method, base_and_corpus, out, steps=6, extra=(), overwrite=False):
     from llmlab.finetune.run import finetune
 
     base, corpus = base_and_corpus
     cfg = resolve("tiny", FAST + list(extra), method=method, max_steps=steps)
-    return finetune(cfg, str(base), str(corpus), out)
+    return finetune(cfg, str(base), str(corpus), out, overwrite=overwrite)
 
 
 def _load_and_generate(model_dir):
@@ -163,7 +163,7 @@ def test_a_rerun_that_fails_at_the_save_leaves_the_previous_run_whole(base_and_c
         raise OSError("disk full")
     monkeypatch.setattr(run_module, "save_model_dir", disk_full)
     with pytest.raises(OSError, match="disk full"):
-        _finetune("full", base_and_corpus, out, steps=3)
+        _finetune("full", base_and_corpus, out, steps=3, overwrite=True)
     assert _run_files(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["full"]          # nothing half-built beside it
     _load_and_generate(out / "model")
@@ -181,10 +181,11 @@ def test_sigkill_during_a_rerun_leaves_the_previous_run_loadable(base_and_corpus
         from test_finetune_train import FAST
         from llmlab.finetune.presets import resolve
         from llmlab.finetune.run import finetune
-        finetune(resolve("tiny", FAST, method="full", max_steps=3), {str(base)!r}, {str(corpus)!r}, {str(out)!r})
+        finetune(resolve("tiny", FAST, method="full", max_steps=3), {str(base)!r}, {str(corpus)!r}, {str(out)!r},
+                 overwrite=True)
     """)
     assert _run_files(out) == before
     assert json.loads((out / "summary.json").read_text())["val_loss_after"] == first["val_loss_after"]
     _load_and_generate(out / "model")
-    again = _finetune("full", base_and_corpus, out, steps=3)                  # the next run tidies and replaces
+    again = _finetune("full", base_and_corpus, out, steps=3, overwrite=True)  # the next run tidies and replaces
     assert again["steps"] == 3 and [p.name for p in tmp_path.iterdir()] == ["full"]
