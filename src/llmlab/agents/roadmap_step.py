@@ -11,12 +11,13 @@ from __future__ import annotations
 # more tool traces than the default mix and the faster learning rate: the copying the tool path needs must
 # appear within 500 steps (lr 1e-2: 83% with the tool at seed 0, 5e-3: 71%)
 QUICK = ["max_steps=500", "lr=1e-2", "shares=0.5,0.25,0.25,0", "eval_questions=8", "memory_questions=6"]
+SMOKE = QUICK + ["max_steps=20", "eval_questions=2", "memory_questions=2"]     # tests: every stage, in seconds
 
 
 def run(ctx) -> dict:
     from llmlab.agents.reproduction import reproduce
 
-    s = reproduce(out=ctx.out, overrides=(QUICK if ctx.quick else []) + [f"seed={ctx.seed}"],
+    s = reproduce(out=ctx.out, overrides=(SMOKE if ctx.smoke else QUICK if ctx.quick else []) + [f"seed={ctx.seed}"],
                   overwrite=True)                        # the roadmap replaces its own run every time
     mem = s["memory"]
     by = ", ".join(f"{r['digits']}d {r['with_tool']:.0%}/{r['direct']:.0%}" for r in s["by_digits"])

@@ -25,7 +25,8 @@ def run(ctx) -> dict:
     from llmlab.attention.toy import train_toy
     from llmlab.numpy_transformer import GPT
 
-    shape = ["max_steps=3000", "max_time=20"] if ctx.quick else ["max_steps=12000"]
+    shape = (["max_steps=20", "n_windows=640"] if ctx.smoke else ["max_steps=3000", "max_time=20"] if ctx.quick
+             else ["max_steps=12000"])
     toy = train_toy(out=ctx.out / "toy", overrides=shape + [f"seed={ctx.seed}"], overwrite=True)   # its own run, again
     directory = toy["model_dir"]
     tok = AutoTokenizer.from_pretrained(directory)

@@ -17,7 +17,7 @@ def run(ctx: StepContext) -> dict:
     from llmlab.charlm.decoding import compare_decoding
     from llmlab.charlm.models import load_charlm
 
-    corpus, preset, seconds, steps = (("python-docs", "tiny", 15.0, 300) if ctx.quick
+    corpus, preset, seconds, steps = (("python-docs", "tiny", 15.0, 5 if ctx.smoke else 300) if ctx.quick
                                       else ("tinyshakespeare", "cpu", 120.0, None))
     arch = compare_architectures(corpus, ["rnn", "lstm", "gru", "transformer"], preset, seconds,
                                  overrides=[f"seed={ctx.seed}", "tensorboard=false"], out=ctx.out, max_steps=steps,
@@ -25,7 +25,7 @@ def run(ctx: StepContext) -> dict:
     best = arch["best_model"]
     model, tok = load_charlm(ctx.out / best)
     prompt = "The " if corpus == "python-docs" else "ROMEO:"
-    rows = compare_decoding(model, tok, prompt, tokens=120 if ctx.quick else 300, seed=ctx.seed)
+    rows = compare_decoding(model, tok, prompt, tokens=20 if ctx.smoke else 120 if ctx.quick else 300, seed=ctx.seed)
     ppl = {r["strategy"]: r["perplexity"] for r in rows}
     uniform = math.log(tok.vocab_size)       # the loss of guessing every character equally
     checks = {f"{m}_learned": (r["best_val_loss"] or uniform) < 0.9 * uniform for m, r in arch["models"].items()}

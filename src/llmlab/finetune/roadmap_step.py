@@ -22,7 +22,7 @@ def run(ctx: StepContext) -> dict:
     from llmlab.runs import read_summary
     from llmlab.training import count_params
 
-    steps, base_steps, base_cap = (30, 100, 10.0) if ctx.quick else (200, 300, 60.0)
+    steps, base_steps, base_cap = (5, 5, 10.0) if ctx.smoke else (30, 100, 10.0) if ctx.quick else (200, 300, 60.0)
     methods = ("lora-scratch", "lora") if ctx.quick else ("lora", "full", "lora-scratch")
     with cpu_threads(1):    # the tiny preset's setting, for the base model's pretraining too
         base_dir = tiny_base(ctx.out / "base", seconds=base_cap, steps=base_steps, seed=ctx.seed)

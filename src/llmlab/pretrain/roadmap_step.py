@@ -31,15 +31,17 @@ def run(ctx) -> dict:
     from llmlab.pretrain.train import pretrain
     from llmlab.runs import RunFolder
 
-    if ctx.quick:   # a step budget, so a busy machine trains the same model (more slowly), up to a time cap
+    if ctx.smoke:   # tests: every stage on a sliver of the data
+        docs, vocab, shape = 20, 320, ["max_steps=10", "max_time=75", "eval_interval=5", "eval_iters=2"]
+    elif ctx.quick:   # a step budget, so a busy machine trains the same model (more slowly), up to a time cap
         docs, vocab, shape = 200, 1024, ["max_steps=300", "max_time=75"]
     else:
         docs, vocab, shape = None, 8192, ["n_layer=4", "n_embd=128", "block_size=256", "max_time=600",
                                           "decay_by=time", "max_steps=1000000"]
     data = ctx.out / "data"
     report = stdlib_shards(data, max_documents=docs or 100_000, vocab_size=vocab)
-    summary = pretrain("gpt2-tiny", data, ctx.out / "run", shape + [
-        "eval_interval=50", "sample_interval=0", f"seed={ctx.seed}", "tensorboard=false"],
+    summary = pretrain("gpt2-tiny", data, ctx.out / "run", [
+        "eval_interval=50", "sample_interval=0", f"seed={ctx.seed}", "tensorboard=false"] + shape,
         overwrite=True)                         # the roadmap replaces its own run every time
     evals = [r["val_loss"] for r in RunFolder(ctx.out / "run").metrics() if r.get("val_loss") is not None]
     baseline = unigram_val_loss(data)

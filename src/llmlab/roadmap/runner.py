@@ -26,11 +26,16 @@ RECORD_KEYS = ("status", "seconds", "finished", "mode", "error")
 
 @dataclass
 class StepContext:
-    """What a step gets: where to write, how long to take, and a seed."""
+    """What a step gets: where to write, how long to take, and a seed.
+
+    `smoke` shrinks a quick run to seconds (a few training steps, a few evaluation items) so a test can run
+    every stage of the step and check what it wrote; the checks that need a trained model need not hold then.
+    """
     project: Project
     out: Path
     quick: bool = True
     seed: int = 0
+    smoke: bool = False
 
     @property
     def run(self) -> RunFolder:
@@ -81,16 +86,16 @@ def _now() -> str:
 
 
 def run_step(project: Project, out_root: Path, quick: bool, seed: int = 0,
-             log: Callable[[str], None] = print) -> StepResult:
+             log: Callable[[str], None] = print, smoke: bool = False) -> StepResult:
     out = out_root / project.key
-    mode = "quick" if quick else "full"
+    mode = "smoke" if smoke else "quick" if quick else "full"
     start = time.perf_counter()
     try:
         step = load_step(project)
         if step is None:
             return StepResult(project, NOT_BUILT)
         out.mkdir(parents=True, exist_ok=True)
-        summary = step(StepContext(project, out, quick=quick, seed=seed))
+        summary = step(StepContext(project, out, quick=quick, seed=seed, smoke=smoke))
     except Exception as exc:  # a failing step must not stop the others
         seconds = time.perf_counter() - start
         message = f"{type(exc).__name__}: {exc}"
