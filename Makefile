@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.llmlab-installed
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser demo test lint bench mutation clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ lint: install
 
 bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Deliberate one-line bugs in the core algorithms (mutation/mutants.py), each run against its own tests in a
+# copy of src/; about half an hour on two cores, so not part of `make test`. Report: runs/mutation/<date-time>/.
+mutation: install
+	nice $(PY) mutation/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
