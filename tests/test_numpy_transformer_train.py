@@ -85,3 +85,22 @@ def test_roadmap_step_passes_its_checks(tmp_path, monkeypatch):
     summary = roadmap_step.run(StepContext(project("transformer"), tmp_path, quick=True))
     assert summary["checks"] and all(summary["checks"].values()), summary["checks"]
     assert (tmp_path / summary["pictures"][0]).exists()
+    # the saved folder is the trained model: transformers' GPT2LMHeadModel and tokenizer loaded from it score
+    # the trainer's validation windows (same seed, same draws) at the val loss the step reports
+    import torch
+    import torch.nn.functional as F
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from llmlab.data import load_corpus
+
+    cfg = json.loads((tmp_path / "train" / "config.json").read_text())
+    hf = GPT2LMHeadModel.from_pretrained(tmp_path / "train" / "model").eval()
+    val = np.array(AutoTokenizer.from_pretrained(tmp_path / "train" / "model")(
+        load_corpus(cfg["corpus"]).split()[1].text, add_special_tokens=False).input_ids)
+    rng, block, losses = np.random.default_rng(cfg["seed"] + 1), cfg["block_size"], []
+    for _ in range(cfg["eval_iters"]):
+        index = rng.integers(0, len(val) - block - 1, cfg["batch_size"])[:, None] + np.arange(block)
+        with torch.no_grad():
+            logits = hf(torch.from_numpy(val[index])).logits
+        losses.append(float(F.cross_entropy(logits.flatten(0, 1), torch.from_numpy(val[index + 1]).flatten())))
+    assert np.mean(losses) == pytest.approx(summary["val_loss"], abs=1e-4)

@@ -86,6 +86,31 @@ def test_roadmap_step(tmp_path, monkeypatch):
     assert result.status == "passed", result.summary.get("checks") or result.error
     assert (tmp_path / "rag" / "recall_at_k.png").exists()
     assert result.summary["metrics"]["dense"]["recall@5"] > 0.5
+    # dense recall@5 recomputed from the saved index: sentence-transformers' query vectors against its
+    # embeddings.npy by brute force, chunks -> documents -> answer groups, each counted once
+    import numpy as np
+
+    from llmlab.data import Corpus, load_corpus
+    from llmlab.rag.embed import Embedder
+    from llmlab.rag.evalset import questions
+
+    folder = tmp_path / "rag" / "index"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    docs = [json.loads(line)["doc"] for line in (folder / "chunks.jsonl").read_text().splitlines() if line.strip()]
+    full = load_corpus("python-docs")
+    queries = questions(Corpus("indexed", [d for d in full.documents if d.name in set(docs)], full.source))
+    assert len(queries) == result.summary["queries"]
+    model = Embedder(manifest["embed_model"]).model              # the SentenceTransformer itself
+    scores = model.encode([q.text for q in queries], normalize_embeddings=True) @ np.load(folder / "embeddings.npy").T
+    recalls = []
+    for query, row in zip(queries, scores, strict=True):
+        ranked = []
+        for i in np.argsort(-row, kind="stable")[:50]:
+            group = next((g for g, members in enumerate(query.groups) if docs[i] in members), docs[i])
+            if group not in ranked:
+                ranked.append(group)
+        recalls.append(len([g for g in ranked[:5] if isinstance(g, int)]) / len(query.groups))
+    assert np.mean(recalls) == pytest.approx(result.summary["metrics"]["dense"]["recall@5"], abs=1e-4)
 
 
 def test_keyword_only_index_evaluates_bm25_alone(corpus_dir, tmp_path, monkeypatch, capsys):

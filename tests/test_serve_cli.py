@@ -121,3 +121,11 @@ def test_roadmap_step_passes_its_checks(tmp_path):
         StepContext(project("serve"), tmp_path, quick=True))
     assert summary["checks"] and all(summary["checks"].values()), summary["checks"]
     assert (tmp_path / "latency_cdf.png").exists() and summary["prefix_hit_rate"] > 0.3
+    # the repeated prompt reused every full KV block but the one holding its last token, counted here with
+    # transformers' tokenizer from the model folder and the block size in the saved engine config
+    from transformers import AutoTokenizer
+
+    block = json.loads((tmp_path / "config.json").read_text())["block_size"]
+    n_prompt = len(AutoTokenizer.from_pretrained(tmp_path / "model")(
+        "The Python language reference describes").input_ids)         # the step's prompt
+    assert n_prompt > 2 * block and summary["cached_tokens_on_repeat"] == (n_prompt - 1) // block * block

@@ -84,3 +84,14 @@ def test_roadmap_step_quick_passes_its_checks(tmp_path):
     assert summary["vocab_difference_vs_hf"] == 0
     for picture in summary["pictures"]:
         assert (tmp_path / picture).exists()
+    # the compression it reports, recomputed with transformers' tokenizer loaded from the folder it wrote
+    from transformers import AutoTokenizer
+
+    from llmlab.data import load_corpus
+
+    hf = AutoTokenizer.from_pretrained(tmp_path / "tokenizer")
+    assert len(hf) == summary["vocab_size"]
+    val = [d.text for d in load_corpus("python-docs").split()[1].documents]
+    n_tokens = sum(len(ids) for ids in hf(val, add_special_tokens=False).input_ids)
+    assert sum(len(t.encode("utf-8")) for t in val) / n_tokens == pytest.approx(summary["val_bytes_per_token"],
+                                                                                abs=1e-4)
