@@ -24,7 +24,9 @@ app = typer.Typer(help="Learn by building: exercises graded against the referenc
 DIR_HELP = "the workspace [default: ./llmlab-workspace, or $LLMLAB_WORKSPACE]"
 RUNNERS = {"transformer": "llmlab.learn.mine_transformer:run_mine",
            "tokenizer": "llmlab.learn.mine_tokenizer:run_mine",
-           "charlm": "llmlab.learn.mine_charlm:run_mine"}
+           "charlm": "llmlab.learn.mine_charlm:run_mine",
+           "finetune": "llmlab.learn.mine_finetune:run_mine",
+           "chat": "llmlab.learn.mine_chat:run_mine"}
 
 
 def _root(directory: Path | None) -> Path:
