@@ -77,7 +77,7 @@ def test_bad_names_and_corrupt_files(runs_dir):
 
 
 def test_recall_ranks_by_bm25_without_stopwords():
-    from rank_bm25 import BM25Okapi      # the reference library, not llmlab's own BM25
+    from rank_bm25 import BM25Okapi  # the reference library, not llmlab's own BM25
 
     docs = ["the cat sat on the mat", "dogs bark at cats", "my name is Ada and I like cats", "python is a language",
             "cat cat cat dog", "tea with milk and honey, the cat again"]
