@@ -120,10 +120,11 @@ def test_roadmap_step_passes_its_checks(tmp_path):
     from llmlab.roadmap.projects import project
     from llmlab.roadmap.runner import StepContext
 
-    summary = run(StepContext(project("chat"), tmp_path, quick=True))
+    summary = run(StepContext(project("chat"), tmp_path / "chat", quick=True))
     assert summary["checks"] and all(summary["checks"].values()), summary["checks"]
-    assert all((tmp_path / p).stat().st_size > 0 for p in summary["pictures"])
+    assert all((tmp_path / "chat" / p).stat().st_size > 0 for p in summary["pictures"])
     assert max(r["dropped_messages"] for r in summary["turns"]) > 0
+    assert (tmp_path / "lab-model" / "config.json").exists()      # the lab model, beside the step folders
 
 
 def test_export_gguf_bad_inputs_are_lab_errors(model_dir, tmp_path, capsys):
