@@ -145,9 +145,26 @@ def test_a_missing_model_path_says_no_such_directory(offline, capsys):
     (offline / "runs").mkdir()
     assert main(["attention", "show", "--model", "runs/nope"]) == 2
     err = capsys.readouterr().err
-    assert "no such directory: runs/nope" in err and "Hub" not in err.split("hint")[0]
+    assert "no model directory 'runs/nope': no such directory" in err and "Hub" not in err.split("hint")[0]
     assert main(["transformer", "sample", "--model", "./nope"]) == 2
-    assert "no such directory: ./nope" in capsys.readouterr().err
+    assert "no model directory './nope': no such directory" in capsys.readouterr().err
     assert main(["transformer", "sample", "--model", "nope"]) == 2          # a bare name may be a Hub name
     err = capsys.readouterr().err
     assert "no directory 'nope' here" in err and "PosixPath" not in err
+
+
+def test_the_roadmaps_way_of_training_runs_any_number_of_times(offline):
+    """The charlm roadmap step trains into its own step folder (which also holds the tracker's summary.json)
+    with overwrite=True; a second and third pass replace the runs instead of being refused or mixing them."""
+    from llmlab.charlm.compare import compare_architectures
+    from llmlab.errors import LabError
+
+    step = offline / "roadmap" / "charlm"
+    for _ in range(3):
+        summary = compare_architectures(_corpus(offline), ["gru"], "tiny", 30.0, ["tensorboard=false", "eval_iters=1",
+                                        "log_interval=1"], out=step, max_steps=2, overwrite=True)
+        (step / "summary.json").write_text(json.dumps({**summary, "status": "passed"}))    # as the runner does
+        rows = [json.loads(line) for line in (step / "gru" / "metrics.jsonl").read_text().splitlines()]
+        assert sorted(r["step"] for r in rows if "loss" in r) == [1, 2]
+    with pytest.raises(LabError, match="already holds a run"):
+        compare_architectures(_corpus(offline), ["gru"], "tiny", 30.0, out=step, max_steps=2)

@@ -38,7 +38,7 @@ def local_model_dir(spec: str | Path, hint: str | None = None) -> Path | None:
         raise LabError(f"{text} is a file, not a model directory", hint=hint)
     head = text.split("/", 1)[0]
     if text.startswith((".", "/", "~")) or text.count("/") > 1 or ("/" in text and Path(head).expanduser().is_dir()):
-        raise LabError(f"no such directory: {text}", hint=hint)
+        raise LabError(f"no model directory {text!r}: no such directory", hint=hint)
     return None
 
 

@@ -12,6 +12,15 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def save_figure(fig: Any, path: str | Path, **savefig_kwargs: Any) -> Path:
+    """Write `fig` to `path` and free it. The folder is made here: a run folder appears on its first write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, **savefig_kwargs)
+    plt.close(fig)
+    return path
+
+
 def plot_curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: str | Path,
                 title: str = "", xlabel: str = "step", ylabel: str = "loss", logy: bool = False,
                 xticks: Sequence[float] | None = None,
@@ -37,10 +46,7 @@ def plot_curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], path
     if series:
         ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def loss_curve_from_metrics(rows: list[dict[str, Any]], path: str | Path, title: str = "loss") -> Path:
@@ -64,10 +70,7 @@ def plot_histogram(values: Sequence[float], path: str | Path, title: str = "", x
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_graph(nodes: dict[Any, tuple[float, float, str, float]], edges: Sequence[tuple[Any, Any]],
@@ -108,10 +111,7 @@ def plot_graph(nodes: dict[Any, tuple[float, float, str, float]], edges: Sequenc
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_heatmaps(panels: Sequence[tuple[str, Any]], path: str | Path, ncols: int | None = None,
@@ -179,7 +179,4 @@ def plot_heatmaps(panels: Sequence[tuple[str, Any]], path: str | Path, ncols: in
         fig.supylabel(ylabel, fontsize=9)
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, bbox_inches="tight")
