@@ -115,7 +115,6 @@ def report(index: Index, queries: Sequence[Query], out, title: str, ks: Sequence
 
     methods = methods or index_methods(index)
     results = evaluate_index(index, queries, methods, ks=tuple(range(1, max(ks) + 1)))
-    Path(out).mkdir(parents=True, exist_ok=True)       # a run folder appears with its first file, which is this
     picture = plot_curves({m: (list(range(1, max(ks) + 1)), [results[m][f"recall@{k}"] for k in range(1, max(ks) + 1)])
                            for m in methods}, Path(out) / "recall_at_k.png", title=title, xlabel="k",
                           ylabel="recall@k (answer document in the top k)")
