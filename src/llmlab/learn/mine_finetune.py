@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from pathlib import Path
 from unittest import mock
 
@@ -51,7 +52,8 @@ def run_finetune(folder: Path, modules: dict, steps: int = 60, seed: int = 0, lo
     from llmlab.finetune.run import cpu_threads
 
     cfg = resolve("tiny")
-    with cpu_threads(1):
+    with cpu_threads(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)      # transformers' deprecation notes, raised inside PEFT
         base, tok, source = load_base(model, Path(folder) / "base")
         base = base.float().eval()
         data = domain_data(CORPUS, tok, cfg.block_size, cfg.val_blocks, DOCUMENTS, base.config.n_positions)
