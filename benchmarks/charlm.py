@@ -27,7 +27,7 @@ def _run(name: str, cfg, out: Path, data) -> dict:
     from llmlab.charlm.train import train_charlm
 
     start = time.perf_counter()
-    summary = train_charlm(cfg, out=out / name, data=data)
+    summary = train_charlm(cfg, out=out / name, data=data, overwrite=True)   # a rerun measures again, afresh
     summary["wall_seconds"] = round(time.perf_counter() - start, 2)
     print(f"  {name}: best val {summary['best_val_loss']:.4f} after {summary['steps']} steps, "
           f"{summary['train_seconds']:.1f} s of training", flush=True)
