@@ -3,20 +3,27 @@
     gen = generate(model, prompt_ids, SamplingParams(temperature=0, max_new_tokens=50))   # greedy
     text = generate_text(model, tokenizer, "ROMEO:", SamplingParams(top_p=0.9, seed=0))
 Every choice goes through `sample_next` (the shared processors), every stop through `find_stop`;
-beam search lives in beam.py.
+beam search lives in beam.py. The same loop drives torch models and the NumPy Transformer (ids and
+logits stay NumPy arrays there, and torch is never imported).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
+from llmlab.errors import LabError
+from llmlab.generation.arrays import namespace
 from llmlab.generation.params import SamplingParams
 from llmlab.generation.sampling import make_generator, sample_next
 from llmlab.generation.steppers import model_device, stepper_for
 from llmlab.generation.stop import find_stop
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -26,26 +33,41 @@ class Generation:
     finish_reasons: list[str]        # "length", "stop_token" or "stop_string"
 
 
-def _prompt_tensor(prompt: Sequence[int] | torch.Tensor, num_samples: int, device: torch.device) -> torch.Tensor:
-    ids = torch.as_tensor(prompt, dtype=torch.long, device=device)
-    ids = ids.reshape(1, -1) if ids.dim() == 1 else ids
+def _prompt_rows(prompt: Sequence[int] | torch.Tensor, num_samples: int, device: torch.device | None):
+    """(B, T) int64 ids on the model's device, or a NumPy array for a NumPy model (device None)."""
+    if device is None:
+        ids = np.asarray(prompt, dtype=np.int64)
+    else:
+        import torch
+
+        ids = torch.as_tensor(prompt, dtype=torch.long, device=device)
+    ids = ids.reshape(1, -1) if ids.ndim == 1 else ids
     if ids.shape[1] == 0:
-        from llmlab.errors import LabError
-
         raise LabError("the prompt is empty", hint="give at least one token (e.g. a newline) to start from")
-    return ids.repeat(num_samples, 1) if ids.shape[0] == 1 and num_samples > 1 else ids
+    if ids.shape[0] == 1 and num_samples > 1:
+        ids = namespace(ids).concatenate([ids] * num_samples, axis=0)
+    return ids
 
 
-@torch.no_grad()
-def iter_tokens(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, params: SamplingParams,
-                num_samples: int = 1, context: int | None = None):
+def iter_tokens(model, prompt: Sequence[int] | torch.Tensor, params: SamplingParams, num_samples: int = 1,
+                context: int | None = None):
     """The decode loop itself: yield each step's chosen tokens (B,), at most `params.max_new_tokens` times.
 
     The caller decides when to stop (stop tokens, stop strings, a closed stream) by no longer iterating;
     the model runs one step only when the next token is asked for.
     """
     device = model_device(model)
-    ids = _prompt_tensor(prompt, num_samples, device)                    # (B, T)
+    ids = _prompt_rows(prompt, num_samples, device)                     # (B, T)
+    if device is None:                                                   # NumPy: no autograd to turn off
+        return _decode_loop(model, ids, params, device, context)
+    import torch
+
+    # no_grad around each step, the caller's grad mode between them (as on a generator function)
+    return torch.no_grad()(_decode_loop)(model, ids, params, device, context)
+
+
+def _decode_loop(model, ids, params: SamplingParams, device, context: int | None):
+    """ids (B, T) -> each step's tokens (B,): prefill, then choose a token, feed it back, repeat."""
     stepper = stepper_for(model, context)
     generator = make_generator(params.seed, device)
     logits = stepper.prefill(ids)
@@ -57,42 +79,39 @@ def iter_tokens(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, pa
         if i + 1 == params.max_new_tokens:
             return
         if params.repetition_penalty != 1.0:
-            history = torch.cat([history, next_ids[:, None]], dim=1)
+            history = namespace(history).concatenate([history, next_ids[:, None]], axis=1)
         logits = stepper.step(next_ids)
 
 
-def generate(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, params: SamplingParams,
+def generate(model, prompt: Sequence[int] | torch.Tensor, params: SamplingParams,
              tokenizer=None, num_samples: int = 1, context: int | None = None) -> Generation:
     """Decode `params.max_new_tokens` tokens after `prompt` ((T,) ids, or (B, T) rows of equal length)."""
-    device = model_device(model)
-    batch = _prompt_tensor(prompt, num_samples, device).shape[0]
+    batch = _prompt_rows(prompt, num_samples, model_device(model)).shape[0]
     if params.stop and tokenizer is None:
-        from llmlab.errors import LabError
-
-        raise LabError("stop strings need a tokenizer to see the text", hint="pass tokenizer=... or use stop_token_ids")
-    new: list[torch.Tensor] = []
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
+        raise LabError("stop strings need a tokenizer to see the text",
+                       hint="pass tokenizer=... or use stop_token_ids")
+    new: list[list[int]] = []        # each step's tokens, one per row
+    done = [False] * batch
     reasons, cut_chars = ["length"] * batch, [None] * batch
-    stop_ids = torch.tensor(params.stop_token_ids, device=device, dtype=torch.long)
+    stop_ids = set(params.stop_token_ids)
     texts = [""] * batch
     for next_ids in iter_tokens(model, prompt, params, num_samples, context):
-        new.append(next_ids)
-        if len(stop_ids):
-            hit = torch.isin(next_ids, stop_ids) & ~done
-            for row in hit.nonzero().flatten().tolist():
-                reasons[row] = "stop_token"
-            done |= hit
+        step = [int(t) for t in next_ids.tolist()]     # one copy to the host per step, for the stop checks
+        new.append(step)
+        for row in range(batch):
+            if not done[row] and step[row] in stop_ids:
+                reasons[row], done[row] = "stop_token", True
         if params.stop:
-            for row in (~done).nonzero().flatten().tolist():
+            for row in (r for r in range(batch) if not done[r]):
                 before = len(texts[row])
-                texts[row] += tokenizer.decode([int(next_ids[row])])
+                texts[row] += tokenizer.decode([step[row]])
                 at = find_stop(texts[row], params.stop, before)
                 if at >= 0:
                     reasons[row], cut_chars[row] = "stop_string", at
                     done[row] = True
-        if bool(done.all()):
+        if all(done):
             break
-    out = torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]
+    out = [list(row) for row in zip(*new, strict=True)] if new else [[] for _ in range(batch)]
     tokens = []
     for row in range(batch):
         seq = out[row]
@@ -118,7 +137,7 @@ def _tokens_covering(seq: list[int], tokenizer, chars: int) -> int:
     return len(seq)
 
 
-def generate_text(model: torch.nn.Module, tokenizer, prompt: str, params: SamplingParams,
+def generate_text(model, tokenizer, prompt: str, params: SamplingParams,
                   context: int | None = None) -> str:
     """The continuation of `prompt` as text (the prompt itself is not repeated)."""
     ids = tokenizer.encode(prompt)

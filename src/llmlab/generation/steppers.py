@@ -10,11 +10,15 @@
   on dim 1 as torch.nn.RNN/LSTM/GRU keep it): the hidden state, any length.
 - any other module mapping ids (B, T) to logits (B, T, V): recomputed over the last `context` tokens.
 - a model with its own `make_stepper(context)` (the NumPy Transformer and its KV cache): that stepper.
+torch is imported by the torch steppers only, so the NumPy Transformer's decoding never loads it.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _logits(output) -> torch.Tensor:
@@ -43,6 +47,8 @@ class WindowStepper:
         return self._forward()
 
     def step(self, next_ids: torch.Tensor) -> torch.Tensor:
+        import torch
+
         self.ids = torch.cat([self.ids, next_ids[:, None]], dim=1)
         return self._forward()
 
@@ -77,6 +83,8 @@ class HFStepper(WindowStepper):
         return out.logits[:, -1].float()
 
     def step(self, next_ids: torch.Tensor) -> torch.Tensor:
+        import torch
+
         self.ids = torch.cat([self.ids, next_ids[:, None]], dim=1)
         if self.cache is None or (self.context and self.ids.shape[1] > self.context):
             return self._forward()
@@ -121,7 +129,8 @@ def stepper_for(model: torch.nn.Module, context: int | None = None):
     return WindowStepper(model, context or getattr(model, "block_size", None))
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    if not hasattr(model, "parameters"):   # a NumPy model: its logits live on the CPU
-        return torch.device("cpu")
+def model_device(model: torch.nn.Module) -> torch.device | None:
+    """Where the model's tensors live; None for a NumPy model (its logits are NumPy arrays, no torch)."""
+    if not hasattr(model, "parameters"):
+        return None
     return next(model.parameters()).device

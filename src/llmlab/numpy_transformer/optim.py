@@ -1,4 +1,5 @@
-"""AdamW, gradient clipping by global norm, and the warmup + cosine learning-rate schedule.
+"""AdamW and gradient clipping by global norm (the learning-rate schedule is `llmlab.lr_schedule`, shared
+with the torch Trainer).
 
     AdamW (decoupled weight decay, as torch.optim.AdamW):
         p ← p (1 - lr λ)                       only for matrices and embeddings (ndim >= 2)
@@ -64,15 +65,3 @@ def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> float:
                 g *= coef
     return norm
 
-
-def cosine_lr(progress: float, max_lr: float, min_lr: float, warmup: float) -> float:
-    """Linear warmup over the first `warmup` fraction of training, then a cosine from max_lr to min_lr.
-
-    `progress` in [0, 1] is the fraction of the run done — steps done / max_steps, or seconds spent /
-    max_time for a run on a time budget — so the schedule ends when the run does either way.
-    (llmlab.training has the same schedule for torch models; this copy keeps the NumPy project torch-free.)
-    """
-    if progress < warmup:
-        return max_lr * (progress + 1e-9) / warmup
-    ratio = min(1.0, (progress - warmup) / max(1e-9, 1.0 - warmup))
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (max_lr - min_lr)

@@ -2,8 +2,9 @@
 
     text = sample_text(model, tokenizer, "def ", SamplingParams(temperature=0.8, top_k=20, seed=0))
 The loop, the logits processors (temperature, top-k, top-p, repetition penalty) and the stop rules
-are `llmlab.generation`'s, imported here lazily: it accepts NumPy logits, and this module stays NumPy-only.
-Past the model's positions the stepper restarts its cache from the last half-window of tokens.
+are `llmlab.generation`'s: they take NumPy logits as they take torch's, and draw with a seeded NumPy
+generator, so decoding here never loads torch. Past the model's positions the stepper restarts its
+cache from the last half-window of tokens.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from llmlab.errors import LabError
+from llmlab.generation.decode import Generation
+from llmlab.generation.decode import generate as decode
 from llmlab.numpy_transformer.kv_cache import KVCache
 
 
@@ -48,10 +51,8 @@ class KVCacheStepper:
         return self.model(self.ids[:, -keep:], cache=self.cache)[:, -1]
 
 
-def generate(model, prompt: Sequence[int], params, tokenizer=None, num_samples: int = 1):
+def generate(model, prompt: Sequence[int], params, tokenizer=None, num_samples: int = 1) -> Generation:
     """`llmlab.generation.decode.generate` over the NumPy model: a `Generation` (tokens, texts, reasons)."""
-    from llmlab.generation.decode import generate as decode
-
     return decode(model, list(prompt), params, tokenizer=tokenizer, num_samples=num_samples)
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmlab.errors import LabError
+from llmlab.lr_schedule import warmup_then_decay
 from llmlab.numpy_transformer.blas import auto_threads, blas_threads
 from llmlab.numpy_transformer.model import GPT, GPTConfig
-from llmlab.numpy_transformer.optim import AdamW, clip_grad_norm, cosine_lr
+from llmlab.numpy_transformer.optim import AdamW, clip_grad_norm
 from llmlab.progress import progress_bar
 from llmlab.runs import RunFolder
 
@@ -168,7 +169,7 @@ def _train(cfg: TransformerTrainConfig, run: RunFolder, log: Callable[[str], Non
 
     with progress_bar(total=cfg.max_steps, description="train", unit="tok", time_budget=cfg.max_time) as bar:
         while step < cfg.max_steps and progress() < 1.0:
-            lr = cosine_lr(progress(), cfg.lr, cfg.min_lr, cfg.warmup)
+            lr = warmup_then_decay(progress(), cfg.warmup, 1.0, cfg.lr, cfg.min_lr)   # progress: a fraction
             x, y = batch(data.train, rng.integers(0, len(data.train) - cfg.block_size - 1, cfg.batch_size),
                          cfg.block_size)
             loss = model.forward(x, y)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from llmlab.generation.processors import Number, _column  # noqa: F401 - for your code
+from llmlab.generation.arrays import cast, namespace  # noqa: F401 - llmlab's solution
+from llmlab.generation.processors import Number, _column, _per_row  # noqa: F401 - for your code
 
 
 def apply_temperature(logits: torch.Tensor, temperature: Number) -> torch.Tensor:

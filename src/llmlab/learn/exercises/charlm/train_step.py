@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import torch
 
+from llmlab.lr_schedule import warmup_then_decay  # noqa: F401 - what llmlab's lr_at reads cfg into
 from llmlab.training.config import TrainConfig
 from llmlab.training.trainer import causal_lm_loss  # noqa: F401 - for your code: mean next-token cross-entropy
 
