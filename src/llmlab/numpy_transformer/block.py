@@ -8,6 +8,8 @@ terms, so  dh = dout + ln_2'(mlp'(dout))  and  dx = dh + ln_1'(attn'(dh)).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from llmlab.numpy_transformer.activations import make_activation
@@ -33,15 +35,27 @@ class MLP(Module):
         return self.c_fc.backward(self.act.backward(self.c_proj.backward(dout)))
 
 
+@dataclass(frozen=True)
+class BlockConfig:
+    """One block's shape and initialisation (`GPTConfig.block_config(i)` derives layer i's)."""
+    n_embd: int
+    n_head: int
+    n_inner: int                        # the MLP's width, 4 * n_embd in GPT-2
+    eps: float = 1e-5                   # LayerNorm's epsilon
+    activation: str = "gelu_new"
+    std: float = 0.02                   # init of the weight matrices, N(0, std²)
+    proj_std: float = 0.02              # init of the two projections that write into the residual stream
+    attn_scale: float | None = None     # scores = q·k * attn_scale; None: 1 / sqrt(head size)
+
+
 class Block(Module):
-    def __init__(self, n_embd: int, n_head: int, n_inner: int, rng: np.random.Generator, dtype=np.float32,
-                 eps: float = 1e-5, activation: str = "gelu_new", std: float = 0.02,
-                 proj_std: float = 0.02, attn_scale: float | None = None):
+    def __init__(self, cfg: BlockConfig, rng: np.random.Generator, dtype=np.float32):
         super().__init__()
-        self.ln_1 = LayerNorm(n_embd, eps, dtype)
-        self.attn = CausalSelfAttention(n_embd, n_head, rng, dtype, std, proj_std, attn_scale)
-        self.ln_2 = LayerNorm(n_embd, eps, dtype)
-        self.mlp = MLP(n_embd, n_inner, rng, dtype, activation, std, proj_std)
+        self.ln_1 = LayerNorm(cfg.n_embd, cfg.eps, dtype)
+        self.attn = CausalSelfAttention(cfg.n_embd, cfg.n_head, rng, dtype, cfg.std, cfg.proj_std,
+                                        cfg.attn_scale)
+        self.ln_2 = LayerNorm(cfg.n_embd, cfg.eps, dtype)
+        self.mlp = MLP(cfg.n_embd, cfg.n_inner, rng, dtype, cfg.activation, cfg.std, cfg.proj_std)
 
     def forward(self, x: np.ndarray, bias: np.ndarray, cache: KVCache | None = None, layer: int = 0) -> np.ndarray:
         h = self.attn.forward(self.ln_1.forward(x), bias, cache, layer)

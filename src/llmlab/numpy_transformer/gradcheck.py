@@ -14,7 +14,7 @@ import numpy as np
 
 from llmlab.numpy_transformer.activations import GELU, ReLU, softmax_, softmax_backward_
 from llmlab.numpy_transformer.attention import CausalSelfAttention
-from llmlab.numpy_transformer.block import MLP, Block
+from llmlab.numpy_transformer.block import MLP, Block, BlockConfig
 from llmlab.numpy_transformer.embedding import Embedding
 from llmlab.numpy_transformer.layernorm import LayerNorm
 from llmlab.numpy_transformer.linear import Linear
@@ -88,7 +88,7 @@ def _layer_cases(rng: np.random.Generator) -> dict[str, Callable[[], dict[str, f
 
     emb = Embedding(v, c, rng, f64, std=1.0)
     attn = CausalSelfAttention(c, nh, rng, f64, std=0.3, proj_std=0.3)
-    block = Block(c, nh, 4 * c, rng, f64, std=0.3, proj_std=0.3)
+    block = Block(BlockConfig(c, nh, 4 * c, std=0.3, proj_std=0.3), rng, f64)
     ln = LayerNorm(c, dtype=f64)
     ln.params["weight"][:] = rng.standard_normal(c)
     ln.params["bias"][:] = rng.standard_normal(c)

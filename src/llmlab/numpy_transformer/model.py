@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from llmlab.errors import LabError
-from llmlab.numpy_transformer.block import Block
+from llmlab.numpy_transformer.block import Block, BlockConfig
 from llmlab.numpy_transformer.embedding import Embedding, SinusoidalPositions
 from llmlab.numpy_transformer.kv_cache import KVCache
 from llmlab.numpy_transformer.layernorm import LayerNorm
@@ -52,6 +52,17 @@ class GPTConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def block_config(self, layer: int) -> BlockConfig:
+        """Block `layer`'s settings, GPT-2's way: residual projections initialised with std / sqrt(2 n_layer)
+        (each block adds two of them to the residual stream), attention scaled by 1 / sqrt(head size)."""
+        scale = (self.n_embd // self.n_head) ** -0.5 if self.scale_attn_weights else 1.0
+        if self.scale_attn_by_inverse_layer_idx:
+            scale /= layer + 1
+        std = self.initializer_range
+        return BlockConfig(n_embd=self.n_embd, n_head=self.n_head, n_inner=self.n_inner or 4 * self.n_embd,
+                           eps=self.layer_norm_epsilon, activation=self.activation_function,
+                           std=std, proj_std=std / math.sqrt(2 * self.n_layer), attn_scale=scale)
+
 
 def resolve_dtype(dtype) -> np.dtype:
     if isinstance(dtype, str):
@@ -71,18 +82,10 @@ class GPT(Module):
         self.dtype = resolve_dtype(dtype)
         rng = np.random.default_rng(seed)
         std = cfg.initializer_range
-        proj_std = std / math.sqrt(2 * cfg.n_layer)          # GPT-2's scaled init of residual projections
         self.wte = Embedding(cfg.vocab_size, cfg.n_embd, rng, self.dtype, std)
         self.wpe = (Embedding(cfg.n_positions, cfg.n_embd, rng, self.dtype, std) if cfg.positional == "learned"
                     else SinusoidalPositions(cfg.n_positions, cfg.n_embd, self.dtype))
-        n_inner = cfg.n_inner or 4 * cfg.n_embd
-        self.h = []
-        for i in range(cfg.n_layer):
-            scale = (cfg.n_embd // cfg.n_head) ** -0.5 if cfg.scale_attn_weights else 1.0
-            if cfg.scale_attn_by_inverse_layer_idx:
-                scale /= i + 1
-            self.h.append(Block(cfg.n_embd, cfg.n_head, n_inner, rng, self.dtype, cfg.layer_norm_epsilon,
-                                cfg.activation_function, std, proj_std, scale))
+        self.h = [Block(cfg.block_config(i), rng, self.dtype) for i in range(cfg.n_layer)]
         self.ln_f = LayerNorm(cfg.n_embd, cfg.layer_norm_epsilon, self.dtype)
         self.lm_head = None                      # GPT-2 ties the head to wte; an untied head is (V, C) as in HF
         if not cfg.tie_word_embeddings:
