@@ -7,7 +7,7 @@
 Weights come from any Hugging Face model directory (read once through transformers, then kept as plain
 tensors); the forward pass is written here, token-flat: the T new tokens of every scheduled request are
 one (T, C) matrix for the linear layers, and only attention looks at which request a token belongs to.
-`tests/test_serve_model.py` checks the logits against transformers'.
+`tests/test_serve_engine.py` checks the logits against transformers' in every attention path.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
     learned = learn_merges({"hello": 3, " world": 1}, n_tokens=260)   # 256 bytes + 4 merges
 
-Both functions here are plain Python and produce identical merges; `learn_merges` is the readable
-reference for the compiled core in `_bpe_core.c`, which `BPETokenizer.train` uses when it is built.
+Both functions here are plain Python and produce identical merges: `learn_merges`, the incremental
+algorithm below, is the one `BPETokenizer.train` runs; `learn_merges_naive` recounts every pair before
+each merge, the textbook loop that tests and benchmarks/tokenizer.py compare it with.
 
 The algorithm. Every chunk starts as its UTF-8 bytes (ids 0..255). Pair counts are weighted by how
 often the chunk occurs: count(a, b) = sum over chunks w of freq(w) * #{i : w[i] = a, w[i+1] = b}.
