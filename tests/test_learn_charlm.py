@@ -46,7 +46,8 @@ BUGS = {
         ("one token too few: the token that crosses p dropped", "remove_sorted = cumulative <= (1.0 - p_col)",
          "remove_sorted = (cumulative - sorted_logits.softmax(dim=-1)) < (1.0 - p_col)", False),
         ("the most likely token not always kept", "    remove_sorted[..., -1] = False", "    pass", False),
-        ("sorted the wrong way (keeps the unlikely tail)", "descending=False", "descending=True", False),
+        ("sorted the wrong way (keeps the unlikely tail)", "sort_last(logits)", "sort_last(logits, descending=True)",
+         False),
     ],
     "beam": [
         ("length penalty applied as a multiply, not a divide by len ** alpha",

@@ -83,7 +83,7 @@ def top_p_filter(logits: Logits, p: Number) -> Logits:
     p_col = cast(_column(p, logits), "float32")
     if bool((p_col >= 1.0).all()):
         return logits
-    sorted_logits, sorted_idx = sort_last(logits, descending=False)
+    sorted_logits, sorted_idx = sort_last(logits)                               # ascending
     cumulative = softmax_last(sorted_logits).cumsum(-1)
     remove_sorted = cumulative <= (1.0 - p_col)
     remove_sorted[..., -1] = False                                              # keep the top token
