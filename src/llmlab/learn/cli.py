@@ -26,7 +26,9 @@ RUNNERS = {"transformer": "llmlab.learn.mine_transformer:run_mine",
            "tokenizer": "llmlab.learn.mine_tokenizer:run_mine",
            "charlm": "llmlab.learn.mine_charlm:run_mine",
            "finetune": "llmlab.learn.mine_finetune:run_mine",
-           "chat": "llmlab.learn.mine_chat:run_mine"}
+           "chat": "llmlab.learn.mine_chat:run_mine",
+           "attention": "llmlab.learn.mine_attention:run_mine",
+           "rag": "llmlab.learn.mine_rag:run_mine"}
 
 
 def _root(directory: Path | None) -> Path:

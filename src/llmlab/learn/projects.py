@@ -229,4 +229,122 @@ CHAT = LearnProject(
                   "find the least n (then the largest k) whose count <= budget")),
     ))
 
-PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER, CHARLM, FINETUNE, CHAT]
+AT = "llmlab.attention"
+
+ATTENTION = LearnProject(
+    key="attention", roadmap_key="attention", title="Attention Visualization", doc="docs/attention.md",
+    exercises=(
+        Exercise("capture", "attention probabilities with forward hooks",
+                 "forward hooks, why fused attention kernels hide P, and leaving a model as you found it", 2,
+                 "capture.py", ("capture_attention",), (f"{AT}.hooks:capture_attention",),
+                 f"{G}.attention:grade_capture",
+                 ("One hook per module in attention_modules(model); the hook's `output` is (attn_output, P).",
+                  "Save output[1].detach() into a list slot per layer; switch to eager first (sdpa gives None), "
+                  "and remove the handles and restore the implementation in a finally: block.",
+                  "handles = [m.register_forward_hook(hook_for(i)) for i, m in enumerate(modules)]; "
+                  "try: model(input_ids=..., use_cache=False) finally: h.remove() for each; "
+                  "return np.stack([p.float().cpu().numpy() for p in seen])")),
+        Exercise("head_metrics", "per-head metrics",
+                 "entropy in nats, how far back a head reads, sinks, previous-token and self heads", 2,
+                 "head_metrics.py", ("head_metrics",), (f"{AT}.metrics:head_metrics",),
+                 f"{G}.attention:grade_head_metrics",
+                 ("Drop query 0: a = probs[..., 1:, :] is (L, B, H, T-1, T); every metric is per query, then "
+                  ".mean(axis=(1, 3)).",
+                  "Entropy with np.log (nats), and 0 ln 0 = 0: np.where(a > 0, a * np.log(np.where(a > 0, a, 1)), 0). "
+                  "Query i (i = 1..T-1) sits at row i - 1 of a.",
+                  "q = np.arange(1, t); rows = np.arange(t - 1); previous_token = a[..., rows, q - 1]; "
+                  "self = a[..., rows, q]; sink = a[..., 0]; distance = (a * (q[:, None] - np.arange(t))"
+                  ".clip(0)).sum(-1); entropy_norm = entropy / np.log(q + 1)")),
+        Exercise("induction", "the induction test",
+                 "induction heads: in a repeated sequence, reading the token after the earlier copy", 1,
+                 "induction.py", ("repetition_scores",), (f"{AT}.metrics:repetition_scores",),
+                 f"{G}.attention:grade_induction",
+                 ("Only the second copy's queries count: prefix + period up to prefix + 2·period - 1.",
+                  "Induction reads one key per query, period - 1 back; duplicate reads period back.",
+                  "queries = np.arange(prefix + period, prefix + 2 * period); "
+                  "probs[..., queries, queries - period + 1].mean(axis=(1, 3))")),
+    ))
+
+RG = "llmlab.rag"
+
+RAG = LearnProject(
+    key="rag", roadmap_key="rag", title="RAG System", doc="docs/rag.md",
+    exercises=(
+        Exercise("chunking", "chunking with overlap",
+                 "exact-slice chunks, cuts at paragraph and sentence boundaries, and an overlap counted in units", 2,
+                 "chunking.py", ("chunk_text", "_overlap_start"),
+                 (f"{RG}.chunking:chunk_text", f"{RG}.chunking:_overlap_start"), f"{G}.rag:grade_chunking",
+                 ("b = unit_starts(text, cfg.unit, tokenizer); work in unit indices i, j and slice text[b[i]:b[j]].",
+                  "The cut: max(range(lo, j + 1), key=lambda q: (boundary_strength(text, b[q]), q)); the overlap: "
+                  "k = max(i + 1, j - overlap), then the first word start within overlap // 4 units.",
+                  "while True: j = min(i + size, n); if j < n: j = best cut; chunks.append(Chunk(f'{doc}:{b[i]}-{b[j]}', "
+                  "doc, b[i], b[j], text[b[i]:b[j]], j - i)); if j >= n: return chunks; "
+                  "i = _overlap_start(text, b, i, j, cfg.overlap)")),
+        Exercise("bm25", "BM25 scoring", "term frequency saturation, length normalisation, and rank_bm25's idf", 2,
+                 "bm25.py", ("BM25",), (f"{RG}.bm25:BM25",), f"{G}.rag:grade_bm25",
+                 ("n_t = len(rows) of each posting; N = len(doc_len); compute idf once per term in __init__.",
+                  "idf = np.log(N - n_t + 0.5) - np.log(n_t + 0.5); floor = epsilon * mean(idf); negative idf -> floor. "
+                  "scores: only the rows in a term's postings change.",
+                  "out = np.zeros(N); for term in words: rows, f = self.postings[term]; "
+                  "out[rows] += self.idf[term] * f * (k1 + 1) / (f + self._norm[rows])")),
+        Exercise("fusion", "reciprocal rank fusion",
+                 "merging rankings whose scores share no scale, by rank alone", 1, "fusion.py",
+                 ("reciprocal_rank_fusion",), (f"{RG}.fusion:reciprocal_rank_fusion",), f"{G}.rag:grade_fusion",
+                 ("A dict item -> score; walk each list with enumerate(ranking, start=1).",
+                  "Skip items < 0 (padding); add w / (k + rank); sort by score, descending, with a stable sort.",
+                  "fused[item] = fused.get(item, 0.0) + w / (k + rank); return sorted(fused.items(), key=lambda kv: -kv[1])")),
+        Exercise("metrics", "recall@k and MRR", "what recall@k and the reciprocal rank measure, and their edge cases", 1,
+                 "metrics.py", ("recall_at_k", "reciprocal_rank"),
+                 (f"{RG}.metrics:recall_at_k", f"{RG}.metrics:reciprocal_rank"), f"{G}.rag:grade_metrics",
+                 ("Sets: the top k is set(ranked[:k]).",
+                  "recall divides by len(relevant); the reciprocal rank uses enumerate(ranked, start=1).",
+                  "len(set(ranked[:k]) & relevant) / len(relevant) if relevant else 0.0; "
+                  "next((1.0 / i for i, d in enumerate(ranked, start=1) if d in relevant), 0.0)")),
+    ))
+
+DA = "llmlab.data"
+
+PRETRAIN = LearnProject(
+    key="pretrain", roadmap_key="pretrain", title="Train 125M model", doc="docs/pretrain.md",
+    exercises=(
+        Exercise("minhash", "MinHash signatures", "why the share of equal minimums estimates Jaccard, with "
+                 "datasketch's hash permutations in uint32", 2, "minhash.py", ("minhash_signature",),
+                 (f"{DA}.dedup:minhash_signature",), f"{G}.pretrain:grade_minhash",
+                 ("S = shingle_hashes(text, ngram); one row of S against all num_perm permutations at once.",
+                  "Premix f(h) in np.uint32 (the multiplications wrap mod 2^32), then (a · f(h) + b), min over S.",
+                  "a, b = MinHash(num_perm=num_perm, seed=1, scheme='affine32').permutations; "
+                  "h = f(S.astype(np.uint32))[:, None]; return (a[None] * h + b[None]).min(axis=0)")),
+        Exercise("near_dedup", "near duplicates with LSH", "LSH banding: candidates from equal bands, confirmed "
+                 "by the signature's Jaccard, the first of a group kept", 2, "near_dedup.py", ("near_dedup",),
+                 (f"{DA}.dedup:near_dedup",), f"{G}.pretrain:grade_near_dedup",
+                 ("Signatures first (map_fn), then one pass in corpus order; only kept documents go into the index.",
+                  "Candidates share a band; each is CONFIRMED by mean(sig == other) >= threshold (a band can collide "
+                  "by chance). Take the best candidate, the first kept on a tie.",
+                  "lsh = MinHashLSH(threshold=threshold, num_perm=num_perm); for each doc: best = max over "
+                  "lsh.query(sig) of (estimate, key); if best >= threshold: report.add(...) else lsh.insert(key, sig)")),
+        Exercise("shards", "a token-shard writer and reader", "a self-describing binary format: magic, "
+                 "header length, JSON, alignment, memmaps, atomic writes", 1, "shards.py",
+                 ("token_dtype", "write_shard", "read_header", "open_shard"),
+                 (f"{DA}.shards:token_dtype", f"{DA}.shards:write_shard", f"{DA}.shards:read_header",
+                  f"{DA}.shards:open_shard"), f"{G}.pretrain:grade_shards",
+                 ("uint16 holds ids 0..65535, so a vocabulary of 65,536 still fits; the header says the dtype.",
+                  "pad = (-(len(MAGIC) + 4 + len(body))) % ALIGN spaces after the JSON; struct.pack('<I', len(body)).",
+                  "reader: magic = f.read(8); (size,) = struct.unpack('<I', f.read(4)); json.loads(f.read(size)); "
+                  "np.memmap(path, dtype=..., mode='r', offset=8 + 4 + size, shape=(n_tokens,))")),
+        Exercise("schedule", "warmup + cosine", "the learning-rate schedule of every loop in llmlab: linear "
+                 "warmup, cosine (or linear) decay to min_lr, then flat", 1, "schedule.py", ("warmup_then_decay",),
+                 ("llmlab.lr_schedule:warmup_then_decay",), f"{G}.pretrain:grade_schedule",
+                 ("Three cases in order: done < warmup, done >= total, in between; 'constant' skips the decay.",
+                  "r = (done - warmup) / (total - warmup) is 0 at the end of the warmup and 1 at total.",
+                  "weight = 0.5 * (1 + math.cos(math.pi * r)) (or 1 - r); return min_lr + weight * (lr - min_lr)")),
+        Exercise("resume", "an exactly resumable sampler", "a data position that is one counter, so a resumed run "
+                 "sees the batches it would have seen", 2, "resume.py", ("TokenWindows",),
+                 ("llmlab.training.batches:TokenWindows",), f"{G}.pretrain:grade_resume",
+                 ("No running RNG: every optimizer step makes its own generator from (seed, 0, step).",
+                  "step, micro = divmod(self.cursor, self.grad_accum); draw once per step; part = micro * "
+                  "world_size + rank; the state is just the cursor (and the seed, block and batch sizes).",
+                  "if step != self._offsets_step: self._offsets = self._starts_for(0, step, batch_size * grad_accum "
+                  "* world_size); self.cursor += 1; return self._gather(self._offsets[part * B:(part + 1) * B])")),
+    ))
+
+PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER, CHARLM, FINETUNE, CHAT, ATTENTION, RAG, PRETRAIN]

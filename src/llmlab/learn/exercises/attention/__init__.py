@@ -1,0 +1,1 @@
+"""Stubs of project 6, attention heads: capturing the probabilities with forward hooks, per-head metrics, the induction test."""
