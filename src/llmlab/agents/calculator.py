@@ -118,9 +118,13 @@ def _eval(node: ast.AST, depth: int) -> int | float:
 def _check_power(base: int | float, exponent: int | float) -> None:
     """Refuse a power whose result would pass MAX_INT_BITS before computing it: |b|^x has x·log2|b| bits."""
     if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
-        bits = exponent * math.log2(abs(base))
+        try:
+            bits = exponent * math.log2(abs(base))
+        except OverflowError:         # an exponent past 1e308 (operands may have 3,000 digits): (10**999)**(10**999)
+            bits = math.inf
         if bits > MAX_INT_BITS:
-            raise CalculatorError(f"{base}**{exponent} would have about {int(bits * 0.30103):,} digits",
+            digits = f"about {int(bits * 0.30103):,}" if math.isfinite(bits) else "more than 10**308"
+            raise CalculatorError(f"{base}**{exponent} would have {digits} digits",
                                   hint=f"the calculator keeps results under {int(MAX_INT_BITS * 0.30103):,} digits")
     if abs(exponent) > 1e6:
         raise CalculatorError(f"the exponent {exponent} is too large", hint="use a smaller power")
