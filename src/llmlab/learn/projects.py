@@ -348,3 +348,74 @@ PRETRAIN = LearnProject(
     ))
 
 PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER, CHARLM, FINETUNE, CHAT, ATTENTION, RAG, PRETRAIN]
+
+AG = "llmlab.agents"
+EX = "llmlab.experiments"
+
+AGENTS = LearnProject(
+    key="agents", roadmap_key="agents", title="LLM Agents", doc="docs/agents.md", aliases=("react",),
+    exercises=(
+        Exercise("parser", "the ReAct output parser",
+                 "reading a tool call or a final answer from a small model's loose text, and never its own "
+                 "Observation", 2, "parser.py", ("parse_step", "_tool_call"),
+                 (f"{AG}.parser:parse_step", f"{AG}.parser:_tool_call"), f"{G}.agents:grade_parser",
+                 ("Cut first (OBSERVATION.search), then look for both ACTION and FINAL: the earlier one wins.",
+                  "_tool_call: CALL.match(rest) gives name, opener, body; '[' and '(' end at body.rindex(closer), "
+                  "no opener and no body means the input is on an 'Action Input:' line.",
+                  "if action and (not final or action.start() < final.start()): return _tool_call(text, action); "
+                  "a FinalAnswer needs a non-empty _strip_code(final.group('rest').strip())")),
+        Exercise("calculator", "the safe calculator",
+                 "why a tool never calls eval, walking an ast, and bounding a power before computing it", 2,
+                 "calculator.py", ("evaluate", "_eval", "_check_power", "_check_digits"),
+                 (f"{AG}.calculator:evaluate", f"{AG}.calculator:_eval", f"{AG}.calculator:_check_power",
+                  f"{AG}.calculator:_check_digits"), f"{G}.agents:grade_calculator",
+                 ("ast.parse(text, mode='eval').body is the top node; handle Constant, UnaryOp, BinOp, Name, Call, "
+                  "and refuse every other node type.",
+                  "Check depth first in _eval. Bound before the work: _check_power before the power, "
+                  "_check_digits before round(x, n); exponent · log2|base| is the result's bit count.",
+                  "if isinstance(node, ast.BinOp) and type(node.op) in _BINARY: left, right = ...; "
+                  "if isinstance(node.op, ast.Pow | ast.BitXor): _check_power(left, right); "
+                  "return _check_size(_BINARY[type(node.op)](left, right))"), time_limit=60.0),
+    ))
+
+COT = LearnProject(
+    key="cot", roadmap_key="cot", title="Chain-of-Thought Prompting", doc="docs/cot.md",
+    exercises=(
+        Exercise("extract", "answer extraction",
+                 "which number of a chain of thought is its answer, and one canonical form to compare answers", 1,
+                 "extract.py", ("normalize_number", "extract_number"),
+                 (f"{EX}.extract:normalize_number", f"{EX}.extract:extract_number"), f"{G}.cot:grade_extract",
+                 ("Replace the unicode minus first; findall gives every match, so [-1] is the last one.",
+                  "normalize: remove ',' then format(Decimal(value).normalize(), 'f'); catch InvalidOperation.",
+                  "stated = _ANSWER_IS.findall(text); if stated: return normalize_number(stated[-1]); "
+                  "numbers = _NUMBER.findall(text); return normalize_number(numbers[-1] if last else numbers[0])")),
+        Exercise("vote", "self-consistency voting",
+                 "majority voting over sampled chains of thought, and ties broken the same way on every run", 1,
+                 "vote.py", ("majority",), (f"{EX}.stats:majority",), f"{G}.cot:grade_vote",
+                 ("Count only answers that are not None and not ''.",
+                  "Counter gives the counts; the winner is the first answer in the original order with the top count.",
+                  "best = max(counts.values()); return next(a for a in answers if a not in (None, '') "
+                  "and counts[a] == best)")),
+    ))
+
+ICL = LearnProject(
+    key="icl", roadmap_key="icl", title="In-Context Learning", doc="docs/icl.md", aliases=("few-shot",),
+    exercises=(
+        Exercise("few_shot", "the few-shot prompt",
+                 "what a k-shot prompt is: instruction, demonstrations in one format, then the open query", 1,
+                 "few_shot.py", ("icl_prompt",), (f"{EX}.prompts:icl_prompt",), f"{G}.icl:grade_few_shot",
+                 ("Build the text from three parts: the head (instruction + blank line, or ''), the shots, the query.",
+                  "Each demonstration ends with a blank line ('\\n\\n'); the query line ends at the output name's "
+                  "colon. The chat version: a system turn, then user/assistant pairs, then the query.",
+                  "shots = ''.join(f'{task.input_name}: {d.question}\\n{task.output_name}: {d.answer}\\n\\n' "
+                  "for d in demos); text = f'{head}{shots}{task.input_name}: {item.question}\\n{task.output_name}:'")),
+        Exercise("demos", "choosing demonstrations",
+                 "why a query never demonstrates itself, and nested demonstrations across shot counts", 1,
+                 "demos.py", ("pick_demos",), (f"{EX}.prompts:pick_demos",), f"{G}.icl:grade_demos",
+                 ("Filter the pool by id first; check k against what is left.",
+                  "One shuffle per (seed, query), never per k: the seed string does not contain k.",
+                  "others = [p for p in pool if p.id != query.id]; random.Random(f'{seed}-{query.id}')"
+                  ".shuffle(others); return others[:k]")),
+    ))
+
+PROJECTS += [AGENTS, COT, ICL]

@@ -118,19 +118,29 @@ def passed_count(progress: dict, proj: LearnProject) -> int:
 
 
 def tracker_rows(progress: dict) -> list[tuple[str, str, str]]:
-    """(Project, ☑/☐, Notes) for every learn project: notes = the learner's own + what was measured."""
+    """(Project, ☑/☐, Notes) for each of the roadmap's twelve rows, in its order: a row's learn project with
+    notes = the learner's own + what was measured, or "no exercises yet" for a project that has none."""
+    # the rows are the roadmap's, written once; llmlab.roadmap.projects is data only (it imports nothing)
+    from llmlab.roadmap.projects import PROJECTS as ROADMAP
+
+    keys = {row.key for row in ROADMAP}
     rows = []
-    for proj in projects():
-        entry = progress.get(proj.key, {})
-        done = passed_count(progress, proj)
-        total = len(proj.exercises)
-        notes = list(entry.get("notes", []))
-        if entry.get("exercises"):
-            notes.append(f"{done}/{total} exercises pass")
-        if entry.get("run"):
-            notes.append(entry["run"]["measured"])
-        rows.append((proj.title, "☑" if done == total else "☐", "; ".join(notes) or "not started"))
-    return rows
+    for row in ROADMAP:
+        mine = [_row(progress, proj) for proj in projects() if proj.roadmap_key == row.key]
+        rows += mine or [(row.title, "☐", "no exercises yet")]
+    return rows + [_row(progress, proj) for proj in projects() if proj.roadmap_key not in keys]
+
+
+def _row(progress: dict, proj: LearnProject) -> tuple[str, str, str]:
+    entry = progress.get(proj.key, {})
+    done = passed_count(progress, proj)
+    total = len(proj.exercises)
+    notes = list(entry.get("notes", []))
+    if entry.get("exercises"):
+        notes.append(f"{done}/{total} exercises pass")
+    if entry.get("run"):
+        notes.append(entry["run"]["measured"])
+    return proj.title, "☑" if done == total else "☐", "; ".join(notes) or "not started"
 
 
 def tracker_table(progress: dict) -> str:

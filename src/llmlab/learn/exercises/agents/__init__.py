@@ -1,0 +1,1 @@
+"""Stubs of the agents project (the ReAct parser, the safe calculator)."""

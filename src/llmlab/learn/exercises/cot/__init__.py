@@ -1,0 +1,1 @@
+"""Stubs of the chain-of-thought project (answer extraction, self-consistency voting)."""

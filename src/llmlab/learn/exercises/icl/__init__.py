@@ -1,0 +1,1 @@
+"""Stubs of the in-context learning project (the few-shot prompt, choosing demonstrations)."""
