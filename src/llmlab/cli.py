@@ -56,29 +56,19 @@ _readable_metavars()
 
 
 def _add_projects() -> None:
-    from llmlab.data.cli import app as data_app
-    from llmlab.learn.cli import app as learn_app
-    from llmlab.roadmap.cli import roadmap
+    """Every door module plugs itself in the one way, `register(root)` (roadmap/projects.py says why)."""
     from llmlab.roadmap.projects import PROJECTS
 
-    app.add_typer(data_app, name="data")
-    app.add_typer(learn_app, name="learn")
-    app.command("roadmap")(roadmap)
-    seen = set()
-    for project in PROJECTS:
-        if project.cli_module in seen:
-            continue
-        seen.add(project.cli_module)
+    modules = ["llmlab.data.cli", "llmlab.learn.cli", "llmlab.roadmap.cli"]
+    modules += dict.fromkeys(p.cli_module for p in PROJECTS)     # cot and icl share llmlab.experiments.cli
+    for name in modules:
         try:
-            module = importlib.import_module(project.cli_module)
+            module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name and project.cli_module.startswith(exc.name):
+            if exc.name and name.startswith(exc.name):
                 continue  # project not built yet: no command group
             raise
-        if hasattr(module, "register"):
-            module.register(app)
-        else:
-            app.add_typer(module.app, name=project.key)
+        module.register(app)
 
 
 _add_projects()

@@ -112,3 +112,8 @@ def show_memory(name: str = typer.Argument(..., help="the memory's name (runs/ag
     for f in facts:
         table.add_row(f.key or "", f.text, f.source)
     console.print(table)
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab agents ...` into the root command."""
+    root.add_typer(app, name="agents")

@@ -119,3 +119,8 @@ def train_toy_cmd(out: Path = typer.Option(None, "--out", help="run folder (defa
     keys = ("steps", "final_val_loss", "uniform_loss", "first_copy_loss", "second_copy_loss", "copy_period", "model_dir")
     print_summary({k: summary[k] for k in keys if k in summary},
                   as_json, title="toy model")
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab attention ...` into the root command."""
+    root.add_typer(app, name="attention")

@@ -1,8 +1,8 @@
 """`llmlab charlm ...`: train an RNN/LSTM/GRU/Transformer on characters, sample it, compare decoders and models.
 
-    llmlab charlm train --model transformer --corpus tinyshakespeare --out runs/charlm/gpt --max-time 120
-    llmlab charlm sample --model-dir runs/charlm/gpt --strategy top-p --prompt "ROMEO:"
-    llmlab charlm compare-decoding --model-dir runs/charlm/gpt --prompt "ROMEO:"
+    llmlab charlm train --arch transformer --corpus tinyshakespeare --out runs/charlm/gpt --max-time 120
+    llmlab charlm sample --model runs/charlm/gpt --strategy top-p --prompt "ROMEO:"
+    llmlab charlm compare-decoding --model runs/charlm/gpt --prompt "ROMEO:"
     llmlab charlm compare-models --corpus python-docs --max-time 60 --out runs/charlm/compare
 """
 
@@ -12,17 +12,20 @@ from pathlib import Path
 
 import typer
 
+from llmlab.flags import option
+
 app = typer.Typer(help="Character-level language models: RNN, LSTM, GRU and a GPT-style Transformer.",
                   no_args_is_help=True)
 
-MODEL_HELP = "rnn, lstm, gru or transformer"
+ARCH_HELP = "rnn, lstm, gru or transformer"
+MODEL_HELP = "a run folder or checkpoint folder written by `llmlab charlm train`"
 PRESET_HELP = "tiny, cpu, nanogpt-baby, shakespeare-char or gpu"
 
 
 @app.command()
-def train(model: str = typer.Option("transformer", "--model", help=MODEL_HELP),
+def train(arch: str = option("transformer", "--arch", old=["--model"], help=ARCH_HELP),
           corpus: str = typer.Option("tinyshakespeare", "--corpus", help="python-docs, tinyshakespeare, a file or folder"),
-          out: Path = typer.Option(None, "--out", help="run folder (default runs/charlm/<model>)"),
+          out: Path = typer.Option(None, "--out", help="run folder (default runs/charlm/<arch>)"),
           preset: str = typer.Option("cpu", "--preset", help=PRESET_HELP),
           max_time: float = typer.Option(None, "--max-time", help="stop after this many seconds (then eval + save)"),
           max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
@@ -31,21 +34,28 @@ def train(model: str = typer.Option("transformer", "--model", help=MODEL_HELP),
           overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
           as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Train one model; writes metrics.jsonl, loss.png, samples, checkpoint/ and best/ into the run folder."""
+    from llmlab.charlm.models import ARCHITECTURES
     from llmlab.charlm.presets import resolve
     from llmlab.charlm.train import train_charlm
     from llmlab.console import print_summary
+    from llmlab.errors import LabError
     from llmlab.runs import resume_command
 
-    cfg = resolve(model, preset, overrides, corpus=corpus, max_time=max_time, max_steps=max_steps)
+    if arch not in ARCHITECTURES:     # also a model folder given to the old --model, before any data loads
+        raise LabError(f"unknown architecture {arch!r}",
+                       hint=f"--arch takes one of {', '.join(ARCHITECTURES)}; "
+                            "to sample a trained model: llmlab charlm sample --model DIR")
+    cfg = resolve(arch, preset, overrides, corpus=corpus, max_time=max_time, max_steps=max_steps)
     summary = train_charlm(cfg, out=out, resume=resume, overwrite=overwrite, resume_command=resume_command())
-    print_summary(summary, as_json, title=f"charlm {model} on {corpus}")
+    print_summary(summary, as_json, title=f"charlm {arch} on {corpus}")
 
 
 @app.command()
-def sample(model_dir: Path = typer.Option(..., "--model-dir", help="a run folder or checkpoint folder"),
+def sample(model_dir: Path = option(..., "--model", old=["--model-dir"], help=MODEL_HELP),
            strategy: str = typer.Option("top-p", "--strategy", help="greedy, sample, top-k, top-p or beam"),
            prompt: str = typer.Option("\n", "--prompt"),
-           tokens: int = typer.Option(300, "--tokens", help="characters to generate"),
+           max_new_tokens: int = option(300, "--max-new-tokens", old=["--tokens"],
+                                        help="characters to generate"),
            temperature: float = typer.Option(0.8, "--temperature"),
            top_k: int = typer.Option(20, "--top-k"),
            top_p: float = typer.Option(0.9, "--top-p"),
@@ -53,24 +63,25 @@ def sample(model_dir: Path = typer.Option(..., "--model-dir", help="a run folder
            repetition_penalty: float = typer.Option(1.0, "--repetition-penalty"),
            stop: list[str] = typer.Option(None, "--stop", help="stop before this string (repeatable)"),
            seed: int = typer.Option(0, "--seed"),
-           num: int = typer.Option(1, "--num", help="how many samples (different seeds)")) -> None:
+           num_samples: int = option(1, "--num-samples", old=["--num"],
+                                     help="how many samples (different seeds)")) -> None:
     """Print continuations of a prompt under one decoding strategy."""
     from llmlab.charlm.decoding import decode
     from llmlab.charlm.models import load_charlm
     from llmlab.console import console
 
     model, tok = load_charlm(model_dir)
-    for i in range(num):
-        text = decode(model, tok, prompt, strategy, tokens, temperature, top_k, top_p, beams, seed + i,
-                      tuple(stop or ()), repetition_penalty)
-        console.rule(f"{strategy} #{i + 1}" if num > 1 else strategy)
+    for i in range(num_samples):
+        text = decode(model, tok, prompt, strategy, max_new_tokens, temperature, top_k, top_p, beams,
+                      seed + i, tuple(stop or ()), repetition_penalty)
+        console.rule(f"{strategy} #{i + 1}" if num_samples > 1 else strategy)
         console.print(prompt + text, markup=False, highlight=False)
 
 
 @app.command("compare-decoding")
-def compare_decoding_cmd(model_dir: Path = typer.Option(..., "--model-dir"),
+def compare_decoding_cmd(model_dir: Path = option(..., "--model", old=["--model-dir"], help=MODEL_HELP),
                          prompt: str = typer.Option("\n", "--prompt"),
-                         tokens: int = typer.Option(200, "--tokens"),
+                         max_new_tokens: int = option(200, "--max-new-tokens", old=["--tokens"]),
                          seed: int = typer.Option(0, "--seed"),
                          out: Path = typer.Option(None, "--out", help="write summary.json here"),
                          as_json: bool = typer.Option(False, "--json")) -> None:
@@ -81,8 +92,8 @@ def compare_decoding_cmd(model_dir: Path = typer.Option(..., "--model-dir"),
     from llmlab.runs import RunFolder
 
     model, tok = load_charlm(model_dir)
-    rows = compare_decoding(model, tok, prompt, tokens, seed)
-    summary = {"model_dir": str(model_dir), "prompt": prompt, "tokens": tokens, "strategies": rows}
+    rows = compare_decoding(model, tok, prompt, max_new_tokens, seed)
+    summary = {"model_dir": str(model_dir), "prompt": prompt, "tokens": max_new_tokens, "strategies": rows}
     if out:
         RunFolder.create("charlm", out=out).save_summary(summary)
     if as_json:
@@ -110,7 +121,8 @@ def _print_decoding(rows) -> None:
 def compare_models(corpus: str = typer.Option("python-docs", "--corpus"),
                    preset: str = typer.Option("cpu", "--preset", help=PRESET_HELP),
                    max_time: float = typer.Option(60.0, "--max-time", help="seconds per model"),
-                   models: str = typer.Option("rnn,lstm,gru,transformer", "--models"),
+                   archs: str = option("rnn,lstm,gru,transformer", "--archs", old=["--models"],
+                                       help="comma-separated architectures"),
                    overrides: list[str] = typer.Option(None, "--set"),
                    out: Path = typer.Option(None, "--out"),
                    overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier comparison's runs"),
@@ -119,9 +131,14 @@ def compare_models(corpus: str = typer.Option("python-docs", "--corpus"),
     from llmlab.charlm.compare import compare_architectures
     from llmlab.console import print_summary
 
-    summary = compare_architectures(corpus, [m.strip() for m in models.split(",") if m.strip()], preset,
+    summary = compare_architectures(corpus, [a.strip() for a in archs.split(",") if a.strip()], preset,
                                     max_time, overrides, out, overwrite=overwrite)
     print_summary(summary, as_json, title=f"architectures on {corpus}")
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab charlm ...` into the root command."""
+    root.add_typer(app, name="charlm")
 
 
 if __name__ == "__main__":   # lets the GPU machine run `python -m llmlab.charlm.cli ...` without the root CLI

@@ -89,7 +89,7 @@ def load_charlm(directory: str | Path, device: str | torch.device = "cpu") -> tu
             break
     else:
         raise LabError(f"no trained char LM in {directory}",
-                       hint="train one first: llmlab charlm train --model lstm --corpus python-docs --out DIR")
+                       hint="train one first: llmlab charlm train --arch lstm --corpus python-docs --out DIR")
     meta = path / "llmlab_model.json"
     if meta.exists():
         from safetensors.torch import load_file

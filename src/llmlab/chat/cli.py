@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from llmlab.flags import option
 from llmlab.llm.registry import SPEC_HELP
 
 app = typer.Typer(help="Local chatbot: int8 or GGUF models, a Gradio UI and a REPL with memory and context logic.",
@@ -76,8 +77,9 @@ def repl(model: str = typer.Option(..., "--model", help=SPEC_HELP),
          system: str = typer.Option(None, "--system"),
          temperature: float = typer.Option(0.7, "--temperature"),
          top_p: float = typer.Option(0.95, "--top-p"),
-         max_tokens: int = typer.Option(None, "--max-tokens",
-                                        help="answer length at most [default: 256, or a quarter of a smaller window]"),
+         max_new_tokens: int = option(None, "--max-new-tokens", old=["--max-tokens"],
+                                      help="answer length at most "
+                                           "[default: 256, or a quarter of a smaller window]"),
          seed: int = typer.Option(None, "--seed"),
          opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP),
          summarize: bool = typer.Option(False, "--summarize", help=SUMMARY_HELP)) -> None:
@@ -91,10 +93,11 @@ def repl(model: str = typer.Option(..., "--model", help=SPEC_HELP),
     if session:
         check_name(session, "session name")      # before the model loads
     llm = _llm(model, quantize, device, opt)
-    if max_tokens is None:     # as the UI's slider starts: a small model's window must leave room for the chat
-        max_tokens = min(256, max(1, llm.context_window // 4))
+    if max_new_tokens is None:     # as the UI's slider starts: a small window must leave room for the chat
+        max_new_tokens = min(256, max(1, llm.context_window // 4))
     bot = ChatBot(llm, ChatStore().open(session, system=system), system, summarize=summarize)
-    run_repl(bot, SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_tokens, seed=seed))
+    run_repl(bot, SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                 seed=seed))
 
 
 @app.command("list")
@@ -174,3 +177,8 @@ def export_gguf_command(model: str = typer.Option(..., "--model", help="a Llama-
 
     path = export_gguf(model.removeprefix("hf:"), out, kind)
     console.print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB, {kind})")
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab chat ...` into the root command."""
+    root.add_typer(app, name="chat")

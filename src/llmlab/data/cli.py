@@ -56,3 +56,8 @@ def prepare_command(
     console.print(table)
     console.print(f"tokens: train {report['tokens']['train']:,}, val {report['tokens']['val']:,} "
                   f"({report['bytes_per_token']} bytes/token) in {report['seconds']['total']}s -> {out}")
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab data ...` into the root command."""
+    root.add_typer(app, name="data")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from llmlab.flags import option
 from llmlab.llm.registry import SPEC_HELP
 
 cot_app = typer.Typer(help="Chain-of-thought: direct vs step-by-step prompting on any model; scratchpad training offline.",
@@ -61,8 +62,10 @@ def cot_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
             conditions: str = typer.Option("direct-0,cot-0,direct-4,cot-4", "--conditions",
                                            help="STYLE-SHOTS list: direct or cot, with that many worked examples"),
             min_steps: int = typer.Option(2, "--min-steps"), max_steps: int = typer.Option(4, "--max-steps"),
-            samples: int = typer.Option(1, "--samples", help="> 1: self-consistency (majority of n sampled answers)"),
-            temperature: float = typer.Option(None, "--temperature", help="default: 0 (greedy), 0.7 with --samples"),
+            num_samples: int = option(1, "--num-samples", old=["--samples"],
+                                      help="> 1: self-consistency (majority of n sampled answers)"),
+            temperature: float = typer.Option(None, "--temperature",
+                                              help="default: 0 (greedy), 0.7 with --num-samples"),
             max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
             chat: bool = typer.Option(False, "--chat", help="send chat messages (instruction-tuned models)"),
             two_stage: bool = typer.Option(True, "--two-stage/--one-stage",
@@ -84,8 +87,9 @@ def cot_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
         check_name(name)              # before the model loads
     if _split(tasks) != ["arithmetic"]:
         raise LabError(f"unknown chain-of-thought task set {tasks!r}", hint="use --tasks arithmetic")
-    cfg = CotRun(samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, chat=chat, seed=seed,
-                 n=n, conditions=_split(conditions), min_steps=min_steps, max_steps=max_steps, two_stage=two_stage)
+    cfg = CotRun(samples=num_samples, temperature=temperature, max_new_tokens=max_new_tokens, chat=chat,
+                 seed=seed, n=n, conditions=_split(conditions), min_steps=min_steps, max_steps=max_steps,
+                 two_stage=two_stage)
     summary = cot_experiment(model, cfg, out, name, _options(opt))
     if not as_json:
         print_table(summary["table"], f"{summary['model']}: word problems")
@@ -112,7 +116,8 @@ def cot_train(overrides: list[str] = typer.Option(None, "--set", help="preset ov
 
 @cot_app.command("show")
 def cot_show(style: str = typer.Option("cot", "--style", help="direct or cot"),
-             shots: int = typer.Option(2, "--shots"), index: int = typer.Option(0, "--index"),
+             shots: int = typer.Option(2, "--shots"),
+             index: int = option(0, "--item", old=["--index"], help="which problem (0, 1, ...)"),
              chat: bool = typer.Option(False, "--chat", help="show the chat messages instead"),
              seed: int = typer.Option(0, "--seed")) -> None:
     """Print the prompt one condition sends for one problem (and the answer it should reach)."""
@@ -145,7 +150,8 @@ def icl_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
             n: int = typer.Option(40, "--n", help="queries per task (each task ships 40)"),
             instruction: bool = typer.Option(True, "--instruction/--no-instruction",
                                              help="state the task first (without it, 0 shots is a bare query)"),
-            samples: int = typer.Option(1, "--samples", help="> 1: majority of n sampled answers"),
+            num_samples: int = option(1, "--num-samples", old=["--samples"],
+                                      help="> 1: majority of n sampled answers"),
             temperature: float = typer.Option(None, "--temperature"),
             max_new_tokens: int = typer.Option(12, "--max-new-tokens"),
             chat: bool = typer.Option(False, "--chat", help="send chat messages (instruction-tuned models)"),
@@ -163,8 +169,8 @@ def icl_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
 
     if name:
         check_name(name)              # before the model loads
-    cfg = IclRun(samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, chat=chat, seed=seed,
-                 tasks=_split(tasks), shots=_ints(shots, "--shots"), n=n, instruction=instruction)
+    cfg = IclRun(samples=num_samples, temperature=temperature, max_new_tokens=max_new_tokens, chat=chat,
+                 seed=seed, tasks=_split(tasks), shots=_ints(shots, "--shots"), n=n, instruction=instruction)
     summary = icl_experiment(model, cfg, out, name, _options(opt))
     if not as_json:
         print_table(summary["table"], f"{summary['model']}: accuracy by shots")
@@ -191,7 +197,7 @@ def icl_train(overrides: list[str] = typer.Option(None, "--set", help="preset ov
 
 @icl_app.command("show")
 def icl_show(task: str = typer.Option("sentiment", "--task"), shots: int = typer.Option(2, "--shots"),
-             index: int = typer.Option(0, "--index"),
+             index: int = option(0, "--item", old=["--index"], help="which query of the task (0, 1, ...)"),
              instruction: bool = typer.Option(True, "--instruction/--no-instruction"),
              chat: bool = typer.Option(False, "--chat"), seed: int = typer.Option(0, "--seed")) -> None:
     """Print the k-shot prompt for one query of a task."""

@@ -48,7 +48,8 @@ class Sampling:
 
     def check_sampling(self) -> None:
         if self.samples < 1:
-            raise LabError(f"samples={self.samples}: need at least 1", hint="--samples 5 for self-consistency")
+            raise LabError(f"samples={self.samples}: need at least 1",
+                           hint="--num-samples 5 for self-consistency")
         if self.max_new_tokens < 1:
             raise LabError(f"max_new_tokens={self.max_new_tokens}: need at least 1", hint="--max-new-tokens 256")
 

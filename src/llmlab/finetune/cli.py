@@ -107,5 +107,10 @@ def parity(model: str = typer.Option(None, "--model", help="an HF model director
                        hint="see the differences above")
 
 
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab finetune ...` into the root command."""
+    root.add_typer(app, name="finetune")
+
+
 if __name__ == "__main__":   # `python -m llmlab.finetune.cli ...` on a machine without the root CLI installed
     app()

@@ -40,7 +40,7 @@ def beam_search(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, nu
                 tokenizer=None, context: int | None = None) -> BeamResult:
     if num_beams < 1 or max_new_tokens < 1:
         raise LabError(f"beam search needs num_beams >= 1 and max_new_tokens >= 1 (got {num_beams}, "
-                       f"{max_new_tokens})", hint="e.g. --beams 4 --tokens 100")
+                       f"{max_new_tokens})", hint="e.g. --beams 4 --max-new-tokens 100")
     device = model_device(model)
     prompt_ids = torch.as_tensor(prompt, dtype=torch.long, device=device).reshape(1, -1)
     n, start = num_beams, prompt_ids.shape[1]

@@ -169,3 +169,8 @@ def note(project: str = typer.Argument(...), text: str = typer.Argument(..., hel
 
     path = add_note(_root(directory), find(project), text)
     print(f"noted in {path}")
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab learn ...` into the root command."""
+    root.add_typer(app, name="learn")

@@ -55,6 +55,8 @@ def sample_command(
         temperature: float = typer.Option(0.8, "--temperature", help="0 = greedy"),
         top_k: int = typer.Option(0, "--top-k", help="0 = off"),
         top_p: float = typer.Option(1.0, "--top-p", help="1.0 = off"),
+        repetition_penalty: float = typer.Option(1.0, "--repetition-penalty", help="1.0 = off"),
+        stop: list[str] = typer.Option(None, "--stop", help="stop before this string (repeatable)"),
         num_samples: int = typer.Option(1, "--num-samples"),
         seed: int = typer.Option(None, "--seed"),
         dtype: str = typer.Option("float32", "--dtype", help="float32 | float64"),
@@ -68,7 +70,7 @@ def sample_command(
     net = GPT.from_pretrained(model, dtype=dtype)
     tokenizer = _tokenizer_for(model)
     params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens,
-                            seed=seed)
+                            repetition_penalty=repetition_penalty, stop=tuple(stop or ()), seed=seed)
     with blas_threads(auto_threads(net.config.n_embd)):
         texts = sample_text(net, tokenizer, prompt, params, num_samples=num_samples)
     if as_json:
@@ -125,3 +127,8 @@ def check_command(
         console.print(table)
     if not passed:
         raise typer.Exit(1)
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab transformer ...` into the root command."""
+    root.add_typer(app, name="transformer")

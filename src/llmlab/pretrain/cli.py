@@ -72,3 +72,8 @@ def presets_command() -> None:
         table.add_row(p.name, m.arch, f"{m.n_layer} x {m.n_embd}", str(m.block_size),
                       f"{t.batch_size * t.grad_accum * m.block_size:,}", str(t.max_steps), p.description)
     console.print(table)
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab pretrain ...` into the root command."""
+    root.add_typer(app, name="pretrain")

@@ -198,3 +198,8 @@ def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX
         table.add_row(method, *(f"{row[c]:.3f}" for c in cols))
     console.print(table)
     console.print(f"summary and recall@k picture in {run.path}")
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab rag ...` into the root command."""
+    root.add_typer(app, name="rag")

@@ -55,3 +55,8 @@ def _learner_tracker() -> list:
     root = default_root()
     progress = load_progress(root) if (root / "progress.json").exists() else {}
     return [ExtraTable(f"Your tracker (llmlab learn, {root})", tracker_table(progress))] if progress else []
+
+
+def register(root: typer.Typer) -> None:
+    """`llmlab roadmap`: one command, not a group."""
+    root.command("roadmap")(roadmap)

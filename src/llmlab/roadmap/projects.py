@@ -1,8 +1,10 @@
 """The twelve projects of the roadmap and where each one's command group and roadmap step live.
 
 A project plugs in by creating two modules, nothing else:
-- `<package>.cli` with a Typer `app` (added as `llmlab <key> ...`) or a `register(root)` function
-  that adds its own commands to the root Typer app (for shapes like `llmlab serve --model DIR`);
+- `<package>.cli` with `register(root)`, which adds its commands to the root Typer app. One way for every
+  shape: a group (`root.add_typer(app, name="charlm")`), two groups from one package (`cot`, `icl`), or
+  top-level commands (`llmlab serve --model DIR`, `llmlab bench serve`). `llmlab data`, `learn` and
+  `roadmap` plug in the same way;
 - `<package>.roadmap_step` (or the module named in `step`) with `run(ctx: StepContext) -> dict`.
 A project whose modules do not exist yet is listed as "not built yet", never as done.
 """

@@ -172,3 +172,8 @@ def compare(corpus: str = typer.Option("python-docs", "--corpus", "-c"),
     run = RunFolder.create("tokenizer", name=f"compare-{Path(corpus).name}-{vocab_size}", out=out)
     run.save_summary(report)
     print_summary(report, as_json=as_json, title=f"llmlab vs HF tokenizers / tiktoken on {corpus}")
+
+
+def register(root: typer.Typer) -> None:
+    """Plug `llmlab tokenizer ...` into the root command."""
+    root.add_typer(app, name="tokenizer")
