@@ -243,7 +243,8 @@ ATTENTION = LearnProject(
                   "and remove the handles and restore the implementation in a finally: block.",
                   "handles = [m.register_forward_hook(hook_for(i)) for i, m in enumerate(modules)]; "
                   "try: model(input_ids=..., use_cache=False) finally: h.remove() for each; "
-                  "return np.stack([p.float().cpu().numpy() for p in seen])")),
+                  "return np.stack([p.float().cpu().numpy() for p in seen])"),
+                 time_limit=120.0),   # importing transformers' model classes alone takes 15-20 s on a busy 2-core machine
         Exercise("head_metrics", "per-head metrics",
                  "entropy in nats, how far back a head reads, sinks, previous-token and self heads", 2,
                  "head_metrics.py", ("head_metrics",), (f"{AT}.metrics:head_metrics",),
@@ -279,7 +280,8 @@ RAG = LearnProject(
                   "k = max(i + 1, j - overlap), then the first word start within overlap // 4 units.",
                   "while True: j = min(i + size, n); if j < n: j = best cut; chunks.append(Chunk(f'{doc}:{b[i]}-{b[j]}', "
                   "doc, b[i], b[j], text[b[i]:b[j]], j - i)); if j >= n: return chunks; "
-                  "i = _overlap_start(text, b, i, j, cfg.overlap)")),
+                  "i = _overlap_start(text, b, i, j, cfg.overlap)"),
+                 time_limit=90.0),    # loading the embedding model's tokenizer is most of it
         Exercise("bm25", "BM25 scoring", "term frequency saturation, length normalisation, and rank_bm25's idf", 2,
                  "bm25.py", ("BM25",), (f"{RG}.bm25:BM25",), f"{G}.rag:grade_bm25",
                  ("n_t = len(rows) of each posting; N = len(doc_len); compute idf once per term in __init__.",
