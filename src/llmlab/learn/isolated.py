@@ -13,6 +13,7 @@ Arguments and values cross as JSON: strings, numbers, lists; a value comes back 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
@@ -50,16 +51,24 @@ def call_isolated(path: Path, function: str, arguments: Sequence, seconds: float
                               daemon=True)
     reader.start()
     try:
-        child.stdin.write(json.dumps(list(arguments)))
-        child.stdin.close()
-        for i, argument in enumerate(arguments):
+        with contextlib.suppress(BrokenPipeError):        # a child that died at once: reported below
+            child.stdin.write(json.dumps(list(arguments)))
+            child.stdin.close()
+        try:
+            ready = lines.get(timeout=STARTUP_SECONDS)      # the child has imported the learner's file
+        except queue.Empty:
+            yield IsolatedCall(arguments[0] if arguments else None, "crashed",
+                               error=f"the child process did not start within {STARTUP_SECONDS:g} s")
+            return
+        for argument in arguments:
             try:
-                line = lines.get(timeout=seconds + (STARTUP_SECONDS if i == 0 else 0.0))
+                line = lines.get(timeout=seconds) if ready is not None else None
             except queue.Empty:
                 yield IsolatedCall(argument, "timeout")
                 return
             if line is None:
-                child.wait(5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(5)
                 tail = child.stderr.read()[-400:].strip()
                 yield IsolatedCall(argument, "crashed", error=tail or f"the child exited with code {child.returncode}")
                 return
@@ -96,6 +105,7 @@ def _child(path: str, function: str, expected_error: str) -> None:
         func = getattr(load_module(Path(path)), function)
     except (LearnerCodeError, AttributeError) as exc:
         sys.exit(getattr(exc, "message", str(exc)))
+    print(json.dumps({"ready": True}), flush=True)
     for argument in arguments:
         try:
             out = _describe_value(func(argument))

@@ -114,6 +114,7 @@ HOSTILE = [("9**9**9", "369 million digits: bound the power before computing it"
            ("(1).__class__", "attribute access"),
            ("().__class__.__bases__[0].__subclasses__()", "the classic escape from eval"),
            ("__import__('os').getcwd()", "an import: with eval this runs any program"),
+           ("__import__('os')", "an import: any name that is not on the list of functions is refused"),
            ("[].__len__()", "a method call"),
            ("(lambda: 1)()", "a lambda"),
            ("(lambda x: x ** x)(9)", "a lambda"),
