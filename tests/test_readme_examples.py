@@ -61,9 +61,9 @@ BY_TEST = {
 }
 BY_DEMO = {"make demo", "llmlab roadmap --quick"}
 CANNOT = {
-    "llmlab charlm train --model transformer --corpus tinyshakespeare --max-time 120 --out runs/charlm/gpt":
+    "llmlab charlm train --arch transformer --corpus tinyshakespeare --max-time 120 --out runs/charlm/gpt":
         "downloads tinyshakespeare",
-    "llmlab charlm compare-decoding --model-dir runs/charlm/gpt --prompt ROMEO:": "needs the tinyshakespeare model above",
+    "llmlab charlm compare-decoding --model runs/charlm/gpt --prompt ROMEO:": "needs the tinyshakespeare model above",
     "llmlab finetune train --model gpt2 --corpus python-docs --method lora --out runs/finetune/lora": "Hub model",
     "llmlab chat ui --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0 --quantize int8": "Hub model",
     "llmlab chat repl --model gguf:tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf --session notes": "downloaded GGUF file",
