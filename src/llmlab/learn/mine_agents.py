@@ -123,7 +123,7 @@ def run_mine(folder: Path, modules: dict, steps: int = 0, seed: int = 0, log=pri
         log(f"{question:<42} {str(a['answer'])[:24]:<24} {len(a['steps']):>9}/{len(b['steps'])}{mark}")
         for kind, tool, tool_input, observation in a["steps"]:
             if kind != "final":
-                shown = f"{tool}[{tool_input}]" if kind == "tool" else "(no action: the parser's error goes back)"
+                shown = f"{tool}[{tool_input}]" if kind == "tool" else "(no action: a format error)"
                 log(f"    {shown:<36} -> {str(observation)[:60]}")
     same = sum(a == b for a, b in zip(r["mine"], r["reference"], strict=True))
     correct = sum(right(a, e) for (_, _, e), a in zip(QUESTIONS, r["mine"], strict=True))
