@@ -29,6 +29,7 @@ RUNNERS = {"transformer": "llmlab.learn.mine_transformer:run_mine",
            "chat": "llmlab.learn.mine_chat:run_mine",
            "attention": "llmlab.learn.mine_attention:run_mine",
            "rag": "llmlab.learn.mine_rag:run_mine",
+           "serve": "llmlab.learn.mine_serve:run_mine",
            "agents": "llmlab.learn.mine_agents:run_mine",
            "cot": "llmlab.learn.mine_cot:run_mine",
            "icl": "llmlab.learn.mine_icl:run_mine"}

@@ -349,7 +349,41 @@ PRETRAIN = LearnProject(
                   "* world_size); self.cursor += 1; return self._gather(self._offsets[part * B:(part + 1) * B])")),
     ))
 
-PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER, CHARLM, FINETUNE, CHAT, ATTENTION, RAG, PRETRAIN]
+SV = "llmlab.serve"
+
+SERVE = LearnProject(
+    key="serve", roadmap_key="serve", title="Model Serving", doc="docs/serve.md", aliases=("serving",),
+    exercises=(
+        Exercise("allocator", "the KV block allocator", "a free list, reference counts, shared and cached blocks, "
+                 "and least-recently-used eviction", 2, "allocator.py", ("BlockAllocator",),
+                 (f"{SV}.block_allocator:BlockAllocator",), f"{G}.serve:grade_allocator",
+                 ("Three states: free (on self.free), in use (refs > 0), cached (refs 0, named, in self.evictable).",
+                  "release: refs must be > 0 (else RuntimeError); at 0, a named block goes to the END of evictable, "
+                  "an anonymous one to the free list. allocate: free first, then evict popitem(last=False).",
+                  "take: if refs[b] == 0: del self.evictable[b]; refs[b] += 1. register: return if caching is off, "
+                  "h in by_hash or hash_of[b] is not None; else by_hash[h] = b; hash_of[b] = h")),
+        Exercise("prefix_hash", "the prefix hash chain", "naming a KV block by its whole prefix, so a cache hit "
+                 "is only ever the same tokens after the same tokens", 1, "prefix_hash.py", ("prefix_hash",),
+                 (f"{SV}.block_allocator:prefix_hash",), f"{G}.serve:grade_prefix_hash",
+                 ("The data hashed is the parent's 16 bytes, then the ids, 8 bytes each (ids go past 255).",
+                  "array('q', tokens).tobytes() packs the ids; hashlib.blake2b(..., digest_size=16).",
+                  "return hashlib.blake2b(parent + array('q', tokens).tobytes(), digest_size=16).digest()")),
+        Exercise("scheduler", "one continuous-batching step", "one token budget for prefill and decode, chunked "
+                 "prefill, admission from the prefix cache, and preemption", 3, "scheduler.py", ("Scheduler",),
+                 (f"{SV}.scheduler:Scheduler",), f"{G}.serve:grade_scheduler",
+                 ("Two loops: running requests first (decode 1 token or the next prompt chunk), then admissions.",
+                  "Every scheduled n comes out of one budget; a running request that needs a block it cannot get "
+                  "preempts the newest running request (running.pop()), maybe itself.",
+                  "admit: hits = tables.cached_prefix(req); n = min(req.num_tokens - len(hits) * bs, budget); "
+                  "if not tables.allocate(req, n, hits): break; count_hits; waiting.popleft(); status RUNNING")),
+        Exercise("sse", "a server-sent event", "how an OpenAI-style API streams: one line of JSON per event, a "
+                 "blank line after each", 1, "sse.py", ("sse_event",), (f"{SV}.api:_sse",), f"{G}.serve:grade_sse",
+                 ("'data: ' + JSON + a blank line; the JSON must stay on one line.",
+                  "json.dumps writes a newline inside a string as \\n, so one dumps call is one line.",
+                  "return f\"data: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\\n\\n\"")),
+    ))
+
+PROJECTS: list[LearnProject] = [TRANSFORMER, TOKENIZER, CHARLM, FINETUNE, CHAT, ATTENTION, RAG, PRETRAIN, SERVE]
 
 AG = "llmlab.agents"
 EX = "llmlab.experiments"
