@@ -7,8 +7,9 @@
 A byte-level BPE (llmlab's own, 1,024 tokens) fitted to the Python docs, and a GPT-2 (2 layers, width 64) with a
 1,024-token window, trained for `max_steps` on two things at once: windows of the Python docs (it writes
 documentation-like English) and synthetic memory dialogues (dialogues.py), where the answer must be copied from
-an earlier turn, a recalled note or a pinned fact. So it is no assistant, but it answers "what is my locker
-code?" from whatever its prompt holds, which makes chat memory visible. Rows are at most `block_size` tokens
+an earlier turn, a recalled note or a pinned fact. It is no assistant. After the quick budget it tells whether
+its prompt holds the fact asked for ("Your locker code is ..." vs "I do not know your locker code."), which
+makes chat memory visible, but it does not yet copy the value exactly (5% of held-out questions, seed 0). Rows are at most `block_size` tokens
 and a quarter of the batches sit at a random offset of the window, so the later position embeddings are
 trained too: every command's default prompt fits, though past ~128 tokens of prompt the model writes noise.
 """
