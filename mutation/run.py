@@ -71,6 +71,9 @@ def run_pytest(root: Path, args: list[str], timeout: float) -> tuple[str, float,
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         status = "timeout"
+    except BaseException:       # Ctrl-C: the tests run in their own session, so end them too
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     return status, time.perf_counter() - start, "\n".join((out or "").strip().splitlines()[-15:])
 
 

@@ -1,6 +1,6 @@
 """Logits processors and beam search against transformers in the cases mutation testing (`make mutation`)
-found untested: a tiny top_p, an empty history, greedy rows in a tensor batch, the processors' order, and beam
-search with a repetition penalty."""
+found untested: a tiny top_p, an empty history, greedy rows in a tensor batch, the processors' order, sampling
+next to greedy rows, and beam search with a repetition penalty."""
 
 import pytest
 import torch
@@ -13,7 +13,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from llmlab.generation import SamplingParams, process_logits, repetition_penalty, top_p_filter
+from llmlab.generation import SamplingParams, process_logits, repetition_penalty, sample_next, top_p_filter
 from llmlab.generation.beam import beam_search
 
 
@@ -43,6 +43,14 @@ def test_greedy_rows_in_a_mixed_batch_are_left_as_they_are(logits):
     out = process_logits(logits[:2], rows)
     assert torch.equal(out[0], logits[0])
     torch.testing.assert_close(out[1], logits[1] / 0.5)
+
+
+def test_in_a_mixed_batch_greedy_rows_take_the_argmax_and_the_others_sample(logits):
+    rows = torch.stack([logits[0], torch.zeros(50)])          # row 1: uniform, so its argmax is token 0
+    params = [SamplingParams(temperature=0.0), SamplingParams(temperature=1.0)]
+    drawn = [sample_next(rows, params, generators=[None, torch.Generator().manual_seed(s)]) for s in range(20)]
+    assert all(int(d[0]) == int(logits[0].argmax()) for d in drawn)
+    assert len({int(d[1]) for d in drawn}) > 5                # 20 draws from 50 equal tokens
 
 
 def test_processors_run_in_transformers_order(logits):
