@@ -62,7 +62,7 @@ def tokenizer():
 def test_dialogue_ids_equal_the_rendered_chat_and_learn_only_replies(tokenizer):
     from llmlab.chat.dialogues import is_memory_reply, memory_dialogue
     from llmlab.chat.lab_model import EOT, chat_ids
-    from llmlab.llm.chat_template import render_chat
+    from llmlab.tokenizer.chat_template import render_chat
 
     tok, sentences = tokenizer
     rng = random.Random(0)

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from llmlab.generation import SamplingParams
 from llmlab.serve import Engine, EngineConfig
 from llmlab.serve.block_allocator import BlockAllocator, NoFreeBlocks, prefix_hash
-from llmlab.serve.detokenizer import ByteLevelDetokenizer, IncrementalDetokenizer, byte_table
 from llmlab.serve.random_model import SAMPLE_TEXT, byte_bpe_tokenizer, make_model_dir
 from llmlab.tokenizer.char import CharTokenizer
+from llmlab.tokenizer.detokenizer import ByteLevelDetokenizer, IncrementalDetokenizer, byte_table
 
 
 def test_hash_chain_names_a_block_by_its_whole_prefix():

@@ -77,7 +77,7 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from llmlab.serve.config import resolve_device
+    from llmlab.device import resolve_device
 
     hf_logging.disable_progress_bar()        # llmlab's own bars are the ones on screen
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, str(dtype), None)

@@ -7,8 +7,8 @@
 """
 
 from llmlab.llm.base import LLM, Completion, ContextWindowError, Delta, Message, check_messages
-from llmlab.llm.chat_template import render_chat
 from llmlab.llm.registry import load_llm, parse_spec
+from llmlab.tokenizer.chat_template import render_chat
 
 __all__ = ["LLM", "Completion", "ContextWindowError", "Delta", "Message", "check_messages", "load_llm",
            "parse_spec", "render_chat"]

@@ -84,7 +84,7 @@ class LLM(ABC):
 
     def render_chat(self, messages: Sequence[Message]) -> str:
         """The prompt text a conversation becomes (the model's chat template, or the default one)."""
-        from llmlab.llm.chat_template import render_chat
+        from llmlab.tokenizer.chat_template import render_chat
 
         return render_chat(getattr(self, "tokenizer", None), messages)
 

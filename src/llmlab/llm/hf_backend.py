@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from llmlab.generation import SamplingParams, iter_tokens
 from llmlab.llm.base import Delta
 from llmlab.llm.local import TokenizerLLM, text_deltas
-from llmlab.serve.detokenizer import byte_table, make_detokenizer
+from llmlab.tokenizer.detokenizer import byte_table, make_detokenizer
 
 
 class HFLLM(TokenizerLLM):

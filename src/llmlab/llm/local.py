@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from llmlab.generation import SamplingParams, find_stop, holdback
 from llmlab.llm.base import LLM, Delta, Message, check_messages
-from llmlab.llm.chat_template import uses_own_template
+from llmlab.tokenizer.chat_template import uses_own_template
 
 
 class TokenizerLLM(LLM):

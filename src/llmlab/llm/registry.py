@@ -37,7 +37,7 @@ SPEC_HELP = f"which model, as an llmlab.llm backend string: {FORMS}, or a model 
 
 
 def _engine_can_serve(path: Path) -> bool:
-    from llmlab.serve.model import GPT2_TYPES, LLAMA_TYPES
+    from llmlab.model_families import GPT2_TYPES, LLAMA_TYPES
 
     try:
         kind = json.loads((path / "config.json").read_text()).get("model_type", "")

@@ -52,16 +52,6 @@ class EngineConfig:
         return replace(self, **sizes)
 
 
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise LabError(f"device {name!r} asked for, but no CUDA GPU is visible", hint="use --device cpu")
-    return name
-
-
 def resolve_dtype(name: str, device: str, checkpoint_dtype=None):
     import torch
 

@@ -24,17 +24,18 @@ from typing import Any
 
 import torch
 
+from llmlab.device import resolve_device
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams, find_stop, holdback, make_generator, sample_next
 from llmlab.serve.block_allocator import BlockAllocator
 from llmlab.serve.block_tables import BlockTables
-from llmlab.serve.config import EngineConfig, resolve_device, resolve_dtype
-from llmlab.serve.detokenizer import byte_table, make_detokenizer
+from llmlab.serve.config import EngineConfig, resolve_dtype
 from llmlab.serve.model import load_model
 from llmlab.serve.model_runner import ModelRunner
 from llmlab.serve.paged_attention import PagedKVCache
 from llmlab.serve.request import Completion, Request, RequestOutput
 from llmlab.serve.scheduler import Scheduler
+from llmlab.tokenizer.detokenizer import byte_table, make_detokenizer
 
 GIB = 1 << 30
 log = logging.getLogger("llmlab.serve")

@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from llmlab.errors import LabError
+from llmlab.model_families import GPT2_TYPES, LLAMA_TYPES
 from llmlab.serve.paged_attention import AttentionBatch, PagedKVCache, paged_attention
 
-GPT2_TYPES = ("gpt2",)
-LLAMA_TYPES = ("llama", "mistral", "qwen2")
 ACTIVATIONS = {"gelu_new": lambda x: F.gelu(x, approximate="tanh"),
                "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
                "gelu": F.gelu, "relu": F.relu, "silu": F.silu, "swish": F.silu}

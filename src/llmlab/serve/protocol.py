@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmlab.generation import SamplingParams
-from llmlab.llm.chat_template import render_chat, uses_own_template
+from llmlab.tokenizer.chat_template import render_chat, uses_own_template
 
 MAX_N = 16
 MAX_STOPS = 8
