@@ -125,8 +125,11 @@ def test_stop_strings_and_stop_tokens():
     m = Cycle()
     assert generate_text(m, tok, "a", SamplingParams(temperature=0, max_new_tokens=7)) == "bcabcab"
     cut = generate(m, tok.encode("a"), SamplingParams(temperature=0, max_new_tokens=20, stop=("ca",)), tokenizer=tok)
-    assert cut.texts == ["b"] and cut.finish_reasons == ["stop_string"]
-    by_id = generate(m, tok.encode("a"), SamplingParams(temperature=0, max_new_tokens=20, stop_token_ids=(0,)))
-    assert by_id.tokens == [[1, 2, 0]] and by_id.finish_reasons == ["stop_token"]
+    assert cut.texts == ["b"] and cut.finish_reasons == ["stop"]
+    assert cut.tokens == [[1, 2, 0]]                  # every token generated, up to the one completing "ca"
+    by_id = generate(m, tok.encode("a"), SamplingParams(temperature=0, max_new_tokens=20, stop_token_ids=(0,)),
+                     tokenizer=tok)
+    assert by_id.tokens == [[1, 2, 0]] and by_id.finish_reasons == ["stop"]
+    assert by_id.texts == ["bc"]                      # the stop token counts as generated; its text is not shown
     with pytest.raises(LabError, match="tokenizer"):
         generate(m, [0], SamplingParams(stop=("x",)))

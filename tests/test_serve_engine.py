@@ -4,9 +4,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from llmlab.errors import LabError
+from llmlab.errors import ContextWindowError, LabError
 from llmlab.generation import SamplingParams
-from llmlab.serve import ContextLengthError, Engine, EngineConfig
+from llmlab.serve import Engine, EngineConfig
 from llmlab.serve.paged_attention import AttentionBatch, PagedKVCache, Segment
 from llmlab.serve.random_model import make_model_dir
 
@@ -141,7 +141,7 @@ def test_abort_frees_blocks(model_dir):
 
 def test_bad_requests_are_refused_with_clear_errors(model_dir):
     engine = make_engine(model_dir, max_model_len=40)
-    with pytest.raises(ContextLengthError, match="context is 40 tokens, but 45 were asked for"):
+    with pytest.raises(ContextWindowError, match="context is 40 tokens, but 45 were asked for"):
         engine.add_request(list(range(1, 36)), SamplingParams(max_new_tokens=10))
     with pytest.raises(LabError, match="empty"):
         engine.add_request([], SamplingParams())

@@ -18,3 +18,8 @@ class LabError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+class ContextWindowError(LabError):
+    """The prompt plus the tokens asked for do not fit the model's context window (raised by every `LLM`,
+    the serving engine and the prompt planners of chat, RAG and agents alike)."""

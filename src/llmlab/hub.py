@@ -3,7 +3,8 @@
 `offline_unless_reachable(name)` is called before any `from_pretrained(name)` / `load_dataset(name)` whose
 name is not a local folder. With no route to huggingface.co it switches the process to the libraries'
 offline mode, so cached copies still load and anything else fails immediately with its own clear error.
-`local_model_dir(spec)` is the one rule that tells a model directory from a Hub name.
+`local_model_dir(spec)` is the one rule that tells a model directory from a Hub name; `load_hf_tokenizer`
+the one way to a model's Hugging Face tokenizer (an llmlab tokenizer folder: llmlab.tokenizer.load_tokenizer).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
     local = local_model_dir(source, hint)
     offline_unless_reachable(source)
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     from llmlab.device import resolve_device
@@ -95,11 +96,31 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
         raise LabError(f"cannot load the model {source!r}: {where}{str(exc).splitlines()[0]}",
                        hint=hint or "a Hub name needs a network the first time; offline, give a model directory "
                                     "(llmlab pretrain / finetune write them)") from None
+    return model.to(device).eval(), load_hf_tokenizer(source, required=require_tokenizer)
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+
+
+def load_hf_tokenizer(source: str | Path, required: bool = True):
+    """The Hugging Face tokenizer of a model directory or a Hub name. A weights-only folder (none of
+    TOKENIZER_FILES, or files transformers cannot read) gives None when not `required` (token ids still
+    work, text does not), else a LabError naming the fix."""
+    from llmlab.errors import LabError
+
+    source = str(source)
+    hint = "save one next to the weights (tokenizer.save_pretrained(dir))"
+    path = Path(source).expanduser()
+    if path.is_dir() and not any((path / name).exists() for name in TOKENIZER_FILES):
+        if required:
+            raise LabError(f"{source!r} has no tokenizer (none of {', '.join(TOKENIZER_FILES)})", hint=hint)
+        return None
+    offline_unless_reachable(source)
+    from transformers import AutoTokenizer
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        return AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        if require_tokenizer:
-            raise LabError(f"{source!r} has no tokenizer: {str(exc).splitlines()[0]}",
-                           hint="save one next to the weights (tokenizer.save_pretrained(dir))") from None
-        tokenizer = None          # a weights-only directory: token ids still work, text does not
-    return model.to(device).eval(), tokenizer
+        if required:
+            raise LabError(f"{source!r} has no tokenizer: {str(exc).splitlines()[0]}", hint=hint) from None
+        return None

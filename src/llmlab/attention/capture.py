@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from llmlab.errors import LabError
+from llmlab.generation.context_limit import context_length
+from llmlab.hub import load_hf_tokenizer
 
 
 @dataclass
@@ -116,7 +118,7 @@ class HFAttentionModel(AttentionModel):
         self.n_layers = cfg.num_hidden_layers
         self.n_heads = cfg.num_attention_heads
         self.vocab_size = cfg.vocab_size
-        self.max_positions = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+        self.max_positions = context_length(cfg)
 
     def _forward(self, ids: np.ndarray) -> np.ndarray:
         import torch
@@ -156,15 +158,6 @@ class NumpyAttentionModel(AttentionModel):
         return np.stack(probs)
 
 
-def _load_tokenizer(spec: str):
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(spec)
-    except Exception:  # a weights-only directory: ids still work, text does not
-        return None
-
-
 def load_attention_model(spec: str | Path, device: str = "cpu") -> AttentionModel:
     """`gpt2` / `TinyLlama/...` (Hub, needs a network once), a model directory, or `numpy:DIR` (NumPy GPT)."""
     spec = str(spec)
@@ -174,7 +167,8 @@ def load_attention_model(spec: str | Path, device: str = "cpu") -> AttentionMode
         directory = spec.removeprefix("numpy:")
         if not Path(directory).is_dir():
             raise LabError(f"no model directory {directory!r}", hint="give numpy:DIR with a GPT-2 config.json")
-        return NumpyAttentionModel(GPT.from_pretrained(directory), _load_tokenizer(directory), f"numpy:{directory}")
+        return NumpyAttentionModel(GPT.from_pretrained(directory), load_hf_tokenizer(directory, required=False),
+                                   f"numpy:{directory}")
     from llmlab.hub import load_causal_lm
 
     # eager attention: the fused kernels never materialise the probabilities the hooks read

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from llmlab.chat.quantize import QuantReport, quantize_model
+from llmlab.generation.context_limit import context_length
 
 SAMPLE = ("The Python interpreter reads a program, compiles it to bytecode and runs it. A function is defined "
           "with def, and a class with class; modules are imported with import.")
@@ -55,8 +56,9 @@ def compare_int8(model, tokenizer, text: str = SAMPLE, out: str | Path | None = 
     quant = copy.deepcopy(model)
     report = quantize_model(quant, kernel=kernel, lm_head=lm_head, embeddings=embeddings)
     ids = torch.tensor([tokenizer.encode(text)], dtype=torch.long)
-    limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1024)
-    ids = ids[:, : max(2, limit - new_tokens)]
+    limit = context_length(model.config)
+    if limit:                                 # leave room for the greedy continuation
+        ids = ids[:, : max(2, limit - new_tokens)]
     summary: dict[str, Any] = {**report.as_dict(), **logit_agreement(model, quant, ids)}
     greedy = greedy_agreement(model, quant, ids[:, : min(16, ids.shape[1])], new_tokens)
     summary.update(greedy_common_prefix=greedy["greedy_common_prefix"], greedy_tokens=greedy["greedy_tokens"],

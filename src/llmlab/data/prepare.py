@@ -100,12 +100,9 @@ def open_tokenizer(spec: str | Path) -> Any:
     if (path / META_FILE).exists():
         return load_tokenizer(path)
     try:
-        from transformers import AutoTokenizer
+        from llmlab.hub import load_hf_tokenizer
 
-        from llmlab.hub import offline_unless_reachable
-
-        offline_unless_reachable(spec)
-        return HFTokenizerAdapter(AutoTokenizer.from_pretrained(str(spec)))
+        return HFTokenizerAdapter(load_hf_tokenizer(spec))
     except Exception as exc:
         raise LabError(f"no tokenizer at {spec!r}: not an llmlab tokenizer folder, and transformers could not "
                        f"load it ({type(exc).__name__})",

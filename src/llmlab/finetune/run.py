@@ -24,6 +24,7 @@ from llmlab.finetune.base import load_base
 from llmlab.finetune.data import domain_data
 from llmlab.finetune.evaluate import block_loss, perplexity, sample
 from llmlab.finetune.presets import FinetuneConfig
+from llmlab.generation.context_limit import context_length
 from llmlab.runs import RunFolder
 from llmlab.training.checkpoint import save_model_dir
 
@@ -71,7 +72,7 @@ def _build(cfg: FinetuneConfig, model: str | Path, corpus: str, run: RunFolder, 
 
     base, tok, source = load_base(model, base_dir or final.parent / "base", base_seconds)
     base.float()                             # train in float32; autocast (GPU) handles bf16
-    context = getattr(base.config, "n_positions", None) or getattr(base.config, "max_position_embeddings", None)
+    context = context_length(base.config)
     data = domain_data(corpus, tok, cfg.block_size, cfg.val_blocks, cfg.max_documents, context)
     run_config = {"model": source, "corpus": corpus, "finetune": config_dict(cfg), "data": data.info()}
     run.save_config(run_config)

@@ -2,7 +2,7 @@
 
     gen = generate(model, prompt_ids, SamplingParams(temperature=0, max_new_tokens=50))   # greedy
     text = generate_text(model, tokenizer, "ROMEO:", SamplingParams(top_p=0.9, seed=0))
-Every choice goes through `sample_next` (the shared processors), every stop through `find_stop`;
+Every choice goes through `sample_next` (the shared processors), every stop through `StopChecker` (stopping.py);
 beam search lives in beam.py. The same loop drives torch models and the NumPy Transformer (ids and
 logits stay NumPy arrays there, and torch is never imported).
 """
@@ -20,7 +20,7 @@ from llmlab.generation.arrays import namespace
 from llmlab.generation.params import SamplingParams
 from llmlab.generation.sampling import make_generator, sample_next
 from llmlab.generation.steppers import model_device, stepper_for
-from llmlab.generation.stop import find_stop
+from llmlab.generation.stopping import LENGTH, STOP, StopChecker
 
 if TYPE_CHECKING:
     import torch
@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Generation:
-    tokens: list[list[int]]          # new tokens of each row (a stop token is kept, text after a stop string is not)
-    texts: list[str] | None          # decoded continuation of each row, cut before a stop string
-    finish_reasons: list[str]        # "length", "stop_token" or "stop_string"
+    tokens: list[list[int]]          # new tokens of each row, up to the one that ended it (a stop token is kept)
+    texts: list[str] | None          # decoded continuation of each row: no stop token's text, cut before a stop string
+    finish_reasons: list[str]        # "stop" or "length" (stopping.py)
 
 
 def _prompt_rows(prompt: Sequence[int] | torch.Tensor, num_samples: int, device: torch.device | None):
@@ -85,56 +85,40 @@ def _decode_loop(model, ids, params: SamplingParams, device, context: int | None
 
 def generate(model, prompt: Sequence[int] | torch.Tensor, params: SamplingParams,
              tokenizer=None, num_samples: int = 1, context: int | None = None) -> Generation:
-    """Decode `params.max_new_tokens` tokens after `prompt` ((T,) ids, or (B, T) rows of equal length)."""
+    """Decode up to `params.max_new_tokens` tokens after `prompt` ((T,) ids, or (B, T) rows of equal length),
+    each row stopping by the one rule of stopping.py (only `params.stop_token_ids`: which EOS a model
+    has is the caller's to add)."""
     batch = _prompt_rows(prompt, num_samples, model_device(model)).shape[0]
     if params.stop and tokenizer is None:
         raise LabError("stop strings need a tokenizer to see the text",
                        hint="pass tokenizer=... or use stop_token_ids")
+    # the text is built token by token only where stop strings need it; the answer is decoded whole below
+    piece = (lambda t: tokenizer.decode([t])) if params.stop else None
+    checkers = [StopChecker(params, piece=piece) for _ in range(batch)]
     new: list[list[int]] = []        # each step's tokens, one per row
-    done = [False] * batch
-    reasons, cut_chars = ["length"] * batch, [None] * batch
-    stop_ids = set(params.stop_token_ids)
-    texts = [""] * batch
     for next_ids in iter_tokens(model, prompt, params, num_samples, context):
         step = [int(t) for t in next_ids.tolist()]     # one copy to the host per step, for the stop checks
         new.append(step)
-        for row in range(batch):
-            if not done[row] and step[row] in stop_ids:
-                reasons[row], done[row] = "stop_token", True
-        if params.stop:
-            for row in (r for r in range(batch) if not done[r]):
-                before = len(texts[row])
-                texts[row] += tokenizer.decode([step[row]])
-                at = find_stop(texts[row], params.stop, before)
-                if at >= 0:
-                    reasons[row], cut_chars[row] = "stop_string", at
-                    done[row] = True
-        if all(done):
+        for row, checker in enumerate(checkers):
+            if checker.finish_reason is None:
+                checker.add(step[row])
+        if all(c.finish_reason is not None for c in checkers):
             break
     out = [list(row) for row in zip(*new, strict=True)] if new else [[] for _ in range(batch)]
-    tokens = []
-    for row in range(batch):
-        seq = out[row]
-        if reasons[row] == "stop_token":
-            seq = seq[:next(i for i, t in enumerate(seq) if t in params.stop_token_ids) + 1]
-        elif reasons[row] == "stop_string":
-            seq = seq[:_tokens_covering(seq, tokenizer, cut_chars[row])]
-        tokens.append(seq)
+    tokens = [seq[:c.count] for seq, c in zip(out, checkers, strict=True)]
     decoded = None
     if tokenizer is not None:
-        decoded = [tokenizer.decode(seq) if cut is None else tokenizer.decode(seq)[:cut]
-                   for seq, cut in zip(tokens, cut_chars, strict=True)]
-    return Generation(tokens, decoded, reasons)
+        decoded = [_answer(seq, c, tokenizer) for seq, c in zip(tokens, checkers, strict=True)]
+    return Generation(tokens, decoded, [c.finish_reason or LENGTH for c in checkers])
 
 
-def _tokens_covering(seq: list[int], tokenizer, chars: int) -> int:
-    """How many tokens it takes to cover the first `chars` characters plus the stop string's first token."""
-    text = ""
-    for i, t in enumerate(seq):
-        text += tokenizer.decode([t])
-        if len(text) > chars:
-            return i + 1
-    return len(seq)
+def _answer(seq: list[int], checker: StopChecker, tokenizer) -> str:
+    """A row's text: its tokens decoded whole (so characters split across tokens come out right), without a
+    stop token's text, and cut where a stop string began."""
+    if checker.finish_reason == STOP and not checker.cut:
+        seq = seq[:-1]                                 # the stop token ended it: counted, not shown
+    text = tokenizer.decode(seq)
+    return text[:len(checker.text)] if checker.cut else text
 
 
 def generate_text(model, tokenizer, prompt: str, params: SamplingParams,

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from llmlab.generation.context_limit import context_length
+
 if TYPE_CHECKING:
     import torch
 
 
-def _logits(output) -> torch.Tensor:
+def logits_of(output) -> torch.Tensor:
+    """Logits from whatever a model returns: an HF output, a (logits, state) tuple, or a tensor."""
     if hasattr(output, "logits"):
         return output.logits
     return output[0] if isinstance(output, tuple | list) else output
@@ -40,7 +43,7 @@ class WindowStepper:
 
     def _forward(self) -> torch.Tensor:
         ids = self.ids if self.context is None else self.ids[:, -self.context:]
-        return _logits(self.model(ids))[:, -1].float()
+        return logits_of(self.model(ids))[:, -1].float()
 
     def prefill(self, ids: torch.Tensor) -> torch.Tensor:
         self.ids = ids
@@ -60,9 +63,7 @@ class HFStepper(WindowStepper):
     """KV cache while the sequence fits the model's positions; a sliding window after that."""
 
     def __init__(self, model: torch.nn.Module):
-        cfg = model.config
-        limit = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
-        super().__init__(model, limit)
+        super().__init__(model, context_length(model.config))
         self.cache = None
         # transformers renamed `past_key_values` to `cache` (5.2x); accept both spellings
         import inspect

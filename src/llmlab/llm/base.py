@@ -16,32 +16,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from llmlab.errors import LabError
-from llmlab.generation import SamplingParams
+from llmlab.errors import ContextWindowError, LabError
+from llmlab.generation import LENGTH, Completion, SamplingParams
 
 Message = dict[str, str]            # {"role": "system" | "user" | "assistant" | "tool", "content": "..."}
 ROLES = ("system", "user", "assistant", "tool")
-
-
-class ContextWindowError(LabError):
-    """The prompt plus the tokens asked for do not fit the model's context window."""
 
 
 @dataclass
 class Delta:
     """A piece of a streamed answer; the last one has `finish_reason` set and the token counts filled in."""
     text: str
-    finish_reason: str | None = None     # "stop" | "length" | "abort" on the last piece
+    finish_reason: str | None = None     # on the last piece: one of llmlab.generation.FINISH_REASONS
     prompt_tokens: int = 0
     completion_tokens: int = 0
-
-
-@dataclass
-class Completion:
-    text: str
-    finish_reason: str
-    prompt_tokens: int
-    completion_tokens: int
 
 
 def check_messages(messages: Sequence[Message]) -> list[Message]:
@@ -173,8 +161,8 @@ class LLM(ABC):
 
 
 def _collect(deltas: Iterator[Delta]) -> Completion:
-    parts, last = [], Delta("", "length")
+    parts, last = [], Delta("", LENGTH)
     for delta in deltas:
         parts.append(delta.text)
         last = delta
-    return Completion("".join(parts), last.finish_reason or "length", last.prompt_tokens, last.completion_tokens)
+    return Completion("".join(parts), last.finish_reason or LENGTH, last.prompt_tokens, last.completion_tokens)

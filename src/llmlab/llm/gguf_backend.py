@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from llmlab.errors import LabError
-from llmlab.generation import SamplingParams
+from llmlab.generation import SamplingParams, StopChecker, eos_token_ids
 from llmlab.llm.base import Delta
 from llmlab.llm.local import TokenizerLLM, text_deltas
 
@@ -121,9 +121,10 @@ class GGUFLLM(TokenizerLLM):
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")   # a character may span two tokens
         tokens = llama.generate(prompt_ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0,
                                 temp=params.temperature, repeat_penalty=params.repetition_penalty, reset=True)
-        yield from text_deltas(tokens, lambda tok: utf8.decode(llama.detokenize([tok])),
-                               lambda: utf8.decode(b"", final=True), params,
-                               set(params.stop_token_ids) | {self.tokenizer.eos_token_id}, len(prompt_ids))
+        checker = StopChecker(params, eos_token_ids(self.tokenizer),
+                              piece=lambda tok: utf8.decode(llama.detokenize([tok])),
+                              flush=lambda: utf8.decode(b"", final=True))
+        yield from text_deltas(tokens, checker, len(prompt_ids))
 
     def close(self) -> None:
         if getattr(self, "llama", None) is not None and hasattr(self.llama, "close"):

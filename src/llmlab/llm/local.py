@@ -8,9 +8,9 @@ reach it as token ids, counted once.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from llmlab.generation import SamplingParams, find_stop, holdback
+from llmlab.generation import SamplingParams, StopChecker
 from llmlab.llm.base import LLM, Delta, Message, check_messages
 from llmlab.tokenizer.chat_template import uses_own_template
 
@@ -44,34 +44,16 @@ class TokenizerLLM(LLM):
         """Stream the continuation of `prompt_ids` (already checked to fit)."""
 
 
-def text_deltas(tokens: Iterable[int], piece: Callable[[int], str], flush: Callable[[], str], params: SamplingParams,
-                stop_ids: set[int], num_prompt: int) -> Iterator[Delta]:
-    """A backend's token stream -> Deltas, with the stop rules every local backend shares: a stop token ends
-    it (and counts as generated), a stop string cuts the text before it, and text that could be the start of
-    a stop string is held back until it is known not to be. `piece(token)` is the incremental detokeniser's
-    new text (empty while a character is incomplete); `flush()` what it still holds at the end."""
-    text, sent, n_out, reason = "", 0, 0, "length"
-    for tok in tokens if params.max_new_tokens > 0 else ():
-        n_out += 1
-        if tok in stop_ids:
-            reason = "stop"
+def text_deltas(tokens: Iterable[int], checker: StopChecker, num_prompt: int) -> Iterator[Delta]:
+    """A backend's token stream -> Deltas, ended by `checker` (llmlab.generation.stopping: stop tokens, stop
+    strings, the budget), each Delta carrying the text the checker lets out (a possible stop string's start
+    waits); the last one has the finish reason and the token counts."""
+    for tok in tokens if checker.budget > 0 else ():
+        if checker.add(tok):                # ended: never pull another token (llama.cpp's stream is endless)
             break
-        before = len(text)
-        text += piece(tok)
-        at = find_stop(text, params.stop, before) if params.stop else -1
-        if at >= 0:
-            text, reason = text[:at], "stop"
-            break
-        end = max(sent, len(text) - holdback(params.stop))     # a possible stop's start waits
-        if end > sent:
-            yield Delta(text[sent:end])
-            sent = end
-        if n_out == params.max_new_tokens:     # stop here: an endless stream (llama.cpp's) would run one more step
-            break
-    if reason == "length":
-        before = len(text)
-        text += flush()
-        at = find_stop(text, params.stop, before) if params.stop else -1
-        if at >= 0:
-            text, reason = text[:at], "stop"
-    yield Delta(text[sent:], reason, num_prompt, n_out)
+        text = checker.new_text()
+        if text:
+            yield Delta(text)
+    else:                                   # the stream ran dry before the budget (or none was asked for)
+        checker.finish()
+    yield Delta(checker.new_text(final=True), checker.finish_reason, num_prompt, checker.count)

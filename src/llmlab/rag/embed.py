@@ -40,11 +40,11 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def load_tokenizer(model: str = DEFAULT_MODEL):
-    """Only the model's tokenizer (to measure chunks in its tokens without loading the network)."""
-    from transformers import AutoTokenizer
+def embedding_tokenizer(model: str = DEFAULT_MODEL):
+    """Only the embedding model's tokenizer (to measure chunks in its tokens without loading the network)."""
+    from llmlab.hub import load_hf_tokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_model(model))
+    return load_hf_tokenizer(resolve_model(model))
 
 
 def default_cache_dir() -> Path:

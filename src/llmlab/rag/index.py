@@ -99,9 +99,9 @@ class Index:
             corpus = load_corpus(spec, max_documents=cfg.max_documents)
         keyword_only = cfg.embed_model == KEYWORD_ONLY and embedder is None
         if keyword_only:
-            from llmlab.rag.embed import load_tokenizer
+            from llmlab.rag.embed import embedding_tokenizer
 
-            tokenizer = load_tokenizer(DEFAULT_MODEL) if cfg.chunk_unit == "tokens" else None
+            tokenizer = embedding_tokenizer(DEFAULT_MODEL) if cfg.chunk_unit == "tokens" else None
         else:
             embedder = embedder or Embedder(cfg.embed_model, device=cfg.device, batch_size=cfg.batch_size)
             tokenizer = embedder.tokenizer if cfg.chunk_unit == "tokens" else None

@@ -10,8 +10,7 @@ Names are imported on first use, so `llmlab --help` does not pay for torch.
 
 from importlib import import_module
 
-_WHERE = {"Engine": "engine", "ContextLengthError": "engine", "EngineConfig": "config",
-          "Completion": "request", "RequestOutput": "request"}
+_WHERE = {"Engine": "engine", "EngineConfig": "config", "RequestOutput": "request"}
 __all__ = sorted(_WHERE)
 
 

@@ -30,9 +30,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from llmlab.errors import LabError
+from llmlab.errors import ContextWindowError, LabError
 from llmlab.serve.async_engine import ENGINE_STOPPED, AsyncEngine, EngineDeadError, RequestFailedError
-from llmlab.serve.engine import ContextLengthError, Engine
+from llmlab.serve.engine import Engine
 from llmlab.serve.http_guard import RequestGuard
 from llmlab.serve.metrics import CONTENT_TYPE, EngineMetrics
 from llmlab.serve.protocol import APIError, ChatRequest, CompletionRequest, chat_prompt, max_prompt_chars
@@ -182,7 +182,7 @@ def create_app(engine: Engine, model_name: str | None = None, api_key: str | Non
         for ids in prompts:
             try:
                 engine.validate(ids, params[0])
-            except ContextLengthError as exc:
+            except ContextWindowError as exc:
                 raise APIError(400, str(exc), "messages" if prefix == "chatcmpl" else "prompt",
                                "context_length_exceeded") from None
             except LabError as exc:

@@ -25,34 +25,29 @@ from typing import Any
 import torch
 
 from llmlab.device import resolve_device
-from llmlab.errors import LabError
-from llmlab.generation import SamplingParams, find_stop, holdback, make_generator, sample_next
+from llmlab.errors import ContextWindowError, LabError
+from llmlab.generation import (
+    Completion,
+    SamplingParams,
+    StopChecker,
+    eos_token_ids,
+    make_generator,
+    sample_next,
+)
+from llmlab.hub import load_hf_tokenizer
 from llmlab.serve.block_allocator import BlockAllocator
 from llmlab.serve.block_tables import BlockTables
 from llmlab.serve.config import EngineConfig, resolve_dtype
 from llmlab.serve.model import load_model
 from llmlab.serve.model_runner import ModelRunner
 from llmlab.serve.paged_attention import PagedKVCache
-from llmlab.serve.request import Completion, Request, RequestOutput
+from llmlab.serve.request import Request, RequestOutput
 from llmlab.serve.scheduler import Scheduler
+from llmlab.serve.step_clock import StepClock
 from llmlab.tokenizer.detokenizer import byte_table, make_detokenizer
 
 GIB = 1 << 30
 log = logging.getLogger("llmlab.serve")
-
-
-class ContextLengthError(LabError):
-    """The prompt plus the tokens asked for do not fit the model's context."""
-
-
-def load_tokenizer(model_dir: str | Path):
-    """The directory's Hugging Face tokenizer, or None when it has none (the engine then takes token ids)."""
-    path = Path(model_dir)
-    if not any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json")):
-        return None
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(path))
 
 
 class Engine:
@@ -83,11 +78,10 @@ class Engine:
         self.runner = ModelRunner(self.model, self.kv, -(-max_len // cfg.block_size), cfg.cuda_graphs,
                                   cfg.graph_max_rows, rows_only=cfg.rows_only,
                                   triton_attention=cfg.triton_attention, triton_max_chunk=cfg.triton_max_chunk)
-        self.tokenizer = load_tokenizer(cfg.model) if tokenizer == "auto" else tokenizer
+        # no tokenizer in the folder: the engine takes token ids
+        self.tokenizer = load_hf_tokenizer(cfg.model, required=False) if tokenizer == "auto" else tokenizer
         self.byte_table = byte_table(self.tokenizer) if self.tokenizer is not None else None
-        eos = getattr(self.tokenizer, "eos_token_id", None)
-        eos = eos if eos is not None else getattr(hf_cfg, "eos_token_id", None)
-        self.eos_ids = frozenset(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        self.eos_ids = eos_token_ids(self.tokenizer, hf_cfg)      # the same EOS set as the hf: backend
         self.requests: dict[str, Request] = {}
         self.errors: dict[str, BaseException] = {}    # failed request id -> why; the caller pops them
         self.failed_steps = 0                          # steps in a row in which every request failed
@@ -95,9 +89,8 @@ class Engine:
         self._ids = itertools.count()
         self.steps = 0
         self.generated_tokens = 0
-        # where a step's time goes (the sample phase waits for the GPU, so it holds the GPU's time too)
-        self.timing = {"schedule": 0.0, "execute": 0.0, "sample": 0.0, "process": 0.0}
-        self.step_log: list[dict] | None = None     # set to [] to record every step's phases (benchmarks)
+        self.clock = StepClock()
+        self.timing = self.clock.totals              # where the steps' time went, per phase
 
     def _auto_blocks(self, cfg: EngineConfig, spec, max_len: int, device: str) -> int:
         per_block = spec.kv_bytes_per_token(self.dtype) * cfg.block_size
@@ -123,7 +116,7 @@ class Engine:
     def check_length(self, num_prompt: int, max_new_tokens: int) -> None:
         total = num_prompt + max_new_tokens
         if total > self.max_model_len:
-            raise ContextLengthError(
+            raise ContextWindowError(
                 f"this model's context is {self.max_model_len} tokens, but {total} were asked for "
                 f"({num_prompt} in the prompt, {max_new_tokens} to generate)",
                 hint="shorten the prompt or lower max_tokens")
@@ -139,10 +132,11 @@ class Engine:
         rid = request_id or f"req-{next(self._ids)}"
         if rid in self.requests:
             raise LabError(f"request id {rid!r} is already running", hint="use a unique id per request")
-        req = Request(rid, ids, params,
-                      stop_ids=frozenset(params.stop_token_ids) | (frozenset() if ignore_eos else self.eos_ids),
-                      generator=make_generator(params.seed, self.device),
-                      detokenizer=None if self.tokenizer is None else make_detokenizer(self.tokenizer, ids, self.byte_table))
+        detok = None if self.tokenizer is None else make_detokenizer(self.tokenizer, ids, self.byte_table)
+        stopper = StopChecker(params, frozenset() if ignore_eos else self.eos_ids,
+                              piece=detok and detok.step, flush=detok and detok.flush,
+                              limit=self.max_model_len - len(ids))
+        req = Request(rid, ids, params, stopper=stopper, generator=make_generator(params.seed, self.device))
         self.requests[rid] = req
         self.scheduler.add(req)
         return rid
@@ -186,31 +180,48 @@ class Engine:
 
     # ---- one step -------------------------------------------------------------------------------
 
+    @property
+    def step_log(self) -> list[dict] | None:
+        """Every step's phases when set to [] (benchmarks); None records nothing."""
+        return self.clock.log
+
+    @step_log.setter
+    def step_log(self, log: list[dict] | None) -> None:
+        self.clock.log = log
+
     def step(self) -> list[RequestOutput]:
-        t0 = time.perf_counter()
-        scheduled = self.scheduler.schedule()
+        """Schedule -> run the model -> sample -> append the tokens; `self.clock` times each phase."""
+        lap = self.clock.start()
+        scheduled = lap("schedule", self.scheduler.schedule())
         if not scheduled:
             return []
-        t1 = time.perf_counter()
         try:
-            logits, sampled = self.runner.execute(scheduled)
+            logits, sampled = lap("execute", self._run(scheduled))
         except Exception as exc:           # which request broke the forward pass is unknown: fail the step's
             self.failed_steps += 1
             return [self._fail(req, exc) for req, _ in scheduled]
+        if not sampled:                    # every request was mid-prompt (a chunk of a long prefill)
+            self.failed_steps = 0
+            return []
+        next_ids = lap("sample", self._sample(logits, sampled))
+        outputs = lap("process", self._postprocess(sampled, next_ids, len(scheduled)))
+        self.clock.log_step(scheduled)
+        return outputs
+
+    def _run(self, scheduled: list[tuple[Request, int]]) -> tuple[torch.Tensor | None, list[Request]]:
+        """One forward pass over the step's new tokens; then they count as computed (cached)."""
+        logits, sampled = self.runner.execute(scheduled)
         bs = self.block_size
         for req, n in scheduled:
             req.num_computed += n
             if req.num_computed // bs > req.num_committed:     # a block just filled: name it in the cache
                 self.tables.commit(req)
         self.steps += 1
-        t2 = time.perf_counter()
-        timing = self.timing
-        timing["schedule"] += t1 - t0
-        timing["execute"] += t2 - t1
-        if not sampled:
-            self.failed_steps = 0
-            return []
-        next_ids = self._sample(logits, sampled)
+        return logits, sampled
+
+    def _postprocess(self, sampled: list[Request], next_ids: list[int | Exception],
+                     num_scheduled: int) -> list[RequestOutput]:
+        """Each request's new token appended (stops checked) and its output; a request that raises fails alone."""
         now = time.perf_counter()
         outputs = []
         failed = 0
@@ -223,14 +234,8 @@ class Engine:
             except Exception as exc:
                 outputs.append(self._fail(req, exc))
                 failed += 1
-        self.failed_steps = self.failed_steps + 1 if failed == len(scheduled) else 0
+        self.failed_steps = self.failed_steps + 1 if failed == num_scheduled else 0
         self.generated_tokens += len(sampled) - failed
-        t3 = time.perf_counter()
-        timing["sample"] += now - t2
-        timing["process"] += t3 - now
-        if self.step_log is not None:
-            self.step_log.append({"requests": len(scheduled), "tokens": sum(n for _, n in scheduled),
-                                  "schedule": t1 - t0, "execute": t2 - t1, "sample": now - t2, "process": t3 - now})
         return outputs
 
     def _sample(self, logits: torch.Tensor, reqs: list[Request]) -> list[int | Exception]:
@@ -263,40 +268,17 @@ class Engine:
         elif self.metrics:
             self.metrics.on_token(now - req.last_token_time)
         req.last_token_time = now
-        params = req.params
-        if tok in req.stop_ids:
-            req.finish_reason = "stop"
-        elif req.detokenizer is not None:
-            before = len(req.text)
-            req.text += req.detokenizer.step(tok)
-            if params.stop and self._cut_stop(req, before):
-                req.finish_reason = "stop"
-        if req.finish_reason is None and (len(req.token_ids) - req.num_prompt >= params.max_new_tokens
-                                          or req.num_tokens >= self.max_model_len):
-            req.finish_reason = "length"
-        if req.finish_reason is not None:
-            if req.finish_reason == "length" and req.detokenizer is not None:
-                before = len(req.text)
-                req.text += req.detokenizer.flush()
-                if params.stop and self._cut_stop(req, before):
-                    req.finish_reason = "stop"
+        reason = req.stopper.add(tok)        # stop token, stop string, budget: llmlab.generation.stopping
+        if reason is not None:
+            req.finish_reason = reason
             self.scheduler.finish(req)
             self.requests.pop(req.request_id, None)
             if self.metrics:
                 self.metrics.on_finish(req)
 
-    @staticmethod
-    def _cut_stop(req: Request, searched_before: int) -> bool:
-        at = find_stop(req.text, req.params.stop, searched_before)
-        if at < 0:
-            return False
-        req.text = req.text[:at]
-        return True
-
     def _output(self, req: Request) -> RequestOutput:
         """The new text and tokens since the last output; a live stream holds back a possible stop prefix."""
-        end = len(req.text) if req.finished else max(req.sent, len(req.text) - holdback(req.params.stop))
-        text, req.sent = req.text[req.sent:end], end
+        text = req.stopper.new_text(final=req.finished)
         n_out = req.num_tokens - req.num_prompt
         new_ids, req.tokens_sent = req.token_ids[req.num_prompt + req.tokens_sent:], n_out
         return RequestOutput(req.request_id, text, new_ids, req.finished, req.finish_reason, req.num_prompt,
@@ -319,7 +301,8 @@ class Engine:
                 for rid in reqs:
                     self.abort(rid)
                 raise self.errors.pop(failed)
-        return [Completion(rid, r.prompt_ids, r.output_ids, r.text, r.finish_reason, max(r.num_cached_tokens, 0),
+        return [Completion(r.text, r.finish_reason, r.num_prompt, len(r.output_ids), r.prompt_ids, r.output_ids, rid,
+                           max(r.num_cached_tokens, 0),
                            None if r.first_token_time is None else r.first_token_time - r.arrival_time)
                 for rid, r in reqs.items()]
 

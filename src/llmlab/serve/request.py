@@ -2,7 +2,8 @@
 
 `token_ids` holds the prompt followed by every generated token; `num_computed` says how many of them
 already have their K/V in the cache. A request waits, runs (prefill chunks, then one token per step),
-and finishes on a stop token, a stop string, its token limit, the context limit, or an abort.
+and finishes when its `StopChecker` says (a stop token, a stop string, its token limit or the context's:
+llmlab.generation.stopping, the rule every decoder shares), or on an abort or an error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from llmlab.generation import SamplingParams
+from llmlab.generation import SamplingParams, StopChecker
 
 
 class Status(Enum):
@@ -26,9 +27,8 @@ class Request:
     request_id: str
     prompt_ids: list[int]
     params: SamplingParams
-    stop_ids: frozenset[int] = frozenset()
+    stopper: StopChecker | None = None       # its finish rules, fed each token (None: params' stops only)
     generator: Any = None                    # torch.Generator for seeded sampling
-    detokenizer: Any = None                  # IncrementalDetokenizer, or None without a tokenizer
     arrival_time: float = field(default_factory=time.perf_counter)
 
     token_ids: list[int] = field(init=False)
@@ -40,16 +40,21 @@ class Request:
     num_committed: int = 0                   # full blocks already registered in the prefix cache
     num_cached_tokens: int = -1              # prompt tokens found in the prefix cache (-1: not admitted yet)
     num_preemptions: int = 0
-    text: str = ""                           # detokenised output, stop string removed
-    sent: int = 0                            # characters of `text` already handed out
     tokens_sent: int = 0                     # output tokens already handed out
-    finish_reason: str | None = None         # "stop" | "length" | "abort"
+    finish_reason: str | None = None         # one of llmlab.generation.FINISH_REASONS
     first_token_time: float | None = None
     last_token_time: float | None = None
 
     def __post_init__(self) -> None:
         self.token_ids = list(self.prompt_ids)
         self.num_prompt = len(self.prompt_ids)
+        if self.stopper is None:
+            self.stopper = StopChecker(self.params)
+
+    @property
+    def text(self) -> str:
+        """The detokenised output so far, cut before a stop string."""
+        return self.stopper.text
 
     @property
     def num_tokens(self) -> int:
@@ -76,15 +81,3 @@ class RequestOutput:
     completion_tokens: int = 0     # so far
     cached_tokens: int = 0         # prompt tokens served from the prefix cache
     ttft: float | None = None      # seconds from arrival to the first token
-
-
-@dataclass
-class Completion:
-    """The whole result of one request, as `Engine.generate` returns it."""
-    request_id: str
-    prompt_ids: list[int]
-    token_ids: list[int]
-    text: str
-    finish_reason: str | None
-    cached_tokens: int = 0
-    ttft: float | None = None

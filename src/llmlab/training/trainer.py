@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from llmlab.errors import LabError
+from llmlab.generation.steppers import logits_of
 from llmlab.progress import progress_bar
 from llmlab.runs import RunFolder
 from llmlab.training import checkpoint as ckpt
@@ -35,13 +36,6 @@ from llmlab.training.schedule import lr_at
 from llmlab.training.tracking import MetricsSink
 
 LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def logits_of(output: Any) -> torch.Tensor:
-    """Logits from whatever a model returns: an HF output, a (logits, state) tuple, or a tensor."""
-    if hasattr(output, "logits"):
-        return output.logits
-    return output[0] if isinstance(output, tuple | list) else output
 
 
 def causal_lm_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

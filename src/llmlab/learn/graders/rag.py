@@ -68,7 +68,7 @@ def _docs() -> tuple[tuple[str, str], ...]:
 
 def grade_chunking(ns) -> None:
     from llmlab.rag.chunking import ChunkConfig
-    from llmlab.rag.embed import load_tokenizer
+    from llmlab.rag.embed import embedding_tokenizer
 
     cfg = ChunkConfig(size=30, overlap=10, unit="chars")
     got = ns.chunk_text("x" * 100, "d", cfg)
@@ -83,7 +83,7 @@ def grade_chunking(ns) -> None:
     check_equal("chunk_text: the first chunk's text (size 70, chars)", getattr(first, "text", first),
                 para[:para.index("\n\n") + 2], "the cut goes at the paragraph break, not at character 70")
     check_equal("chunk_text of a blank document", ns.chunk_text(" \n\n ", "d", cfg), [], "no chunks")
-    tokenizer = load_tokenizer()
+    tokenizer = embedding_tokenizer()
     for name, text in _docs():
         for cfg, tok in ((ChunkConfig(size=300, overlap=40, unit="chars"), None),
                          (ChunkConfig(size=64, overlap=8, unit="tokens"), tokenizer),
