@@ -4,22 +4,18 @@ that is fitted to the context window and kept across runs; plus a tiny model tra
     from llmlab.agents import Agent, build_tools, LongTermMemory
     agent = Agent(load_llm("hf:DIR"), build_tools(["calculator"]), memory=LongTermMemory.open("ada"))
     agent.run("What is 4821 * 377?").answer
-See docs/agents.md. Names are imported on first use, so `llmlab --help` does not load torch through here.
+See docs/agents.md. None of these modules loads torch when imported (tests/test_layers.py), so `llmlab --help`
+stays fast; the toy model (toy.py) is imported where it is trained.
 """
 
-from importlib import import_module
+from llmlab.agents.agent import Agent, AgentConfig, AgentResult, AgentStep, print_trace
+from llmlab.agents.memory import Fact, LongTermMemory, fit_steps
+from llmlab.agents.parser import FinalAnswer, ParseError, ToolCall, parse_step
+from llmlab.agents.tools import Observation, Tool, ToolRegistry, build_tools, calculator_tool, clock_tool
 
-_WHERE = {
-    "Agent": "agent", "AgentConfig": "agent", "AgentResult": "agent", "AgentStep": "agent", "print_trace": "agent",
-    "Fact": "memory", "LongTermMemory": "memory", "fit_steps": "memory",
-    "FinalAnswer": "parser", "ParseError": "parser", "ToolCall": "parser", "parse_step": "parser",
-    "Observation": "tools", "Tool": "tools", "ToolRegistry": "tools", "build_tools": "tools",
-    "calculator_tool": "tools", "clock_tool": "tools",
-}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'llmlab.agents' has no attribute {name!r}")
-    return getattr(import_module(f"llmlab.agents.{_WHERE[name]}"), name)
+__all__ = [
+    "Agent", "AgentConfig", "AgentResult", "AgentStep", "print_trace",
+    "Fact", "LongTermMemory", "fit_steps",
+    "FinalAnswer", "ParseError", "ToolCall", "parse_step",
+    "Observation", "Tool", "ToolRegistry", "build_tools", "calculator_tool", "clock_tool",
+]
