@@ -213,7 +213,9 @@ def test_graceful_shutdown_lets_the_request_in_flight_finish(model_dir):
 
     caller = threading.Thread(target=call)
     caller.start()
+    deadline = time.monotonic() + 60      # a stuck engine fails here, not at pytest's 600 s timeout
     while engine.generated_tokens < 3:
+        assert time.monotonic() < deadline and caller.is_alive(), "the request never started generating"
         time.sleep(0.01)
     server.stop()                        # asks uvicorn to exit while the request is still generating
     caller.join(30)
