@@ -71,9 +71,13 @@ class AsyncEngine:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self.error is None
 
+    def num_handed_over(self) -> int:
+        """Requests handed to the engine's thread that it has not picked up yet (safe from any thread)."""
+        return self._incoming.qsize()
+
     def queue_length(self) -> int:
         """Requests not yet in the running batch: handed over but not picked up, plus the scheduler's queue."""
-        return self._incoming.qsize() + len(self.engine.scheduler.waiting)
+        return self.num_handed_over() + len(self.engine.scheduler.waiting)
 
     # ---- the asyncio side -----------------------------------------------------------------------
 
