@@ -21,3 +21,17 @@ def test_local_folder_and_reachable_hub_leave_the_mode_alone(tmp_path, monkeypat
     import os
 
     assert "HF_HUB_OFFLINE" not in os.environ
+
+
+def test_the_one_hf_tokenizer_loader_tells_a_weights_only_folder(tmp_path):
+    import pytest
+
+    from llmlab.errors import LabError
+    from llmlab.hub import load_hf_tokenizer
+    from llmlab.serve.random_model import byte_bpe_tokenizer
+
+    assert load_hf_tokenizer(tmp_path, required=False) is None       # no tokenizer file: token ids only
+    with pytest.raises(LabError, match="has no tokenizer"):
+        load_hf_tokenizer(tmp_path)
+    byte_bpe_tokenizer("hello world, hello tokens").save_pretrained(str(tmp_path))
+    assert load_hf_tokenizer(tmp_path).decode(load_hf_tokenizer(tmp_path).encode("hello")) == "hello"

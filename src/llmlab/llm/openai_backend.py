@@ -42,9 +42,9 @@ class OpenAILLM(LLM):
         self._window = int(window)
         self.tokenizer = None
         if tokenizer:
-            from transformers import AutoTokenizer
+            from llmlab.hub import load_hf_tokenizer
 
-            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+            self.tokenizer = load_hf_tokenizer(tokenizer)
         self.exact_counts = self.tokenizer is not None
         self.name = f"openai:{base_url}#{self.model}"
 
