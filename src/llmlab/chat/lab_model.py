@@ -211,21 +211,3 @@ def memory_accuracy(llm, sentences: list[str], n: int = 40, seed: int = 10_000, 
             if len(examples) < 5:
                 examples.append({"question": d.messages[-1]["content"], "expected": d.answer, "answer": got})
     return {"memory_questions": n, "memory_accuracy": right / n, "memory_examples": examples}
-
-
-def default_fits(llm) -> dict[str, bool]:
-    """Whether each command's default answer length leaves room for its prompt in the model's window without
-    scaling: chat (256), rag ask (256), agents (256 per step), cot (256), icl (12)."""
-    from llmlab.agents.agent import AgentConfig
-    from llmlab.chat.bot import DEFAULT_SYSTEM
-    from llmlab.chat.context import fit_context
-    from llmlab.experiments.harness import CotRun, IclRun
-    from llmlab.rag.prompts import qa_messages
-
-    window = llm.context_window
-    plan = fit_context(llm, DEFAULT_SYSTEM, [], "Hello!", 256)
-    rag = llm.count_chat_tokens(qa_messages("How do I leave a loop early?", []))
-    return {"chat": plan.fits and 256 <= window // 2, "rag_ask": rag + 256 <= window and 256 <= window // 2,
-            "agents": AgentConfig().max_new_tokens <= window // 2, "cot": CotRun().max_new_tokens <= window // 2,
-            "icl": IclRun().max_new_tokens <= window // 2}
-

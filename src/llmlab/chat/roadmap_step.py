@@ -59,6 +59,23 @@ def _train_tiny_model(out, seed: int) -> tuple:
     return model_dir, trained
 
 
+def default_fits(llm) -> dict[str, bool]:
+    """Whether each command's default answer length leaves room for its prompt in the model's window without
+    scaling: chat (256), rag ask (256), agents (256 per step), cot (256), icl (12)."""
+    from llmlab.agents.agent import AgentConfig
+    from llmlab.chat.bot import DEFAULT_SYSTEM
+    from llmlab.chat.context import fit_context
+    from llmlab.experiments.harness import CotRun, IclRun
+    from llmlab.rag.prompts import qa_messages
+
+    window = llm.context_window
+    plan = fit_context(llm, DEFAULT_SYSTEM, [], "Hello!", 256)
+    rag = llm.count_chat_tokens(qa_messages("How do I leave a loop early?", []))
+    return {"chat": plan.fits and 256 <= window // 2, "rag_ask": rag + 256 <= window and 256 <= window // 2,
+            "agents": AgentConfig().max_new_tokens <= window // 2, "cot": CotRun().max_new_tokens <= window // 2,
+            "icl": IclRun().max_new_tokens <= window // 2}
+
+
 def _context_picture(rows: list[dict], budget: int, window: int, path) -> None:
     from llmlab.plots import plot_curves
 
@@ -129,7 +146,7 @@ def _run(ctx) -> dict:
     from llmlab.chat.dialogues import docs_sentences
     from llmlab.chat.evaluate import compare_int8
     from llmlab.chat.gguf_export import export_gguf
-    from llmlab.chat.lab_model import LabModelConfig, build_lab_model, default_fits, memory_accuracy
+    from llmlab.chat.lab_model import LabModelConfig, build_lab_model, memory_accuracy
     from llmlab.chat.loading import load_chat_llm
     from llmlab.chat.memory import ChatStore
     from llmlab.chat.ui import ChatUI
