@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from array import array
+from dataclasses import dataclass, field
 
 import torch
 
@@ -50,8 +51,35 @@ def _views(packed: torch.Tensor, rows: int, tables: int, width: int):
     return ids, pos, slots, lens, packed[4 * rows:4 * rows + tables * width].view(tables, width)
 
 
+@dataclass
+class StepInputs:
+    """One step's model inputs, one named int list each, in the order `pack` lays them out."""
+
+    token_ids: list[int]          # (T,) the new tokens, flat
+    positions: list[int]          # (T,) their positions in their requests
+    slots: list[int]              # (T,) the cache slot each token's K and V are written to
+    context_lens: list[int]       # (R,) positions each attention row sees, its own included
+    block_tables: list[int]       # (S * width,) the rows' block tables end to end, padded with the null block
+    width: int                    # blocks per table
+    last_rows: list[int]          # the row of each sampling request's last token: its logits are sampled
+    sampled: list[Request]
+    context_slots: list[int] = field(default_factory=list)   # eager: each continued chunk's whole context
+    # eager: (first row, new tokens, positions already cached, offset in context_slots), one per chunk
+    segments: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def pack(self) -> torch.Tensor:
+        """Every list in one int64 CPU tensor, so that the step needs one host-to-device copy."""
+        return _pack(self.token_ids, self.positions, self.slots, self.context_lens, self.block_tables,
+                     self.context_slots)
+
+    def unpack(self, packed: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """`packed` (on any device) back into its lists' views: ids, positions, slots, lens, tables, context."""
+        return packed.split([len(self.token_ids), len(self.positions), len(self.slots), len(self.context_lens),
+                             len(self.block_tables), len(self.context_slots)])
+
+
 class _Graph:
-    """One captured forward over `tables` requests x `qpt` tokens each, with static inputs."""
+    """One captured forward over `tables` requests x `qpt` tokens each (queries per table), with static inputs."""
 
     def __init__(self, runner: ModelRunner, tables: int, qpt: int, width: int):
         rows = tables * qpt
@@ -160,92 +188,97 @@ class ModelRunner:
     def execute(self, scheduled: list[tuple[Request, int]]) -> tuple[torch.Tensor | None, list[Request]]:
         shape = self._graph_shape(scheduled)
         if shape is not None:
-            hidden, last_rows, sampled = self._graph_step(scheduled, *shape)
+            inputs = self.prepare_rows(scheduled, *shape)
+            hidden = self._graph_step(inputs, *shape)
             self.graph_steps += 1
         else:
-            hidden, last_rows, sampled = self._eager_step(scheduled)
+            inputs = self.prepare_eager(scheduled)
+            hidden = self._eager_step(inputs)
             self.eager_steps += 1
-        if not sampled:
+        last_rows = inputs.last_rows
+        if not last_rows:
             return None, []
         if last_rows == list(range(len(last_rows))):
             picked = hidden[:len(last_rows)]            # decode: every row samples, no gather needed
         else:
             picked = hidden[torch.tensor(last_rows, device=self.device)]
-        return self.model.logits(picked), sampled
+        return self.model.logits(picked), inputs.sampled
 
-    def _graph_step(self, scheduled, tables: int, qpt: int, width: int):
+    # ---- the graph layout: every request as `queries_per_table` rows --------------------------
+
+    def prepare_rows(self, scheduled, tables: int, queries_per_table: int, width: int) -> StepInputs:
         """Request s owns rows [s*qpt, (s+1)*qpt); each row has its own context length, so causal masking
         within a chunk falls out of the lengths. Padding rows see one position and write to the null block."""
+        qpt = queries_per_table
         rows = tables * qpt
         null_slot = NULL_BLOCK * self.block_size
-        ids, pos, slots, lens = [0] * rows, [0] * rows, [null_slot] * rows, [1] * rows
+        token_ids, positions, slots, context_lens = [0] * rows, [0] * rows, [null_slot] * rows, [1] * rows
         last_rows, sampled = [], []
         for s, (req, n) in enumerate(scheduled):
-            c, base = req.num_computed, s * qpt
+            cached, first = req.num_computed, s * qpt
             for j in range(n):
-                p = c + j
-                ids[base + j], pos[base + j], slots[base + j], lens[base + j] = (
+                p = cached + j
+                token_ids[first + j], positions[first + j], slots[first + j], context_lens[first + j] = (
                     req.token_ids[p], p, self._slot(req, p), p + 1)
-            if c + n == req.num_tokens:
-                last_rows.append(base + n - 1)
+            if cached + n == req.num_tokens:
+                last_rows.append(first + n - 1)
                 sampled.append(req)
-        table_ids = self._tables([req for req, _ in scheduled], width)
-        table_ids += [NULL_BLOCK] * ((tables - len(scheduled)) * width)
-        packed = _pack(ids, pos, slots, lens, table_ids)
-        if not self.use_graphs:
-            ids_t, pos_t, slots_t, lens_t, table_t = _views(packed.to(self.device), rows, tables, width)
-            batch = AttentionBatch(slots_t, rows, table_t, lens_t, qpt, block_size=self.block_size,
-                                   kernel=self._kernel_for(qpt))
-            return self.model.forward(ids_t, pos_t, batch, self.kv), last_rows, sampled
+        block_tables = self._tables([req for req, _ in scheduled], width)
+        block_tables += [NULL_BLOCK] * ((tables - len(scheduled)) * width)
+        return StepInputs(token_ids, positions, slots, context_lens, block_tables, width, last_rows, sampled)
+
+    def _graph_step(self, inputs: StepInputs, tables: int, qpt: int, width: int) -> torch.Tensor:
+        packed = inputs.pack()
+        if not self.use_graphs:         # rows_only: the same layout, run eagerly
+            ids, pos, slots, lens, table, _ = inputs.unpack(packed.to(self.device))
+            batch = AttentionBatch(slots, tables * qpt, table.view(tables, width), lens, qpt,
+                                   block_size=self.block_size, kernel=self._kernel_for(qpt))
+            return self.model.forward(ids, pos, batch, self.kv)
         key = (tables, qpt, width)
         graph = self.graphs.get(key)
         if graph is None:
             start = time.perf_counter()
             graph = self.graphs[key] = _Graph(self, tables, qpt, width)
             self.capture_seconds += time.perf_counter() - start
-        return graph.run(packed), last_rows, sampled
+        return graph.run(packed)
 
-    def _eager_step(self, scheduled):
+    # ---- the eager layout: decode rows, then prompt chunks ------------------------------------
+
+    def prepare_eager(self, scheduled) -> StepInputs:
         """Decode tokens as rows (one batched attention); prompts from position 0 as one padded causal batch;
-        chunks that continue a cached prefix one by one."""
+        chunks that continue a cached prefix one by one, each reading its context back from the cache."""
         decode = [(r, n) for r, n in scheduled if n == 1]
         fresh = [(r, n) for r, n in scheduled if n > 1 and r.num_computed == 0]
         rest = [(r, n) for r, n in scheduled if n > 1 and r.num_computed > 0]
-        ordered = decode + fresh + rest
         blocks = max((-(-(r.num_computed + 1) // self.block_size) for r, _ in decode), default=1)
         width = min(_bucket(blocks, WIDTH_BUCKETS), self.max_blocks)
-        ids, pos, slots, last_rows, sampled = [], [], [], [], []
-        for req, n in ordered:
-            c = req.num_computed
-            ids.extend(req.token_ids[c:c + n])
-            pos.extend(range(c, c + n))
-            slots.extend(self._slots(req, c, c + n))
-            if c + n == req.num_tokens:
-                last_rows.append(len(ids) - 1)
+        token_ids, positions, slots, last_rows, sampled = [], [], [], [], []
+        for req, n in decode + fresh + rest:
+            cached = req.num_computed
+            token_ids.extend(req.token_ids[cached:cached + n])
+            positions.extend(range(cached, cached + n))
+            slots.extend(self._slots(req, cached, cached + n))
+            if cached + n == req.num_tokens:
+                last_rows.append(len(token_ids) - 1)
                 sampled.append(req)
-        total, r = len(ids), len(decode)
-        lens = [req.num_computed + 1 for req, _ in decode]
-        tables = self._tables([req for req, _ in decode], width)
-        ctx_slots, seg_specs = [], []
-        offset = r
+        context_lens = [req.num_computed + 1 for req, _ in decode]
+        block_tables = self._tables([req for req, _ in decode], width)
+        context_slots, segments = [], []
+        first = len(decode)
         for req, n in fresh + rest:
-            c = req.num_computed
-            seg_specs.append((offset, n, c, len(ctx_slots)))
-            if c > 0:       # the cached prefix (or earlier chunks) is read back from the cache
-                ctx_slots.extend(self._slots(req, 0, c + n))
-            offset += n
-        packed = _pack(ids, pos, slots, lens, tables, ctx_slots).to(self.device, non_blocking=True)
-        at = 0
+            cached = req.num_computed
+            segments.append((first, n, cached, len(context_slots)))
+            if cached > 0:       # the cached prefix (or earlier chunks) is read back from the cache
+                context_slots.extend(self._slots(req, 0, cached + n))
+            first += n
+        return StepInputs(token_ids, positions, slots, context_lens, block_tables, width, last_rows, sampled,
+                          context_slots, segments)
 
-        def take(k: int) -> torch.Tensor:
-            nonlocal at
-            at += k
-            return packed[at - k:at]
-
-        ids_t, pos_t, slots_t, lens_t = take(total), take(total), take(total), take(r)
-        tables_t = take(r * width).view(r, width) if r else None
-        ctx_t = take(len(ctx_slots))
-        segments = [Segment(off, n, c, ctx_t[s:s + c + n] if c > 0 else None) for off, n, c, s in seg_specs]
-        batch = AttentionBatch(slots_t, r, tables_t, lens_t if r else None, 1, segments, self.block_size,
-                               kernel=self.kernel)
-        return self.model.forward(ids_t, pos_t, batch, self.kv), last_rows, sampled
+    def _eager_step(self, inputs: StepInputs) -> torch.Tensor:
+        ids, pos, slots, lens, tables, context = inputs.unpack(inputs.pack().to(self.device, non_blocking=True))
+        num_decode = len(inputs.context_lens)
+        segments = [Segment(first, n, cached, context[at:at + cached + n] if cached > 0 else None)
+                    for first, n, cached, at in inputs.segments]
+        batch = AttentionBatch(slots, num_decode, tables.view(num_decode, inputs.width) if num_decode else None,
+                               lens if num_decode else None, 1, segments, self.block_size, kernel=self.kernel)
+        return self.model.forward(ids, pos, batch, self.kv)
