@@ -13,7 +13,8 @@ sys.modules["torch"] = None                      # from here on, `import torch` 
 import numpy as np
 
 import llmlab.generation
-from llmlab.generation import arrays, decode, params, processors, sampling, steppers, stop  # noqa: F401
+from llmlab.generation import (arrays, completion, context_limit, decode, params, processors,  # noqa: F401
+                               sampling, steppers, stopping)
 from llmlab.generation import SamplingParams
 from llmlab.lr_schedule import warmup_then_decay
 from llmlab.numpy_transformer import GPT, GPTConfig
