@@ -123,7 +123,7 @@ class _Totals:
 
 @dataclass
 class _Served:
-    """What every handler reads, kept on `app.state.served`: the engine, its thread, and the server's limits."""
+    """What every handler reads, kept on `app.state.served`: the engine, its thread, the server's limits."""
 
     engine: Engine
     aengine: AsyncEngine
@@ -205,8 +205,10 @@ async def _invalid(request: Request, exc: RequestValidationError):
 
 # ---- one request: admit, then collect or stream ----------------------------------------------------
 
-def _admit(s: _Served, model: str | None, prompts: list[list[int]], params: list, ignore_eos: bool, prefix: str):
-    """Check the request against the model and the queue, then queue one engine request per prompt x choice."""
+def _admit(s: _Served, model: str | None, prompts: list[list[int]], params: list, ignore_eos: bool,
+           prefix: str):
+    """Check the request against the model and the queue, then queue one engine request per prompt x choice.
+    """
     if model not in (None, s.name):
         raise APIError(404, f"the model {model!r} does not exist; this server serves {s.name!r}", "model",
                        "model_not_found", "not_found_error")
@@ -257,7 +259,8 @@ async def _collect(request: Request, streams, totals: _Totals) -> list[dict[str,
             return None
 
 
-def _stream(name: str, kind: str, rid: str, streams, totals: _Totals, include_usage: bool) -> StreamingResponse:
+def _stream(name: str, kind: str, rid: str, streams, totals: _Totals,
+            include_usage: bool) -> StreamingResponse:
     """The choices as server-sent events, as they come; an error after the first event is the last event."""
     obj = "text_completion" if kind == "cmpl" else "chat.completion.chunk"
 
@@ -267,7 +270,8 @@ def _stream(name: str, kind: str, rid: str, streams, totals: _Totals, include_us
         else:
             delta = {"role": "assistant", "content": ""} if first else ({"content": text} if text else {})
             choice = {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return _sse({"id": rid, "object": obj, "created": int(time.time()), "model": name, "choices": [choice]})
+        return _sse({"id": rid, "object": obj, "created": int(time.time()), "model": name,
+                     "choices": [choice]})
 
     async def events():
         try:
@@ -328,7 +332,8 @@ async def completions(body: CompletionRequest, request: Request):
         prompts = await s.off_loop(s.encode_all, items) if texts else s.encode_all(items)
     except LabError as exc:
         raise APIError(400, str(exc), "prompt") from None
-    return await _answer(request, body, prompts, "cmpl", "cmpl", "text_completion", lambda text: {"text": text})
+    return await _answer(request, body, prompts, "cmpl", "cmpl", "text_completion",
+                         lambda text: {"text": text})
 
 
 @router.post("/v1/chat/completions")

@@ -76,7 +76,7 @@ class AsyncEngine:
         return self._incoming.qsize()
 
     def queue_length(self) -> int:
-        """Requests not yet in the running batch: handed over but not picked up, plus the scheduler's queue."""
+        """Requests not yet in the running batch: handed over but not picked up, plus the scheduler's."""
         return self.num_handed_over() + len(self.engine.scheduler.waiting)
 
     # ---- the asyncio side -----------------------------------------------------------------------

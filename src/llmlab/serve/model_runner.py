@@ -73,13 +73,13 @@ class StepInputs:
                      self.context_slots)
 
     def unpack(self, packed: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """`packed` (on any device) back into its lists' views: ids, positions, slots, lens, tables, context."""
-        return packed.split([len(self.token_ids), len(self.positions), len(self.slots), len(self.context_lens),
-                             len(self.block_tables), len(self.context_slots)])
+        """`packed` (on any device) back into one view per list, in the order above."""
+        return packed.split([len(self.token_ids), len(self.positions), len(self.slots),
+                             len(self.context_lens), len(self.block_tables), len(self.context_slots)])
 
 
 class _Graph:
-    """One captured forward over `tables` requests x `qpt` tokens each (queries per table), with static inputs."""
+    """One captured forward over `tables` requests x `qpt` tokens (queries per table), with static inputs."""
 
     def __init__(self, runner: ModelRunner, tables: int, qpt: int, width: int):
         rows = tables * qpt
@@ -275,10 +275,12 @@ class ModelRunner:
                           context_slots, segments)
 
     def _eager_step(self, inputs: StepInputs) -> torch.Tensor:
-        ids, pos, slots, lens, tables, context = inputs.unpack(inputs.pack().to(self.device, non_blocking=True))
+        packed = inputs.pack().to(self.device, non_blocking=True)
+        ids, pos, slots, lens, tables, context = inputs.unpack(packed)
         num_decode = len(inputs.context_lens)
         segments = [Segment(first, n, cached, context[at:at + cached + n] if cached > 0 else None)
                     for first, n, cached, at in inputs.segments]
-        batch = AttentionBatch(slots, num_decode, tables.view(num_decode, inputs.width) if num_decode else None,
-                               lens if num_decode else None, 1, segments, self.block_size, kernel=self.kernel)
+        tables = tables.view(num_decode, inputs.width) if num_decode else None
+        batch = AttentionBatch(slots, num_decode, tables, lens if num_decode else None, 1, segments,
+                               self.block_size, kernel=self.kernel)
         return self.model.forward(ids, pos, batch, self.kv)

@@ -29,7 +29,7 @@ class StepClock:
         return self.lap
 
     def lap(self, phase: str, result: T) -> T:
-        """Charge the time since the previous lap to `phase` (the argument was computed first) and pass it on."""
+        """Charge the time since the last lap to `phase` (the argument was computed first); pass it on."""
         now = time.perf_counter()
         self._step[phase] = now - self._last
         self.totals[phase] += now - self._last
@@ -38,4 +38,5 @@ class StepClock:
 
     def log_step(self, scheduled: list[tuple[Any, int]]) -> None:
         if self.log is not None:
-            self.log.append({"requests": len(scheduled), "tokens": sum(n for _, n in scheduled), **self._step})
+            tokens = sum(n for _, n in scheduled)
+            self.log.append({"requests": len(scheduled), "tokens": tokens, **self._step})
