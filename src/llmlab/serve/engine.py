@@ -221,7 +221,7 @@ class Engine:
 
     def _postprocess(self, sampled: list[Request], next_ids: list[int | Exception],
                      num_scheduled: int) -> list[RequestOutput]:
-        """Each request's new token appended (stops checked) and its output; a request that raises fails alone."""
+        """Append each new token (stops checked) and make its output; a request that raises fails alone."""
         now = time.perf_counter()
         outputs = []
         failed = 0
