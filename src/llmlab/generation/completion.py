@@ -5,7 +5,8 @@
     done.text, done.finish_reason, done.prompt_tokens, done.completion_tokens
 
 `finish_reason` is one of stopping.FINISH_REASONS ("stop", "length"; the engine also "abort", "error").
-The serving engine fills in the ids and its cache figures too; a backend that never sees them leaves them empty.
+The serving engine fills in the ids and its cache figures too; a backend that never sees them leaves them
+empty.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How many tokens a model can attend over: the one rule every part of llmlab reads it by.
 
-    context_length(model.config)                  # GPT-2: n_positions; Llama, Qwen, ...: max_position_embeddings
+    context_length(model.config)              # GPT-2: n_positions; Llama, Qwen: max_position_embeddings
     context_length(model.config, tokenizer)       # else the tokenizer's model_max_length, when it states one
 
 None when neither says (a recurrent or state-space model has no position limit): the caller decides what

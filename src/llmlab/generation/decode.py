@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Generation:
-    tokens: list[list[int]]          # new tokens of each row, up to the one that ended it (a stop token is kept)
-    texts: list[str] | None          # decoded continuation of each row: no stop token's text, cut before a stop string
+    tokens: list[list[int]]          # each row's new tokens, up to the one that ended it (a stop token is kept)
+    texts: list[str] | None          # each row's decoded text: no stop token's text, cut before a stop string
     finish_reasons: list[str]        # "stop" or "length" (stopping.py)
 
 

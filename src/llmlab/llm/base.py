@@ -165,4 +165,5 @@ def _collect(deltas: Iterator[Delta]) -> Completion:
     for delta in deltas:
         parts.append(delta.text)
         last = delta
-    return Completion("".join(parts), last.finish_reason or LENGTH, last.prompt_tokens, last.completion_tokens)
+    return Completion("".join(parts), last.finish_reason or LENGTH, last.prompt_tokens,
+                      last.completion_tokens)

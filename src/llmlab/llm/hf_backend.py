@@ -27,7 +27,8 @@ class HFLLM(TokenizerLLM):
         self._setup(model, tokenizer, f"hf:{target}", context_window)
 
     @classmethod
-    def from_model(cls, model, tokenizer, name: str = "hf:in-memory", context_window: int | None = None) -> HFLLM:
+    def from_model(cls, model, tokenizer, name: str = "hf:in-memory",
+                   context_window: int | None = None) -> HFLLM:
         llm = cls.__new__(cls)
         llm._setup(model.eval(), tokenizer, name, context_window)
         return llm
@@ -36,9 +37,9 @@ class HFLLM(TokenizerLLM):
         self.model, self.tokenizer, self.name = model, tokenizer, name
         self._window = context_window or context_length(model.config, tokenizer)
         if not self._window:
-            raise LabError(f"{name} states no context length (no n_positions / max_position_embeddings in its "
-                           "config, no model_max_length in its tokenizer)",
-                           hint="pass context_window=N (--opt context_window=N), the tokens it can attend over")
+            raise LabError(f"{name} states no context length (no n_positions / max_position_embeddings "
+                           "in its config, no model_max_length in its tokenizer)",
+                           hint="pass context_window=N (--opt context_window=N): the tokens it attends over")
         self._eos_ids = eos_token_ids(tokenizer, model.config)
         self._byte_table = byte_table(tokenizer)   # None unless byte-level BPE (then the fast exact detokeniser)
 

@@ -28,7 +28,8 @@ BACKENDS = {
 }
 OPTION_HINTS = {
     "engine": "engine: takes EngineConfig's fields (device, dtype, max_model_len, kv_cache_gb, ...)",
-    "hf": "hf: takes device, dtype and from_pretrained's arguments (revision, trust_remote_code, ...)",
+    "hf": "hf: takes device, dtype, context_window and from_pretrained's arguments "
+          "(revision, trust_remote_code, ...)",
     "gguf": "gguf: takes runtime, n_ctx, n_threads, n_gpu_layers, verbose and llama_cpp.Llama's arguments",
     "openai": "openai: takes model, api_key, context_window, tokenizer and timeout",
 }
