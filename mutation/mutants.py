@@ -184,7 +184,8 @@ GENERATION = [
       "log_probs = apply_repetition_penalty(log_probs, running, repetition_penalty)", "pass", "gen-beam",
       "beam search ignores repetition_penalty"),
     M("beam-can-improve-forgotten", GEN + "beam.py", "can_improve = can_improve and bool(",
-      "can_improve = bool(", "gen-beam", "a beam that could not improve is allowed to again"),
+      "can_improve = bool(", "gen-beam", "a beam that could not improve is allowed to again",
+      equivalent="the loop breaks the moment can_improve turns False, so the `and` never sees a False to keep"),
 ]
 
 LORA = [

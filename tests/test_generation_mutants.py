@@ -78,3 +78,18 @@ def test_beam_search_with_a_repetition_penalty_equals_generate():
     plain = beam_search(model, prompt, num_beams=3, max_new_tokens=12).tokens
     assert plain != ref, "the penalty must change this search, or the test proves nothing"
     assert beam_search(model, prompt, num_beams=3, max_new_tokens=12, repetition_penalty=2.0).tokens == ref
+
+
+def test_every_finished_beam_equals_generates_returned_sequences():
+    # without length normalisation short hypotheses compete: only the top N candidates of a step may finish
+    torch.manual_seed(0)
+    cfg = GPT2Config(n_layer=1, n_head=2, n_embd=16, n_positions=64, vocab_size=12, bos_token_id=None,
+                     eos_token_id=None)
+    model = GPT2LMHeadModel(cfg).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(2.0)
+    ids = torch.tensor([[5]])
+    ref = model.generate(ids, attention_mask=torch.ones_like(ids), pad_token_id=0, num_beams=2, do_sample=False,
+                         max_new_tokens=4, eos_token_id=1, length_penalty=0.0, num_return_sequences=2)
+    ours = beam_search(model, [5], num_beams=2, max_new_tokens=4, eos_token_id=1, length_penalty=0.0)
+    assert [tokens for tokens, _ in ours.hypotheses] == ref[:, 1:].tolist()

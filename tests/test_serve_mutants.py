@@ -116,3 +116,15 @@ def test_a_fully_cached_prompt_still_computes_its_last_token():
     step(sched)
     b = request("b", [1, 2, 3, 4])                   # both blocks are cached, but the last token's logits are needed
     assert tables.cached_prefix(b) == a.block_ids[:1]
+
+
+def test_nothing_is_admitted_in_a_step_that_preempted():
+    # without a prefix cache the preempted request would fit again at once (its 4-token budget needs the 2 blocks
+    # it just gave back): admitting it would recompute it every step and never finish
+    tables = BlockTables(BlockAllocator(3, enable_prefix_caching=False), BS)
+    sched = Scheduler(tables, max_num_seqs=4, max_batched_tokens=4)
+    a = request("a", [1, 2, 3, 4])
+    sched.add(a)
+    step(sched)                                      # 4 tokens in both blocks, then a 5th token needs a third
+    assert step(sched) == [] and a.status is Status.WAITING and a.num_preemptions == 1
+    assert [n for _, n in step(sched)] == [4]        # admitted again in the next step
