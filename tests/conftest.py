@@ -46,12 +46,14 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """A real headless Chromium (Debian's, driven by Playwright); skips with the reason when absent.
 
     Playwright cannot download its own browser offline, so it is pointed at the system one with
     `executable_path`; the background-networking flags stop Chromium dialling out on a closed network.
+    Module-scoped: Playwright's sync API keeps an asyncio loop running in the main thread while it is
+    open, and later tests that call asyncio.run() (the API server, bench serve) must not inherit it.
     """
     import shutil
 
