@@ -1,6 +1,7 @@
 """The mutants `make mutation` runs: one deliberate one-line bug each, in the lab's core algorithms.
 
-    Mutant("ln-unbiased-var", "numpy_transformer/layernorm.py", "/ c ", "/ (c - 1) ", "nt-grad", "unbiased variance")
+    Mutant("ln-unbiased-var", "numpy_transformer/layernorm.py", "xhat, xhat) / c ", "xhat, xhat) / (c - 1) ",
+           "nt-parity", "LayerNorm with the unbiased variance (torch.var's default)")
 
 A mutant names a file under src/llmlab, a snippet that occurs there exactly once, what it becomes, the suite
 of tests that should notice, and the bug a person could plausibly write. `equivalent` holds the reason when a
@@ -39,9 +40,9 @@ SUITES: dict[str, list[str]] = {
     "bpe-encode": ["tests/test_bpe_tokenizer.py", "tests/test_bpe_mutants.py",
                    "-k", "tiktoken or roundtrip or special or test_bpe_mutants"],
     "gen-proc": ["tests/test_generation_processors.py", "tests/test_generation_mutants.py",
-                 "-k", "not beam_search"],
+                 "-k", "not beam_search and not finished_beam"],
     "gen-beam": ["tests/test_generation_decode.py", "tests/test_generation_mutants.py",
-                 "-k", "beam_search or with_eos or (without_eos and prompt0)"],
+                 "-k", "beam_search or finished_beam or with_eos or (without_eos and prompt0)"],
     "lora": ["tests/test_finetune_lora.py", "tests/test_finetune_lora_mutants.py", "-k", "not equals_peft"],
     "lora-peft": ["tests/test_finetune_lora.py", "-k", "equals_peft or wrong_scaling"],
     "rag": ["tests/test_rag_retrieval.py", "tests/test_rag_mutants.py", "-k", "bm25 or rrf or test_rag_mutants"],
@@ -274,8 +275,8 @@ SERVING = [
       "lens = [req.num_computed for req, _ in decode]", "serve-engine", "a decoding token does not see itself"),
     M("graph-len-off-by-one", SERVE + "model_runner.py", "self._slot(req, p), p + 1)", "self._slot(req, p), p)",
       "serve-engine", "graph-layout rows do not see their own position"),
-    M("ctx-slots-short", SERVE + "model_runner.py", "ctx_slots.extend(self._slots(req, 0, c + n))",
-      "ctx_slots.extend(self._slots(req, 0, c + n - 1) + [0])", "serve-engine",
+    M("ctx-slots-short", SERVE + "model_runner.py", "context_slots.extend(self._slots(req, 0, cached + n))",
+      "context_slots.extend(self._slots(req, 0, cached + n - 1) + [0])", "serve-engine",
       "a continued chunk reads the null block for its last key"),
     M("rows-mask-le", SERVE + "paged_attention.py", "(keys < self.context_lens.view(s, qpt, 1))",
       "(keys <= self.context_lens.view(s, qpt, 1))", "serve-engine", "a row also sees the position after its own"),
