@@ -117,7 +117,7 @@ def test_parse_options():
 @pytest.mark.slow
 def test_roadmap_step_passes_its_checks(tmp_path):
     from llmlab.chat.roadmap_step import run
-    from llmlab.roadmap.projects import project
+    from llmlab.projects import project
     from llmlab.roadmap.runner import StepContext
 
     summary = run(StepContext(project("chat"), tmp_path / "chat", quick=True))

@@ -8,8 +8,8 @@ import pytest
 
 from llmlab.cli import main
 from llmlab.console import QUIET_ENV, VERBOSE_ENV
+from llmlab.projects import PROJECTS
 from llmlab.roadmap import runner
-from llmlab.roadmap.projects import PROJECTS
 
 
 def test_help_lists_the_commands(capsys):

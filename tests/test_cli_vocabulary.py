@@ -10,7 +10,7 @@ import pytest
 import typer
 
 from llmlab.cli import app, main
-from llmlab.roadmap.projects import PROJECTS
+from llmlab.projects import PROJECTS
 
 # (command, old spelling, new spelling)
 RENAMED = [

@@ -4,7 +4,7 @@ gets ☑ on every project the registry lists — whatever projects it lists, so 
 
 from llmlab.cli import main
 from llmlab.learn.catalog import projects
-from llmlab.roadmap.projects import PROJECTS as ROADMAP
+from llmlab.projects import PROJECTS as ROADMAP
 
 
 def _rows(out: str) -> list[tuple[str, str, str]]:

@@ -78,7 +78,7 @@ def test_cli_reports_a_bad_setting(capsys):
 @pytest.mark.slow
 def test_roadmap_step_passes_its_checks(tmp_path, monkeypatch):
     from llmlab.numpy_transformer import roadmap_step
-    from llmlab.roadmap.projects import project
+    from llmlab.projects import project
     from llmlab.roadmap.runner import StepContext
 
     monkeypatch.setattr(roadmap_step, "QUICK_TRAIN_SECONDS", 4.0)

@@ -78,7 +78,7 @@ def test_missing_index_and_bad_arguments(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_roadmap_step(tmp_path, monkeypatch):
-    from llmlab.roadmap.projects import project
+    from llmlab.projects import project
     from llmlab.roadmap.runner import run_step
 
     monkeypatch.setenv("LLMLAB_CACHE", str(tmp_path / "cache"))

@@ -3,7 +3,7 @@ import sys
 import types
 
 from llmlab.plots import plot_curves
-from llmlab.roadmap.projects import Project
+from llmlab.projects import Project
 from llmlab.roadmap.report import write_report
 from llmlab.roadmap.runner import FAILED, NO_SUMMARY, NOT_BUILT, NOT_RUN, PASSED, run_roadmap
 from llmlab.roadmap.tracker import write_progress
@@ -64,8 +64,8 @@ def _rows(progress_text):
 def test_a_partial_run_keeps_every_other_projects_last_result(tmp_path, monkeypatch, capsys):
     """`llmlab roadmap --only serve` after a full run: the other projects keep their ☑, dated as earlier."""
     from llmlab.cli import main
+    from llmlab.projects import PROJECTS
     from llmlab.roadmap import runner
-    from llmlab.roadmap.projects import PROJECTS
 
     runs = {}
 

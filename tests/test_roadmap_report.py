@@ -7,7 +7,7 @@ import urllib.parse
 from pathlib import Path
 
 from llmlab.plots import plot_curves
-from llmlab.roadmap.projects import project
+from llmlab.projects import project
 from llmlab.roadmap.report import write_report
 from llmlab.roadmap.runner import FAILED, NOT_BUILT, PASSED, StepResult
 from llmlab.roadmap.tables import markdown_rows, number, render

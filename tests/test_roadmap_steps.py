@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmlab.roadmap.projects import project
+from llmlab.projects import project
 from llmlab.roadmap.runner import FAILED, PASSED, run_step
 
 

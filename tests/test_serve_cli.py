@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from llmlab.cli import main
-from llmlab.roadmap.projects import project
+from llmlab.projects import project
 from llmlab.roadmap.runner import StepContext
 from llmlab.serve.random_model import make_model_dir
 

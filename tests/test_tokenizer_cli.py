@@ -5,7 +5,7 @@ import json
 import pytest
 
 from llmlab.cli import main
-from llmlab.roadmap.projects import project
+from llmlab.projects import project
 from llmlab.roadmap.runner import StepContext, judge
 from llmlab.tokenizer import EOT, BPETokenizer
 

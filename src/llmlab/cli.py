@@ -56,8 +56,8 @@ _readable_metavars()
 
 
 def _add_projects() -> None:
-    """Every door module plugs itself in the one way, `register(root)` (roadmap/projects.py says why)."""
-    from llmlab.roadmap.projects import PROJECTS
+    """Every door module plugs itself in the one way, `register(root)` (llmlab/projects.py says why)."""
+    from llmlab.projects import PROJECTS
 
     modules = ["llmlab.data.cli", "llmlab.learn.cli", "llmlab.roadmap.cli"]
     modules += dict.fromkeys(p.cli_module for p in PROJECTS)     # cot and icl share llmlab.experiments.cli

@@ -120,8 +120,8 @@ def passed_count(progress: dict, proj: LearnProject) -> int:
 def tracker_rows(progress: dict) -> list[tuple[str, str, str]]:
     """(Project, ☑/☐, Notes) for each of the roadmap's twelve rows, in its order: a row's learn project with
     notes = the learner's own + what was measured, or "no exercises yet" for a project that has none."""
-    # the rows are the roadmap's, written once; llmlab.roadmap.projects is data only (it imports nothing)
-    from llmlab.roadmap.projects import PROJECTS as ROADMAP
+    # the rows are the roadmap's, written once; llmlab.projects is data only (it imports nothing)
+    from llmlab.projects import PROJECTS as ROADMAP
 
     keys = {row.key for row in ROADMAP}
     rows = []

@@ -17,7 +17,7 @@ def roadmap(quick: bool = typer.Option(True, "--quick/--full", help="quick: minu
             seed: int = typer.Option(0, "--seed"),
             as_json: bool = typer.Option(False, "--json", help="print the results as JSON")) -> None:
     """Run every project's roadmap step and write PROGRESS.md and report.html."""
-    from llmlab.roadmap.projects import PROJECTS
+    from llmlab.projects import PROJECTS
     from llmlab.roadmap.report import write_report
     from llmlab.roadmap.runner import FAILED, run_roadmap
     from llmlab.roadmap.tracker import note_for, write_progress

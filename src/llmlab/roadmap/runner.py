@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmlab.roadmap.projects import PROJECTS, Project
+from llmlab.projects import PROJECTS, Project
 from llmlab.runs import RunFolder, read_summary
 
 PASSED, FAILED, NOT_BUILT, NOT_RUN, NO_SUMMARY = "passed", "failed", "not built yet", "not run", "no summary"
