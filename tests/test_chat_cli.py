@@ -125,6 +125,17 @@ def test_roadmap_step_passes_its_checks(tmp_path):
     assert all((tmp_path / "chat" / p).stat().st_size > 0 for p in summary["pictures"])
     assert max(r["dropped_messages"] for r in summary["turns"]) > 0
     assert (tmp_path / "lab-model" / "config.json").exists()      # the lab model, beside the step folders
+    # Held to the session files it saved, not only to its own checks: the conversation on disk is the one the
+    # summary reports, in order, every turn answered once, the memory answer last, the pinned fact kept.
+    session = tmp_path / "chat" / "sessions" / "demo"
+    messages = [json.loads(line) for line in (session / "messages.jsonl").read_text().splitlines() if line.strip()]
+    assert [m["role"] for m in messages] == ["user", "assistant"] * (len(messages) // 2)
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    memory = summary["memory"]
+    assert users[0] == f"My locker code is {memory['code']}." and users[-1] == memory["question"]
+    assert len(users) == len(summary["turns"]) + 1
+    assert messages[-1]["content"].strip() == memory["answer_with_memory"]
+    assert (session / "facts.jsonl").read_text().strip()
 
 
 def test_export_gguf_bad_inputs_are_lab_errors(model_dir, tmp_path, capsys):
