@@ -145,3 +145,20 @@ def test_transformers_warnings_and_bars_show_only_with_verbose(tmp_path):
     assert stderr() == ""
     noisy = stderr("--verbose")
     assert "loss_type=None" in noisy and "Loading weights" in noisy
+
+
+def test_the_libraries_own_future_warnings_show_only_with_verbose(monkeypatch):
+    import warnings
+
+    from llmlab.console import quiet_libraries
+
+    for name in QUIET_ENV:      # monkeypatch puts the session's values back afterwards
+        monkeypatch.delenv(name, raising=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        quiet_libraries(True)
+        warnings.warn_explicit("old API", FutureWarning, "m.py", 1, module="transformers.modeling_utils")
+        warnings.warn_explicit("yours", FutureWarning, "m.py", 2, module="mycode")      # not a library's
+        quiet_libraries(False)
+        warnings.warn_explicit("old API", FutureWarning, "m.py", 3, module="transformers.modeling_utils")
+    assert [str(w.message) for w in seen] == ["yours", "old API"]

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import warnings
 from typing import Any
 
 from rich.console import Console
@@ -36,6 +38,9 @@ VERBOSE_ENV = "LLMLAB_VERBOSE"
 # `bos_token_id` ... got 50256) and the tqdm bars of huggingface_hub and transformers ("Loading weights").
 QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
              "HF_HUB_DISABLE_PROGRESS_BARS": "1", "DATASETS_VERBOSITY": "error"}
+
+
+LIBRARY_WARNINGS = re.compile(r"(transformers|peft|accelerate|huggingface_hub|datasets|torch)(\.|$)")
 
 
 def verbose() -> bool:
@@ -69,3 +74,10 @@ def quiet_libraries(quiet: bool | None = None) -> None:
         from datasets.utils import logging as ds_logging
 
         ds_logging.set_verbosity_error() if quiet else ds_logging.set_verbosity_warning()
+    # Python warnings the libraries raise about their own APIs (transformers' `is_gradient_checkpointing`
+    # FutureWarning when PEFT wraps a model): a learner can do nothing about them
+    ours = [f for f in warnings.filters if f[0] == "ignore" and f[3] == LIBRARY_WARNINGS]
+    warnings.filters[:] = [f for f in warnings.filters if f not in ours]
+    if quiet:
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category, module=LIBRARY_WARNINGS.pattern)
