@@ -76,11 +76,11 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
     offline_unless_reachable(source)
     import torch
     from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
 
+    from llmlab.console import quiet_libraries
     from llmlab.device import resolve_device
 
-    hf_logging.disable_progress_bar()        # llmlab's own bars are the ones on screen
+    quiet_libraries()        # llmlab's own bars are the ones on screen (--verbose shows transformers')
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, str(dtype), None)
     if not isinstance(torch_dtype, torch.dtype) and torch_dtype != "auto":
         raise LabError(f"unknown dtype {dtype!r}", hint="use auto, float32, bfloat16 or float16")

@@ -75,13 +75,13 @@ def serve(model_dir: Path, prompts: list[str]) -> dict:
 
 def run_serve(folder: Path, modules: dict, seed: int = 0, log=print) -> dict:
     from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
+    from llmlab.console import quiet_libraries
     from llmlab.learn.mine_transformer import new_run_dir
     from llmlab.serve.random_model import make_model_dir
 
     out = new_run_dir(folder)
-    hf_logging.disable_progress_bar()             # transformers' bars for a 2-layer model would bury the table
+    quiet_libraries()             # transformers' bars for a 2-layer model would bury the table
     model_dir = make_model_dir(out / "model", family="gpt2", n_layer=2, n_embd=64, seed=seed)
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     ids = [list(tok.encode(p)) for p in PROMPTS]

@@ -119,9 +119,9 @@ def _row(check: str, value: float, tolerance: float) -> dict:
 
 
 def reference_checks(seed: int = 0) -> list[dict]:
-    from transformers.utils import logging as hf_logging
+    from llmlab.console import quiet_libraries
 
-    hf_logging.disable_progress_bar()                  # tiny saves and loads: their bars are only noise
+    quiet_libraries()                  # tiny saves and loads: their bars are only noise (--verbose shows them)
     rng = np.random.default_rng(seed)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -204,9 +204,9 @@ def load_model(model_dir: str | Path, device: str = "cpu", dtype: torch.dtype | 
     spec = spec_from_config(cfg)
     if spec.act not in ACTIVATIONS:
         raise LabError(f"activation {spec.act!r} is not supported", hint="supported: " + ", ".join(ACTIVATIONS))
-    from transformers.utils import logging as hf_logging
+    from llmlab.console import quiet_libraries
 
-    hf_logging.disable_progress_bar()           # a bar per weight file is noise in a server log
+    quiet_libraries()           # a bar per weight file is noise in a server log (--verbose shows it)
     hf = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or "auto")
     sd = {k: v.detach() for k, v in hf.state_dict().items()}
     dtype = dtype or next(iter(sd.values())).dtype
