@@ -3,9 +3,8 @@ Jaccard and datasketch, near_dedup against llmlab's on a seeded corpus of edited
 reader and writer, the schedule against transformers' schedulers, the sampler's resume against the run never cut),
 the untouched stub fails it clearly, and planted bugs fail it."""
 
-import pytest
 
-from learn_helpers import grade_text, planted
+from learn_helpers import contract_tests, grade_text, planted
 from llmlab.learn.catalog import project
 
 PROJECT = project("pretrain")
@@ -56,32 +55,9 @@ BUGS = {
 }
 
 
-def test_every_exercise_has_at_least_two_planted_bugs():
-    assert sorted(BUGS) == sorted(NAMES)
-    assert all(len(bugs) >= 2 for bugs in BUGS.values())
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_llmlabs_own_code_passes(tmp_path, name):
-    verdict = grade_text(tmp_path, "pretrain", name, PROJECT.solved_text(PROJECT.exercise(name)))
-    assert verdict.passed, verdict.message
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_the_untouched_stub_fails_clearly(tmp_path, name):
-    ex = PROJECT.exercise(name)
-    verdict = grade_text(tmp_path, "pretrain", name, PROJECT.stub_text(ex))
-    assert not verdict.passed
-    assert verdict.message.startswith("not written yet:") and f"({ex.stub}:" in verdict.message
-
-
-@pytest.mark.parametrize(("name", "bug"), [(n, b) for n, bugs in BUGS.items() for b in bugs],
-                         ids=[f"{n}: {b[0]}" for n, bugs in BUGS.items() for b in bugs])
-def test_a_planted_bug_fails(tmp_path, name, bug):
-    _, old, new, every = bug
-    verdict = grade_text(tmp_path, "pretrain", name, planted("pretrain", name, old, new, every))
-    assert not verdict.passed, f"the grader of {name} passed a bug: {bug[0]}"
-    assert verdict.message
+# every exercise: two planted bugs or more, llmlab passes, the stub fails clearly, each bug fails
+(test_every_exercise_has_at_least_two_planted_bugs, test_llmlabs_own_code_passes,
+ test_the_untouched_stub_fails_clearly, test_a_planted_bug_fails) = contract_tests("pretrain", BUGS)
 
 
 def test_failing_cases_are_said_in_words(tmp_path):
