@@ -29,7 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from llmlab.generation import SamplingParams  # noqa: E402
-from llmlab.serve import Engine, EngineConfig  # noqa: E402
+from llmlab.serve.config import EngineConfig  # noqa: E402
+from llmlab.serve.engine import Engine  # noqa: E402
 from llmlab.serve.random_model import make_model_dir  # noqa: E402
 
 CB_MODEL: list = []     # the model transformers' continuous batching runs on

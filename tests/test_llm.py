@@ -129,7 +129,8 @@ def test_bad_messages_and_specs_get_clear_errors(engine_llm, gpt2_dir, tmp_path)
 
 
 def test_the_openai_backend_against_llmlabs_own_server(gpt2_dir, engine_llm):
-    from llmlab.serve import Engine, EngineConfig
+    from llmlab.serve.config import EngineConfig
+    from llmlab.serve.engine import Engine
     from llmlab.serve.server import BackgroundServer
 
     engine = Engine(EngineConfig(model=str(gpt2_dir), device="cpu", num_blocks=256, block_size=4))

@@ -7,7 +7,8 @@ import pytest
 
 from llmlab.generation import SamplingParams
 from llmlab.llm import load_llm
-from llmlab.serve import Engine, EngineConfig
+from llmlab.serve.config import EngineConfig
+from llmlab.serve.engine import Engine
 from llmlab.serve.random_model import make_model_dir
 
 PROMPT = "The quick brown"

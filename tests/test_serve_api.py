@@ -10,7 +10,8 @@ import pytest
 from openai import OpenAI
 
 from llmlab.generation import SamplingParams
-from llmlab.serve import Engine, EngineConfig
+from llmlab.serve.config import EngineConfig
+from llmlab.serve.engine import Engine
 from llmlab.serve.metrics import parse_metrics
 from llmlab.serve.random_model import make_model_dir
 from llmlab.serve.server import BackgroundServer

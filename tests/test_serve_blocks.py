@@ -6,8 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmlab.generation import SamplingParams
-from llmlab.serve import Engine, EngineConfig
 from llmlab.serve.block_allocator import BlockAllocator, NoFreeBlocks, prefix_hash
+from llmlab.serve.config import EngineConfig
+from llmlab.serve.engine import Engine
 from llmlab.serve.random_model import SAMPLE_TEXT, byte_bpe_tokenizer, make_model_dir
 from llmlab.tokenizer.char import CharTokenizer
 from llmlab.tokenizer.detokenizer import ByteLevelDetokenizer, IncrementalDetokenizer, byte_table

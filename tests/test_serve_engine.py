@@ -6,7 +6,8 @@ from transformers import AutoModelForCausalLM
 
 from llmlab.errors import ContextWindowError, LabError
 from llmlab.generation import SamplingParams
-from llmlab.serve import Engine, EngineConfig
+from llmlab.serve.config import EngineConfig
+from llmlab.serve.engine import Engine
 from llmlab.serve.paged_attention import AttentionBatch, PagedKVCache, Segment
 from llmlab.serve.random_model import make_model_dir
 

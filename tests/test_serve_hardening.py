@@ -20,8 +20,9 @@ import yaml
 import llmlab.serve.engine as engine_module
 from llmlab.cli import main
 from llmlab.generation import SamplingParams, sample_next
-from llmlab.serve import Engine, EngineConfig
 from llmlab.serve.async_engine import MAX_FAILED_STEPS, EngineDeadError
+from llmlab.serve.config import EngineConfig
+from llmlab.serve.engine import Engine
 from llmlab.serve.protocol import max_prompt_chars
 from llmlab.serve.random_model import make_model_dir
 from llmlab.serve.server import BackgroundServer

@@ -15,7 +15,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from llmlab.generation import SamplingParams
-from llmlab.serve import Engine, EngineConfig
+from llmlab.serve.config import EngineConfig
+from llmlab.serve.engine import Engine
 from llmlab.serve.random_model import make_model_dir
 
 

@@ -5,29 +5,38 @@
     text = generate_text(model, tokenizer, "ROMEO:", SamplingParams(top_p=0.9, seed=0))   # a whole loop
     best = beam_search(model, prompt_ids, num_beams=4, max_new_tokens=50)
     checker = StopChecker(params, eos_token_ids(tokenizer, config))    # when it stops, and why (stopping.py)
-Names are imported on first use, so `SamplingParams` and the stop helpers do not pay for torch.
+No module here imports torch at the top (each imports it inside the function that runs a model), so
+`import llmlab.generation` stays light for the CLI and the NumPy path (tests/test_layers.py).
 """
 
-from importlib import import_module
+from llmlab.generation.beam import BeamResult, beam_search
+from llmlab.generation.completion import Completion
+from llmlab.generation.context_limit import context_length
+from llmlab.generation.decode import Generation, generate, generate_text, iter_tokens
+from llmlab.generation.params import SamplingParams
+from llmlab.generation.processors import (
+    apply_temperature,
+    process_logits,
+    repetition_penalty,
+    top_k_filter,
+    top_p_filter,
+)
+from llmlab.generation.sampling import make_generator, sample_next
+from llmlab.generation.steppers import logits_of
+from llmlab.generation.stopping import (
+    FINISH_REASONS,
+    LENGTH,
+    STOP,
+    StopChecker,
+    eos_token_ids,
+    find_stop,
+    holdback,
+)
 
-_WHERE = {
-    "BeamResult": "beam", "beam_search": "beam",
-    "Completion": "completion", "context_length": "context_limit",
-    "Generation": "decode", "generate": "decode", "generate_text": "decode", "iter_tokens": "decode",
-    "SamplingParams": "params",
-    "apply_temperature": "processors", "process_logits": "processors", "repetition_penalty": "processors",
-    "top_k_filter": "processors", "top_p_filter": "processors",
-    "make_generator": "sampling", "sample_next": "sampling",
-    "logits_of": "steppers",
-    "FINISH_REASONS": "stopping", "LENGTH": "stopping", "STOP": "stopping", "StopChecker": "stopping",
-    "eos_token_ids": "stopping", "find_stop": "stopping", "holdback": "stopping",
-}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(import_module(f"llmlab.generation.{_WHERE[name]}"), name)
-        globals()[name] = value          # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'llmlab.generation' has no attribute {name!r}")
+__all__ = [
+    "BeamResult", "beam_search", "Completion", "context_length",
+    "Generation", "generate", "generate_text", "iter_tokens", "SamplingParams",
+    "apply_temperature", "process_logits", "repetition_penalty", "top_k_filter", "top_p_filter",
+    "make_generator", "sample_next", "logits_of",
+    "FINISH_REASONS", "LENGTH", "STOP", "StopChecker", "eos_token_ids", "find_stop", "holdback",
+]

@@ -56,7 +56,8 @@ def serve(model_dir: Path, prompts: list[str]) -> dict:
     from openai import OpenAI
 
     from llmlab.generation import SamplingParams
-    from llmlab.serve import Engine, EngineConfig
+    from llmlab.serve.config import EngineConfig
+    from llmlab.serve.engine import Engine
     from llmlab.serve.server import BackgroundServer
 
     engine = Engine(EngineConfig(model=str(model_dir), device="cpu", **ENGINE))

@@ -19,7 +19,8 @@ from llmlab.llm.local import TokenizerLLM
 class EngineLLM(TokenizerLLM):
     def __init__(self, model_dir: str, **options):
         from llmlab.errors import LabError
-        from llmlab.serve import Engine, EngineConfig
+        from llmlab.serve.config import EngineConfig
+        from llmlab.serve.engine import Engine
 
         self.engine = Engine(EngineConfig(model=str(model_dir), **options))
         if self.engine.tokenizer is None:
