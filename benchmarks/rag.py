@@ -73,8 +73,8 @@ def stores(index, n_synthetic: int, repeats: int = 5) -> dict:
 def bm25_speed(index, repeats: int = 5) -> dict:
     from rank_bm25 import BM25Okapi
 
-    from llmlab.rag.bm25 import BM25, tokenize
     from llmlab.rag.evalset import QUESTIONS
+    from llmlab.search.bm25 import BM25, tokenize
 
     texts = [c.text for c in index.chunks]
     mine, ref = BM25.build(texts), BM25Okapi([tokenize(t) for t in texts])

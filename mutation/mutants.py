@@ -207,15 +207,15 @@ LORA = [
 ]
 
 RAG = [
-    M("bm25-idf-no-smoothing", "rag/bm25.py", "- np.log(f + 0.5)", "- np.log(f)", "rag", "idf without the +0.5"),
-    M("bm25-floor-le", "rag/bm25.py", "(floor if v < 0 else v)", "(floor if v <= 0 else v)", "rag",
+    M("bm25-idf-no-smoothing", "search/bm25.py", "- np.log(f + 0.5)", "- np.log(f)", "rag", "idf without the +0.5"),
+    M("bm25-floor-le", "search/bm25.py", "(floor if v < 0 else v)", "(floor if v <= 0 else v)", "rag",
       "a term in exactly half the chunks (idf 0) is floored"),
-    M("bm25-no-floor", "rag/bm25.py", "(floor if v < 0 else v)", "(0.0 if v < 0 else v)", "rag",
+    M("bm25-no-floor", "search/bm25.py", "(floor if v < 0 else v)", "(0.0 if v < 0 else v)", "rag",
       "negative idf clipped to 0 instead of rank_bm25's epsilon floor"),
-    M("bm25-k1-plus-one", "rag/bm25.py", "f * (self.k1 + 1)", "f * self.k1", "rag", "numerator k1 instead of k1 + 1"),
-    M("bm25-length-inverted", "rag/bm25.py", "b * self.doc_len / max(self.avgdl, 1e-12)",
+    M("bm25-k1-plus-one", "search/bm25.py", "f * (self.k1 + 1)", "f * self.k1", "rag", "numerator k1 instead of k1 + 1"),
+    M("bm25-length-inverted", "search/bm25.py", "b * self.doc_len / max(self.avgdl, 1e-12)",
       "b * max(self.avgdl, 1e-12) / np.maximum(self.doc_len, 1)", "rag", "length normalisation upside down"),
-    M("bm25-keeps-zero", "rag/bm25.py", "zero = scores <= 0", "zero = scores < 0", "rag",
+    M("bm25-keeps-zero", "search/bm25.py", "zero = scores <= 0", "zero = scores < 0", "rag",
       "chunks that share no word with the query are returned"),
     M("rrf-rank-from-zero", "rag/fusion.py", "enumerate(ranking, start=1)", "enumerate(ranking)", "rag",
       "ranks counted from 0"),

@@ -11,7 +11,7 @@ from llmlab.chat.recall import recall
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
 from llmlab.llm.base import Delta
-from llmlab.rag.bm25 import topic_terms as terms
+from llmlab.search.bm25 import topic_terms as terms
 from word_llm import WordLLM
 
 

@@ -3,7 +3,7 @@ untested: only negative idfs take the epsilon floor."""
 
 import numpy as np
 
-from llmlab.rag.bm25 import BM25, tokenize
+from llmlab.search.bm25 import BM25, tokenize
 
 
 def test_a_term_in_exactly_half_the_chunks_keeps_idf_zero():

@@ -8,12 +8,12 @@ import pytest
 
 from llmlab.data import Corpus, Document
 from llmlab.errors import LabError
-from llmlab.rag.bm25 import BM25, tokenize
 from llmlab.rag.evalset import QUESTIONS, answer_group, questions, titles
 from llmlab.rag.fusion import reciprocal_rank_fusion
 from llmlab.rag.index import Index, IndexConfig
 from llmlab.rag.metrics import evaluate_rankings, ndcg_at_k, recall_at_k, reciprocal_rank
 from llmlab.rag.stores import load_store, make_store, top_k
+from llmlab.search.bm25 import BM25, tokenize
 
 
 class HashEmbedder:
@@ -243,7 +243,7 @@ def test_sigkill_mid_rebuild_leaves_the_old_index_and_a_rebuild_replaces_it(tmp_
     (tmp_path / "kw" / "notes.txt").write_text("mine")
     want = [h.chunk.id for h in Index.load(tmp_path / "kw").search("break loop", k=3, method="bm25")]
     run_killed(f"""
-        kill_on_call("llmlab.rag.bm25", "BM25.save")     # chunks and embeddings of the new index written
+        kill_on_call("llmlab.search.bm25", "BM25.save")     # chunks and embeddings of the new index written
         from test_rag_retrieval import CORPUS
         from llmlab.rag.index import Index, IndexConfig
         Index.build(CORPUS, IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=40, chunk_overlap=0),

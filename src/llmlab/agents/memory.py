@@ -2,7 +2,7 @@
 
     memory = LongTermMemory.open("ada")            # runs/agents/ada/memory.jsonl
     memory.add("The user's locker code is 4821")
-    memory.search("what is my locker code?", k=3)  # BM25 (llmlab.rag.bm25) over the stored facts
+    memory.search("what is my locker code?", k=3)  # BM25 (llmlab.search.bm25) over the stored facts
     kept, dropped = fit_steps(lambda k: build_prompt(steps[k:]), len(steps), llm.count_tokens, budget)
 
 Short-term: the prompt is rebuilt every step from the question and the steps so far; when it would not fit
@@ -56,8 +56,8 @@ class Fact:
 
 
 def terms(text: str) -> list[str]:
-    """Lower-cased words without stop words (llmlab.rag.bm25.topic_terms): both sides of the fact search."""
-    from llmlab.rag.bm25 import topic_terms
+    """Lower-cased words without stop words (llmlab.search.bm25.topic_terms): both sides of the fact search."""
+    from llmlab.search.bm25 import topic_terms
 
     return topic_terms(text)
 
@@ -118,7 +118,7 @@ class LongTermMemory:
         words = terms(query)
         if not facts or not words or k <= 0:
             return []
-        from llmlab.rag.bm25 import BM25
+        from llmlab.search.bm25 import BM25
 
         # both sides without stop words, so a fact's length counts only its topic words
         scores = BM25.build([" ".join(terms(f.text)) for f in facts]).scores(words)

@@ -1,5 +1,5 @@
 """Keyword recall of old turns: Okapi BM25 (llmlab.rag's, equal to rank-bm25) over the messages that fell out of
-the context window, with the commonest English words left out of both sides (`llmlab.rag.bm25.topic_terms`).
+the context window, with the commonest English words left out of both sides (`llmlab.search.bm25.topic_terms`).
 
     recall(["my name is Ada", "the weather is nice"], "what is my name?")   # -> [0]
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 def recall(documents: Sequence[str], query: str, k: int = 3) -> list[int]:
     """Indices of the (at most k) best-matching documents that share a topic word with `query`, best first."""
-    from llmlab.rag.bm25 import BM25, topic_terms
+    from llmlab.search.bm25 import BM25, topic_terms
 
     words = topic_terms(query)
     if not documents or not words or k <= 0:

@@ -283,7 +283,7 @@ RAG = LearnProject(
                   "i = _overlap_start(text, b, i, j, cfg.overlap)"),
                  time_limit=90.0),    # loading the embedding model's tokenizer is most of it
         Exercise("bm25", "BM25 scoring", "term frequency saturation, length normalisation, and rank_bm25's idf", 2,
-                 "bm25.py", ("BM25",), (f"{RG}.bm25:BM25",), f"{G}.rag:grade_bm25",
+                 "bm25.py", ("BM25",), ("llmlab.search.bm25:BM25",), f"{G}.rag:grade_bm25",
                  ("n_t = len(rows) of each posting; N = len(doc_len); compute idf once per term in __init__.",
                   "idf = np.log(N - n_t + 0.5) - np.log(n_t + 0.5); floor = epsilon * mean(idf); negative idf -> floor. "
                   "scores: only the rows in a term's postings change.",

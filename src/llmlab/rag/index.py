@@ -22,11 +22,11 @@ import numpy as np
 from llmlab.atomic import rebuild_dir
 from llmlab.data import Corpus, load_corpus
 from llmlab.errors import LabError
-from llmlab.rag.bm25 import BM25
 from llmlab.rag.chunking import Chunk, ChunkConfig, chunk_corpus, corpus_hash
 from llmlab.rag.embed import DEFAULT_MODEL
 from llmlab.rag.fusion import RRF_K, reciprocal_rank_fusion
 from llmlab.rag.stores import STORES, VectorStore, load_store, make_store
+from llmlab.search.bm25 import BM25
 
 METHODS = ("hybrid", "dense", "bm25")
 KEYWORD_ONLY = "none"       # embed_model="none": chunks + BM25, no embeddings (fast to build, bm25 search only)

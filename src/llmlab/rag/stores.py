@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from llmlab.errors import LabError
+from llmlab.search.topk import top_k
 
 STORES = ("faiss", "faiss-ivf", "faiss-hnsw", "chroma", "numpy")
 
@@ -53,21 +54,6 @@ def _as_matrix(x: np.ndarray, dim: int) -> np.ndarray:
         raise LabError(f"vectors have {x.shape[1]} dimensions, the store holds {dim}",
                        hint="query with the same embedding model the index was built with")
     return x
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best k columns of each row of (Q, N) scores, sorted, padded with (-inf, -1) when N < k."""
-    q, n = scores.shape
-    kk = min(k, n)
-    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk else np.zeros((q, 0), dtype=np.int64)
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    rows = np.take_along_axis(part, order, axis=1)
-    vals = np.take_along_axis(part_scores, order, axis=1)
-    if kk < k:
-        rows = np.pad(rows, ((0, 0), (0, k - kk)), constant_values=-1)
-        vals = np.pad(vals, ((0, 0), (0, k - kk)), constant_values=-np.inf)
-    return vals.astype(np.float32), rows.astype(np.int64)
 
 
 class NumpyStore(VectorStore):

@@ -101,8 +101,8 @@ def grade_bm25(ns) -> None:
     from rank_bm25 import BM25Okapi
 
     from llmlab.data import load_corpus
-    from llmlab.rag.bm25 import tokenize
     from llmlab.rag.evalset import QUESTIONS
+    from llmlab.search.bm25 import tokenize
 
     docs = load_corpus("python-docs").documents[:12]
     passages = [p for d in docs for p in d.text.split("\n\n") if p.strip()]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from llmlab.rag.bm25 import tokenize  # noqa: F401 - "str.format()" -> ["str", "format"]
-from llmlab.rag.stores import top_k
+from llmlab.search.bm25 import tokenize  # noqa: F401 - "str.format()" -> ["str", "format"]
+from llmlab.search.topk import top_k
 
 
 class BM25:

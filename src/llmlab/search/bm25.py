@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmlab.rag.stores import top_k
+from llmlab.search.topk import top_k
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # words that carry no topic, for short texts that are alike (chat turns, remembered facts): without them
