@@ -6,14 +6,16 @@ For output channel i of a weight W (out, in) the scale is symmetric and per chan
     s_i = max_j |W_ij| / 127,     q_ij = clamp(round(W_ij / s_i), -127, 127)  in int8,     Ŵ_ij = s_i q_ij
 
 so every weight is off by at most half a step, |W_ij - Ŵ_ij| <= s_i / 2, and the layer's output y = x Ŵᵀ + b
-differs from the float layer's by at most |y_i - ŷ_i| <= (s_i / 2) Σ_j |x_j|  (the per-layer bound the tests check).
+differs from the float layer's by at most |y_i - ŷ_i| <= (s_i / 2) Σ_j |x_j| (the per-layer bound the tests
+check).
 Activations stay float ("weight-only", W8A16/W8A32): only the weights shrink, 4x against fp32.
 
 Two kernels compute x Ŵᵀ (see benchmarks/chat.py for which is faster where):
-- "dequant":  Ŵ = q * s materialised in x's dtype, then F.linear — exact fp32 arithmetic, slow on CPU because it
-  rebuilds the float weight on every call;
-- "int8pack": torch's weight-only int8 matmul (`aten._weight_int8pack_mm`, what torchao uses) on bf16 activations
-  — reads int8 weights directly; the bf16 rounding of x and y adds ~0.4% relative error on top of the bound above.
+- "dequant":  Ŵ = q * s materialised in x's dtype, then F.linear — exact fp32 arithmetic, slow on CPU because
+  it rebuilds the float weight on every call;
+- "int8pack": torch's weight-only int8 matmul (`aten._weight_int8pack_mm`, what torchao uses) on bf16
+  activations — reads int8 weights directly; the bf16 rounding of x and y adds ~0.4% relative error on top of
+  the bound above.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q, scale
 
 
-def dequantize_weight(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def dequantize_weight(q: torch.Tensor, scale: torch.Tensor,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """int8 q (out, in) and scale (out,) -> Ŵ = s_i q_ij (out, in) in `dtype`."""
     return q.to(dtype) * scale.to(dtype)[:, None]
 
@@ -51,7 +54,7 @@ def int8pack_supported(in_features: int) -> bool:
 
 
 class Int8Linear(nn.Module):
-    """y = x Ŵᵀ + b with Ŵ = diag(s) q stored as int8 q (out, in) and float32 s (out,): a drop-in nn.Linear."""
+    """y = x Ŵᵀ + b, Ŵ = diag(s) q stored as int8 q (out, in) and float32 s (out,): a drop-in nn.Linear."""
 
     def __init__(self, qweight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None,
                  kernel: str = "int8pack"):
@@ -79,7 +82,8 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kernel == "dequant" or x.device.type != "cpu":
-            return F.linear(x, self.dequantized_weight(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
+            bias = None if self.bias is None else self.bias.to(x.dtype)
+            return F.linear(x, self.dequantized_weight(x.dtype), bias)
         shape = x.shape[:-1]
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()      # (N, in)
         y = torch.ops.aten._weight_int8pack_mm(flat, self.qweight, self.scale.to(torch.bfloat16)).to(x.dtype)
@@ -103,7 +107,7 @@ class Int8Embedding(nn.Module):
         self.num_embeddings, self.embedding_dim = q.shape
 
     @property
-    def weight(self) -> torch.Tensor:      # some models read .weight (e.g. to tie or resize); give the float view
+    def weight(self) -> torch.Tensor:      # some models read .weight (to tie or resize): the float view
         return self.qweight.float() * self.scale[:, None]
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -151,7 +155,18 @@ def weight_bytes(model: nn.Module) -> int:
 
 
 def _is_conv1d(module: nn.Module) -> bool:
-    return type(module).__name__ == "Conv1D" and hasattr(module, "nf")      # transformers.pytorch_utils.Conv1D
+    return type(module).__name__ == "Conv1D" and hasattr(module, "nf")    # transformers.pytorch_utils.Conv1D
+
+
+def is_linear(module: nn.Module) -> bool:
+    """An nn.Linear or a GPT-2 Conv1D: the layers weight-only quantisation replaces."""
+    return isinstance(module, nn.Linear) or _is_conv1d(module)
+
+
+def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Put `new` where the submodule called `name` (e.g. "transformer.h.0.mlp.c_fc") was."""
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
 
 
 def _head_names(model: nn.Module) -> set[str]:
@@ -160,8 +175,8 @@ def _head_names(model: nn.Module) -> set[str]:
 
 
 @torch.no_grad()
-def quantize_model(model: nn.Module, kernel: str = "int8pack", lm_head: bool = False, embeddings: bool = False,
-                   skip: str | None = None) -> QuantReport:
+def quantize_model(model: nn.Module, kernel: str = "int8pack", lm_head: bool = False,
+                   embeddings: bool = False, skip: str | None = None) -> QuantReport:
     """Replace the model's Linear/Conv1D layers by Int8Linear in place and report each layer's weight error.
 
     `lm_head` / `embeddings` also quantise the output head and the input embeddings (off by default: they are
@@ -174,9 +189,8 @@ def quantize_model(model: nn.Module, kernel: str = "int8pack", lm_head: bool = F
     heads = _head_names(model)
     targets = []
     for name, module in model.named_modules():
-        is_linear = isinstance(module, nn.Linear) or _is_conv1d(module)
         is_embedding = isinstance(module, nn.Embedding)
-        if not (is_linear or is_embedding) or not name:
+        if not (is_linear(module) or is_embedding) or not name:
             continue
         keep = ((name in heads and not lm_head) or (is_embedding and not embeddings)
                 or (skip is not None and re.search(skip, name)))
@@ -191,8 +205,7 @@ def quantize_model(model: nn.Module, kernel: str = "int8pack", lm_head: bool = F
         error = weight - new.qweight.float() * new.scale[:, None]
         report.layers.append(LayerReport(name, tuple(new.qweight.shape), float(error.abs().max()),
                                          float(error.norm() / weight.norm().clamp_min(1e-12))))
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+        replace_module(model, name, new)
     if lm_head and getattr(getattr(model, "config", None), "tie_word_embeddings", False):
         model.config.tie_word_embeddings = False      # the head is its own int8 copy now
     report.bytes_after = weight_bytes(model)
