@@ -67,9 +67,33 @@ def _resolve_directory(directory: str | Path) -> Path:
                        f"that name ({type(exc).__name__})", hint=hint + "; a Hub name needs a network the first time") from None
 
 
-def read_state(directory: Path) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
+def load_file(path: Path) -> dict[str, np.ndarray]:
+    """One safetensors file as NumPy arrays. bfloat16 (how Qwen3 and SmolLM2 ship), which NumPy has no type
+    for, is widened to float32 exactly: a bfloat16 is the top 16 bits of a float32."""
+    from safetensors.numpy import load_file as load_numpy
 
+    with open(path, "rb") as f:                # the format: 8-byte header length, JSON header, raw tensors
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    if not any(isinstance(v, dict) and v.get("dtype") == "BF16" for v in header.values()):
+        return load_numpy(path)
+    raw = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
+    kinds = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "BOOL": np.bool_}
+    state = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        buf = np.array(raw[start:end])
+        if info["dtype"] == "BF16":
+            arr = (buf.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            arr = buf.view(kinds[info["dtype"]])
+        state[name] = arr.reshape(info["shape"])
+    return state
+
+
+def read_state(directory: Path) -> dict[str, np.ndarray]:
     if (directory / WEIGHTS).exists():
         return load_file(directory / WEIGHTS)
     if (directory / INDEX).exists():   # sharded checkpoint: one file per shard, listed in the index

@@ -29,7 +29,10 @@ class KVCache:
         if max_len > cfg.n_positions:
             raise LabError(f"a cache of {max_len} positions is longer than the model's context ({cfg.n_positions})",
                            hint=f"use max_len <= {cfg.n_positions}")
-        return cls(cfg.n_layer, batch, cfg.n_head, max_len, cfg.n_embd // cfg.n_head, model.dtype)
+        # grouped-query models (Llama, Qwen) cache only their n_kv_head key/value heads
+        n_kv = getattr(cfg, "n_kv_head", cfg.n_head)
+        head_size = getattr(cfg, "head_size", cfg.n_embd // cfg.n_head)
+        return cls(cfg.n_layer, batch, n_kv, max_len, head_size, model.dtype)
 
     @property
     def max_len(self) -> int:
