@@ -17,7 +17,8 @@ from llmlab.errors import LabError
 
 WEIGHTS, INDEX, CONFIG = "model.safetensors", "model.safetensors.index.json", "config.json"
 _HF_KEYS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner", "activation_function",
-            "layer_norm_epsilon", "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "tie_word_embeddings",
+            "layer_norm_epsilon", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
+            "tie_word_embeddings",
             "initializer_range")
 
 
@@ -39,10 +40,11 @@ def config_from_hf(data: dict):
 
     model_type = data.get("model_type", "gpt2")
     if model_type != "gpt2":
-        raise LabError(f"config.json describes a {model_type!r} model; the NumPy Transformer reads GPT-2 only",
-                       hint="give a GPT2LMHeadModel directory (model_type 'gpt2')")
+        raise LabError(f"config.json describes a {model_type!r} model; the NumPy GPT reads GPT-2 only",
+                       hint="read llama, qwen2 and qwen3 directories with Llama.from_pretrained (or "
+                            "families.load_model, which picks the class)")
     if data.get("add_cross_attention"):
-        raise LabError("this GPT-2 has cross-attention layers, which the NumPy Transformer does not implement",
+        raise LabError("this GPT-2 has cross-attention layers, which the NumPy Transformer lacks",
                        hint="use a decoder-only GPT2LMHeadModel")
     fields = {k: data[k] for k in _HF_KEYS if k in data}
     positional = data.get("llmlab", {}).get("positional", "learned")
@@ -63,8 +65,9 @@ def _resolve_directory(directory: str | Path) -> Path:
 
         return Path(snapshot_download(name, allow_patterns=[CONFIG, "model.safetensors*"]))
     except Exception as exc:  # noqa: BLE001 - any download problem is the same problem for the user
-        raise LabError(f"there is no directory {name!r} here, and the Hugging Face Hub could not provide a model of "
-                       f"that name ({type(exc).__name__})", hint=hint + "; a Hub name needs a network the first time") from None
+        raise LabError(f"there is no directory {name!r} here, and the Hugging Face Hub could not provide a "
+                       f"model of that name ({type(exc).__name__})",
+                       hint=hint + "; a Hub name needs a network the first time") from None
 
 
 def load_file(path: Path) -> dict[str, np.ndarray]:

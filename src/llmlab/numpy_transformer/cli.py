@@ -4,6 +4,8 @@
     llmlab transformer train --preset shakespeare-char --set max_steps=500
     llmlab transformer sample --model runs/transformer/<run>/model --prompt "def " --top-k 20
     llmlab transformer check --json                          # gradient checks and parity with transformers
+    llmlab transformer check --arch qwen3                    # the same for Llama, Qwen2 or Qwen3 models
+    llmlab transformer sample --model HuggingFaceTB/SmolLM2-135M --prompt "The"   # any gpt2/llama/qwen folder
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ app = typer.Typer(help="Project 1: a GPT-2-style Transformer written in NumPy â€
 @app.command("train")
 def train_command(
         preset: str = typer.Option("small", "--preset", help="tiny | small | shakespeare-char"),
-        corpus: str = typer.Option(None, "--corpus", help="python-docs (default) | tinyshakespeare | python-stdlib | PATH"),
-        overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. --set n_layer=6 --set lr=3e-4"),
+        corpus: str = typer.Option(None, "--corpus",
+                                   help="python-docs (default) | tinyshakespeare | python-stdlib | PATH"),
+        overrides: list[str] = typer.Option(None, "--set",
+                                            help="key=value, e.g. --set n_layer=6 --set arch=llama"),
         out: Path = typer.Option(None, "--out", help="run folder (default runs/transformer/<name>)"),
         name: str = typer.Option(None, "--name", help="run name under runs/transformer/"),
-        overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in the run folder"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Train a character-level GPT in NumPy; writes metrics, loss.png, a sample and a HF model folder."""
     from llmlab.config import apply_overrides
@@ -38,7 +42,8 @@ def train_command(
     if corpus:
         cfg.corpus = corpus
     cfg = apply_overrides(cfg, overrides)
-    summary = train(cfg, run, log=lambda m: None if as_json else console.print(m, markup=False, highlight=False))
+    summary = train(cfg, run,
+                    log=lambda m: None if as_json else console.print(m, markup=False, highlight=False))
     sample = summary.pop("sample")
     print_summary(summary, as_json=as_json, title=f"transformer train ({run.path})")
     if not as_json:
@@ -46,10 +51,35 @@ def train_command(
         console.print(cfg.sample_prompt + sample, markup=False, highlight=False)
 
 
+@app.command("compare")
+def compare_command(
+        preset: str = typer.Option("small", "--preset", help="tiny | small | shakespeare-char"),
+        corpus: str = typer.Option(None, "--corpus", help="python-docs (default) | tinyshakespeare | PATH"),
+        overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. --set max_steps=500"),
+        out: Path = typer.Option(None, "--out", help="run folder (default runs/transformer/compare-PRESET)"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in the run folder"),
+        as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """Train GPT-2 style and Llama style (same loop, data, steps, parameters): both curves in one picture."""
+    from llmlab.config import apply_overrides
+    from llmlab.numpy_transformer.llama_training import compare_architectures
+    from llmlab.numpy_transformer.train import preset as get_preset
+    from llmlab.runs import RunFolder
+
+    cfg = get_preset(preset)
+    if corpus:
+        cfg.corpus = corpus
+    cfg = apply_overrides(cfg, overrides).validate()
+    run = RunFolder.start("transformer", name=f"compare-{preset}", out=out, overwrite=overwrite)
+    summary = compare_architectures(cfg, run,
+                                    log=lambda m: None if as_json else console.print(m, markup=False))
+    print_summary(summary, as_json=as_json, title=f"transformer compare ({run.path})")
+
+
 @app.command("sample")
 def sample_command(
         # str, not Path: Path("./nope") would lose the "./" that marks a local folder
-        model: str = typer.Option(..., "--model", help="a model folder written by `train` (or any GPT-2 folder)"),
+        model: str = typer.Option(..., "--model",
+                                  help="a folder written by `train`, or any GPT-2, Llama, Qwen2, Qwen3 one"),
         prompt: str = typer.Option("\n", "--prompt"),
         max_new_tokens: int = typer.Option(300, "--max-new-tokens"),
         temperature: float = typer.Option(0.8, "--temperature", help="0 = greedy"),
@@ -64,10 +94,10 @@ def sample_command(
     """Generate text with the KV cache, sampling through llmlab.generation."""
     from llmlab.generation import SamplingParams
     from llmlab.numpy_transformer.blas import auto_threads, blas_threads
-    from llmlab.numpy_transformer.model import GPT
+    from llmlab.numpy_transformer.families import load_model
     from llmlab.numpy_transformer.sampling import sample_text
 
-    net = GPT.from_pretrained(model, dtype=dtype)
+    net = load_model(model, dtype=dtype)
     tokenizer = _tokenizer_for(model)
     params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens,
                             repetition_penalty=repetition_penalty, stop=tuple(stop or ()), seed=seed)
@@ -95,30 +125,44 @@ def _tokenizer_for(model: str | Path):
         return AutoTokenizer.from_pretrained(str(model))
     except Exception as exc:  # noqa: BLE001 - any failure means the same thing to the user
         raise LabError(f"{model} has no tokenizer ({type(exc).__name__})",
-                       hint="sample from a folder written by `llmlab transformer train`, or add tokenizer files") from None
+                       hint="sample from a folder written by `llmlab transformer train`, or add tokenizer "
+                            "files") from None
 
 
 @app.command("check")
 def check_command(
-        out: Path = typer.Option(None, "--out", help="where summary.json goes (default runs/transformer/check)"),
+        out: Path = typer.Option(None, "--out",
+                                 help="where summary.json goes (default runs/transformer/check[-ARCH])"),
         seed: int = typer.Option(0, "--seed"),
+        arch: str = typer.Option("gpt2", "--arch", help="gpt2 | llama | qwen2 | qwen3"),
         as_json: bool = typer.Option(False, "--json", help="print the results as JSON")) -> None:
-    """Gradient checks (finite differences, PyTorch autograd) and parity with transformers' GPT-2."""
+    """Gradient checks (finite differences, PyTorch autograd) and parity with transformers' own class."""
     from rich.table import Table
 
-    from llmlab.numpy_transformer.gradcheck import layer_gradient_checks
-    from llmlab.numpy_transformer.reference import reference_checks
+    from llmlab.errors import LabError
+    from llmlab.numpy_transformer.families import FAMILIES
     from llmlab.runs import RunFolder
 
-    rows = layer_gradient_checks(seed) + reference_checks(seed)
+    if arch == "gpt2":
+        from llmlab.numpy_transformer.gradcheck import layer_gradient_checks
+        from llmlab.numpy_transformer.reference import reference_checks
+
+        rows = layer_gradient_checks(seed) + reference_checks(seed)
+    elif arch in FAMILIES:
+        from llmlab.numpy_transformer.llama_gradcheck import llama_gradient_checks
+        from llmlab.numpy_transformer.llama_reference import llama_reference_checks
+
+        rows = llama_gradient_checks(seed) + llama_reference_checks(arch, seed)
+    else:
+        raise LabError(f"unknown --arch {arch!r}", hint="use gpt2, " + ", ".join(FAMILIES))
     passed = all(r["passed"] for r in rows)
-    run = RunFolder.create("transformer", name="check", out=out)
+    run = RunFolder.create("transformer", name="check" if arch == "gpt2" else f"check-{arch}", out=out)
     summary = {"passed": passed, "checks": {r["check"]: r["passed"] for r in rows}, "rows": rows}
     run.save_summary(summary)
     if as_json:
         print_summary(summary, as_json=True)
     else:
-        table = Table(title="NumPy Transformer checks")
+        table = Table(title=f"NumPy Transformer checks ({arch})")
         for column in ("check", "error", "tolerance", "result"):
             table.add_column(column, justify="left" if column == "check" else "right")
         for r in rows:

@@ -27,7 +27,8 @@ class KVCache:
         cfg = model.config
         max_len = max_len or cfg.n_positions
         if max_len > cfg.n_positions:
-            raise LabError(f"a cache of {max_len} positions is longer than the model's context ({cfg.n_positions})",
+            raise LabError(f"a cache of {max_len} positions is longer than the model's context "
+                           f"({cfg.n_positions})",
                            hint=f"use max_len <= {cfg.n_positions}")
         # grouped-query models (Llama, Qwen) cache only their n_kv_head key/value heads
         n_kv = getattr(cfg, "n_kv_head", cfg.n_head)
@@ -44,8 +45,8 @@ class KVCache:
 
     def check_room(self, t: int) -> None:
         if self.length + t > self.max_len:
-            raise LabError(f"the KV cache holds {self.max_len} positions; {self.length} are used and {t} more "
-                           "were given", hint="start a new cache, or crop the context (generate() does this)")
+            raise LabError(f"the KV cache holds {self.max_len} positions; {self.length} are used and {t} "
+                           "more were given", hint="start a new cache, or crop the context (generate() does this)")
 
     def update(self, layer: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Write k, v (B, nh, T, hs) at the current position; return views (B, nh, length + T, hs)."""

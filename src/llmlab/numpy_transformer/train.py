@@ -1,7 +1,8 @@
 """Training the NumPy GPT on a character corpus: random windows, AdamW, clipping, warmup + cosine,
 periodic validation, a loss-curve PNG, a sample, and a Hugging Face model directory at the end.
 
-    summary = train(apply_overrides(PRESETS["small"], ["corpus=tinyshakespeare"]), RunFolder.create("transformer"))
+    summary = train(apply_overrides(PRESETS["small"], ["corpus=tinyshakespeare"]),
+                    RunFolder.create("transformer"))
 The unigram baseline — the cross-entropy of the validation text under the training text's character
 frequencies — is what a model that ignores context would score; a Transformer should end well below it.
 """
@@ -29,11 +30,14 @@ from llmlab.runs import RunFolder
 class TransformerTrainConfig:
     corpus: str = "python-docs"          # python-docs | tinyshakespeare | python-stdlib | a path
     # --- model
+    arch: str = "gpt2"                   # gpt2 | llama (RMSNorm, RoPE, SwiGLU, grouped-query attention)
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
     block_size: int = 128                # context length (n_positions)
-    positional: str = "learned"          # learned | sinusoidal
+    positional: str = "learned"          # learned | sinusoidal (gpt2 only; llama uses RoPE)
+    n_kv_head: int = 0                   # llama: key/value heads; 0 = n_head
+    n_inner: int = 0                     # llama: SwiGLU width; 0 = as many parameters as the gpt2 model
     dtype: str = "float32"
     # --- optimisation
     batch_size: int = 16
@@ -61,21 +65,32 @@ class TransformerTrainConfig:
         for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_steps", "eval_iters",
                      "log_interval"):
             if getattr(self, name) < 1:
-                raise LabError(f"{name} must be >= 1, got {getattr(self, name)}", hint=f"--set {name}=<a positive integer>")
+                raise LabError(f"{name} must be >= 1, got {getattr(self, name)}",
+                               hint=f"--set {name}=<a positive integer>")
         if self.max_time is not None and self.max_time <= 0:
-            raise LabError(f"max_time must be > 0 seconds, got {self.max_time}", hint="leave it unset for no limit")
+            raise LabError(f"max_time must be > 0 seconds, got {self.max_time}",
+                           hint="leave it unset for no limit")
         if not 0.0 <= self.warmup < 1.0:
             raise LabError(f"warmup is a fraction of the run, got {self.warmup}", hint="use e.g. 0.05")
         return self
 
-    def model_config(self, vocab_size: int) -> GPTConfig:
-        return GPTConfig(vocab_size=vocab_size, n_positions=self.block_size, n_embd=self.n_embd,
-                         n_layer=self.n_layer, n_head=self.n_head, positional=self.positional)
+    def model_config(self, vocab_size: int):
+        """A GPTConfig, or for arch=llama its tied-embedding Llama-style twin (llama_training.py)."""
+        gpt = GPTConfig(vocab_size=vocab_size, n_positions=self.block_size, n_embd=self.n_embd,
+                        n_layer=self.n_layer, n_head=self.n_head, positional=self.positional)
+        if self.arch == "gpt2":
+            return gpt
+        if self.arch != "llama":
+            raise LabError(f"unknown arch {self.arch!r}", hint="--set arch=gpt2 or --set arch=llama")
+        from llmlab.numpy_transformer.llama_training import matched_llama_config
+
+        return matched_llama_config(gpt, self.n_kv_head or self.n_head, self.n_inner or None)
 
 
 PRESETS: dict[str, TransformerTrainConfig] = {
     # the roadmap's quick step: a minute on two cores
-    "tiny": TransformerTrainConfig(n_layer=2, n_head=4, n_embd=64, block_size=64, batch_size=16, max_steps=400,
+    "tiny": TransformerTrainConfig(n_layer=2, n_head=4, n_embd=64, block_size=64, batch_size=16,
+                                   max_steps=400,
                                    lr=3e-3, min_lr=3e-4, eval_interval=50, eval_iters=8, sample_tokens=200),
     # the default: a few minutes on two cores
     "small": TransformerTrainConfig(),
@@ -127,6 +142,13 @@ def batch(ids: np.ndarray, starts: np.ndarray, block_size: int) -> tuple[np.ndar
     return ids[index], ids[index + 1]
 
 
+def build_model(config, dtype: str = "float32", seed: int = 0) -> GPT:
+    """A GPT for a GPTConfig, a Llama for a LlamaConfig."""
+    from llmlab.numpy_transformer.llama import Llama, LlamaConfig
+
+    return (Llama if isinstance(config, LlamaConfig) else GPT)(config, dtype=dtype, seed=seed)
+
+
 def evaluate(model: GPT, ids: np.ndarray, cfg: TransformerTrainConfig, seed: int) -> float:
     """Mean loss over `eval_iters` fixed batches (the same windows at every evaluation)."""
     rng = np.random.default_rng(seed)
@@ -145,11 +167,13 @@ def train(cfg: TransformerTrainConfig, run: RunFolder, log: Callable[[str], None
         return _train(cfg, run, log, data)
 
 
-def _train(cfg: TransformerTrainConfig, run: RunFolder, log: Callable[[str], None], data: CharData | None) -> dict:
+def _train(cfg: TransformerTrainConfig, run: RunFolder, log: Callable[[str], None],
+           data: CharData | None) -> dict:
     data = data or CharData.load(cfg.corpus, cfg.block_size)
     run.save_config(cfg)              # after the corpus loaded: a bad --corpus leaves no run folder behind
-    model = GPT(cfg.model_config(data.tokenizer.vocab_size), dtype=cfg.dtype, seed=cfg.seed)
-    opt = AdamW(model.named_parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+    model = build_model(cfg.model_config(data.tokenizer.vocab_size), dtype=cfg.dtype, seed=cfg.seed)
+    opt = AdamW(model.named_parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                weight_decay=cfg.weight_decay)
     grads = [g for _, _, g in model.named_parameters()]
     unigram = data.unigram_loss()
     log(f"model: {model.num_parameters():,} parameters; {len(data.train):,} train / {len(data.val):,} val "
@@ -177,7 +201,8 @@ def _train(cfg: TransformerTrainConfig, run: RunFolder, log: Callable[[str], Non
             norm = clip_grad_norm(grads, cfg.grad_clip)
             opt.step(lr)
             if not math.isfinite(loss):
-                raise LabError(f"the loss became {loss} at step {step}", hint="lower lr or raise grad_clip's effect")
+                raise LabError(f"the loss became {loss} at step {step}",
+                               hint="lower lr or raise grad_clip's effect")
             step += 1
             running.append(loss)
             if step % cfg.log_interval == 0:
@@ -194,7 +219,8 @@ def _train(cfg: TransformerTrainConfig, run: RunFolder, log: Callable[[str], Non
     return finish(cfg, run, model, data, step, seconds, val_loss, unigram, log)
 
 
-def finish(cfg: TransformerTrainConfig, run: RunFolder, model: GPT, data: CharData, steps: int, seconds: float,
+def finish(cfg: TransformerTrainConfig, run: RunFolder, model: GPT, data: CharData, steps: int,
+           seconds: float,
            val_loss: float, unigram: float, log: Callable[[str], None]) -> dict:
     from llmlab.plots import plot_curves
 
@@ -204,9 +230,10 @@ def finish(cfg: TransformerTrainConfig, run: RunFolder, model: GPT, data: CharDa
     rows = run.metrics()
     train_rows = [(r["step"], r["loss"]) for r in rows if r.get("loss") is not None]
     val_rows = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
-    series = {name: tuple(zip(*pts, strict=True)) for name, pts in (("train", train_rows), ("val", val_rows)) if pts}
+    series = {name: tuple(zip(*pts, strict=True))
+              for name, pts in (("train", train_rows), ("val", val_rows)) if pts}
     series["unigram baseline (val)"] = ((0, steps), (unigram, unigram))
-    plot_curves(series, run.file("loss.png"), title=f"NumPy GPT on {cfg.corpus} characters",
+    plot_curves(series, run.file("loss.png"), title=f"NumPy {cfg.arch} on {cfg.corpus} characters",
                 ylabel="cross-entropy (nats/char)")
     from llmlab.generation import SamplingParams
     from llmlab.numpy_transformer.sampling import sample_text
