@@ -30,6 +30,7 @@ RANK = {**dict.fromkeys(GROUND, 0), **dict.fromkeys(SHARED, 1), **dict.fromkeys(
 # A project may use another project's public API where the roadmap builds on it, never the reverse.
 PROJECT_USES = {
     "agents": {"rag"},                  # the docs-search tool and the memory search a rag index / rank with BM25
+    "finetune": {"experiments"},        # post-training trains on the CoT chain task, padded rows, Wilson bars
     "attention": {"numpy_transformer"},  # project 6 puts its hooks on project 1's NumPy model
 }
 # The only shared modules that may import a project: llm backends that wrap one, named as such.
