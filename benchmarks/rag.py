@@ -1,6 +1,8 @@
-"""RAG benchmark: retrieval quality (dense vs BM25 vs hybrid) on python-docs, and vector-store speed and exactness.
+"""RAG benchmark: retrieval quality (dense vs BM25 vs hybrid) on python-docs, and vector-store speed and
+exactness.
 
-    python benchmarks/rag.py            # all 79 python-docs documents (first run embeds ~960 chunks: minutes on CPU;
+    python benchmarks/rag.py            # all 79 python-docs documents (first run embeds ~960 chunks: minutes
+    on CPU;
                                         # the embedding cache makes later runs fast) + stores at 20k vectors
     python benchmarks/rag.py --quick    # the documents under 1,500 characters + stores at 5k vectors
 
@@ -30,7 +32,8 @@ def retrieval(quick: bool) -> tuple[dict, object]:
     from llmlab.rag.metrics import evaluate_rankings
 
     full = load_corpus("python-docs")
-    corpus = Corpus("python-docs[<1500 chars]", [d for d in full.documents if len(d.text) <= 1500]) if quick else full
+    corpus = Corpus("python-docs[<1500 chars]",
+                    [d for d in full.documents if len(d.text) <= 1500]) if quick else full
     start = time.perf_counter()
     index = Index.build(corpus, IndexConfig(store="faiss"))
     build_s = time.perf_counter() - start
@@ -57,7 +60,8 @@ def stores(index, n_synthetic: int, repeats: int = 5) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="rag-bench-"))
     qv = index.embedder.embed_queries([q for q, _ in QUESTIONS])
     real = store_agreement(index.vectors, qv, kinds, k=10, folder=folder / "docs", repeats=repeats)
-    # clustered synthetic vectors (like real embeddings, unlike uniform noise): 200 centres + noise, unit length
+    # clustered synthetic vectors (like real embeddings, unlike uniform noise): 200 centres + noise, unit
+    # length
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(200, index.vectors.shape[1]))
     x = centres[rng.integers(0, 200, n_synthetic)] + 0.6 * rng.normal(size=(n_synthetic, centres.shape[1]))
@@ -90,7 +94,8 @@ def bm25_speed(index, repeats: int = 5) -> dict:
         for t in queries:
             ref.get_scores(tokenize(t))
         t_ref.append(time.perf_counter() - s)
-    return {"chunks": len(texts), "max_score_diff": err, "llmlab_ms_per_query": 1000 * statistics.median(t_mine) / len(queries),
+    return {"chunks": len(texts), "max_score_diff": err,
+            "llmlab_ms_per_query": 1000 * statistics.median(t_mine) / len(queries),
             "rank_bm25_ms_per_query": 1000 * statistics.median(t_ref) / len(queries),
             "speedup_vs_rank_bm25": statistics.median(t_ref) / statistics.median(t_mine)}
 
@@ -124,7 +129,8 @@ def main(argv=None) -> int:
                   f"{s['speed_vs_numpy']:14.2f} {s['build_s']:8.2f}")
     b = result["bm25"]
     print(f"\nBM25 on {b['chunks']} chunks: llmlab {b['llmlab_ms_per_query']:.3f} ms/query, rank_bm25 "
-          f"{b['rank_bm25_ms_per_query']:.3f} ms/query ({b['speedup_vs_rank_bm25']:.1f}x), max score diff {b['max_score_diff']:.1e}")
+          f"{b['rank_bm25_ms_per_query']:.3f} ms/query ({b['speedup_vs_rank_bm25']:.1f}x), max score diff "
+          f"{b['max_score_diff']:.1e}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """BPE training and encoding, side by side in one run: llmlab vs HF tokenizers vs a naive trainer vs tiktoken.
 
-    python benchmarks/tokenizer.py            # tinyshakespeare (vocab 1024) + python-stdlib (vocab 32768), ~3-5 min
-    python benchmarks/tokenizer.py --quick    # tinyshakespeare only, one repeat
+    python benchmarks/tokenizer.py            # tinyshakespeare (vocab 1024) + python-stdlib (vocab 32768),
+    ~3-5 min python benchmarks/tokenizer.py --quick    # tinyshakespeare only, one repeat
     python benchmarks/tokenizer.py --json     # the figures as JSON
 
 Training: the same texts, GPT-2 pattern, same vocab size; the median of interleaved repeats.
@@ -42,7 +42,8 @@ def bench_case(corpus_name: str, vocab_size: int, naive_merges: int, encode_on: 
     texts = [d.text for d in corpus.documents]
     made: dict = {}
     train_s = median_times({
-        "llmlab": lambda: made.__setitem__("ours", BPETokenizer.train(texts, vocab_size, "gpt2", progress=False)),
+        "llmlab": lambda: made.__setitem__("ours", BPETokenizer.train(texts, vocab_size, "gpt2",
+                                                                      progress=False)),
         "hf": lambda: made.__setitem__("hf", hf_train(texts, vocab_size, "gpt2")),
     }, repeats)
     ours = made["ours"]
@@ -75,7 +76,8 @@ def bench_case(corpus_name: str, vocab_size: int, naive_merges: int, encode_on: 
         "encode_mb_per_s": {k: round(v, 2) for k, v in speeds.items()},
         "encode_vs_tiktoken_cold": round(speeds["llmlab_cold"] / speeds["tiktoken"], 2),
         "encode_vs_tiktoken_warm": round(speeds["llmlab_warm"] / speeds["tiktoken"], 2),
-        "ids_equal_tiktoken_whole_corpus": all(ours.encode_ordinary(t) == enc.encode_ordinary(t) for t in texts),
+        "ids_equal_tiktoken_whole_corpus": all(ours.encode_ordinary(t) == enc.encode_ordinary(t)
+                                               for t in texts),
         "ids_equal_held_out": parity(ours, held_out),
         "ids_equal_hf_on_encoded_texts": parity(ours, enc_texts)["hf_ids_equal"],
     }
@@ -87,7 +89,8 @@ def bench_case(corpus_name: str, vocab_size: int, naive_merges: int, encode_on: 
         start = time.perf_counter()
         enc.encode_ordinary_batch(texts, num_threads=workers)
         tik_batch = time.perf_counter() - start
-        row["encode_batch_mb_per_s"] = {"workers": workers, "llmlab_processes": round(corpus.n_bytes / 1e6 / ours_batch, 2),
+        row["encode_batch_mb_per_s"] = {"workers": workers,
+                                        "llmlab_processes": round(corpus.n_bytes / 1e6 / ours_batch, 2),
                                         "tiktoken_threads": round(corpus.n_bytes / 1e6 / tik_batch, 2)}
     return row
 
@@ -104,13 +107,15 @@ def print_table(rows: list[dict], header: dict) -> None:
 
     measures = [
         ("corpus MB / unique chunks", lambda r: f"{r['corpus_mb']} / {r['unique_chunks']:,}", ""),
-        ("train s: llmlab (count + merges, once)", lambda r: f"{r['train_s']['llmlab']} ({r['train_s']['llmlab_count_chunks']}"
+        ("train s: llmlab (count + merges, once)",
+         lambda r: f"{r['train_s']['llmlab']} ({r['train_s']['llmlab_count_chunks']}"
                                                      f" + {r['train_s']['llmlab_merges']})", ""),
         ("train s: HF tokenizers", lambda r: str(r["train_s"]["hf"]), ""),
         ("train time llmlab / HF", lambda r: f"{r['train_vs_hf']}x", "<= 3x"),
         ("train s: naive recount (projected)", lambda r: str(r["train_s"]["naive_projected"]), ""),
         ("train time naive / llmlab", lambda r: f"{r['naive_vs_llmlab']}x", ""),
-        ("vocab differences vs HF (ours/theirs)", lambda r: "{only_llmlab} / {only_hf}".format(**r["vocab_difference_vs_hf"]), ""),
+        ("vocab differences vs HF (ours/theirs)",
+         lambda r: "{only_llmlab} / {only_hf}".format(**r["vocab_difference_vs_hf"]), ""),
         ("encoded text MB", lambda r: str(r["encode_text_mb"]), ""),
         ("encode MB/s llmlab cold / warm", lambda r: f"{r['encode_mb_per_s']['llmlab_cold']} / "
                                                     f"{r['encode_mb_per_s']['llmlab_warm']}", ""),
@@ -131,15 +136,18 @@ def print_table(rows: list[dict], header: dict) -> None:
     for r in rows:
         if "encode_batch_mb_per_s" in r:
             b = r["encode_batch_mb_per_s"]
-            print(f"{r['corpus']}, whole corpus: encode_batch over {b['workers']} processes {b['llmlab_processes']} MB/s; "
+            print(f"{r['corpus']}, whole corpus: encode_batch over {b['workers']} processes "
+                  f"{b['llmlab_processes']} MB/s; "
                   f"tiktoken encode_ordinary_batch over {b['workers']} threads {b['tiktoken_threads']} MB/s")
     print(json.dumps(header))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tinyshakespeare only, one repeat")
-    parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3; 1 with --quick)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="interleaved repeats (default 3; 1 with --quick)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
@@ -147,7 +155,10 @@ def main() -> None:
               "python": platform.python_version(), "load_avg_before": [round(x, 2) for x in os.getloadavg()],
               "repeats": repeats}
     start = time.perf_counter()
-    rows = [bench_case(*case, repeats=repeats, batch=not args.quick) for case in (CASES[:1] if args.quick else CASES)]
+    rows = [
+        bench_case(*case, repeats=repeats, batch=not args.quick)
+        for case in (CASES[:1] if args.quick else CASES)
+    ]
     header["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     header["seconds"] = round(time.perf_counter() - start, 1)
     if args.json:

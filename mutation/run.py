@@ -32,7 +32,8 @@ from llmlab.runs import runs_root, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ("src", "tests", "pyproject.toml")
-PYTEST = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts=", "--timeout=600"]
+PYTEST = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts=",
+          "--timeout=600"]
 DETECTED = ("killed", "timeout")
 
 
@@ -59,7 +60,8 @@ def suite_args(suite: str, root: Path) -> tuple[list[str], list[str]]:
 
 def run_pytest(root: Path, args: list[str], timeout: float) -> tuple[str, float, str]:
     """(passed | failed | timeout, seconds, the output's tail), the test process group killed on timeout."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root / "src"), os.environ.get("PYTHONPATH")])),
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root / "src"),
+                                                                    os.environ.get("PYTHONPATH")])),
                PYTHONDONTWRITEBYTECODE="1", LLMLAB_RUNS=str(root / "runs"), LLMLAB_NO_PROGRESS="1")
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, *PYTEST, *args], cwd=root, env=env, stdout=subprocess.PIPE,
@@ -103,8 +105,11 @@ def run(mutants: list[Mutant], out_dir: Path) -> dict:
             status, secs, tail = run_pytest(root, args, timeout=1200)
             baselines[suite] = {"status": status, "seconds": round(secs, 1), "missing": missing,
                                 "tail": tail if status != "passed" else ""}
-            print(f"baseline {suite:13s} {status:8s} {secs:6.1f} s" + (f"  (missing {missing})" if missing else ""),
-                  flush=True)
+            print(
+                f"baseline {suite:13s} {status:8s} {secs:6.1f} s"
+                + (f"  (missing {missing})" if missing else ""),
+                flush=True,
+            )
         for i, m in enumerate(mutants, 1):
             path = root / "src" / "llmlab" / m.file
             text = path.read_text(encoding="utf-8")
@@ -112,7 +117,8 @@ def run(mutants: list[Mutant], out_dir: Path) -> dict:
                    "original": m.original, "mutated": m.mutated}
             base = baselines[m.suite]
             if text.count(m.original) != 1:
-                row.update(status="error", detail=f"the original snippet occurs {text.count(m.original)} times")
+                row.update(status="error",
+                           detail=f"the original snippet occurs {text.count(m.original)} times")
             elif base["status"] != "passed":
                 row.update(status="skipped", detail="the suite fails without the mutant")
             else:
@@ -146,7 +152,8 @@ def summarise(results: list[dict], baselines: dict) -> dict:
             "survived": count("survived"), "equivalent_survivors": len(equivalent),
             "errors": count("error", "skipped"),
             "kill_rate": round(detected / len(judged), 4) if judged else None,
-            "seconds": round(sum(r.get("seconds", 0) for r in results) + sum(b["seconds"] for b in baselines.values()), 1),
+            "seconds": round(sum(r.get("seconds", 0) for r in results)
+                             + sum(b["seconds"] for b in baselines.values()), 1),
             "baselines": baselines, "results": results}
 
 
@@ -160,7 +167,8 @@ def markdown(report: dict) -> str:
              "| mutant | file | suite | status | s | bug it imitates |", "|---|---|---|---|---|---|"]
     for r in report["results"]:
         why = r["why"] + (f" — equivalent: {r['equivalent']}" if r["equivalent"] else "")
-        lines.append(f"| {r['name']} | {r['file']} | {r['suite']} | {r['status']} | {r.get('seconds', '')} | {why} |")
+        lines.append(f"| {r['name']} | {r['file']} | {r['suite']} | {r['status']} | {r.get('seconds', '')} | "
+                     f"{why} |")
     survivors = [r for r in report["results"] if r["status"] == "survived" and not r["equivalent"]]
     if survivors:
         lines += ["", "## Survivors that need a test", ""]
@@ -183,11 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for m in mutants:   # and whether each snippet still occurs exactly once in src/
             n = (REPO / "src" / "llmlab" / m.file).read_text(encoding="utf-8").count(m.original)
-            print(f"{m.name:32s} {m.suite:13s} {m.file}" + ("" if n == 1 else f"   <- snippet found {n} times"))
+            print(f"{m.name:32s} {m.suite:13s} {m.file}" + ("" if n == 1 else f"   <- snippet found {n} "
+                                                                              f"times"))
         return 0
     out = Path(args.out) if args.out else runs_root() / "mutation" / time.strftime("%Y%m%d-%H%M%S")
     if out.exists():
-        print(f"{out} already exists: choose another --out (earlier reports are never overwritten)", file=sys.stderr)
+        print(f"{out} already exists: choose another --out (earlier reports are never overwritten)",
+              file=sys.stderr)
         return 2
     report = run(mutants, out)
     print(markdown(report).split("\n\n")[1])

@@ -1,5 +1,6 @@
-"""Crash-safety tests: run Python in a child process that SIGKILLs itself the moment a chosen function is called,
-so the test can check what a kill at that point leaves on disk (the child inherits the test's environment)."""
+"""Crash-safety tests: run Python in a child process that SIGKILLs itself the moment a chosen function is
+called, so the test can check what a kill at that point leaves on disk (the child inherits the test's
+environment)."""
 
 import os
 import signal
@@ -34,4 +35,5 @@ def run_killed(code: str, cwd=None, timeout: float = 300) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
                             timeout=timeout)
-    assert result.returncode == -signal.SIGKILL, (result.returncode, result.stdout[-2000:], result.stderr[-4000:])
+    assert result.returncode == -signal.SIGKILL, (result.returncode, result.stdout[-2000:],
+                                                  result.stderr[-4000:])

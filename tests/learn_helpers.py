@@ -1,4 +1,5 @@
-"""Shared by the learn tests: write an exercise file (stub, llmlab's own code, or a planted bug) and grade it."""
+"""Shared by the learn tests: write an exercise file (stub, llmlab's own code, or a planted bug) and grade
+it."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Marks for tests that use tinyshakespeare, which a fresh clone without network does not have.
 
-    @pytest.mark.parametrize("corpus", ["python-docs", pytest.param("tinyshakespeare", marks=NEEDS_TINYSHAKESPEARE)])
+    @pytest.mark.parametrize("corpus", ["python-docs", pytest.param("tinyshakespeare",
+    marks=NEEDS_TINYSHAKESPEARE)])
 
 Tests never download it: a copy counts only when it is already in the cache or in ../shared/data, and
 LLMLAB_NO_SHARED=1 hides the latter. `.ci/run` runs the suite with it hidden, then only these tests

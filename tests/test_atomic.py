@@ -60,7 +60,8 @@ def test_sigkill_during_a_rebuild_leaves_the_old_folder_and_the_next_rebuild_tid
     assert len(leftovers(out)) == 1                            # the dead build's folder ...
     with atomic.rebuild_dir(out, owned=["result.txt"]) as build:
         (build / "result.txt").write_text("new")
-    assert leftovers(out) == [] and (out / "result.txt").read_text() == "new"   # ... is cleared by the next one
+    # ... is cleared by the next one
+    assert leftovers(out) == [] and (out / "result.txt").read_text() == "new"
 
 
 def test_without_an_exchange_call_a_kill_between_the_renames_is_recovered(tmp_path):
@@ -69,7 +70,8 @@ def test_without_an_exchange_call_a_kill_between_the_renames_is_recovered(tmp_pa
         from pathlib import Path
         from llmlab import atomic
         atomic._exchange = lambda a, b: False            # as on a system without renameat2 / renamex_np
-        kill_on_call("pathlib", "Path.rename", after=1)  # after the old folder moved aside, before the new moved in
+        # after the old folder moved aside, before the new moved in
+        kill_on_call("pathlib", "Path.rename", after=1)
         with atomic.rebuild_dir(Path({str(out)!r}), owned=["result.txt"]) as build:
             (build / "result.txt").write_text("new")
     """)

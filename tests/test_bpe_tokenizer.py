@@ -54,7 +54,8 @@ def hf_trained(corpus, vocab_size: int, pattern: str, special_tokens=()):
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(PATTERNS[pattern]), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False, special_tokens=list(special_tokens),
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
+                                  special_tokens=list(special_tokens),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator([d.text for d in corpus.documents], trainer)
     return tok
@@ -122,7 +123,8 @@ def test_the_gpt4_pattern_splits_as_tiktokens_cl100k():
 
 # ------------------------------------------------------------------ training
 def test_incremental_training_equals_the_naive_recount():
-    texts = [d.text for d in load_corpus("python-docs").documents[:12]] + ["aaaa aaaaa abababab " * 20, "ééé 日日日"]
+    texts = [d.text for d in load_corpus("python-docs").documents[:12]] + ["aaaa aaaaa abababab " * 20,
+                                                                           "ééé 日日日"]
     for pattern in ("gpt2", "gpt4"):
         chunks = count_chunks(texts, pattern)
         fast = learn_merges(chunks, 256 + 150)

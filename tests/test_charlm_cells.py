@@ -41,7 +41,8 @@ def test_a_char_rnn_stepped_through_the_cells_equals_torchs_fused_layers(kind):
     first, state = CellRNN(model)(ids[:, :4])                       # and carried across two calls
     second, state = CellRNN(model)(ids[:, 4:], state)
     torch.testing.assert_close(torch.cat([first, second], dim=1), want, rtol=0, atol=1e-10)
-    for got, expected in zip(state if kind == "lstm" else [state], want_state if kind == "lstm" else [want_state],
+    for got, expected in zip(state if kind == "lstm" else [state],
+                             want_state if kind == "lstm" else [want_state],
                              strict=True):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)
 

@@ -42,7 +42,8 @@ def test_debug_shows_the_traceback():
 
 def test_roadmap_lists_all_twelve_projects(tmp_path, capsys, monkeypatch):
     # the steps themselves are tested in each project's tests; here only the table and the report
-    monkeypatch.setattr(runner, "run_step", lambda project, *a, **k: runner.StepResult(project, runner.NOT_BUILT))
+    monkeypatch.setattr(runner, "run_step", lambda project, *a, **k: runner.StepResult(project,
+                                                                                       runner.NOT_BUILT))
     code = main(["roadmap", "--out", str(tmp_path), "--json"])
     assert code == 0
     assert len(json.loads(capsys.readouterr().out)["projects"]) == 12
@@ -88,7 +89,8 @@ def test_usage_errors_show_the_usage_and_the_problem_and_exit_2(argv, usage, pro
 
 
 def test_a_misspelt_command_exits_2_from_the_console_script():
-    proc = subprocess.run([sys.executable, "-m", "llmlab.cli", "tokenizer", "trian"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "llmlab.cli", "tokenizer", "trian"], capture_output=True,
+                          text=True)
     assert proc.returncode == 2
     assert "Did you mean 'train'?" in proc.stderr and "Usage: llmlab tokenizer" in proc.stderr
 
@@ -101,7 +103,8 @@ def test_help_shows_a_value_placeholder_only_for_options_that_take_a_value(capsy
     out = capsys.readouterr().out
     assert "<bool>" not in out and re.search(r"--no-special\s+no special tokens", out)
     assert re.search(r"--vocab-size\s.*<int>", out)
-    assert re.search(r"--special\s.*<str>\.\.\.", out) and "list[" not in out   # repeatable: one value per use
+    # repeatable: one value per use
+    assert re.search(r"--special\s.*<str>\.\.\.", out) and "list[" not in out
 
 
 def test_library_chatter_is_off_unless_verbose(tmp_path, monkeypatch, capsys):
@@ -124,7 +127,8 @@ def noisy(folder: str):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=1, n_embd=8, vocab_size=10, n_positions=8)).save_pretrained(folder)
+    config = GPT2Config(n_layer=1, n_head=1, n_embd=8, vocab_size=10, n_positions=8)
+    GPT2LMHeadModel(config).save_pretrained(folder)
     model = GPT2LMHeadModel.from_pretrained(folder)
     ids = torch.zeros(1, 4, dtype=torch.long)
     model(ids, labels=ids)                          # transformers warns: `loss_type=None` ...

@@ -67,7 +67,8 @@ def test_empty_folder_is_an_error(tmp_path):
 
 @pytest.mark.shared_data
 @pytest.mark.skipif(not SHARED.exists() or ts.shared_hidden(),
-                    reason=f"../shared/data/tinyshakespeare.txt is not beside the project (or {ts.NO_SHARED_ENV} "
+                    reason=f"../shared/data/tinyshakespeare.txt is not beside the project (or "
+                           f"{ts.NO_SHARED_ENV} "
                            "hides it)")
 def test_tinyshakespeare_offline_falls_back_to_shared(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMLAB_CACHE", str(tmp_path / "cache"))

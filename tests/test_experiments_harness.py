@@ -1,5 +1,5 @@
-"""The harness with scripted LLMs (exact accuracies), self-consistency, the two-stage CoT answer, context errors,
-a real llmlab.llm backend on a random model (mechanics), and the `llmlab cot|icl` commands."""
+"""The harness with scripted LLMs (exact accuracies), self-consistency, the two-stage CoT answer, context
+errors, a real llmlab.llm backend on a random model (mechanics), and the `llmlab cot|icl` commands."""
 
 import json
 import re
@@ -49,15 +49,16 @@ def test_parse_condition():
 
 
 def test_cot_harness_scores_exactly():
-    """Direct prompts get the right number only for even-numbered problems; chain-of-thought prompts always reason
-    to the right answer: direct accuracy is the share of even ids, CoT is 1."""
+    """Direct prompts get the right number only for even-numbered problems; chain-of-thought prompts always
+    reason to the right answer: direct accuracy is the share of even ids, CoT is 1."""
     known = _answers()
 
     def answer(prompt, params):
         item = known[_last_question(prompt)]
         if prompt.endswith("step by step."):                             # zero-shot CoT
             return f" {item.rationale}\n\nQ: next"
-        if "starts with" in prompt:                                       # few-shot CoT: imitate the rationales
+        # few-shot CoT: imitate the rationales
+        if "starts with" in prompt:
             return f" {item.rationale}"
         right = int(item.id.split("-")[1]) % 2 == 0
         return f" {item.answer if right else int(item.answer) + 1}.\n\nQ: something else 99"
@@ -67,8 +68,10 @@ def test_cot_harness_scores_exactly():
     by = {}
     for r in rows:
         by.setdefault(r["condition"], []).append(r["correct"])
-    assert {c: sum(v) / len(v) for c, v in by.items()} == {"direct-0": 0.5, "cot-0": 1.0, "direct-2": 0.5, "cot-2": 1.0}
-    assert len(llm.prompts) == 24                    # one call per (condition, problem): no second stage needed
+    assert {c: sum(v) / len(v) for c, v in by.items()} == {"direct-0": 0.5, "cot-0": 1.0, "direct-2": 0.5,
+                                                           "cot-2": 1.0}
+    # one call per (condition, problem): no second stage needed
+    assert len(llm.prompts) == 24
     assert rows[0]["steps"] == 2 and rows[0]["expected"] == word_problems(1)[0].answer
 
 
@@ -108,8 +111,10 @@ def test_self_consistency_takes_the_majority():
 def test_prompts_that_do_not_fit_are_recorded_not_fatal():
     from llmlab.experiments.prompts import cot_prompt
 
-    window = max(len(cot_prompt(i, "direct").text) for i in word_problems(2)) + 50   # direct fits, 4 shots do not
-    rows = run_cot(ScriptedLLM(lambda p, s: " 1", window=window), CotRun(n=2, conditions=["direct-0", "cot-4"],
+    # direct fits, 4 shots do not
+    window = max(len(cot_prompt(i, "direct").text) for i in word_problems(2)) + 50
+    rows = run_cot(ScriptedLLM(lambda p, s: " 1", window=window), CotRun(n=2, conditions=["direct-0",
+                                                                                          "cot-4"],
                                                                           max_new_tokens=50))
     errors = [r for r in rows if r.get("error")]
     assert [r["condition"] for r in errors] == ["cot-4", "cot-4"] and not any(r["correct"] for r in errors)
@@ -150,18 +155,22 @@ def test_icl_free_answers_and_chat_mode():
 
 
 def test_harness_through_a_real_backend(tmp_path):
-    """Mechanics on a random-weight model through llmlab.llm (engine backend): every prompt asked, files written."""
+    """Mechanics on a random-weight model through llmlab.llm (engine backend): every prompt asked, files
+    written."""
     from llmlab.experiments.harness_runs import cot_experiment, icl_experiment
     from llmlab.serve.random_model import make_model_dir
 
-    model = make_model_dir(tmp_path / "model", family="gpt2", preset="tiny", tokenizer="bpe", n_positions=1024)
-    summary = cot_experiment(f"engine:{model}", CotRun(n=2, conditions=["direct-0", "cot-1"], max_new_tokens=8),
+    model = make_model_dir(tmp_path / "model", family="gpt2", preset="tiny", tokenizer="bpe",
+                           n_positions=1024)
+    summary = cot_experiment(f"engine:{model}", CotRun(n=2, conditions=["direct-0", "cot-1"],
+                                                       max_new_tokens=8),
                              out=tmp_path / "cot")
     rows = [json.loads(line) for line in (tmp_path / "cot" / "items.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(len(r["outputs"]) == 1 for r in rows) and summary["prompts_too_long"] == 0
     assert (tmp_path / "cot" / "accuracy_by_condition.png").exists()
     assert json.loads((tmp_path / "cot" / "config.json").read_text())["model"] == f"engine:{model}"
-    summary = icl_experiment(f"engine:{model}", IclRun(tasks=["reverse"], shots=[0, 2], n=2), out=tmp_path / "icl")
+    summary = icl_experiment(f"engine:{model}", IclRun(tasks=["reverse"], shots=[0, 2], n=2),
+                             out=tmp_path / "icl")
     assert [r["shots"] for r in summary["table"]] == [0, 2] and (tmp_path / "icl" / "summary.json").exists()
 
 
@@ -198,7 +207,8 @@ def test_run_settings_are_checked_before_the_model_loads(args, message, runs_dir
 
 
 def test_experiments_close_the_models_they_load(tmp_path, monkeypatch):
-    """A model named by a spec is loaded and closed by the experiment; an LLM object passed in stays the caller's."""
+    """A model named by a spec is loaded and closed by the experiment; an LLM object passed in stays the
+    caller's."""
     import llmlab.experiments.harness_runs as harness_runs
     from llmlab.experiments.harness_runs import icl_experiment
 

@@ -1,4 +1,5 @@
-"""Prompt builders, answer extraction, the Wilson interval against published values, deterministic task sets."""
+"""Prompt builders, answer extraction, the Wilson interval against published values, deterministic task
+sets."""
 
 import math
 
@@ -43,7 +44,8 @@ def test_stated_answer_wins_over_later_numbers():
 
 
 def test_normalize_number():
-    assert [normalize_number(s) for s in ("1,234", "7.0", "-0", "007", "2.50")] == ["1234", "7", "0", "7", "2.5"]
+    assert [normalize_number(s) for s in ("1,234", "7.0", "-0", "007", "2.50")] == ["1234", "7", "0", "7",
+                                                                                    "2.5"]
 
 
 def test_match_label_takes_the_first_named_label_as_a_whole_word():
@@ -66,7 +68,8 @@ def test_free_answers():
 
 
 @pytest.mark.parametrize("k, n, lo, hi", [
-    # Newcombe (1998), Statistics in Medicine 17:857-872, Table I, method 3 (Wilson score, no continuity correction)
+    # Newcombe (1998), Statistics in Medicine 17:857-872, Table I, method 3 (Wilson score, no continuity
+    # correction)
     (81, 263, 0.2553, 0.3662),
     (15, 148, 0.0624, 0.1605),
     (0, 20, 0.0, 0.1611),
@@ -109,7 +112,8 @@ def test_word_problems_are_deterministic_and_their_rationales_hold():
         equations = re.findall(r"(\d+) ([-+*/]) (\d+) = (\d+)", item.rationale)
         assert len(equations) >= item.meta["steps"]
         for x, op, y, z in equations:
-            assert {"+": int(x) + int(y), "-": int(x) - int(y), "*": int(x) * int(y), "/": int(x) / int(y)}[op] == int(z)
+            assert {"+": int(x) + int(y), "-": int(x) - int(y), "*": int(x) * int(y),
+                    "/": int(x) / int(y)}[op] == int(z)
         assert equations[-1][3] == item.answer and item.rationale.endswith(f"The answer is {item.answer}.")
         assert int(item.answer) >= 0
 
@@ -141,13 +145,19 @@ def test_cot_prompt_styles():
     assert zero_cot.text == f"Q: {item.question}\nA: {STEP_BY_STEP}"
     few = cot_prompt(item, "direct", pool[:2])
     assert few.text == (f"Q: {pool[0].question}\nA: The answer is {pool[0].answer}.\n\n"
-                        f"Q: {pool[1].question}\nA: The answer is {pool[1].answer}.\n\nQ: {item.question}\nA:")
+                        f"Q: {pool[1].question}\nA: The answer is {pool[1].answer}.\n\nQ: "
+                        f"{item.question}\nA:")
     few_cot = cot_prompt(item, "cot", pool[:2])
-    assert few_cot.text.startswith(f"Q: {pool[0].question}\nA: {pool[0].rationale}\n\n") and few_cot.shots == 2
+    assert (
+        few_cot.text.startswith(f"Q: {pool[0].question}\nA: {pool[0].rationale}\n\n") and few_cot.shots == 2
+    )
     # chat: exemplars become user/assistant turns, the question is the last user turn
     roles = [m["role"] for m in few_cot.messages]
     assert roles == ["user", "assistant", "user", "assistant", "user"]
-    assert few_cot.messages[1]["content"] == pool[0].rationale and few_cot.messages[-1]["content"] == item.question
+    assert (
+        few_cot.messages[1]["content"] == pool[0].rationale
+        and few_cot.messages[-1]["content"] == item.question
+    )
     with pytest.raises(LabError):
         cot_prompt(item, "tree-of-thought")
 
@@ -157,7 +167,8 @@ def test_icl_prompt_and_demonstrations():
     query = task.items[0]
     demos = pick_demos(task.items, query, 4, seed=0)
     assert query not in demos and len({d.id for d in demos}) == 4
-    assert pick_demos(task.items, query, 2, seed=0) == demos[:2]        # nested: k-shot demos extend (k-1)-shot ones
+    # nested: k-shot demos extend (k-1)-shot ones
+    assert pick_demos(task.items, query, 2, seed=0) == demos[:2]
     p = icl_prompt(task, query, demos[:1])
     assert p.text == (f"{task.instruction}\n\nReview: {demos[0].question}\nSentiment: {demos[0].answer}\n\n"
                       f"Review: {query.question}\nSentiment:")

@@ -1,4 +1,5 @@
-"""The offline reproductions at a tiny size: problem generation, loss masks, held-out sets, the training pipeline."""
+"""The offline reproductions at a tiny size: problem generation, loss masks, held-out sets, the training
+pipeline."""
 
 import json
 
@@ -128,7 +129,8 @@ def test_train_icl_tiny(tmp_path):
 
 
 def test_the_same_seed_gives_the_same_run(tmp_path):
-    """The initial weights must come from the preset's seed, not from whatever state torch's generator is in."""
+    """The initial weights must come from the preset's seed, not from whatever state torch's generator is
+    in."""
     torch.manual_seed(1)
     first = train_icl(out=tmp_path / "a", overrides=TINY + ["n_train=100", "n_eval=8", "pairs=4"])
     torch.manual_seed(2)

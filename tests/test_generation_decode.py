@@ -1,4 +1,5 @@
-"""Decoding loops against transformers' `generate` on a tiny random GPT-2: greedy and beam give the same tokens."""
+"""Decoding loops against transformers' `generate` on a tiny random GPT-2: greedy and beam give the same
+tokens."""
 
 import pytest
 import torch
@@ -57,7 +58,8 @@ def test_beam_equals_generate_without_eos(model, prompt, beams, length_penalty):
 def test_beam_search_is_not_just_greedy_here(model):
     # guards the parity tests above: on this model beams find other sequences than greedy does
     differs = [beam_search(model, p, num_beams=4, max_new_tokens=12).tokens
-               != generate(model, p, SamplingParams(temperature=0.0, max_new_tokens=12)).tokens[0] for p in PROMPTS]
+               != generate(model, p, SamplingParams(temperature=0.0,
+                                                    max_new_tokens=12)).tokens[0] for p in PROMPTS]
     assert any(differs)
 
 
@@ -124,12 +126,15 @@ def test_stop_strings_and_stop_tokens():
 
     m = Cycle()
     assert generate_text(m, tok, "a", SamplingParams(temperature=0, max_new_tokens=7)) == "bcabcab"
-    cut = generate(m, tok.encode("a"), SamplingParams(temperature=0, max_new_tokens=20, stop=("ca",)), tokenizer=tok)
+    cut = generate(m, tok.encode("a"), SamplingParams(temperature=0, max_new_tokens=20, stop=("ca",)),
+                   tokenizer=tok)
     assert cut.texts == ["b"] and cut.finish_reasons == ["stop"]
     assert cut.tokens == [[1, 2, 0]]                  # every token generated, up to the one completing "ca"
-    by_id = generate(m, tok.encode("a"), SamplingParams(temperature=0, max_new_tokens=20, stop_token_ids=(0,)),
+    by_id = generate(m, tok.encode("a"), SamplingParams(temperature=0, max_new_tokens=20, stop_token_ids=(0,
+                                                                                                          )),
                      tokenizer=tok)
     assert by_id.tokens == [[1, 2, 0]] and by_id.finish_reasons == ["stop"]
-    assert by_id.texts == ["bc"]                      # the stop token counts as generated; its text is not shown
+    # the stop token counts as generated; its text is not shown
+    assert by_id.texts == ["bc"]
     with pytest.raises(LabError, match="tokenizer"):
         generate(m, [0], SamplingParams(stop=("x",)))

@@ -48,7 +48,8 @@ def test_greedy_rows_in_a_mixed_batch_are_left_as_they_are(logits):
 def test_in_a_mixed_batch_greedy_rows_take_the_argmax_and_the_others_sample(logits):
     rows = torch.stack([logits[0], torch.zeros(50)])          # row 1: uniform, so its argmax is token 0
     params = [SamplingParams(temperature=0.0), SamplingParams(temperature=1.0)]
-    drawn = [sample_next(rows, params, generators=[None, torch.Generator().manual_seed(s)]) for s in range(20)]
+    drawn = [sample_next(rows, params, generators=[None,
+                                                   torch.Generator().manual_seed(s)]) for s in range(20)]
     assert all(int(d[0]) == int(logits[0].argmax()) for d in drawn)
     assert len({int(d[1]) for d in drawn}) > 5                # 20 draws from 50 equal tokens
 
@@ -73,7 +74,8 @@ def test_beam_search_with_a_repetition_penalty_equals_generate():
         model.lm_head.weight.mul_(3.0)
     prompt = [3, 14, 15, 9, 2]
     ids = torch.tensor([prompt])
-    ref = model.generate(ids, attention_mask=torch.ones_like(ids), pad_token_id=0, num_beams=3, do_sample=False,
+    ref = model.generate(ids, attention_mask=torch.ones_like(ids), pad_token_id=0, num_beams=3,
+                         do_sample=False,
                          max_new_tokens=12, repetition_penalty=2.0)[0, len(prompt):].tolist()
     plain = beam_search(model, prompt, num_beams=3, max_new_tokens=12).tokens
     assert plain != ref, "the penalty must change this search, or the test proves nothing"
@@ -89,7 +91,8 @@ def test_every_finished_beam_equals_generates_returned_sequences():
     with torch.no_grad():
         model.lm_head.weight.mul_(2.0)
     ids = torch.tensor([[5]])
-    ref = model.generate(ids, attention_mask=torch.ones_like(ids), pad_token_id=0, num_beams=2, do_sample=False,
+    ref = model.generate(ids, attention_mask=torch.ones_like(ids), pad_token_id=0, num_beams=2,
+                         do_sample=False,
                          max_new_tokens=4, eos_token_id=1, length_penalty=0.0, num_return_sequences=2)
     ours = beam_search(model, [5], num_beams=2, max_new_tokens=4, eos_token_id=1, length_penalty=0.0)
     assert [tokens for tokens, _ in ours.hypotheses] == ref[:, 1:].tolist()

@@ -58,7 +58,8 @@ def test_repetition_penalty(logits, r):
 
 
 def test_per_row_params_equal_row_by_row(logits):
-    params = [SamplingParams(temperature=0.5 + i / 4, top_k=[0, 3, 10, 0, 40, 2][i], top_p=[1.0, 0.9, 0.5, 0.3, 1.0, 0.8][i],
+    params = [SamplingParams(temperature=0.5 + i / 4, top_k=[0, 3, 10, 0, 40, 2][i], top_p=[1.0, 0.9, 0.5,
+                                                                                            0.3, 1.0, 0.8][i],
                              repetition_penalty=1.0 + i / 10) for i in range(6)]
     prev = [[1, 2, 3], [], [5, 5, 90], [7], [0, 96], [4, 4, 4, 4]]
     batched = process_logits(logits, params, prev)
@@ -79,7 +80,8 @@ def test_greedy_and_seeded_sampling(logits):
 
 
 def test_invalid_params_are_clear_errors():
-    for bad in (dict(temperature=-1), dict(top_p=0.0), dict(top_p=1.5), dict(top_k=-2), dict(max_new_tokens=-1),
+    for bad in (dict(temperature=-1), dict(top_p=0.0), dict(top_p=1.5), dict(top_k=-2),
+                dict(max_new_tokens=-1),
                 dict(repetition_penalty=0)):
         with pytest.raises(LabError):
             SamplingParams(**bad)

@@ -1,6 +1,7 @@
-"""The whole roadmap as exercises: `llmlab learn status` shows the roadmap's twelve rows in its order, and a learner
-who copies llmlab's own solutions into a fresh workspace (`learn start`, each solution file written, `learn check`)
-gets ☑ on every project the registry lists — whatever projects it lists, so a project added later is covered."""
+"""The whole roadmap as exercises: `llmlab learn status` shows the roadmap's twelve rows in its order, and a
+learner who copies llmlab's own solutions into a fresh workspace (`learn start`, each solution file written,
+`learn check`) gets ☑ on every project the registry lists — whatever projects it lists, so a project added
+later is covered."""
 
 from llmlab.cli import main
 from llmlab.learn.catalog import projects
@@ -48,7 +49,9 @@ def test_llmlabs_own_solutions_give_a_tick_on_every_project(tmp_path, capsys):
     rows = {title: (mark, notes) for title, mark, notes in _status(tmp_path, capsys)}
     for proj in registered:
         mark, notes = rows[proj.title]
-        assert mark == "☑" and f"{len(proj.exercises)}/{len(proj.exercises)} exercises pass" in notes, proj.key
+        assert mark == "☑" and f"{len(proj.exercises)}/{len(proj.exercises)} exercises pass" in notes, (
+            proj.key
+        )
     keys = {p.roadmap_key for p in registered}
     assert all(rows[p.title] == ("☐", "no exercises yet") for p in ROADMAP if p.key not in keys)
 

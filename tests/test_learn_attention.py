@@ -1,6 +1,8 @@
-"""Project 6's exercises (attention heads): llmlab's own code passes each grader (P rebuilt from q and k, hand-built
-maps with known answers, llmlab.attention.metrics), the untouched stub fails it clearly, planted bugs fail it;
-`run attention --mine` with llmlab's pieces copied gives the reference's table exactly and falls back per piece."""
+"""Project 6's exercises (attention heads): llmlab's own code passes each grader (P rebuilt from q and k,
+hand-built maps with known answers, llmlab.attention.metrics), the untouched stub fails it clearly, planted
+bugs fail it;
+`run attention --mine` with llmlab's pieces copied gives the reference's table exactly and falls back per
+piece."""
 
 import numpy as np
 import pytest
@@ -18,7 +20,8 @@ BUGS = {
     "capture": [
         ("the log of P kept (pre-softmax scores, shifted per row)", "seen[i] = output[1].detach()",
          "seen[i] = output[1].detach().log()", False),
-        ("fused SDPA left on: no probabilities are formed", "        model.set_attn_implementation(\"eager\")\n",
+        ("fused SDPA left on: no probabilities are formed",
+         "        model.set_attn_implementation(\"eager\")\n",
          "        pass\n", False),
         ("hooks never removed", "            handle.remove()\n", "            pass\n", False),
         ("the attention implementation not put back", "            model.set_attn_implementation(previous)\n",
@@ -29,7 +32,8 @@ BUGS = {
          "a * np.log2(np.where(a > 0, a, 1.0))", False),
         ("previous-token score read on the diagonal", "\"previous_token\": a[..., rows, q - 1]",
          "\"previous_token\": a[..., rows, q]", False),
-        ("query 0 kept in the means", "a = probs[..., 1:, :]", "a = probs[..., 1:, :]\n    a = np.concatenate("
+        ("query 0 kept in the means", "a = probs[..., 1:, :]",
+         "a = probs[..., 1:, :]\n    a = np.concatenate("
          "[probs[..., :1, :], a], axis=-2)[..., :-1, :]", False),
     ],
     "induction": [
@@ -53,7 +57,8 @@ def test_a_failing_case_is_said_in_words(tmp_path):
                    "\"previous_token\": a[..., rows, q]")
     message = grade_text(tmp_path, "attention", "head_metrics", text).message
     assert "head_metrics(probs)['previous_token']" in message and "a pure previous-token head" in message
-    text = planted("attention", "capture", "seen[i] = output[1].detach()", "seen[i] = output[1].detach().log()")
+    text = planted("attention", "capture", "seen[i] = output[1].detach()",
+                   "seen[i] = output[1].detach().log()")
     assert "after the softmax" in grade_text(tmp_path, "attention", "capture", text).message
 
 
@@ -108,7 +113,8 @@ def test_a_wrong_piece_shows_in_the_table(tmp_path, tiny_model):
     _solve(tmp_path)
     _, modules = check_project(tmp_path, PROJECT)
     bad = type(modules["head_metrics"])("bad")
-    bad.head_metrics = lambda probs: {k: v * 2 for k, v in modules["head_metrics"].head_metrics(probs).items()}
+    bad.head_metrics = lambda probs: {k: v * 2 for k,
+                                      v in modules["head_metrics"].head_metrics(probs).items()}
     result = run_attention(tmp_path / "attention", {**modules, "head_metrics": bad}, model=tiny_model,
                            log=lambda m: None)
     assert not result["identical"]

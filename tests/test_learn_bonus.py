@@ -1,8 +1,8 @@
-"""The bonus projects' exercises (agents, chain of thought, in-context learning): llmlab's own code passes each
-grader (llmlab.agents.parser and .calculator, llmlab.experiments' extraction, voting and prompt builders on hand
-and seeded cases), the untouched stub fails it clearly, planted bugs fail it; a calculator that hangs fails its
-grade within seconds instead of hanging the check; `run agents|cot|icl --mine` reproduce llmlab's runs exactly
-with llmlab's pieces copied in, run the learner's pieces, and fall back per piece."""
+"""The bonus projects' exercises (agents, chain of thought, in-context learning): llmlab's own code passes
+each grader (llmlab.agents.parser and .calculator, llmlab.experiments' extraction, voting and prompt builders
+on hand and seeded cases), the untouched stub fails it clearly, planted bugs fail it; a calculator that hangs
+fails its grade within seconds instead of hanging the check; `run agents|cot|icl --mine` reproduce llmlab's
+runs exactly with llmlab's pieces copied in, run the learner's pieces, and fall back per piece."""
 
 import os
 import time
@@ -17,7 +17,8 @@ from llmlab.learn.check import check_project
 from llmlab.learn.learner_code import load_module
 
 KEYS = ("agents", "cot", "icl")
-PLANT_CALL = "    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:\n"
+PLANT_CALL = ("    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in "
+              "FUNCTIONS:\n")
 
 # project -> exercise -> [(what, old, new, replace every occurrence)]
 BUGS = {
@@ -27,37 +28,47 @@ BUGS = {
              "    call = CALL.match(rest or \"none\")\n", False),
             ("the model's own Observation believed", "    text = text[:cut.start()] if cut else text\n",
              "    text = text\n", False),
-            ("a final answer after the action wins", "if action and (not final or action.start() < final.start()):",
+            ("a final answer after the action wins",
+             "if action and (not final or action.start() < final.start()):",
              "if action and not final:", False),
             ("the input cut at the first closer", "body = body[:body.rindex(closer)]",
              "body = body[:body.index(closer)]", False),
-            ("the Action Input line ignored", "follow = ACTION_INPUT.search(text, action.end())", "follow = None", False),
+            ("the Action Input line ignored", "follow = ACTION_INPUT.search(text, action.end())",
+             "follow = None", False),
         ],
         "calculator": [
             ("__import__ (any call that is not a math function) run by Python", PLANT_CALL,
-             "    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in FUNCTIONS:\n"
+             "    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in "
+             "FUNCTIONS:\n"
              "        return eval(compile(ast.Expression(node), '<calc>', 'eval'))\n" + PLANT_CALL, False),
-            ("no bound on powers (9**9**9 computed)", "            _check_power(left, right)\n", "            pass\n", False),
-            ("no bound on round's digits", "            _check_digits(args[1])\n", "            pass\n", False),
+            ("no bound on powers (9**9**9 computed)", "            _check_power(left, right)\n",
+             "            pass\n", False),
+            ("no bound on round's digits", "            _check_digits(args[1])\n", "            pass\n",
+             False),
             ("no depth limit", "    if depth > MAX_DEPTH:", "    if False:", False),
             ("True taken for a number", "if isinstance(node.value, bool) or not", "if not", False),
             ("attribute access allowed", "    what = {ast.Attribute",
-             "    if isinstance(node, ast.Attribute):\n        return getattr(_eval(node.value, depth + 1), node.attr)\n"
+             "    if isinstance(node, ast.Attribute):\n        return getattr(_eval(node.value, depth + 1), "
+             "node.attr)\n"
              "    what = {ast.Attribute", False),
         ],
     },
     "cot": {
         "extract": [
-            ("the first number instead of the last", "numbers[-1] if last else numbers[0]", "numbers[0]", False),
-            ("the first stated answer instead of the last", "normalize_number(stated[-1])", "normalize_number(stated[0])",
+            ("the first number instead of the last", "numbers[-1] if last else numbers[0]", "numbers[0]",
              False),
-            ("'7.0' and '7' kept apart", 'format(Decimal(value).normalize(), "f")', 'format(Decimal(value), "f")', False),
+            ("the first stated answer instead of the last", "normalize_number(stated[-1])",
+             "normalize_number(stated[0])",
+             False),
+            ("'7.0' and '7' kept apart", 'format(Decimal(value).normalize(), "f")',
+             'format(Decimal(value), "f")', False),
             ("thousands separators kept", '.replace(",", "")', '.replace(",", ",")', False),
         ],
         "vote": [
             ("ties broken by set order (a different winner from run to run)", "next(a for a in answers if",
              "next(a for a in set(answers) if", False),
-            ("ties broken alphabetically", 'return next(a for a in answers if a not in (None, "") and counts[a] == best)',
+            ("ties broken alphabetically",
+             'return next(a for a in answers if a not in (None, "") and counts[a] == best)',
              "return sorted(a for a in counts if counts[a] == best)[0]", False),
             ("missing answers vote", 'counts = Counter(a for a in answers if a not in (None, ""))',
              "counts = Counter(answers)", False),
@@ -65,20 +76,25 @@ BUGS = {
     },
     "icl": {
         "few_shot": [
-            ("the query before the examples", 'text = f"{head}{shots}{task.input_name}: {item.question}\\n{task.output_name}:"',
+            ("the query before the examples",
+             'text = f"{head}{shots}{task.input_name}: {item.question}\\n{task.output_name}:"',
              'text = f"{head}{task.input_name}: {item.question}\\n{task.output_name}:{shots}"', False),
-            ("the blank line between examples dropped", '{task.output_name}: {d.answer}\\n\\n" for d in demos)',
+            ("the blank line between examples dropped",
+             '{task.output_name}: {d.answer}\\n\\n" for d in demos)',
              '{task.output_name}: {d.answer}\\n" for d in demos)', False),
-            ("the instruction kept when turned off", 'head = f"{task.instruction}\\n\\n" if instruction else ""',
+            ("the instruction kept when turned off",
+             'head = f"{task.instruction}\\n\\n" if instruction else ""',
              'head = f"{task.instruction}\\n\\n"', False),
             ("the demonstrations left out of the chat messages",
-             'messages += [{"role": "user", "content": d.question}, {"role": "assistant", "content": d.answer}]',
+             'messages += [{"role": "user", "content": d.question}, {"role": "assistant", "content": '
+             'd.answer}]',
              "pass", False),
         ],
         "demos": [
             ("the query among its own demonstrations", "others = [p for p in pool if p.id != query.id]",
              "others = list(pool)", False),
-            ("a fresh shuffle for every k", 'random.Random(f"{seed}-{query.id}")', 'random.Random(f"{seed}-{query.id}-{k}")',
+            ("a fresh shuffle for every k", 'random.Random(f"{seed}-{query.id}")',
+             'random.Random(f"{seed}-{query.id}-{k}")',
              False),
             ("no refusal past the pool", "if k > len(others):", "if False:", False),
         ],
@@ -122,10 +138,13 @@ def test_a_planted_bug_fails(tmp_path, key, name, bug):
 def test_failing_cases_are_said_in_words(tmp_path):
     bug = BUGS["agents"]["calculator"][0]
     message = grade_text(tmp_path, "agents", "calculator", planted("agents", "calculator", *bug[1:])).message
-    assert message.startswith("evaluate(\"__import__('os')\")") and "expected a refusal (CalculatorError" in message
+    assert message.startswith("evaluate(\"__import__('os')\")") and ("expected a refusal "
+                                                                     "(CalculatorError") in message
     bug = BUGS["agents"]["parser"][0]
     message = grade_text(tmp_path, "agents", "parser", planted("agents", "parser", *bug[1:])).message
-    assert "parse_step('Action:')" in message and "names no tool" in message and "got      ToolCall" in message
+    assert (
+        "parse_step('Action:')" in message and "names no tool" in message and "got      ToolCall" in message
+    )
     bug = BUGS["cot"]["vote"][1]
     message = grade_text(tmp_path, "cot", "vote", planted("cot", "vote", *bug[1:])).message
     assert "tie" in message and "was seen first" in message and "expected '7'" in message
@@ -153,7 +172,8 @@ def _children_running_isolated() -> list[int]:
 def test_a_hanging_calculator_fails_its_grade_in_seconds(tmp_path, body):
     """A calculator that would compute 9**9**9 (C code that no signal interrupts), or loop forever in Python,
     fails at the first hostile expression within its 2 s, and its child process is gone afterwards."""
-    hang = "            pass\n" if "check_power" in body else "    while depth >= 0:\n        pass\n    if False:\n"
+    hang = "            pass\n" if "check_power" in body else ("    while depth >= 0:\n        pass\n    if "
+                                                               "False:\n")
     start = time.perf_counter()
     verdict = grade_text(tmp_path, "agents", "calculator", planted("agents", "calculator", body, hang))
     seconds = time.perf_counter() - start
@@ -178,7 +198,8 @@ def test_run_agents_mine_answers_step_for_step_as_llmlab(tmp_path):
     assert sorted(modules) == ["calculator", "parser"]
     r = run_agents(tmp_path / "agents", modules)
     assert r["mine"] == r["reference"] and len(r["mine"]) == len(QUESTIONS)
-    assert any(s[0] == "error" for row in r["mine"] for s in row["steps"])          # the slip went back to the model
+    # the slip went back to the model
+    assert any(s[0] == "error" for row in r["mine"] for s in row["steps"])
     refused = [row for row in r["mine"] if row["answer"] == "refused by the tool"]
     assert len(refused) == 2 and all(row["steps"][0][3].startswith("Error") for row in refused)
 
@@ -211,7 +232,9 @@ def test_run_cot_mine_votes_as_llmlab_and_voting_helps(tmp_path):
     _, modules = check_project(tmp_path, project("cot"))
     r = run_cot_mine(tmp_path / "cot", modules)
     mine, ref = r["mine"], r["reference"]
-    assert [row["answers"] for row in mine[SAMPLES]["rows"]] == [row["answers"] for row in ref[SAMPLES]["rows"]]
+    assert [row["answers"] for row in mine[SAMPLES]["rows"]] == [
+        row["answers"] for row in ref[SAMPLES]["rows"]
+    ]
     assert mine[1]["accuracy"] == ref[1]["accuracy"] and mine[SAMPLES]["accuracy"] == ref[SAMPLES]["accuracy"]
     assert mine[SAMPLES]["accuracy"] > mine[1]["accuracy"]
     assert len(list(Path(r["folder"]).glob("*.jsonl"))) == 4 and len(mine[SAMPLES]["rows"]) == N

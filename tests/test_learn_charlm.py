@@ -1,6 +1,7 @@
-"""Project 3's exercises (char LM + decoding): llmlab's own code passes each grader (torch's cells, transformers'
-warpers and generate, torch's clipping and schedulers), the untouched stub fails it clearly, planted bugs fail
-it; `run charlm --mine` with llmlab's pieces copied reproduces the reference run exactly and falls back per piece."""
+"""Project 3's exercises (char LM + decoding): llmlab's own code passes each grader (torch's cells,
+transformers' warpers and generate, torch's clipping and schedulers), the untouched stub fails it clearly,
+planted bugs fail it; `run charlm --mine` with llmlab's pieces copied reproduces the reference run exactly and
+falls back per piece."""
 
 
 from learn_helpers import contract_tests, grade_text, planted
@@ -20,14 +21,16 @@ BUGS = {
         ("bias_hh left out", "z = z + bias_ih + bias_hh", "z = z + bias_ih", False),
     ],
     "lstm_cell": [
-        ("the forget gate uses the input gate's rows", "c = torch.sigmoid(f) * c", "c = torch.sigmoid(i) * c", False),
+        ("the forget gate uses the input gate's rows", "c = torch.sigmoid(f) * c", "c = torch.sigmoid(i) * c",
+         False),
         ("gate order i, f, o, g instead of torch's i, f, g, o", "i, f, g, o = z.chunk(4, dim=-1)",
          "i, f, o, g = z.chunk(4, dim=-1)", False),
         ("h' from the candidate, not the new cell", "torch.sigmoid(o) * torch.tanh(c), c",
          "torch.sigmoid(o) * torch.tanh(g), c", False),
     ],
     "temperature": [
-        ("temperature applied as a multiply", "return logits / namespace", "return logits * namespace", False),
+        ("temperature applied as a multiply", "return logits / namespace", "return logits * namespace",
+         False),
         ("a temperature-0 row divided by zero", "return logits / namespace(t).where(t > 0, t, 1.0)",
          "return logits / t", False),
         ("the caller's logits overwritten", "return logits / namespace(t).where(t > 0, t, 1.0)",
@@ -45,7 +48,8 @@ BUGS = {
         ("one token too few: the token that crosses p dropped", "remove_sorted = cumulative <= (1.0 - p_col)",
          "remove_sorted = (cumulative - sorted_logits.softmax(dim=-1)) < (1.0 - p_col)", False),
         ("the most likely token not always kept", "    remove_sorted[..., -1] = False", "    pass", False),
-        ("sorted the wrong way (keeps the unlikely tail)", "sort_last(logits)", "sort_last(logits, descending=True)",
+        ("sorted the wrong way (keeps the unlikely tail)", "sort_last(logits)",
+         "sort_last(logits, descending=True)",
          False),
     ],
     "beam": [

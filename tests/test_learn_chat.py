@@ -1,6 +1,7 @@
-"""Project 5's exercises (chatbot): llmlab's own code passes each grader (torch's per-channel quantiser and the
-half-step bound; llmlab's context planner on random conversations, with invariants of its own), the untouched stub
-fails it clearly, planted bugs fail it; `run chat --mine` plans every turn as llmlab does and falls back per piece."""
+"""Project 5's exercises (chatbot): llmlab's own code passes each grader (torch's per-channel quantiser and
+the half-step bound; llmlab's context planner on random conversations, with invariants of its own), the
+untouched stub fails it clearly, planted bugs fail it; `run chat --mine` plans every turn as llmlab does and
+falls back per piece."""
 
 
 from learn_helpers import contract_tests, grade_text, planted
@@ -15,7 +16,8 @@ NAMES = [ex.name for ex in PROJECT.exercises]
 # (what, old, new, replace every occurrence)
 BUGS = {
     "quantize": [
-        ("one scale for the whole tensor instead of one per output channel", "scale = w.abs().amax(dim=1) / QMAX",
+        ("one scale for the whole tensor instead of one per output channel",
+         "scale = w.abs().amax(dim=1) / QMAX",
          "scale = w.abs().amax().expand(w.shape[0]) / QMAX", False),
         ("rounding with floor", "torch.round(w / scale[:, None])", "torch.floor(w / scale[:, None])", False),
         ("rounding halves away from zero", "torch.round(w / scale[:, None])",
@@ -37,11 +39,14 @@ BUGS = {
         ("the answer's room not kept (budget = the whole window)", "budget = window - max_new_tokens",
          "budget = window", False),
         ("one exchange too many dropped", "return plan(lo, len(memory), count(lo, len(memory)))",
-         "return plan(min(lo + 1, len(groups)), len(memory), count(min(lo + 1, len(groups)), len(memory)))", False),
+         "return plan(min(lo + 1, len(groups)), len(memory), count(min(lo + 1, len(groups)), len(memory)))",
+         False),
         ("messages dropped one by one, not as whole exchanges",
          "if message[\"role\"] == \"user\" or not groups:", "if True:", False),
-        ("the last memory notes kept instead of the first", "memory_kept=memory[:n_memory], memory_dropped=memory[n_memory:]",
-         "memory_kept=memory[len(memory) - n_memory:], memory_dropped=memory[:len(memory) - n_memory]", False),
+        ("the last memory notes kept instead of the first",
+         "memory_kept=memory[:n_memory], memory_dropped=memory[n_memory:]",
+         "memory_kept=memory[len(memory) - n_memory:], memory_dropped=memory[:len(memory) - n_memory]",
+         False),
     ],
 }
 
@@ -58,7 +63,9 @@ def test_failing_cases_are_said_in_words(tmp_path):
     newest = planted("chat", "context", "return system_message(system, memory[:n_memory]) + kept + [newest]",
                      "return system_message(system, memory[:n_memory]) + kept")
     message = grade_text(tmp_path, "chat", "context", newest).message
-    assert "the newest user message must always be the last message" in message and "conversation #" in message
+    assert (
+        "the newest user message must always be the last message" in message and "conversation #" in message
+    )
 
 
 def test_the_invariants_judge_a_plan_on_their_own(tmp_path):
@@ -101,7 +108,8 @@ def test_the_learners_planner_is_the_one_that_runs(tmp_path):
     r = run_chat(tmp_path / "chat", modules)
     assert len(modules["context"].CALLS) >= len(TURNS) and r["mine"] == r["reference"]
     lazy = planted("chat", "context", "return plan(lo, len(memory), count(lo, len(memory)))",
-                   "return plan(min(lo + 1, len(groups)), len(memory), count(min(lo + 1, len(groups)), len(memory)))")
+                   "return plan(min(lo + 1, len(groups)), len(memory), count(min(lo + 1, len(groups)), "
+                   "len(memory)))")
     from llmlab.learn.learner_code import load_module
 
     path.write_text(lazy)

@@ -38,7 +38,8 @@ def test_start_writes_stubs_and_a_readme_and_never_overwrites(ws, capsys):
 
 
 def test_check_shows_the_learners_syntax_error_as_file_line(ws, capsys):
-    (ws / "transformer" / "gelu.py").write_text("import numpy as np\n\nclass GELU:\n    def forward(self, x)\n        return x\n")
+    (ws / "transformer" / "gelu.py").write_text("import numpy as np\n\nclass GELU:\n    def forward(self, "
+                                                "x)\n        return x\n")
     assert main(["learn", "check", "transformer", "gelu", "--dir", str(ws)]) == 1
     out = capsys.readouterr().out
     assert "✗ gelu" in out and "gelu.py:4: SyntaxError" in out
@@ -104,5 +105,6 @@ def test_roadmap_shows_the_learners_tracker_from_the_default_workspace(tmp_path,
     assert main(["learn", "note", "bpe", "merges finally make sense"]) == 0
     assert main(["roadmap", "--only", "tokenizer", "--out", str(tmp_path / "out")]) == 0
     table = (tmp_path / "out" / "PROGRESS.md").read_text()
-    assert "## Your tracker (llmlab learn" in table and "| BPE Tokenizer | ☐ | merges finally make sense |" in table
+    assert "## Your tracker (llmlab learn" in table and ("| BPE Tokenizer | ☐ | merges finally make sense "
+                                                         "|") in table
     assert "merges finally make sense" in (tmp_path / "out" / "report.html").read_text()

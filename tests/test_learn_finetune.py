@@ -1,6 +1,7 @@
-"""Project 4's exercises (LoRA): llmlab's own code passes each grader (PEFT's LoRA through llmlab.finetune.parity,
-the initial state and merge/unmerge by hand, PEFT's parameter count), the untouched stub fails it clearly, planted
-bugs fail it; `run finetune --mine` with llmlab's pieces copied matches PEFT's fine-tune and falls back per piece."""
+"""Project 4's exercises (LoRA): llmlab's own code passes each grader (PEFT's LoRA through
+llmlab.finetune.parity, the initial state and merge/unmerge by hand, PEFT's parameter count), the untouched
+stub fails it clearly, planted bugs fail it; `run finetune --mine` with llmlab's pieces copied matches PEFT's
+fine-tune and falls back per piece."""
 
 import pytest
 
@@ -15,19 +16,24 @@ NAMES = [ex.name for ex in PROJECT.exercises]
 # (what, old, new, replace every occurrence)
 BUGS = {
     "lora": [
-        ("scaled by alpha instead of alpha / r", "self.scaling = self.alpha / self.r", "self.scaling = self.alpha", False),
+        ("scaled by alpha instead of alpha / r", "self.scaling = self.alpha / self.r",
+         "self.scaling = self.alpha", False),
         ("B initialised random instead of zero",
          "nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))",
-         "nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5)); nn.init.normal_(self.lora_B, std=0.02)", False),
+         "nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5)); nn.init.normal_(self.lora_B, std=0.02)",
+         False),
         ("merge adds B A untransposed into Conv1D's (in, out) weight",
          "return delta.T if self.fan_in_fan_out else delta", "return delta", False),
         ("(B A)ᵀ merged into nn.Linear too", "return delta.T if self.fan_in_fan_out else delta",
          "return delta.T", False),
-        ("the base layer left trainable", "            p.requires_grad_(False)\n", "            pass\n", False),
+        ("the base layer left trainable", "            p.requires_grad_(False)\n", "            pass\n",
+         False),
         ("A initialised with a normal of std 0.02 (PEFT's Kaiming bound ignored)",
-         "nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))", "nn.init.normal_(self.lora_A, std=0.02)", False),
+         "nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))", "nn.init.normal_(self.lora_A, std=0.02)",
+         False),
         ("merging twice adds the update twice", "        if not self.merged:\n", "        if True:\n", False),
-        ("the update still added once merged", "        if self.merged:\n            return out\n", "", False),
+        ("the update still added once merged", "        if self.merged:\n            return out\n", "",
+         False),
     ],
     "trainable": [
         ("tied weights counted twice (every module's own parameters)",
@@ -61,7 +67,8 @@ def test_the_peft_comparison_catches_what_the_hand_checks_cannot(tmp_path):
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
-    """An HF model directory: a random GPT-2 and a BPE trained on part of the corpus (as tests/test_finetune_train)."""
+    """An HF model directory: a random GPT-2 and a BPE trained on part of the corpus (as
+    tests/test_finetune_train)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -71,9 +78,11 @@ def base_dir(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("learn-finetune")
     docs = load_corpus("python-docs").documents[:20]
-    tok = BPETokenizer.train("\n".join(d.text for d in docs), vocab_size=300, special_tokens=[EOT], progress=False)
+    tok = BPETokenizer.train("\n".join(d.text for d in docs), vocab_size=300, special_tokens=[EOT],
+                             progress=False)
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=tok.vocab_size, n_positions=64,
+    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=tok.vocab_size,
+                                       n_positions=64,
                                        bos_token_id=tok.eot_id, eos_token_id=tok.eot_id))
     save_model_dir(model, root / "base", tokenizer=tok)
     return root / "base"

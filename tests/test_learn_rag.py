@@ -1,6 +1,8 @@
-"""Project 7's exercises (RAG): llmlab's own code passes each grader (llmlab's chunker and its invariants, rank_bm25,
-hand-computed fusion, scikit-learn's ranking metrics), the untouched stub fails it clearly, planted bugs fail it;
-`run rag --mine` with llmlab's pieces copied scores the evaluation questions exactly as llmlab and falls back per piece."""
+"""Project 7's exercises (RAG): llmlab's own code passes each grader (llmlab's chunker and its invariants,
+rank_bm25, hand-computed fusion, scikit-learn's ranking metrics), the untouched stub fails it clearly, planted
+bugs fail it;
+`run rag --mine` with llmlab's pieces copied scores the evaluation questions exactly as llmlab and falls back
+per piece."""
 
 import hashlib
 
@@ -20,14 +22,16 @@ BUGS = {
     "chunking": [
         ("overlap off by one (one unit too few repeated)", "k = max(i + 1, j - overlap)",
          "k = max(i + 1, j - overlap + 1)", False),
-        ("chunks stripped: no longer exact slices", "text[start:end], j - i))", "text[start:end].strip(), j - i))",
+        ("chunks stripped: no longer exact slices", "text[start:end], j - i))",
+         "text[start:end].strip(), j - i))",
          False),
         ("boundaries ignored: always cut at size", "            j = best\n", "            pass\n", False),
         ("the overlap not moved to a word start", "        if boundary_strength(text, b[q]) >= _SPACE:",
          "        if False:", False),
     ],
     "bm25": [
-        ("idf without the +0.5 smoothing", "idf = {t: np.log(n - f + 0.5) - np.log(f + 0.5) for t, f in df.items()}",
+        ("idf without the +0.5 smoothing",
+         "idf = {t: np.log(n - f + 0.5) - np.log(f + 0.5) for t, f in df.items()}",
          "idf = {t: np.log(max(n - f, 1)) - np.log(f) for t, f in df.items()}", False),
         ("negative idf kept (no epsilon floor)", "(floor if v < 0 else v)", "v", False),
         ("no length normalisation (b ignored)", "k1 * (1 - b + b * self.doc_len / max(self.avgdl, 1e-12))",
@@ -36,13 +40,15 @@ BUGS = {
     ],
     "fusion": [
         ("ranks start at 0", "enumerate(ranking, start=1)", "enumerate(ranking)", False),
-        ("weights ignored", "fused.get(item, 0.0) + w / (k + rank)", "fused.get(item, 0.0) + 1 / (k + rank)", False),
+        ("weights ignored", "fused.get(item, 0.0) + w / (k + rank)", "fused.get(item, 0.0) + 1 / (k + rank)",
+         False),
         ("padding (-1) fused as an item", "            if item < 0:", "            if item < -1:", False),
     ],
     "metrics": [
         ("recall divided by k", "len(set(ranked[:k]) & relevant) / len(relevant)",
          "len(set(ranked[:k]) & relevant) / k", False),
-        ("reciprocal rank counted from 0 (+1 too late)", "enumerate(ranked, start=1)", "enumerate(ranked, start=2)",
+        ("reciprocal rank counted from 0 (+1 too late)", "enumerate(ranked, start=1)",
+         "enumerate(ranked, start=2)",
          False),
         ("recall over the whole ranking, not the top k", "set(ranked[:k])", "set(ranked)", False),
     ],
@@ -60,11 +66,13 @@ def test_a_failing_case_is_said_in_words(tmp_path):
     assert "(0, 30), (20, 50)" in message and "(0, 30), (21, 51)" in message
     text = planted("rag", "metrics", "len(set(ranked[:k]) & relevant) / len(relevant)",
                    "len(set(ranked[:k]) & relevant) / k")
-    assert "recall_at_k(['a', 'b', 'c', 'd'], ['b', 'x'], 10)" in grade_text(tmp_path, "rag", "metrics", text).message
+    assert "recall_at_k(['a', 'b', 'c', 'd'], ['b', 'x'], 10)" in grade_text(tmp_path, "rag", "metrics",
+                                                                             text).message
 
 
 class HashingEmbedder:
-    """A stand-in for the sentence embedder: hashed bag of words, unit length (fast, deterministic, offline)."""
+    """A stand-in for the sentence embedder: hashed bag of words, unit length (fast, deterministic,
+    offline)."""
     name, dim, max_tokens, tokenizer = "hashing-test", 64, None, None
 
     def _embed(self, texts):
@@ -89,7 +97,9 @@ def small_corpus():
 
     full = load_corpus("python-docs")
     answers = {a for _, a in QUESTIONS[:10]}
-    docs = [d for d in full.documents if d.name in answers] + [d for d in full.documents if d.name not in answers][:5]
+    docs = [d for d in full.documents if d.name in answers] + [
+        d for d in full.documents if d.name not in answers
+    ][:5]
     return Corpus("python-docs[small]", docs, full.source)
 
 
@@ -114,7 +124,8 @@ def test_run_mine_with_llmlabs_pieces_scores_exactly_as_llmlab(tmp_path, small_c
 
 
 def test_the_learners_pieces_are_the_ones_that_run(tmp_path, small_corpus):
-    """Passing pieces of the learner's that count their calls: building, searching and scoring must call each."""
+    """Passing pieces of the learner's that count their calls: building, searching and scoring must call
+    each."""
     from llmlab.learn.mine_rag import run_rag
 
     _solve(tmp_path)

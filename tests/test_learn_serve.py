@@ -1,6 +1,7 @@
-"""Project 9's exercises (serving): llmlab's own code passes each grader (the allocator and the scheduler side by
-side with llmlab's on random request streams, the prefix hash against llmlab's chain, the SSE encoder against the
-API's and the OpenAI client's decoder), the untouched stub fails it clearly, planted bugs fail it; `run serve
+"""Project 9's exercises (serving): llmlab's own code passes each grader (the allocator and the scheduler side
+by side with llmlab's on random request streams, the prefix hash against llmlab's chain, the SSE encoder
+against the API's and the OpenAI client's decoder), the untouched stub fails it clearly, planted bugs fail it;
+`run serve
 --mine` serves on the learner's pieces with HF's greedy tokens and falls back per piece."""
 
 
@@ -15,7 +16,8 @@ NAMES = [ex.name for ex in PROJECT.exercises]
 # (what, old, new, replace every occurrence)
 BUGS = {
     "allocator": [
-        ("a block freed while others still hold it", "self.refs[block] -= 1\n        if self.refs[block] == 0:",
+        ("a block freed while others still hold it",
+         "self.refs[block] -= 1\n        if self.refs[block] == 0:",
          "self.refs[block] = 0\n        if True:", False),
         ("a double free let through", "if self.refs[block] <= 0:\n            raise RuntimeError",
          "if False:\n            raise RuntimeError", False),
@@ -31,18 +33,22 @@ BUGS = {
     "prefix_hash": [
         ("the hash chain without the parent hash", 'hashlib.blake2b(parent + array("q", tokens).tobytes()',
          'hashlib.blake2b(array("q", tokens).tobytes()', False),
-        ("ids packed as one byte each", 'parent + array("q", tokens).tobytes()', "parent + bytes(t % 256 for t in tokens)",
+        ("ids packed as one byte each", 'parent + array("q", tokens).tobytes()',
+         "parent + bytes(t % 256 for t in tokens)",
          False),
         ("a 32-byte digest", "tobytes(), digest_size=16)", "tobytes(), digest_size=32)", False),
     ],
     "scheduler": [
-        ("a running request's chunk exceeds the token budget", "n = min(len(req.token_ids) - req.num_computed, budget)",
+        ("a running request's chunk exceeds the token budget",
+         "n = min(len(req.token_ids) - req.num_computed, budget)",
          "n = len(req.token_ids) - req.num_computed", False),
-        ("a whole prompt admitted past the budget (no chunked prefill)", "n = min(req.num_tokens - computed, budget)",
+        ("a whole prompt admitted past the budget (no chunked prefill)",
+         "n = min(req.num_tokens - computed, budget)",
          "n = req.num_tokens - computed", False),
         ("the oldest request preempted instead of the newest", "victim = self.running.pop()",
          "victim = self.running.pop(0)", False),
-        ("admitting in the step that preempted", "while not preempted and self.waiting", "while self.waiting", False),
+        ("admitting in the step that preempted", "while not preempted and self.waiting", "while self.waiting",
+         False),
         ("max_num_seqs ignored", " and len(self.running) < self.max_num_seqs", "", False),
     ],
     "sse": [
@@ -88,7 +94,8 @@ def test_run_mine_serves_on_the_learners_pieces_and_falls_back_per_piece(tmp_pat
     out = capsys.readouterr().out
     assert "llmlab’s  sse" in out and "yours     allocator" in out and "DIFFERS" not in out
     note = (tmp_path / "PROGRESS.md").read_text()
-    assert (f"run --mine (mine: allocator, prefix_hash, scheduler): {len(PROMPTS)}/{len(PROMPTS)} completions equal "
+    assert (f"run --mine (mine: allocator, prefix_hash, scheduler): {len(PROMPTS)}/{len(PROMPTS)} "
+            f"completions equal "
             f"HF's greedy generate, {STREAMED}/{STREAMED} streams") in note
     preempted = [line for line in out.splitlines() if line.startswith("preemptions")]
     assert preempted and int(preempted[0].split()[1]) > 0      # the small cache made the scheduler preempt

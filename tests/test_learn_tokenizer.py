@@ -11,11 +11,14 @@ NAMES = [ex.name for ex in PROJECT.exercises]
 # (what, old, new, replace every occurrence)
 BUGS = {
     "pairs": [
-        ("every pair counts 1, not the chunk's frequency", "counts[pair] += freq", "counts[pair] += 1", False),
-        ("a pair counted once per chunk (overlaps lost)", "for pair in pairwise(word):", "for pair in set(pairwise(word)):", False),
+        ("every pair counts 1, not the chunk's frequency", "counts[pair] += freq", "counts[pair] += 1",
+         False),
+        ("a pair counted once per chunk (overlaps lost)", "for pair in pairwise(word):",
+         "for pair in set(pairwise(word)):", False),
     ],
     "merge": [
-        ("a merged pair is not consumed (overlaps merge twice)", "            i += 2\n", "            i += 1\n", False),
+        ("a merged pair is not consumed (overlaps merge twice)", "            i += 2\n",
+         "            i += 1\n", False),
         ("only the first occurrence merged", "if i + 1 < n and word[i] == a and word[i + 1] == b:",
          "if i + 1 < n and word[i] == a and word[i + 1] == b and new not in out:", False),
     ],
@@ -27,22 +30,27 @@ BUGS = {
     "encode": [
         ("merges the leftmost learned pair, not the lowest rank", "best = min(ranks)",
          "best = next((r for r in ranks if r != NO_MERGE), NO_MERGE)", False),
-        ("left neighbour's rank not updated", "        if i > 0:\n            ranks[i - 1] = get((ids[i - 1], ids[i]), NO_MERGE)\n",
+        ("left neighbour's rank not updated",
+         "        if i > 0:\n            ranks[i - 1] = get((ids[i - 1], ids[i]), NO_MERGE)\n",
          "", False),
     ],
     "decode": [
-        ("special tokens dropped", "vocab[i] if 0 <= i < n else self.token_bytes(i)", "vocab[i] if 0 <= i < n else b''", False),
-        ("decodes token by token to str", "return b\"\".join([vocab[i] if 0 <= i < n else self.token_bytes(i) for i in map(int, ids)])",
+        ("special tokens dropped", "vocab[i] if 0 <= i < n else self.token_bytes(i)",
+         "vocab[i] if 0 <= i < n else b''", False),
+        ("decodes token by token to str",
+         "return b\"\".join([vocab[i] if 0 <= i < n else self.token_bytes(i) for i in map(int, ids)])",
          "return ''.join([(vocab[i] if 0 <= i < n else self.token_bytes(i)).decode('utf-8', 'replace') "
          "for i in map(int, ids)]).encode('utf-8')", False),
     ],
     "pretokenize": [
         ("texts joined, so chunks span documents", "for text in texts_of(source):",
          "for text in [''.join(texts_of(source))]:", False),
-        ("each chunk counted once per text", "counts.update(split(text))", "counts.update(set(split(text)))", False),
+        ("each chunk counted once per text", "counts.update(split(text))", "counts.update(set(split(text)))",
+         False),
     ],
     "specials": [
-        ("text after the last special token dropped", "    out.extend(self.encode_ordinary(text[start:]))\n", "", False),
+        ("text after the last special token dropped", "    out.extend(self.encode_ordinary(text[start:]))\n",
+         "", False),
         ("disallowed specials not refused", "if match.group() in disallowed:", "if False:", False),
         ("allowed specials ignored", "if not allowed or self._special_regex is None:", "if True:", False),
     ],

@@ -1,4 +1,5 @@
-"""Chunking: chunks reassemble their document, overlap and sizes hold, cuts prefer boundaries, ids are stable."""
+"""Chunking: chunks reassemble their document, overlap and sizes hold, cuts prefer boundaries, ids are
+stable."""
 
 import pytest
 from hypothesis import given, settings

@@ -35,7 +35,8 @@ def test_index_search_eval_ask_summarize(corpus_dir, tmp_path, monkeypatch, caps
     assert built["documents"] == 3 and built["chunks"] > 3 and built["store"] == "faiss"
     assert (out / "manifest.json").exists() and (out / "config.json").exists()
 
-    assert main(["rag", "search", "how do I exit a loop early", "--index", str(out), "-k", "2", "--json"]) == 0
+    assert main(["rag", "search", "how do I exit a loop early", "--index", str(out), "-k", "2",
+                 "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
     assert hits[0]["doc"] == "loops.txt" and [h["rank"] for h in hits] == [1, 2]
 
@@ -44,7 +45,8 @@ def test_index_search_eval_ask_summarize(corpus_dir, tmp_path, monkeypatch, caps
     assert ev["queries"] == 3 and set(ev["metrics"]) == {"hybrid", "dense", "bm25"}
     assert (out / "eval-titles" / "recall_at_k.png").exists()
 
-    model = make_model_dir(tmp_path / "llm", family="gpt2", n_layer=1, n_embd=32, tokenizer="bpe", n_positions=512)
+    model = make_model_dir(tmp_path / "llm", family="gpt2", n_layer=1, n_embd=32, tokenizer="bpe",
+                           n_positions=512)
     assert main(["rag", "ask", "How do I exit a loop?", "--index", str(out), "--model", f"engine:{model}",
                  "--max-new-tokens", "8", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
@@ -96,12 +98,17 @@ def test_roadmap_step(tmp_path, monkeypatch):
 
     folder = tmp_path / "rag" / "index"
     manifest = json.loads((folder / "manifest.json").read_text())
-    docs = [json.loads(line)["doc"] for line in (folder / "chunks.jsonl").read_text().splitlines() if line.strip()]
+    docs = [
+        json.loads(line)["doc"] for line in (folder / "chunks.jsonl").read_text().splitlines() if line.strip()
+    ]
     full = load_corpus("python-docs")
     queries = questions(Corpus("indexed", [d for d in full.documents if d.name in set(docs)], full.source))
     assert len(queries) == result.summary["queries"]
-    model = Embedder(manifest["embed_model"]).model              # the SentenceTransformer itself
-    scores = model.encode([q.text for q in queries], normalize_embeddings=True) @ np.load(folder / "embeddings.npy").T
+    model = Embedder(manifest["embed_model"]).model  # the SentenceTransformer itself
+    scores = (
+        model.encode([q.text for q in queries], normalize_embeddings=True)
+        @ np.load(folder / "embeddings.npy").T
+    )
     recalls = []
     for query, row in zip(queries, scores, strict=True):
         ranked = []
@@ -114,11 +121,13 @@ def test_roadmap_step(tmp_path, monkeypatch):
 
 
 def test_keyword_only_index_evaluates_bm25_alone(corpus_dir, tmp_path, monkeypatch, capsys):
-    """An index built with embed_model=none has no vectors: eval scores BM25 and never loads an embedding model."""
+    """An index built with embed_model=none has no vectors: eval scores BM25 and never loads an embedding
+    model."""
     monkeypatch.setenv("LLMLAB_RUNS", str(tmp_path / "runs"))
     out = tmp_path / "kw"
     assert main(["rag", "index", "--corpus", str(corpus_dir), "--out", str(out), "--embed-model", "none",
-                 "--set", "chunk_unit=chars", "--set", "chunk_size=80", "--set", "chunk_overlap=10", "--json"]) == 0
+                 "--set", "chunk_unit=chars", "--set", "chunk_size=80", "--set", "chunk_overlap=10",
+                 "--json"]) == 0
     capsys.readouterr()
     assert main(["rag", "eval", "--index", str(out), "--eval-set", "titles", "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
@@ -131,7 +140,8 @@ def test_keyword_only_index_evaluates_bm25_alone(corpus_dir, tmp_path, monkeypat
 
     import llmlab.llm
 
-    monkeypatch.setattr(llmlab.llm, "load_llm", lambda spec: ScriptedLLM(window=10_000, reply="Loops end [1]."))
+    monkeypatch.setattr(llmlab.llm, "load_llm", lambda spec: ScriptedLLM(window=10_000,
+                                                                         reply="Loops end [1]."))
     assert main(["rag", "summarize", "--query", "break loop", "--method", "bm25", "--index", str(out),
                  "--model", "scripted", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["citations"]["cited"] == [1]

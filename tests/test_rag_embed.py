@@ -1,4 +1,5 @@
-"""Embeddings: llmlab's call equals SentenceTransformer.encode and a hand-written mean pooling; the cache is exact."""
+"""Embeddings: llmlab's call equals SentenceTransformer.encode and a hand-written mean pooling; the cache is
+exact."""
 
 import numpy as np
 import pytest
@@ -20,7 +21,8 @@ def test_equals_sentence_transformers_and_hand_pooling(embedder):
     from sentence_transformers import SentenceTransformer
 
     mine = embedder.embed_documents(TEXTS, progress=False)
-    ref = SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    ref = SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu").encode(TEXTS,
+                                                                                      normalize_embeddings=True)
     assert mine.shape == (4, 384) and mine.dtype == np.float32
     np.testing.assert_allclose(mine, ref, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1.0, atol=1e-5)

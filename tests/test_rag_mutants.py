@@ -1,5 +1,5 @@
-"""BM25 against rank_bm25 where a term's idf is exactly zero, the case mutation testing (`make mutation`) found
-untested: only negative idfs take the epsilon floor."""
+"""BM25 against rank_bm25 where a term's idf is exactly zero, the case mutation testing (`make mutation`)
+found untested: only negative idfs take the epsilon floor."""
 
 import numpy as np
 

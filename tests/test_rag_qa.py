@@ -104,25 +104,29 @@ def test_summarize_map_reduce_reads_every_chunk_once_with_global_numbers():
 def engine_llm(tmp_path_factory):
     from llmlab.serve.random_model import make_model_dir
 
-    d = make_model_dir(tmp_path_factory.mktemp("rag-llm"), family="gpt2", n_layer=2, n_embd=32, tokenizer="bpe",
+    d = make_model_dir(tmp_path_factory.mktemp("rag-llm"), family="gpt2", n_layer=2, n_embd=32,
+                       tokenizer="bpe",
                        n_positions=1024)
     return load_llm(f"engine:{d}", device="cpu", num_blocks=256, block_size=8)
 
 
 def test_one_round_through_the_engine_backend(engine_llm):
-    hits = [Hit(Chunk(f"d{i}:0-400", f"d{i}", 0, 400, f"Loop {i}: the break statement ends it. " * 4, 30), 1.0, i + 1,
+    hits = [Hit(Chunk(f"d{i}:0-400", f"d{i}", 0, 400, f"Loop {i}: the break statement ends it. " * 4, 30),
+                1.0, i + 1,
                 "dense") for i in range(6)]
     result = answer(engine_llm, None, "How do I leave a loop?", hits=hits, params=default_params(32))
     assert result.prompt_tokens + 32 <= engine_llm.context_window
     assert 0 < len(result.sources) < 6 and result.dropped == 6 - len(result.sources)
     assert result.completion_tokens > 0 and result.finish_reason in ("stop", "length")
-    assert set(result.citations.cited) <= set(range(1, len(result.sources) + 1))   # whatever the random text holds
+    # whatever the random text holds
+    assert set(result.citations.cited) <= set(range(1, len(result.sources) + 1))
 
 
 def test_repeated_chunk_texts_are_given_once():
     llm = ScriptedLLM(window=10_000)
     hits = _hits(3)
-    twin = Hit(Chunk("copy:0-30", "copy", 0, 30, "  " + hits[0].chunk.text.replace(" ", "\n"), 30), 0.5, 4, "dense")
+    twin = Hit(Chunk("copy:0-30", "copy", 0, 30, "  " + hits[0].chunk.text.replace(" ", "\n"), 30), 0.5, 4,
+               "dense")
     result = answer(llm, None, "q?", hits=[hits[0], twin, hits[1]], params=default_params(10))
     assert [h.chunk.doc for h in result.sources] == ["doc0", "doc1"] and result.repeats == 1
     assert "copy (chars" not in llm.prompts[0]

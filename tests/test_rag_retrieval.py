@@ -1,4 +1,5 @@
-"""Retrieval: BM25 equals rank_bm25, FAISS and Chroma equal brute force, RRF, metrics, and the index folder."""
+"""Retrieval: BM25 equals rank_bm25, FAISS and Chroma equal brute force, RRF, metrics, and the index
+folder."""
 
 import hashlib
 import json
@@ -45,10 +46,12 @@ def _unit(rng, n, d):
 
 
 CORPUS = Corpus("tiny", [
-    Document("loops", "The break statement leaves the nearest enclosing loop. The continue statement skips ahead."),
+    Document("loops",
+             "The break statement leaves the nearest enclosing loop. The continue statement skips ahead."),
     Document("files", "Use open() to read a file. Close the file when done, or use a with statement."),
     Document("maths", "Integers, floats and complex numbers. Division with / gives a float; // floors."),
-    Document("strings", "Strings have methods: split, strip, join and format. A raw string keeps backslashes."),
+    Document("strings",
+             "Strings have methods: split, strip, join and format. A raw string keeps backslashes."),
 ])
 
 
@@ -58,9 +61,11 @@ def test_bm25_equals_rank_bm25_on_python_docs_chunks():
     from llmlab.data import load_corpus
     from llmlab.rag.chunking import ChunkConfig, chunk_corpus
 
-    texts = [c.text for c in chunk_corpus(load_corpus("python-docs"), ChunkConfig(size=600, overlap=100, unit="chars"))][:400]
+    texts = [c.text for c in chunk_corpus(load_corpus("python-docs"), ChunkConfig(size=600, overlap=100,
+                                                                                  unit="chars"))][:400]
     mine, ref = BM25.build(texts), BM25Okapi([tokenize(t) for t in texts])
-    for q in ["how do I leave a loop early", "the the the format string", "yield generator", "zzz_unknown word"]:
+    for q in ["how do I leave a loop early", "the the the format string", "yield generator",
+              "zzz_unknown word"]:
         np.testing.assert_allclose(mine.scores(q), ref.get_scores(tokenize(q)), rtol=1e-12, atol=1e-12)
     common = [t for t in mine.postings if len(mine.postings[t][0]) > len(texts) / 2]
     assert common, "the floor for negative idf must be exercised"
@@ -103,7 +108,8 @@ def test_exact_stores_equal_brute_force(kind, tmp_path):
 def _recall_at_10(store, x, q) -> float:
     _, ref = top_k(q @ x.T, 10)
     _, rows = store.search(q, 10)
-    return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows.tolist(), ref.tolist(), strict=True)]))
+    return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows.tolist(), ref.tolist(),
+                                                                    strict=True)]))
 
 
 # Measured on this data (2,000 uniform unit vectors in 32-d, no clusters: IVF's hardest case):
@@ -176,11 +182,14 @@ def test_index_build_search_save_load_and_staleness(tmp_path):
     assert hybrid.method == "hybrid" and set(hybrid.parts) <= {"dense", "bm25"}
     loaded = Index.load(tmp_path / "idx", embedder=emb, corpus=CORPUS)
     for method in ("dense", "bm25", "hybrid"):
-        assert [h.chunk.id for h in loaded.search("floats", 3, method)] == [h.chunk.id for h in index.search("floats", 3, method)]
+        assert [h.chunk.id for h in loaded.search("floats", 3, method)] == [
+            h.chunk.id for h in index.search("floats", 3, method)
+        ]
     changed = Corpus("tiny", CORPUS.documents[:-1] + [Document("strings", "changed text")])
     with pytest.raises(LabError, match="stale"):
         Index.load(tmp_path / "idx", embedder=emb, corpus=changed)
-    assert loaded.stale_reasons(cfg=IndexConfig(store="chroma", chunk_unit="chars", chunk_size=60, chunk_overlap=10,
+    assert loaded.stale_reasons(cfg=IndexConfig(store="chroma", chunk_unit="chars", chunk_size=60,
+                                                chunk_overlap=10,
                                                 embed_model="hash-words"))[0].startswith("store")
     with pytest.raises(LabError, match="built with"):
         Index.load(tmp_path / "idx", embedder=HashEmbedder(name="other"))
@@ -228,11 +237,13 @@ def test_a_rebuild_that_dies_half_way_leaves_the_old_index(tmp_path, monkeypatch
         raise OSError("disk full")
     monkeypatch.setattr(BM25, "save", crash)
     with pytest.raises(OSError, match="disk full"):
-        Index.build(CORPUS, IndexConfig(**{**cfg.__dict__, "chunk_size": 40}), out=tmp_path / "kw", progress=False)
+        Index.build(CORPUS, IndexConfig(**{**cfg.__dict__, "chunk_size": 40}), out=tmp_path / "kw",
+                    progress=False)
     assert {p.name: p.read_bytes() for p in (tmp_path / "kw").iterdir()} == before
     old = Index.load(tmp_path / "kw", corpus=CORPUS)
     assert old.manifest["chunking"]["size"] == 60 and old.search("break loop", k=1, method="bm25")
-    assert [p.name for p in tmp_path.iterdir()] == ["kw"]                 # no half-built folder left beside it
+    # no half-built folder left beside it
+    assert [p.name for p in tmp_path.iterdir()] == ["kw"]
 
 
 def test_sigkill_mid_rebuild_leaves_the_old_index_and_a_rebuild_replaces_it(tmp_path):
@@ -246,13 +257,16 @@ def test_sigkill_mid_rebuild_leaves_the_old_index_and_a_rebuild_replaces_it(tmp_
         kill_on_call("llmlab.search.bm25", "BM25.save")     # chunks and embeddings of the new index written
         from test_rag_retrieval import CORPUS
         from llmlab.rag.index import Index, IndexConfig
-        Index.build(CORPUS, IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=40, chunk_overlap=0),
+        Index.build(CORPUS, IndexConfig(embed_model="none", chunk_unit="chars", chunk_size=40,
+                                        chunk_overlap=0),
                     out={str(tmp_path / "kw")!r}, progress=False)
     """)
     old = Index.load(tmp_path / "kw", corpus=CORPUS)
     assert old.manifest["chunking"]["size"] == 60
     assert [h.chunk.id for h in old.search("break loop", k=3, method="bm25")] == want
-    new = Index.build(CORPUS, IndexConfig(**{**cfg.__dict__, "chunk_size": 40}), out=tmp_path / "kw", progress=False)
+    new = Index.build(CORPUS, IndexConfig(**{**cfg.__dict__, "chunk_size": 40}), out=tmp_path / "kw",
+                      progress=False)
     assert Index.load(tmp_path / "kw").manifest["chunking"]["size"] == 40 == new.manifest["chunking"]["size"]
     assert (tmp_path / "kw" / "notes.txt").read_text() == "mine"
-    assert [p.name for p in tmp_path.iterdir()] == ["kw"]                 # the killed build's folder was cleared
+    # the killed build's folder was cleared
+    assert [p.name for p in tmp_path.iterdir()] == ["kw"]

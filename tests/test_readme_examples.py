@@ -1,7 +1,7 @@
 """Every command in the README's code blocks is accounted for: run here against a tiny lab model built in the
 test (the offline examples that use runs/roadmap/lab-model, and other cheap ones), run by a named test, run by
-`make demo`, or listed with the reason it cannot run offline in a test (a network, a GPU, a long run). A README
-command in none of these lists fails the test, so a new example must come with a way to check it."""
+`make demo`, or listed with the reason it cannot run offline in a test (a network, a GPU, a long run). A
+README command in none of these lists fails the test, so a new example must come with a way to check it."""
 
 import io
 import re
@@ -27,7 +27,8 @@ RUN_HERE = {
 BY_TEST = {
     "llmlab data info python-docs": "tests/test_cli.py::test_data_info_json_offline",
     "llmlab transformer check": "tests/test_numpy_transformer_layers.py",
-    "llmlab transformer train --preset shakespeare-char": "tests/test_numpy_transformer_train.py::test_cli_train_then_sample",
+    "llmlab transformer train --preset shakespeare-char":
+        "tests/test_numpy_transformer_train.py::test_cli_train_then_sample",
     "llmlab transformer sample --model runs/transformer/shakespeare-char/model --prompt ROMEO:":
         "tests/test_numpy_transformer_train.py::test_cli_train_then_sample",
     "llmlab tokenizer train --corpus python-docs --vocab-size 4096 --out runs/tokenizer/docs":
@@ -39,7 +40,8 @@ BY_TEST = {
     "llmlab finetune parity": "tests/test_finetune_lora.py",
     "llmlab chat ui --model runs/roadmap/lab-model --quantize int8": "tests/test_chat_ui.py",
     "llmlab rag index --corpus python-docs": "tests/test_rag_cli.py::test_index_search_eval_ask_summarize",
-    "llmlab rag search 'how do I leave a loop early?' -k 5": "tests/test_rag_cli.py::test_index_search_eval_ask_summarize",
+    "llmlab rag search 'how do I leave a loop early?' -k 5":
+        "tests/test_rag_cli.py::test_index_search_eval_ask_summarize",
     "llmlab rag eval": "tests/test_rag_cli.py::test_index_search_eval_ask_summarize",
     "llmlab tokenizer train --corpus python-stdlib --vocab-size 8192 --out runs/tokenizer/stdlib-8k":
         "tests/test_tokenizer_cli.py",
@@ -63,19 +65,26 @@ BY_DEMO = {"make demo", "llmlab roadmap --quick"}
 CANNOT = {
     "llmlab charlm train --arch transformer --corpus tinyshakespeare --max-time 120 --out runs/charlm/gpt":
         "downloads tinyshakespeare",
-    "llmlab charlm compare-decoding --model runs/charlm/gpt --prompt ROMEO:": "needs the tinyshakespeare model above",
-    "llmlab finetune train --model gpt2 --corpus python-docs --method lora --out runs/finetune/lora": "Hub model",
+    "llmlab charlm compare-decoding --model runs/charlm/gpt --prompt ROMEO:":
+        "needs the tinyshakespeare model above",
+    "llmlab finetune train --model gpt2 --corpus python-docs --method lora --out runs/finetune/lora":
+        "Hub model",
     "llmlab chat ui --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0 --quantize int8": "Hub model",
-    "llmlab chat repl --model gguf:tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf --session notes": "downloaded GGUF file",
+    "llmlab chat repl --model gguf:tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf --session notes":
+        "downloaded GGUF file",
     "llmlab chat quantize --model hf:gpt2 --json": "Hub model",
-    "llmlab attention show --model gpt2 --text 'When Mary and John went to the store, John gave a drink to Mary'":
+    "llmlab attention show --model gpt2 --text 'When Mary and John went to the store, John gave a drink to "
+    "Mary'":
         "Hub model",
     "llmlab attention heads --model gpt2 --json": "Hub model",
-    "llmlab attention compare --model gpt2 --text 'def add(a, b): return a + b' --text 'Once upon a time'": "Hub model",
-    "llmlab rag ask 'How do I leave a loop early?' --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0": "Hub model",
+    "llmlab attention compare --model gpt2 --text 'def add(a, b): return a + b' --text 'Once upon a time'":
+        "Hub model",
+    "llmlab rag ask 'How do I leave a loop early?' --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0":
+        "Hub model",
     "llmlab pretrain bench --preset gpt2-124m --batch-size 64 --json": "a GPU",
     "MODEL_DIR=$PWD/runs/roadmap/lab-model docker compose up": "Docker and a GPU",
-    "llmlab agents run 'What is 4821 * 377?' --model openai:http://127.0.0.1:8000/v1 --tools calculator,clock":
+    "llmlab agents run 'What is 4821 * 377?' --model openai:http://127.0.0.1:8000/v1 --tools "
+    "calculator,clock":
         "a running server",
     "llmlab cot run --model hf:Qwen/Qwen2.5-0.5B-Instruct --chat --n 50": "Hub model",
     "llmlab icl run --model hf:Qwen/Qwen2.5-0.5B-Instruct --chat --shots 0,1,2,4,8": "Hub model",
@@ -103,7 +112,8 @@ def test_every_readme_command_is_checked_somewhere():
         path, _, name = target.partition("::")
         assert (README.parent / path).exists(), f"{command!r} is said to be run by {path}, which is missing"
         if name:
-            assert f"def {name}(" in (README.parent / path).read_text(encoding="utf-8"), f"{target} is missing"
+            source = (README.parent / path).read_text(encoding="utf-8")
+            assert f"def {name}(" in source, f"{target} is missing"
     # the lists hold no stale entries
     assert set(readme_commands()) == set().union(*lists.values())
 
@@ -124,10 +134,12 @@ def lab_model(tmp_path_factory):
     from llmlab.chat.lab_model import LabModelConfig, build_lab_model
 
     out = tmp_path_factory.mktemp("lab-model")
-    build_lab_model(out, LabModelConfig(vocab_size=300, n_layer=1, n_head=2, n_embd=32, block_size=96, batch_size=4,
+    build_lab_model(out, LabModelConfig(vocab_size=300, n_layer=1, n_head=2, n_embd=32, block_size=96,
+                                        batch_size=4,
                                         max_steps=20, corpus_chars=20_000))
-    # every answer then ends at once with EOS (logits = ln_f's bias times the tied embeddings): what is checked is
-    # that each command takes the model with its default lengths, not 256 tokens of decoding per call
+    # every answer then ends at once with EOS (logits = ln_f's bias times the tied embeddings): what is
+    # checked is that each command takes the model with its default lengths, not 256 tokens of decoding per
+    # call
     model = AutoModelForCausalLM.from_pretrained(str(out))
     with torch.no_grad():
         model.transformer.ln_f.weight.zero_()

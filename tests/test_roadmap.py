@@ -30,7 +30,8 @@ def test_failing_step_does_not_stop_the_others(tmp_path, monkeypatch):
         _fake(monkeypatch, "fake_step_silent", lambda ctx: None),
         _fake(monkeypatch, "fake_step_unchecked", lambda ctx: {"checks": {}, "headline": "?"}),
         _fake(monkeypatch, "fake_step_falsecheck", lambda ctx: {"checks": {"a": True, "b": False}}),
-        Project("missing", "Missing", "llmlab.no_such_project", "llmlab.no_such_project.roadmap_step:run", ""),
+        Project("missing", "Missing", "llmlab.no_such_project", "llmlab.no_such_project.roadmap_step:run",
+                ""),
     ]
     results = run_roadmap(tmp_path, projects=projects, log=lambda m: None)
     assert [r.status for r in results] == [FAILED, PASSED, NO_SUMMARY, NO_SUMMARY, FAILED, NOT_BUILT]
@@ -113,7 +114,8 @@ def test_a_failure_replaces_an_earlier_pass_and_unrecorded_folders_stay_not_run(
     b = _fake(monkeypatch, "fake_step_beta", lambda ctx: {"checks": {"ok": True}, "headline": "beta"})
     c = _fake(monkeypatch, "fake_step_gamma", lambda ctx: {"checks": {"ok": True}})
     (tmp_path / "gamma").mkdir()
-    (tmp_path / "gamma" / "summary.json").write_text('{"best_val_loss": 1.0}')   # a module's own, not a record
+    # a module's own, not a record
+    (tmp_path / "gamma" / "summary.json").write_text('{"best_val_loss": 1.0}')
     run_roadmap(tmp_path, projects=[a, b], log=lambda m: None)
     outcome["good"] = False
     assert run_roadmap(tmp_path, projects=[a, b], only=["alpha"], log=lambda m: None)[0].status == FAILED

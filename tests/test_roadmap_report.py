@@ -40,12 +40,15 @@ def _steps(out_root: Path) -> list[StepResult]:
         "checks": {"rnn_learned": True}, "headline": "val loss rnn 1.87 · gru 1.79",
         "model": [{"name": "rnn", "params": 21_184}, {"name": "gru", "params": 61_632}],
         "pictures": ["gru/loss.png"],
-        "architectures": {"rnn": {"best_val_loss": 1.8734216345678901, "params": 21184, "tokens_per_s": 51234.56789},
-                          "gru": {"best_val_loss": 1.7912345678901234, "params": 61632, "tokens_per_s": 20123.4567}},
+        "architectures": {"rnn": {"best_val_loss": 1.8734216345678901, "params": 21184,
+                                  "tokens_per_s": 51234.56789},
+                          "gru": {"best_val_loss": 1.7912345678901234, "params": 61632,
+                                  "tokens_per_s": 20123.4567}},
         "decoding": [{"strategy": "greedy", "perplexity": 1.2345678901234567, "text": "The the the"},
                      {"strategy": "beam", "perplexity": 1.1111111111111112, "text": "The value"}],
         "uniform_loss": 4.61512051684126})
-    finetune = StepResult(project("finetune"), FAILED, 5.0, {"model": {"name": "gpt2-tiny base", "params": 165_632}},
+    finetune = StepResult(project("finetune"), FAILED, 5.0, {"model": {"name": "gpt2-tiny base",
+                                                                       "params": 165_632}},
                           "RuntimeError: exploded in <setup>")
     rag = StepResult(project("rag"), PASSED, 60.0, {
         "checks": {"faiss_flat_equals_brute_force": True}, "headline": "hybrid 0.61/0.52",

@@ -1,9 +1,9 @@
 """The roadmap steps of agents, attention, charlm, finetune and pretrain, run end to end at their smoke size.
 
-`StepContext.smoke` shrinks a step to seconds (a few training steps, a few questions), so its models are barely
-trained and its quality checks may fail: these tests ask only that the step ran through, and hold what it wrote to
-a fact recomputed here with the reference libraries (transformers, torch, safetensors, plain Python), never to the
-step's own `checks`.
+`StepContext.smoke` shrinks a step to seconds (a few training steps, a few questions), so its models are
+barely trained and its quality checks may fail: these tests ask only that the step ran through, and hold what
+it wrote to a fact recomputed here with the reference libraries (transformers, torch, safetensors, plain
+Python), never to the step's own `checks`.
 """
 
 import json
@@ -48,7 +48,9 @@ def test_agents_step_val_loss_and_accuracy_recomputed(tmp_path):
                   for x, y in (val.eval_batch(i) for i in range(4))]   # the toy trainer's eval_iters
     assert float(torch.stack(losses).mean()) == pytest.approx(summary["final_val_loss"], abs=1e-4)
     # the accuracy with the tool, recounted from the transcript against Python's own arithmetic
-    ends = [json.loads(line) for line in (out / "transcript.jsonl").read_text().splitlines() if '"end"' in line]
+    ends = [
+        json.loads(line) for line in (out / "transcript.jsonl").read_text().splitlines() if '"end"' in line
+    ]
     assert len(ends) == sum(r["questions"] for r in summary["by_digits"])
     right = sum(e["answer"] == str(eval(e["question"], {"__builtins__": {}})) for e in ends)
     assert right / len(ends) == pytest.approx(summary["with_tool_accuracy"])
@@ -134,7 +136,8 @@ def test_pretrain_step_val_loss_and_unigram_baseline_recomputed(tmp_path):
                   for x, y in (val.eval_batch(i) for i in range(train["eval_iters"]))]
     assert float(torch.stack(losses).mean()) == pytest.approx(summary["final_val_loss"], abs=1e-4)
     # the unigram baseline: the val tokens' cross-entropy under add-one train-token frequencies
-    tokens = {split: np.concatenate([np.asarray(open_shard(p), dtype=np.int64) for p in shard_paths(data, split)])
+    tokens = {split: np.concatenate([np.asarray(open_shard(p), dtype=np.int64) for p in shard_paths(data,
+                                                                                                    split)])
               for split in ("train", "val")}
     counts = np.bincount(tokens["train"], minlength=TokenShards(data, "train").vocab_size) + 1.0
     expected = -np.log(counts / counts.sum())[tokens["val"]].mean()

@@ -29,7 +29,8 @@ def test_out_overrides_the_default_folder(tmp_path, runs_dir):
     assert run.path.is_dir()
 
 
-@pytest.mark.parametrize("name", ["../../x", "/abs/path", "ada\n", "a/b", "..", ".hidden", "x" * 101, "tab\tname"])
+@pytest.mark.parametrize("name", ["../../x", "/abs/path", "ada\n", "a/b", "..", ".hidden", "x" * 101,
+                                  "tab\tname"])
 def test_names_cannot_escape_the_runs_folder(runs_dir, name):
     from llmlab.runs import check_name
 
@@ -58,13 +59,19 @@ def test_a_second_run_never_replaces_the_first(tmp_path):
     first.log({"step": 1, "loss": 2.0})
     with pytest.raises(LabError) as err:
         RunFolder.start("charlm", out=folder)
-    assert "already holds a run" in err.value.message and "--resume" in err.value.hint and "--overwrite" in err.value.hint
+    assert (
+        "already holds a run" in err.value.message
+        and "--resume" in err.value.hint
+        and "--overwrite" in err.value.hint
+    )
     assert first.metrics() == [{"step": 1, "loss": 2.0}]                      # untouched
     assert RunFolder.start("charlm", out=folder, resume=True).metrics() == first.metrics()
     replaced = RunFolder.start("charlm", out=folder, overwrite=True)
-    assert first.metrics() and replaced.metrics() == []     # kept until the new run writes, so a failure loses nothing
+    # kept until the new run writes, so a failure loses nothing
+    assert first.metrics() and replaced.metrics() == []
     replaced.log({"step": 1, "loss": 1.5})
-    assert first.metrics() == replaced.metrics() == [{"step": 1, "loss": 1.5}]   # replaced, as asked, never mixed
+    # replaced, as asked, never mixed
+    assert first.metrics() == replaced.metrics() == [{"step": 1, "loss": 1.5}]
     with pytest.raises(LabError, match="contradict"):
         RunFolder.start("charlm", out=folder, resume=True, overwrite=True)
 
@@ -115,7 +122,9 @@ def test_unknown_or_bad_override_is_a_clear_error():
 def test_overrides_are_routed_to_the_group_that_owns_the_key():
     from llmlab.config import route_overrides
 
-    routed = route_overrides(["lr=1", "n_layer=2", "seed=3"], {"model": {"n_layer"}, "training": {"lr", "seed"}}, "x")
+    routed = route_overrides(["lr=1", "n_layer=2", "seed=3"], {"model": {"n_layer"}, "training": {"lr",
+                                                                                                  "seed"}},
+                                                                                                  "x")
     assert routed == {"model": ["n_layer=2"], "training": ["lr=1", "seed=3"]}
     with pytest.raises(LabError) as err:
         route_overrides(["depth=3"], {"model": {"n_layer"}, "training": {"lr"}}, "a char LM")

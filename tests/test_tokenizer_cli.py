@@ -93,5 +93,6 @@ def test_roadmap_step_quick_passes_its_checks(tmp_path):
     assert len(hf) == summary["vocab_size"]
     val = [d.text for d in load_corpus("python-docs").split()[1].documents]
     n_tokens = sum(len(ids) for ids in hf(val, add_special_tokens=False).input_ids)
-    assert sum(len(t.encode("utf-8")) for t in val) / n_tokens == pytest.approx(summary["val_bytes_per_token"],
-                                                                                abs=1e-4)
+    assert sum(len(t.encode("utf-8")) for t in val) / n_tokens == pytest.approx(
+        summary["val_bytes_per_token"], abs=1e-4
+    )

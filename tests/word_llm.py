@@ -1,6 +1,7 @@
 """A scripted `LLM` for tests of the logic above a model (context plans, sessions, the chat UI): one token per
 whitespace-separated word, the context window the test chooses, and the answer's words from `answer(prompt)`,
-streamed one word (plus a space) at a time up to max_new_tokens. It records every prompt and SamplingParams."""
+streamed one word (plus a space) at a time up to max_new_tokens. It records every prompt and
+SamplingParams."""
 
 from collections.abc import Callable, Iterator
 

@@ -1,5 +1,6 @@
 """Atomic rebuilds: a whole result folder is replaced in one rename, so a failure or a SIGKILL at any moment
-leaves the old version whole (or the new one), never a mix of the two. (One file: llmlab.runs.write_text_atomic.)
+leaves the old version whole (or the new one), never a mix of the two. (One file:
+llmlab.runs.write_text_atomic.)
 
     with rebuild_dir(out, owned=["train_*.bin", "val_*.bin", "tokenizer", "summary.json"]) as tmp:
         build(tmp)                                  # raise or die here: `out` is as it was
@@ -7,8 +8,8 @@ leaves the old version whole (or the new one), never a mix of the two. (One file
         read_modify_write(folder)
 
 A rebuild is built in a hidden sibling `.NAME.PID.XXXX.rebuild/` and exchanged with the old folder in one
-`renameat2(RENAME_EXCHANGE)` (Linux; `renamex_np(RENAME_SWAP)` on macOS). Where neither exists it falls back to
-two renames (old aside, new in); a kill between them leaves the old folder beside its name, and the next
+`renameat2(RENAME_EXCHANGE)` (Linux; `renamex_np(RENAME_SWAP)` on macOS). Where neither exists it falls back
+to two renames (old aside, new in); a kill between them leaves the old folder beside its name, and the next
 rebuild puts it back. Entries of the old folder that the command does not write (`owned` says which it does)
 are carried into the new one by hard links, so a user's own files in an output folder survive a rebuild.
 """
@@ -37,7 +38,8 @@ _locks_guard = threading.Lock()
 
 @contextlib.contextmanager
 def locked(folder: str | Path) -> Iterator[None]:
-    """Hold the lock of `folder` (re-entrant; one per resolved path, shared by every object in this process)."""
+    """Hold the lock of `folder` (re-entrant; one per resolved path, shared by every object in this
+    process)."""
     key = str(Path(folder).resolve())
     with _locks_guard:
         lock = _locks.setdefault(key, threading.RLock())
@@ -86,7 +88,8 @@ def glob_escape(name: str) -> str:
 
 
 def _owner_alive(leftover: Path, name: str) -> bool:
-    """Whether the process whose pid is in `.NAME.PID.XXXX.kind` still runs (its rebuild is not a leftover)."""
+    """Whether the process whose pid is in `.NAME.PID.XXXX.kind` still runs (its rebuild is not a
+    leftover)."""
     try:
         pid = int(leftover.name[len(name) + 2:].split(".", 1)[0])
     except ValueError:

@@ -71,7 +71,8 @@ def config_dict(cfg: Any) -> dict[str, Any]:
     return json.loads(json.dumps(data, default=str))
 
 
-def route_overrides(overrides: list[str] | None, groups: dict[str, set[str]], owner: str) -> dict[str, list[str]]:
+def route_overrides(overrides: list[str] | None, groups: dict[str, set[str]], owner: str) -> dict[str,
+                                                                                                  list[str]]:
     """Send each "key=value" to the group whose settings hold the key (e.g. model vs training settings).
 
     `groups` maps a group name to its setting names, first match wins; an unknown key fails and lists
@@ -83,6 +84,7 @@ def route_overrides(overrides: list[str] | None, groups: dict[str, set[str]], ow
         group = next((name for name, keys in groups.items() if key in keys), None)
         if group is None:
             raise LabError(f"unknown setting {key!r} for {owner}",
-                           hint="; ".join(f"{name} settings: {', '.join(sorted(keys))}" for name, keys in groups.items()))
+                           hint="; ".join(f"{name} settings: {', '.join(sorted(keys))}" for name,
+                                          keys in groups.items()))
         routed[group].append(item)
     return routed

@@ -1,4 +1,5 @@
-"""`resolve_device(name)`: "auto" -> "cuda" when a GPU is visible, else "cpu"; a clear error for cuda without one.
+"""`resolve_device(name)`: "auto" -> "cuda" when a GPU is visible, else "cpu"; a clear error for cuda without
+one.
 
     device = resolve_device("auto")
 

@@ -25,9 +25,10 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def local_model_dir(spec: str | Path, hint: str | None = None) -> Path | None:
-    """The folder a model spec names, or None for a Hub name ("gpt2", "org/name"). A spec that looks like a path
-    must exist, and a missing one is a "no such directory" error, never a trip to the Hub: it starts with '.',
-    '/' or '~', has two '/' or more, or its first part is a folder here (runs/nope, with runs/ in this folder)."""
+    """The folder a model spec names, or None for a Hub name ("gpt2", "org/name"). A spec that looks like a
+    path must exist, and a missing one is a "no such directory" error, never a trip to the Hub: it starts with
+    '.', '/' or '~', has two '/' or more, or its first part is a folder here (runs/nope, with runs/ in this
+    folder)."""
     from llmlab.errors import LabError
 
     text = str(spec)
@@ -38,7 +39,11 @@ def local_model_dir(spec: str | Path, hint: str | None = None) -> Path | None:
     if path.exists():
         raise LabError(f"{text} is a file, not a model directory", hint=hint)
     head = text.split("/", 1)[0]
-    if text.startswith((".", "/", "~")) or text.count("/") > 1 or ("/" in text and Path(head).expanduser().is_dir()):
+    if (
+        text.startswith((".", "/", "~"))
+        or text.count("/") > 1
+        or ("/" in text and Path(head).expanduser().is_dir())
+    ):
         raise LabError(f"no model directory {text!r}: no such directory", hint=hint)
     return None
 
@@ -94,7 +99,8 @@ def load_causal_lm(spec: str | Path, device: str = "cpu", dtype: str = "auto", r
     except OSError as exc:
         where = "" if local else f"there is no directory {source!r} here, and "
         raise LabError(f"cannot load the model {source!r}: {where}{str(exc).splitlines()[0]}",
-                       hint=hint or "a Hub name needs a network the first time; offline, give a model directory "
+                       hint=hint or "a Hub name needs a network the first time; offline, give a model "
+                                    "directory "
                                     "(llmlab pretrain / finetune write them)") from None
     return model.to(device).eval(), load_hf_tokenizer(source, required=require_tokenizer)
 

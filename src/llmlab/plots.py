@@ -151,7 +151,8 @@ def plot_heatmaps(panels: Sequence[tuple[str, Any]], path: str | Path, ncols: in
             bound = float(np.nanmax(np.abs(values))) if values.size else 0.0
             lo_i, hi_i = -max(bound, 1e-12), max(bound, 1e-12)
         panel_cmap = "RdBu_r" if diverging and cmap == "viridis" else cmap
-        image = ax.imshow(values, cmap=panel_cmap, vmin=lo_i, vmax=hi_i, aspect="auto", interpolation="nearest")
+        image = ax.imshow(values, cmap=panel_cmap, vmin=lo_i, vmax=hi_i, aspect="auto",
+                          interpolation="nearest")
         ax.set_title(label, fontsize=8)
         row, col = divmod(index, ncols)
         small = max(values.shape) <= 40

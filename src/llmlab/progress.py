@@ -99,5 +99,6 @@ def progress_bar(total: float | None, description: str, unit: str = "it",
                TaskProgressColumn(), _RateColumn(), TimeElapsedColumn(), _TimeLeftColumn(),
                TextColumn("{task.fields[status]}")]
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(description, total=total, unit=unit, rate=None, status="", time_budget=time_budget)
+        task = progress.add_task(description, total=total, unit=unit, rate=None, status="",
+                                 time_budget=time_budget)
         yield Bar(progress, task, unit)

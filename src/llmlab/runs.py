@@ -40,11 +40,12 @@ def runs_root() -> Path:
 
 
 def check_name(name: str, what: str = "run name") -> str:
-    """`name` if it is one plain folder name, else a LabError. Names become folders under runs/, so a '/', '..',
-    an absolute path or a control character would write outside it; fullmatch, because re.match's `$` also
-    accepts a trailing newline ("ada\\n")."""
+    """`name` if it is one plain folder name, else a LabError. Names become folders under runs/, so a '/',
+    '..', an absolute path or a control character would write outside it; fullmatch, because re.match's `$`
+    also accepts a trailing newline ("ada\\n")."""
     if not isinstance(name, str) or not NAME_RULE.fullmatch(name):
-        raise LabError(f"{name!r} is not a usable {what}", hint=NAME_HINT + "; to write anywhere else give --out DIR")
+        raise LabError(f"{name!r} is not a usable {what}",
+                       hint=NAME_HINT + "; to write anywhere else give --out DIR")
     return name
 
 
@@ -94,7 +95,11 @@ def resume_command() -> str | None:
             elif param.secondary_opts:
                 parts.append(max(param.secondary_opts, key=len))
         else:
-            parts += [item for v in (value if getattr(param, "multiple", False) else [value]) for item in (flag, str(v))]
+            parts += [
+                item
+                for v in (value if getattr(param, "multiple", False) else [value])
+                for item in (flag, str(v))
+            ]
     return shlex.join(parts + ["--resume"])
 
 
@@ -116,29 +121,33 @@ def jsonable(value: Any) -> Any:
 @dataclass
 class RunFolder:
     path: Path
-    # set by claim(overwrite=True): the earlier run is deleted at this run's first write, so a command that fails
-    # before it has anything to write leaves the earlier run whole
+    # set by claim(overwrite=True): the earlier run is deleted at this run's first write, so a command that
+    # fails before it has anything to write leaves the earlier run whole
     replacing: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def create(cls, project: str, name: str | None = None, out: str | Path | None = None) -> RunFolder:
-        """`out` wins when given; else runs/<project>/<name or a timestamp>. The folder appears on the first write."""
+        """`out` wins when given; else runs/<project>/<name or a timestamp>. The folder appears on the first
+        write."""
         if out:
             return cls(Path(out))
         return cls(runs_root() / project / (check_name(name) if name else time.strftime("%Y%m%d-%H%M%S")))
 
     @classmethod
-    def start(cls, project: str, name: str | None = None, out: str | Path | None = None, *, resume: bool = False,
+    def start(cls, project: str, name: str | None = None, out: str | Path | None = None, *,
+              resume: bool = False,
               overwrite: bool = False) -> RunFolder:
-        """The folder of a training run: `create`, then `claim` it (refuse an earlier run unless resume/overwrite)."""
+        """The folder of a training run: `create`, then `claim` it (refuse an earlier run unless
+        resume/overwrite)."""
         run = cls.create(project, name, out)
         run.claim(resume=resume, overwrite=overwrite)
         return run
 
     def claim(self, resume: bool = False, overwrite: bool = False, clear: bool = True) -> None:
-        """The one rule for starting a run in a folder. An empty or new folder is fine; one that already holds a
-        run needs `resume` (continue it) or `overwrite` (replace it: the earlier run is deleted at the first write,
-        unless `clear` is False for a caller that replaces its outputs itself); `resume` needs a run to continue."""
+        """The one rule for starting a run in a folder. An empty or new folder is fine; one that already holds
+        a run needs `resume` (continue it) or `overwrite` (replace it: the earlier run is deleted at the first
+        write, unless `clear` is False for a caller that replaces its outputs itself); `resume` needs a run to
+        continue."""
         if resume and overwrite:
             raise LabError("--resume and --overwrite contradict each other",
                            hint="--resume continues the run in the folder, --overwrite replaces it: give one")
@@ -146,16 +155,19 @@ class RunFolder:
         if resume:
             if not earlier:
                 raise LabError(f"nothing to resume: {self.path} holds no run",
-                               hint="drop --resume to start a new run, or point --out / --name at the run to continue")
+                               hint="drop --resume to start a new run, or point --out / --name at the run to "
+                                    "continue")
             return
         if not earlier:
             return
         shown = ", ".join(earlier[:4]) + (", ..." if len(earlier) > 4 else "")
         if not overwrite:
             raise LabError(f"{self.path} already holds a run ({shown})",
-                           hint="continue it with --resume, replace it with --overwrite, or choose another --out / --name")
+                           hint="continue it with --resume, replace it with --overwrite, or choose another "
+                                "--out / --name")
         if not any((self.path / marker).exists() for marker in RUN_MARKERS):
-            raise LabError(f"{self.path} holds files that are not an llmlab run ({shown}); --overwrite deletes only runs",
+            raise LabError(f"{self.path} holds files that are not an llmlab run ({shown}); --overwrite "
+                           f"deletes only runs",
                            hint="choose a new or empty folder with --out")
         self.replacing = clear
 

@@ -71,7 +71,8 @@ class CellRNN(nn.Module):
         for t in range(ids.shape[1]):
             inp = x[:, t]
             for layer in range(n):
-                w = [getattr(m.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                w = [getattr(m.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih",
+                                                                     "bias_hh")]
                 if self.kind == "lstm":
                     hs[layer], cs[layer] = lstm_cell(inp, hs[layer], cs[layer], *w)
                 else:

@@ -1,4 +1,5 @@
-"""`llmlab charlm ...`: train an RNN/LSTM/GRU/Transformer on characters, sample it, compare decoders and models.
+"""`llmlab charlm ...`: train an RNN/LSTM/GRU/Transformer on characters, sample it, compare decoders and
+models.
 
     llmlab charlm train --arch transformer --corpus tinyshakespeare --out runs/charlm/gpt --max-time 120
     llmlab charlm sample --model runs/charlm/gpt --strategy top-p --prompt "ROMEO:"
@@ -24,14 +25,17 @@ PRESET_HELP = "tiny, cpu, nanogpt-baby, shakespeare-char or gpu"
 
 @app.command()
 def train(arch: str = option("transformer", "--arch", old=["--model"], help=ARCH_HELP),
-          corpus: str = typer.Option("tinyshakespeare", "--corpus", help="python-docs, tinyshakespeare, a file or folder"),
+          corpus: str = typer.Option("tinyshakespeare", "--corpus",
+                                     help="python-docs, tinyshakespeare, a file or folder"),
           out: Path = typer.Option(None, "--out", help="run folder (default runs/charlm/<arch>)"),
           preset: str = typer.Option("cpu", "--preset", help=PRESET_HELP),
-          max_time: float = typer.Option(None, "--max-time", help="stop after this many seconds (then eval + save)"),
+          max_time: float = typer.Option(None, "--max-time",
+                                         help="stop after this many seconds (then eval + save)"),
           max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
           overrides: list[str] = typer.Option(None, "--set", help="key=value (model or training setting)"),
           resume: bool = typer.Option(False, "--resume", help="continue from the run folder's checkpoint"),
-          overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
+          overwrite: bool = typer.Option(False, "--overwrite",
+                                         help="replace the run already in the run folder"),
           as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Train one model; writes metrics.jsonl, loss.png, samples, checkpoint/ and best/ into the run folder."""
     from llmlab.charlm.models import ARCHITECTURES
@@ -113,7 +117,8 @@ def _print_decoding(rows) -> None:
     for r in rows:
         ppl = f"{r['perplexity']:.2f}" if r["perplexity"] else "-"
         table.add_row(r["strategy"], r["text"][:300],
-                      f"{r['distinct_1']:.2f}/{r['distinct_2']:.2f}/{r['distinct_3']:.2f}", f"{r['rep_16']:.2f}", ppl)
+                      f"{r['distinct_1']:.2f}/{r['distinct_2']:.2f}/{r['distinct_3']:.2f}",
+                      f"{r['rep_16']:.2f}", ppl)
     console.print(table)
 
 
@@ -125,7 +130,8 @@ def compare_models(corpus: str = typer.Option("python-docs", "--corpus"),
                                        help="comma-separated architectures"),
                    overrides: list[str] = typer.Option(None, "--set"),
                    out: Path = typer.Option(None, "--out"),
-                   overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier comparison's runs"),
+                   overwrite: bool = typer.Option(False, "--overwrite",
+                                                  help="replace an earlier comparison's runs"),
                    as_json: bool = typer.Option(False, "--json")) -> None:
     """Train each architecture for the same wall time on one corpus; one picture of their val losses."""
     from llmlab.charlm.compare import compare_architectures

@@ -40,8 +40,14 @@ def compare_architectures(corpus: str, models: list[str], preset: str, max_time:
         val = [(r["elapsed_s"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
         if val:
             series[model] = tuple(zip(*val, strict=True))
-    plot_curves(series, run.file("architectures.png"), title=f"val loss on {corpus}, " + (f"{max_steps} steps each" if max_steps else f"{max_time:.0f} s each"),
-                xlabel="seconds of training", ylabel="val loss (nats/char)")
+    plot_curves(
+        series,
+        run.file("architectures.png"),
+        title=f"val loss on {corpus}, "
+        + (f"{max_steps} steps each" if max_steps else f"{max_time:.0f} s each"),
+        xlabel="seconds of training",
+        ylabel="val loss (nats/char)",
+    )
     best = min(results, key=lambda m: results[m]["best_val_loss"] or float("inf"))
     summary = {"corpus": corpus, "preset": preset, "seconds_per_model": max_time, "models": results,
                "best_model": best, "picture": "architectures.png", "run": str(run.path)}

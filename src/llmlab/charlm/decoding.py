@@ -36,10 +36,12 @@ def decode(model, tokenizer, prompt: str, strategy: str, tokens: int = 200, temp
             text = text.split(s)[0]
         return text
     settings = {"greedy": dict(temperature=0.0), "sample": dict(temperature=temperature),
-                "top-k": dict(temperature=temperature, top_k=top_k), "top-p": dict(temperature=temperature, top_p=top_p)}
+                "top-k": dict(temperature=temperature, top_k=top_k), "top-p": dict(temperature=temperature,
+                                                                                   top_p=top_p)}
     if strategy not in settings:
         raise LabError(f"unknown strategy {strategy!r}", hint="use one of " + ", ".join(STRATEGIES))
-    params = SamplingParams(max_new_tokens=tokens, seed=seed, stop=stop, repetition_penalty=repetition_penalty,
+    params = SamplingParams(max_new_tokens=tokens, seed=seed, stop=stop,
+                            repetition_penalty=repetition_penalty,
                             **settings[strategy])
     return generate(model, ids, params, tokenizer=tokenizer).texts[0]
 
@@ -74,12 +76,14 @@ def own_perplexity(model, tokenizer, prompt: str, continuation: str) -> float | 
     return math.exp(nll / len(new))
 
 
-def compare_decoding(model, tokenizer, prompt: str, tokens: int = 200, seed: int = 0, temperature: float = 0.8,
+def compare_decoding(model, tokenizer, prompt: str, tokens: int = 200, seed: int = 0,
+                     temperature: float = 0.8,
                      top_k: int = 20, top_p: float = 0.9, beams: int = 4) -> list[dict[str, Any]]:
     rows = []
     for strategy in STRATEGIES:
         text = decode(model, tokenizer, prompt, strategy, tokens, temperature, top_k, top_p, beams, seed)
         rows.append({"strategy": strategy, "text": text, "distinct_1": distinct_n(text, 1),
                      "distinct_2": distinct_n(text, 2), "distinct_3": distinct_n(text, 3),
-                     "rep_16": repetition_rate(text), "perplexity": own_perplexity(model, tokenizer, prompt, text)})
+                     "rep_16": repetition_rate(text), "perplexity": own_perplexity(model, tokenizer, prompt,
+                                                                                   text)})
     return rows

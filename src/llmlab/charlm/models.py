@@ -32,11 +32,18 @@ class CharRNN(nn.Module):
 
     stateful = True   # decoders keep the hidden state between steps (llmlab.generation.steppers)
 
-    def __init__(self, kind: str, vocab_size: int, n_embd: int, hidden: int, n_layer: int, dropout: float = 0.0):
+    def __init__(self, kind: str, vocab_size: int, n_embd: int, hidden: int, n_layer: int,
+                 dropout: float = 0.0):
         super().__init__()
         if kind not in ("rnn", "lstm", "gru"):
             raise LabError(f"unknown recurrent cell {kind!r}", hint="use rnn, lstm or gru")
-        self.kind, self.vocab_size, self.n_embd, self.hidden, self.n_layer = kind, vocab_size, n_embd, hidden, n_layer
+        self.kind, self.vocab_size, self.n_embd, self.hidden, self.n_layer = (
+            kind,
+            vocab_size,
+            n_embd,
+            hidden,
+            n_layer,
+        )
         self.dropout = dropout
         cell = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
         self.embed = nn.Embedding(vocab_size, n_embd)
@@ -51,7 +58,8 @@ class CharRNN(nn.Module):
         return self.head(self.drop(h)), state            # (B, T, V)
 
     def config_dict(self) -> dict[str, Any]:
-        return {"model": self.kind, "vocab_size": self.vocab_size, "n_embd": self.n_embd, "hidden": self.hidden,
+        return {"model": self.kind, "vocab_size": self.vocab_size, "n_embd": self.n_embd,
+                "hidden": self.hidden,
                 "n_layer": self.n_layer, "dropout": self.dropout}
 
 
@@ -95,7 +103,8 @@ def load_charlm(directory: str | Path, device: str | torch.device = "cpu") -> tu
         from safetensors.torch import load_file
 
         cfg = json.loads(meta.read_text(encoding="utf-8"))
-        model = CharRNN(cfg["model"], cfg["vocab_size"], cfg["n_embd"], cfg["hidden"], cfg["n_layer"], cfg["dropout"])
+        model = CharRNN(cfg["model"], cfg["vocab_size"], cfg["n_embd"], cfg["hidden"], cfg["n_layer"],
+                        cfg["dropout"])
         model.load_state_dict(load_file(str(path / "model.safetensors")))
     else:
         from transformers import AutoModelForCausalLM

@@ -1,4 +1,5 @@
-"""Char-LM presets: named, measured recipes (`--preset`), each a CharLMConfig with `--set key=value` overrides.
+"""Char-LM presets: named, measured recipes (`--preset`), each a CharLMConfig with `--set key=value`
+overrides.
 
     cfg = resolve("lstm", preset="cpu", overrides=["hidden=384", "lr=2e-3"])
 Keys of the model (block_size, n_layer, ...) and of the training loop (lr, max_steps, ...: any TrainConfig
@@ -56,11 +57,13 @@ def _cpu(model: str) -> CharLMConfig:
     1000 steps, val 1.92 against 2.10 for lr 1e-3; 3e-3 gave 1.94, 6e-3 1.91). RNNs: 2 cells of 384,
     batch 32 (their time steps are sequential, so larger batches are nearly free)."""
     if model == "transformer":
-        return CharLMConfig(model=model, preset="cpu", block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0,
+        return CharLMConfig(model=model, preset="cpu", block_size=64, n_layer=4, n_head=4, n_embd=128,
+                            dropout=0.0,
                             train=_train(max_steps=2000, batch_size=12, lr=4e-3, min_lr=1e-4, warmup_steps=50,
                                          weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250,
                                          eval_iters=20, log_interval=10))
-    return CharLMConfig(model=model, preset="cpu", block_size=64, n_layer=2, n_embd=128, hidden=384, dropout=0.0,
+    return CharLMConfig(model=model, preset="cpu", block_size=64, n_layer=2, n_embd=128, hidden=384,
+                        dropout=0.0,
                         train=_train(max_steps=2000, batch_size=32, lr=2e-3, min_lr=1e-4, warmup_steps=50,
                                      weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250,
                                      eval_iters=20, log_interval=10))
@@ -68,7 +71,8 @@ def _cpu(model: str) -> CharLMConfig:
 
 def _shakespeare_char(model: str) -> CharLMConfig:
     """nanoGPT's GPU recipe (config/train_shakespeare_char.py): 6x6x384, context 256, batch 64, 5000 iters."""
-    return CharLMConfig(model=model, preset="shakespeare-char", block_size=256, n_layer=6, n_head=6, n_embd=384,
+    return CharLMConfig(model=model, preset="shakespeare-char", block_size=256, n_layer=6, n_head=6,
+                        n_embd=384,
                         hidden=1024, dropout=0.2,
                         train=_train(max_steps=5000, batch_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=100,
                                      weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250,
@@ -94,7 +98,8 @@ def resolve(model: str, preset: str = "cpu", overrides: list[str] | None = None,
         raise LabError(f"unknown preset {preset!r}", hint="choose one of " + ", ".join(PRESETS))
     cfg = PRESETS[preset](model)
     own = {f.name for f in dataclasses.fields(CharLMConfig)} - {"train"}
-    routed = route_overrides(overrides, {"model": own, "training": {f.name for f in dataclasses.fields(TrainConfig)}},
+    routed = route_overrides(overrides, {"model": own,
+                                         "training": {f.name for f in dataclasses.fields(TrainConfig)}},
                              "a char LM")
     mine, theirs = routed["model"], routed["training"]
     cfg = apply_overrides(cfg, mine)

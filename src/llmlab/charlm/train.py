@@ -32,7 +32,8 @@ def corpus_ids(cfg: CharLMConfig, tokenizer=None):
 def train_charlm(cfg: CharLMConfig, out: str | Path | None = None, resume: bool = False,
                  data: tuple[np.ndarray, np.ndarray, Any] | None = None, overwrite: bool = False,
                  resume_command: str | None = None) -> dict[str, Any]:
-    """A folder that already holds a run is refused unless `resume` (continue it) or `overwrite` (replace it)."""
+    """A folder that already holds a run is refused unless `resume` (continue it) or `overwrite` (replace
+    it)."""
     import torch
 
     from llmlab.training import TokenWindows, Trainer

@@ -1,4 +1,5 @@
-"""One optimizer step written out in plain PyTorch: the schedule's lr, backward, clipping by the global norm, AdamW.
+"""One optimizer step written out in plain PyTorch: the schedule's lr, backward, clipping by the global norm,
+AdamW.
 
     loss, grad_norm, lr = train_step(model, optimizer, x, y, step, cfg)     # cfg: a TrainConfig
 It is what `llmlab.training.Trainer` does each step through accelerate, without gradient accumulation,

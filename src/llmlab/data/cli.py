@@ -11,7 +11,9 @@ app = typer.Typer(help="Corpora: python-docs, python-stdlib, tinyshakespeare, hf
 
 
 @app.command("info")
-def info(corpus: str = typer.Argument(..., help="python-docs | python-stdlib | tinyshakespeare | hf:NAME[:SPLIT] | PATH"),
+def info(corpus: str = typer.Argument(...,
+                                      help="python-docs | python-stdlib | tinyshakespeare | hf:NAME[:SPLIT] "
+                                           "| PATH"),
          as_json: bool = typer.Option(False, "--json", help="print the figures as JSON")) -> None:
     """Show documents, bytes, characters, the train/val split and a sample."""
     from llmlab.data import load_corpus
@@ -28,14 +30,19 @@ def info(corpus: str = typer.Argument(..., help="python-docs | python-stdlib | t
 
 @app.command("prepare")
 def prepare_command(
-        corpus: str = typer.Option(..., "--corpus", help="python-stdlib | python-docs | hf:NAME[:SPLIT] | PATH"),
-        tokenizer: str = typer.Option(..., "--tokenizer", help="an llmlab tokenizer folder, or a Hub tokenizer (gpt2)"),
-        out: str = typer.Option(..., "--out", help="folder for the shards, the tokenizer copy and summary.json"),
-        max_documents: int = typer.Option(None, "--max-documents", help="read at most N documents (streams hf:)"),
+        corpus: str = typer.Option(..., "--corpus",
+                                   help="python-stdlib | python-docs | hf:NAME[:SPLIT] | PATH"),
+        tokenizer: str = typer.Option(..., "--tokenizer",
+                                      help="an llmlab tokenizer folder, or a Hub tokenizer (gpt2)"),
+        out: str = typer.Option(..., "--out",
+                                help="folder for the shards, the tokenizer copy and summary.json"),
+        max_documents: int = typer.Option(None, "--max-documents",
+                                          help="read at most N documents (streams hf:)"),
         workers: int = typer.Option(0, "--workers", help="tokenising processes (0: one per core)"),
         overrides: list[str] = typer.Option(None, "--set", help="key=value for PrepareConfig or CleanConfig"),
         as_json: bool = typer.Option(False, "--json", help="print the report as JSON")) -> None:
-    """Clean, de-duplicate, split and tokenise a corpus into token shards, reporting what each stage removed."""
+    """Clean, de-duplicate, split and tokenise a corpus into token shards, reporting what each stage
+    removed."""
     from llmlab.data.prepare import prepare, removed_table, split_overrides
 
     cfg, clean = split_overrides(list(overrides or []) + [f"workers={workers}"]

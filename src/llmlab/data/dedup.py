@@ -89,7 +89,8 @@ def near_dedup(docs: list[Document], threshold: float = 0.8, num_perm: int = 128
         from datasketch import LeanMinHash, MinHash, MinHashLSH
     except ImportError:
         raise LabError("near-duplicate removal needs the datasketch package",
-                       hint="pip install datasketch (or 'llmlab[pretrain]'), or turn it off with near_dedup=false") from None
+                       hint="pip install datasketch (or 'llmlab[pretrain]'), or turn it off with "
+                            "near_dedup=false") from None
     from functools import partial
 
     signatures = map_fn(partial(minhash_signature, num_perm=num_perm, ngram=ngram), (d.text for d in docs))

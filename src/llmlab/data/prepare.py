@@ -1,5 +1,6 @@
 """The pretraining data pipeline: corpus -> clean -> exact and near de-duplication -> train/val split
--> tokenisation in parallel processes -> token shards, with a report of what each stage removed (`OUT/summary.json`).
+-> tokenisation in parallel processes -> token shards, with a report of what each stage removed
+(`OUT/summary.json`).
 
     report = prepare("python-stdlib", tokenizer="runs/tokenizer/bpe", out="data/stdlib")
     llmlab data prepare --corpus python-stdlib --tokenizer runs/tokenizer/bpe --out data/stdlib
@@ -35,7 +36,8 @@ from llmlab.progress import progress_bar
 from llmlab.runs import RunFolder
 
 EOT = "<|endoftext|>"
-PREPARED = ("train_*.bin", "val_*.bin", "tokenizer", "summary.json")   # what a run writes into OUT (and replaces)
+# what a run writes into OUT (and replaces)
+PREPARED = ("train_*.bin", "val_*.bin", "tokenizer", "summary.json")
 
 
 @dataclass
@@ -104,9 +106,11 @@ def open_tokenizer(spec: str | Path) -> Any:
 
         return HFTokenizerAdapter(load_hf_tokenizer(spec))
     except Exception as exc:
-        raise LabError(f"no tokenizer at {spec!r}: not an llmlab tokenizer folder, and transformers could not "
+        raise LabError(f"no tokenizer at {spec!r}: not an llmlab tokenizer folder, and transformers could "
+                       f"not "
                        f"load it ({type(exc).__name__})",
-                       hint="train one with `llmlab tokenizer train --out DIR`, or name a Hub tokenizer such as "
+                       hint="train one with `llmlab tokenizer train --out DIR`, or name a Hub tokenizer such "
+                            "as "
                             "gpt2 (needs a network once)") from exc
 
 
@@ -159,7 +163,8 @@ def _pool(workers: int, tokenizer_dir: Path):
 
 
 def tokenize_to_shards(docs: list[Document], split: str, tokenizer_dir: Path, out: Path, vocab_size: int,
-                       eot_id: int | None, cfg: PrepareConfig, pool: Any, meta: dict[str, Any]) -> ShardWriter:
+                       eot_id: int | None, cfg: PrepareConfig, pool: Any, meta: dict[str,
+                                                                                     Any]) -> ShardWriter:
     chunks = list(_chunks(docs))
     writer = ShardWriter(out, split, vocab_size, eot_id, cfg.shard_tokens, meta)
     if pool is None:
@@ -170,7 +175,8 @@ def tokenize_to_shards(docs: list[Document], split: str, tokenizer_dir: Path, ou
     with progress_bar(len(docs), f"tokenise {split}", unit="B") as bar:
         for chunk, ids in zip(chunks, results, strict=True):
             if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-                raise LabError(f"the tokenizer produced id {int(ids.max())} outside its vocabulary of {vocab_size}",
+                raise LabError(f"the tokenizer produced id {int(ids.max())} outside its vocabulary of "
+                               f"{vocab_size}",
                                hint="the tokenizer folder looks inconsistent; save it again")
             writer.add(ids, documents=len(chunk))
             bar.advance(len(chunk), amount=sum(len(t.encode("utf-8")) for t in chunk))

@@ -70,7 +70,8 @@ def open_shard(path: str | Path) -> np.memmap:
 
 
 class ShardWriter:
-    """Stream token ids into numbered shards `<split>_000000.bin`, each `shard_tokens` long (the last shorter)."""
+    """Stream token ids into numbered shards `<split>_000000.bin`, each `shard_tokens` long (the last
+    shorter)."""
 
     def __init__(self, folder: str | Path, split: str, vocab_size: int, eot_id: int | None,
                  shard_tokens: int = 100_000_000, meta: dict[str, Any] | None = None):
@@ -158,4 +159,5 @@ class TokenShards:
     def check_block(self, block_size: int) -> None:
         if self.n_tokens < block_size + 1:
             raise LabError(f"the {self.split!r} shards hold {self.n_tokens} tokens, fewer than one window of "
-                           f"{block_size + 1}", hint="use a larger corpus or a smaller context (--set block_size=...)")
+                           f"{block_size + 1}",
+                           hint="use a larger corpus or a smaller context (--set block_size=...)")

@@ -47,7 +47,8 @@ def tinyshakespeare() -> Corpus:
 
 
 def _read_files(name: str, root: Path, files: list[Path]) -> Corpus:
-    """Decode each file as UTF-8; bytes that are not UTF-8 become U+FFFD and are reported, binaries skipped."""
+    """Decode each file as UTF-8; bytes that are not UTF-8 become U+FFFD and are reported, binaries
+    skipped."""
     docs, notes, replaced, binaries = [], [], [], []
     for path in files:
         data = path.read_bytes()
@@ -88,7 +89,8 @@ def huggingface(spec: str, max_documents: int | None = None) -> Corpus:
     name, _, split = rest.partition(":")
     split = split or "train"
     if not name:
-        raise LabError(f"{spec!r} names no dataset", hint="write hf:<dataset>[:<split>], e.g. hf:roneneldan/TinyStories")
+        raise LabError(f"{spec!r} names no dataset",
+                       hint="write hf:<dataset>[:<split>], e.g. hf:roneneldan/TinyStories")
     offline_unless_reachable()
     try:
         import datasets
@@ -97,13 +99,15 @@ def huggingface(spec: str, max_documents: int | None = None) -> Corpus:
         rows = ds.take(max_documents) if max_documents is not None else ds
         docs = []
         for i, row in enumerate(rows):
-            text = row.get("text") if "text" in row else next((v for v in row.values() if isinstance(v, str)), None)
+            text = row.get("text") if "text" in row else next((v for v in row.values() if isinstance(v, str)),
+                                                              None)
             if text:
                 docs.append(Document(f"{name}/{split}/{i}", text))
     except Exception as exc:  # offline, unknown dataset, no text column: all end here
         raise LabError(f"could not load the Hugging Face dataset {name!r} (split {split!r}): "
                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                       hint="this needs network access to the Hugging Face Hub or a cached copy; offline, use "
+                       hint="this needs network access to the Hugging Face Hub or a cached copy; offline, "
+                            "use "
                             "python-docs, python-stdlib or a local folder") from exc
     if not docs:
         raise LabError(f"the dataset {name!r} has no text rows in split {split!r}",

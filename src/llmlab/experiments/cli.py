@@ -1,8 +1,8 @@
 """`llmlab cot ...` and `llmlab icl ...`: prompt experiments against any model, and the offline reproductions.
 
     llmlab cot run --model hf:Qwen/Qwen2.5-0.5B-Instruct --chat --n 50      # direct vs chain of thought
-    llmlab cot train                                                        # answer-only vs scratchpad, tiny GPT
-    llmlab cot show --style cot --shots 2                                   # print a prompt
+    llmlab cot train                                                        # answer-only vs scratchpad, tiny
+    GPT llmlab cot show --style cot --shots 2                                   # print a prompt
     llmlab icl run --model openai:http://127.0.0.1:8000/v1 --shots 0,1,2,4,8
     llmlab icl train --set max_steps=2000                                   # k-shot accuracy on unseen tasks
 """
@@ -16,9 +16,11 @@ import typer
 from llmlab.flags import option
 from llmlab.llm.registry import SPEC_HELP
 
-cot_app = typer.Typer(help="Chain-of-thought: direct vs step-by-step prompting on any model; scratchpad training offline.",
+cot_app = typer.Typer(help="Chain-of-thought: direct vs step-by-step prompting on any model; scratchpad "
+                           "training offline.",
                       no_args_is_help=True)
-icl_app = typer.Typer(help="In-context learning: zero-shot vs few-shot on any model; k-shot learning of unseen tasks offline.",
+icl_app = typer.Typer(help="In-context learning: zero-shot vs few-shot on any model; k-shot learning of "
+                           "unseen tasks offline.",
                       no_args_is_help=True)
 
 OPT_HELP = "a backend option key=value, repeatable (e.g. device=cuda, model=NAME for an openai: server)"
@@ -40,7 +42,8 @@ def _ints(text: str, what: str) -> list[int]:
     try:
         values = [int(p) for p in _split(text)]
     except ValueError:
-        raise LabError(f"{what} {text!r} is not a comma-separated list of whole numbers", hint="e.g. 0,1,2,4,8") from None
+        raise LabError(f"{what} {text!r} is not a comma-separated list of whole numbers",
+                       hint="e.g. 0,1,2,4,8") from None
     if not values or min(values) < 0:
         raise LabError(f"{what} {text!r} needs at least one number, none negative", hint="e.g. 0,1,2,4,8")
     return values
@@ -57,10 +60,12 @@ def _options(opt: list[str] | None) -> dict:
 
 @cot_app.command("run")
 def cot_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
-            tasks: str = typer.Option("arithmetic", "--tasks", help="task set (arithmetic: multi-step word problems)"),
+            tasks: str = typer.Option("arithmetic", "--tasks",
+                                      help="task set (arithmetic: multi-step word problems)"),
             n: int = typer.Option(50, "--n", help="problems per condition"),
             conditions: str = typer.Option("direct-0,cot-0,direct-4,cot-4", "--conditions",
-                                           help="STYLE-SHOTS list: direct or cot, with that many worked examples"),
+                                           help="STYLE-SHOTS list: direct or cot, with that many worked "
+                                                "examples"),
             min_steps: int = typer.Option(2, "--min-steps"), max_steps: int = typer.Option(4, "--max-steps"),
             num_samples: int = option(1, "--num-samples", old=["--samples"],
                                       help="> 1: self-consistency (majority of n sampled answers)"),
@@ -69,7 +74,8 @@ def cot_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
             max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
             chat: bool = typer.Option(False, "--chat", help="send chat messages (instruction-tuned models)"),
             two_stage: bool = typer.Option(True, "--two-stage/--one-stage",
-                                           help="zero-shot CoT: ask 'Therefore, the answer is' when no answer was stated"),
+                                           help="zero-shot CoT: ask 'Therefore, the answer is' when no "
+                                                "answer was stated"),
             seed: int = typer.Option(0, "--seed"),
             opt: list[str] = typer.Option(None, "--opt", help=OPT_HELP),
             out: Path = typer.Option(None, "--out", help="run folder (default runs/cot/<name>)"),
@@ -93,15 +99,19 @@ def cot_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
     summary = cot_experiment(model, cfg, out, name, _options(opt))
     if not as_json:
         print_table(summary["table"], f"{summary['model']}: word problems")
-    print_summary({k: v for k, v in summary.items() if k not in ("table", "by_steps")}, as_json, title="cot run")
+    print_summary({k: v for k, v in summary.items() if k not in ("table", "by_steps")}, as_json,
+                  title="cot run")
 
 
 @cot_app.command("train")
-def cot_train(overrides: list[str] = typer.Option(None, "--set", help="preset override key=value (see docs/cot.md)"),
+def cot_train(overrides: list[str] = typer.Option(None, "--set",
+                                                  help="preset override key=value (see docs/cot.md)"),
               out: Path = typer.Option(None, "--out", help="run folder (default runs/cot/train)"),
-              overwrite: bool = typer.Option(False, "--overwrite", help="replace the runs already in the run folder"),
+              overwrite: bool = typer.Option(False, "--overwrite",
+                                             help="replace the runs already in the run folder"),
               as_json: bool = typer.Option(False, "--json")) -> None:
-    """Offline: one tiny GPT-2 trained to answer directly, one to write a scratchpad; held-out accuracy by length."""
+    """Offline: one tiny GPT-2 trained to answer directly, one to write a scratchpad; held-out accuracy by
+    length."""
     from llmlab.console import print_summary
     from llmlab.experiments.cot_train import compare_cot, cot_summary
     from llmlab.experiments.report import print_table
@@ -149,7 +159,8 @@ def icl_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
             shots: str = typer.Option("0,1,2,4,8", "--shots", help="numbers of demonstrations to compare"),
             n: int = typer.Option(40, "--n", help="queries per task (each task ships 40)"),
             instruction: bool = typer.Option(True, "--instruction/--no-instruction",
-                                             help="state the task first (without it, 0 shots is a bare query)"),
+                                             help="state the task first (without it, 0 shots is a bare "
+                                                  "query)"),
             num_samples: int = option(1, "--num-samples", old=["--samples"],
                                       help="> 1: majority of n sampled answers"),
             temperature: float = typer.Option(None, "--temperature"),
@@ -178,9 +189,11 @@ def icl_run(model: str = typer.Option(..., "--model", help=SPEC_HELP),
 
 
 @icl_app.command("train")
-def icl_train(overrides: list[str] = typer.Option(None, "--set", help="preset override key=value (see docs/icl.md)"),
+def icl_train(overrides: list[str] = typer.Option(None, "--set",
+                                                  help="preset override key=value (see docs/icl.md)"),
               out: Path = typer.Option(None, "--out", help="run folder (default runs/icl/train)"),
-              overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
+              overwrite: bool = typer.Option(False, "--overwrite",
+                                             help="replace the run already in the run folder"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Offline: a tiny GPT-2 trained on random (x -> y) tasks; k-shot accuracy on tasks it never saw."""
     from llmlab.console import print_summary

@@ -76,7 +76,8 @@ def width(mod: int) -> int:
 
 
 def prompt_text(chain: Chain, mod: int) -> str:
-    """Numbers are zero-padded to the modulus' width, so every problem with n operations has the same length."""
+    """Numbers are zero-padded to the modulus' width, so every problem with n operations has the same
+    length."""
     digits = width(mod)
     return f"{chain.start:0{digits}d}" + "".join(f"{op}{x:0{digits}d}" for op, x in chain.steps) + "="
 
@@ -103,7 +104,8 @@ def build_rows(chains: list[Chain], cfg: CotPreset, mode: str, tok) -> tuple[np.
 
     seqs, masks = [], []
     for c in chains:
-        prompt, target = tok.encode(prompt_text(c, cfg.modulus)), tok.encode(target_text(c, cfg.modulus, mode, cfg.scratchpad))
+        prompt, target = tok.encode(prompt_text(c, cfg.modulus)), tok.encode(target_text(c, cfg.modulus, mode,
+                                                                                         cfg.scratchpad))
         seqs.append(prompt + target)
         masks.append([False] * len(prompt) + [True] * len(target))
     return pad_rows(seqs, masks, pad_id=tok.encode(".")[0])
@@ -114,7 +116,8 @@ def evaluate(model, tok, chains: list[Chain], cfg: CotPreset, mode: str, batch: 
     from llmlab.generation import SamplingParams, generate
 
     longest = max(len(target_text(c, cfg.modulus, mode, cfg.scratchpad)) for c in chains)
-    params = SamplingParams(temperature=0.0, max_new_tokens=longest + 2, stop_token_ids=tuple(tok.encode(".")))
+    params = SamplingParams(temperature=0.0, max_new_tokens=longest + 2,
+                            stop_token_ids=tuple(tok.encode(".")))
     groups: dict[int, list[Chain]] = defaultdict(list)
     for c in chains:
         groups[len(c.steps)].append(c)
@@ -129,7 +132,8 @@ def evaluate(model, tok, chains: list[Chain], cfg: CotPreset, mode: str, batch: 
                 rows.append({"mode": mode, "ops": n_ops, "prompt": prompt_text(c, cfg.modulus),
                              "expected": target_text(c, cfg.modulus, mode, cfg.scratchpad), "output": text,
                              "answer": read_answer(text), "correct": read_answer(text) == want,
-                             "steps_right": text.split(".")[0] + "." == target_text(c, cfg.modulus, mode, cfg.scratchpad)})
+                             "steps_right": text.split(".")[0] + "." == target_text(c, cfg.modulus, mode,
+                                                                                    cfg.scratchpad)})
     return rows
 
 
@@ -139,7 +143,11 @@ def held_out(cfg: CotPreset, train: list[Chain]) -> list[Chain]:
     out, rng_seed = [], cfg.seed + 10_000
     for n_ops in range(cfg.min_ops, cfg.max_ops + 1):
         one = apply_overrides(cfg, [f"min_ops={n_ops}", f"max_ops={n_ops}"])
-        fresh = [c for c in make_chains(cfg.n_eval * 4, one, rng_seed + n_ops) if prompt_text(c, cfg.modulus) not in seen]
+        fresh = [
+            c
+            for c in make_chains(cfg.n_eval * 4, one, rng_seed + n_ops)
+            if prompt_text(c, cfg.modulus) not in seen
+        ]
         out.extend(list(dict.fromkeys(fresh))[:cfg.n_eval])
     return out
 
@@ -152,7 +160,8 @@ def validate(cfg: CotPreset) -> None:
         raise LabError(f"modulus={cfg.modulus}, ops={cfg.ops!r}: need modulus >= 2 and ops drawn from '+-*'",
                        hint="--set modulus=10 --set ops=+-*")
     if not cfg.modes or set(cfg.modes) - set(MODES):
-        raise LabError(f"modes {cfg.modes} must be drawn from {', '.join(MODES)}", hint="--set modes=answer,scratchpad")
+        raise LabError(f"modes {cfg.modes} must be drawn from {', '.join(MODES)}",
+                       hint="--set modes=answer,scratchpad")
 
 
 def compare_cot(preset: CotPreset | None = None, out: str | Path | None = None,
@@ -178,21 +187,25 @@ def compare_cot(preset: CotPreset | None = None, out: str | Path | None = None,
     for mode in cfg.modes:
         train = MaskedRows(*build_rows(train_chains, cfg, mode, tok), cfg.batch_size, seed=cfg.seed)
         val = MaskedRows(*build_rows(val_chains, cfg, mode, tok), cfg.batch_size, seed=cfg.seed + 1)
-        model, summary = train_toy_gpt(cfg, train, val, tok, RunFolder.create("cot", out=run.path / mode), run_config=cfg,
+        model, summary = train_toy_gpt(cfg, train, val, tok, RunFolder.create("cot", out=run.path / mode),
+                                       run_config=cfg,
                                         description=f"cot {mode}")
         items = evaluate(model, tok, test, cfg, mode)
         rows.extend(items)
         results[mode] = {"steps": summary["steps"], "train_seconds": summary["train_seconds"],
                          "final_val_loss": summary["final_val_loss"], "params": count_params(model),
-                         "tokens_per_row": train.block_size + 1, "model_dir": str(run.path / mode / "checkpoint")}
+                         "tokens_per_row": train.block_size + 1,
+                         "model_dir": str(run.path / mode / "checkpoint")}
     write_jsonl(rows, run.file("items.jsonl"))
     table = accuracy_table(rows, by=("mode", "ops"))
     overall = accuracy_table(rows, by=("mode",))
-    return {"config": cfg, "run": run, "conditions": results, "table": table, "overall": overall, "items": rows}
+    return {"config": cfg, "run": run, "conditions": results, "table": table, "overall": overall,
+            "items": rows}
 
 
 def cot_summary(result: dict) -> dict:
-    """Headline figures, the per-operations table and the picture of a `compare_cot` result (also summary.json)."""
+    """Headline figures, the per-operations table and the picture of a `compare_cot` result (also
+    summary.json)."""
     from llmlab.experiments.pictures import cot_training_picture
     from llmlab.experiments.report import lookup
 
@@ -201,16 +214,20 @@ def cot_summary(result: dict) -> dict:
     acc = {r["mode"]: r for r in overall}
     most = cfg.max_ops
     at_most = {m: lookup(result["table"], mode=m, ops=most) for m in cfg.modes}
-    parts = [f"{m} {acc[m]['accuracy']:.0%} [{acc[m]['ci_low']:.0%}, {acc[m]['ci_high']:.0%}]" for m in cfg.modes]
+    parts = [
+        f"{m} {acc[m]['accuracy']:.0%} [{acc[m]['ci_low']:.0%}, {acc[m]['ci_high']:.0%}]" for m in cfg.modes
+    ]
     deepest = ", ".join(f"{m} {at_most[m]['accuracy']:.0%}" for m in cfg.modes if at_most[m])
     first = result["conditions"][cfg.modes[0]]
     summary = {
-        "headline": (f"tiny GPT-2 ({first['params']:,} params, {first['steps']} steps per condition) on held-out "
+        "headline": (f"tiny GPT-2 ({first['params']:,} params, {first['steps']} steps per condition) on "
+                     f"held-out "
                      f"{cfg.min_ops}-{cfg.max_ops}-operation chains mod {cfg.modulus}: " + " vs ".join(parts)
                      + f"; at {most} operations {deepest}"),
         "accuracy": {m: acc[m]["accuracy"] for m in cfg.modes},
         "ci95": {m: [acc[m]["ci_low"], acc[m]["ci_high"]] for m in cfg.modes},
-        "by_ops": [{k: r[k] for k in ("mode", "ops", "n", "accuracy", "ci_low", "ci_high")} for r in result["table"]],
+        "by_ops": [{k: r[k] for k in ("mode", "ops", "n", "accuracy", "ci_low",
+                                      "ci_high")} for r in result["table"]],
         "conditions": result["conditions"], "chance": 1 / cfg.modulus,
         "pictures": [picture.name], "items": "items.jsonl",
     }

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 # a minus counts only where it cannot be subtraction ("10-3" is 10 and 3, not 10 and -3)
 NUMBER = r"(?<![\w.)])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _NUMBER = re.compile(NUMBER)
-_ANSWER_IS = re.compile(r"answer\s*(?:\(arabic numerals\)\s*)?(?:is|:|=)\s*[:\s]*\$?\s*\**\s*(" + NUMBER + ")",
-                        re.IGNORECASE)
+_ANSWER_IS = re.compile(
+    r"answer\s*(?:\(arabic numerals\)\s*)?(?:is|:|=)\s*[:\s]*\$?\s*\**\s*(" + NUMBER + ")", re.IGNORECASE
+)
 
 
 def normalize_number(text: str) -> str:
@@ -35,7 +36,8 @@ def normalize_number(text: str) -> str:
 
 
 def extract_number(text: str, last: bool = True) -> str | None:
-    """The answer a text gives: "the answer is X" if stated (the last such), else its last (or first) number."""
+    """The answer a text gives: "the answer is X" if stated (the last such), else its last (or first)
+    number."""
     text = text.replace("\u2212", "-")
     stated = _ANSWER_IS.findall(text)
     if stated:
@@ -71,6 +73,7 @@ def free_answer(text: str) -> str | None:
 
 
 def matches_text(text: str, expected: str) -> bool:
-    """A free answer is right when its first line is the expected text, maybe followed by punctuation or more words."""
+    """A free answer is right when its first line is the expected text, maybe followed by punctuation or more
+    words."""
     got, want = _clean(first_line(text)), _clean(expected)
     return got == want or (got.startswith(want) and not got[len(want)].isalnum())

@@ -40,7 +40,8 @@ class Sampling:
     chat: bool = False                # send chat messages (instruction-tuned models) instead of plain text
     seed: int = 0
 
-    def params(self, sample: int, max_new_tokens: int | None = None, stop: tuple[str, ...] = ()) -> SamplingParams:
+    def params(self, sample: int, max_new_tokens: int | None = None, stop: tuple[str,
+                                                                                 ...] = ()) -> SamplingParams:
         temperature = self.temperature if self.temperature is not None else (0.7 if self.samples > 1 else 0.0)
         return SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens or self.max_new_tokens,
                               stop=() if self.chat else stop, seed=self.seed + sample)
@@ -51,7 +52,8 @@ class Sampling:
             raise LabError(f"samples={self.samples}: need at least 1",
                            hint="--num-samples 5 for self-consistency")
         if self.max_new_tokens < 1:
-            raise LabError(f"max_new_tokens={self.max_new_tokens}: need at least 1", hint="--max-new-tokens 256")
+            raise LabError(f"max_new_tokens={self.max_new_tokens}: need at least 1",
+                           hint="--max-new-tokens 256")
 
 
 @dataclass
@@ -82,18 +84,23 @@ class IclRun(Sampling):
     max_new_tokens: int = 12
 
     def check(self) -> IclRun:
-        """Every setting, before a model is loaded: tasks exist, n >= 1, each shot count fits every task's pool."""
+        """Every setting, before a model is loaded: tasks exist, n >= 1, each shot count fits every task's
+        pool."""
         self.check_sampling()
         if not self.tasks or not self.shots:
-            raise LabError("no tasks or no shot counts to compare", hint="e.g. --tasks sentiment --shots 0,1,2,4,8")
+            raise LabError("no tasks or no shot counts to compare",
+                           hint="e.g. --tasks sentiment --shots 0,1,2,4,8")
         if self.n < 1:
             raise LabError(f"n={self.n}: ask at least one query per task", hint="--n 40")
         if min(self.shots) < 0:
-            raise LabError(f"shots {self.shots}: a shot count cannot be negative", hint="e.g. --shots 0,1,2,4,8")
+            raise LabError(f"shots {self.shots}: a shot count cannot be negative",
+                           hint="e.g. --shots 0,1,2,4,8")
         for name in self.tasks:
-            pool = len(icl_task(name).items) - 1          # a query's demonstrations are the task's other items
+            # a query's demonstrations are the task's other items
+            pool = len(icl_task(name).items) - 1
             if max(self.shots) > pool:
-                raise LabError(f"{max(self.shots)} shots asked for, but task {name!r} has only {pool} other items",
+                raise LabError(f"{max(self.shots)} shots asked for, but task {name!r} has only {pool} other "
+                               f"items",
                                hint=f"use at most {pool} shots")
         return self
 
@@ -102,7 +109,8 @@ def parse_condition(name: str) -> tuple[str, int]:
     """"cot-4" -> ("cot", 4): a prompt style and a number of worked examples."""
     style, _, shots = name.partition("-")
     if style not in ("direct", "cot") or not shots.isdigit():
-        raise LabError(f"unknown condition {name!r}", hint="write conditions as STYLE-SHOTS, e.g. direct-0,cot-0,cot-4")
+        raise LabError(f"unknown condition {name!r}",
+                       hint="write conditions as STYLE-SHOTS, e.g. direct-0,cot-0,cot-4")
     return style, int(shots)
 
 
@@ -112,7 +120,8 @@ def _ask(llm: LLM, prompt: Prompt, cfg: Sampling, params: SamplingParams) -> str
     return llm.complete(prompt.text, params).text
 
 
-def _sampled(llm: LLM, prompt: Prompt, cfg: Sampling, answer_of: Callable[[str, SamplingParams], tuple[str | None, dict]],
+def _sampled(llm: LLM, prompt: Prompt, cfg: Sampling, answer_of: Callable[[str, SamplingParams],
+                                                                          tuple[str | None, dict]],
              stop: tuple[str, ...]) -> dict[str, Any]:
     """Ask `samples` times; each output -> an answer; the majority is the item's answer."""
     outputs, answers, extra = [], [], []
@@ -133,7 +142,8 @@ def _sampled(llm: LLM, prompt: Prompt, cfg: Sampling, answer_of: Callable[[str, 
 
 
 def run_cot(llm: LLM, cfg: CotRun, progress: Callable[[], None] | None = None) -> list[dict[str, Any]]:
-    """Every (condition, problem): the prompt's outputs, extracted answers, the vote, and whether it is right."""
+    """Every (condition, problem): the prompt's outputs, extracted answers, the vote, and whether it is
+    right."""
     conditions = [parse_condition(c) for c in cfg.conditions]
     items = word_problems(cfg.n, cfg.seed, cfg.min_steps, cfg.max_steps)
     # worked examples come from their own problems, never the test ones
@@ -143,7 +153,8 @@ def run_cot(llm: LLM, cfg: CotRun, progress: Callable[[], None] | None = None) -
         for item in items:
             prompt = cot_prompt(item, style, pool[:shots])
 
-            def answer_of(text: str, params: SamplingParams, prompt=prompt, style=style) -> tuple[str | None, dict]:
+            def answer_of(text: str, params: SamplingParams, prompt=prompt, style=style) -> tuple[str | None,
+                                                                                                  dict]:
                 answer = extract_number(text, last=style == "cot")
                 if (style == "cot" and prompt.shots == 0 and cfg.two_stage and not cfg.chat
                         and "answer is" not in text.lower()):
@@ -156,10 +167,12 @@ def run_cot(llm: LLM, cfg: CotRun, progress: Callable[[], None] | None = None) -
                 return answer, {}
 
             row = _sampled(llm, prompt, cfg, answer_of, COT_STOPS)
-            rows.append({"task": "arithmetic", "condition": f"{style}-{shots}", "style": style, "shots": shots,
+            rows.append({"task": "arithmetic", "condition": f"{style}-{shots}", "style": style,
+                         "shots": shots,
                          "id": item.id, "steps": item.meta["steps"], "question": item.question,
                          "expected": item.answer, **row,
-                         "correct": row["answer"] is not None and row["answer"] == normalize_number(item.answer)})
+                         "correct": row["answer"] is not None
+                                    and row["answer"] == normalize_number(item.answer)})
             if progress:
                 progress()
     return rows

@@ -23,11 +23,13 @@ def _short(table: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
 
 def _run(project: str, model: str | LLM, cfg: CotRun | IclRun, out: str | Path | None, name: str | None,
          options: dict | None) -> tuple[RunFolder, str, list[dict[str, Any]]]:
-    """Ask every prompt; returns the run folder, the model's name and the rows. A model loaded here is closed here."""
+    """Ask every prompt; returns the run folder, the model's name and the rows. A model loaded here is closed
+    here."""
     from llmlab.progress import progress_bar
 
     cfg.check()
-    llm = load_llm(model, **(options or {}))         # before the run folder: a bad model spec leaves no empty folder
+    # before the run folder: a bad model spec leaves no empty folder
+    llm = load_llm(model, **(options or {}))
     run = RunFolder.create(project, name=name, out=out)
     run.save_config({"model": llm.name, "backend_options": options or {}, **_as_dict(cfg)})
     runner = run_cot if isinstance(cfg, CotRun) else run_icl
@@ -56,10 +58,13 @@ def cot_experiment(model: str | LLM, cfg: CotRun, out: str | Path | None = None,
     parts = [f"{r['condition']} {r['accuracy']:.0%} [{r['ci_low']:.0%}, {r['ci_high']:.0%}]" for r in table]
     errors = sum(1 for r in rows if r.get("error"))
     summary = {
-        "headline": f"{model_name} on {cfg.n} word problems ({cfg.min_steps}-{cfg.max_steps} steps): " + ", ".join(parts),
+        "headline": f"{model_name} on {cfg.n} word problems ({cfg.min_steps}-{cfg.max_steps} steps): "
+                    f"" + ", ".join(parts),
         "model": model_name, "accuracy": {r["condition"]: r["accuracy"] for r in table},
-        "table": _short(table, "condition", "style", "shots"), "by_steps": _short(by_steps, "condition", "steps"),
-        "prompts_too_long": errors, "samples": cfg.samples, "pictures": [picture.name], "items": "items.jsonl",
+        "table": _short(table, "condition", "style", "shots"), "by_steps": _short(by_steps, "condition",
+                                                                                  "steps"),
+        "prompts_too_long": errors, "samples": cfg.samples, "pictures": [picture.name],
+        "items": "items.jsonl",
     }
     run.save_summary(summary)
     return {**summary, "run": str(run.path)}

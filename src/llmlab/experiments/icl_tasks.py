@@ -4,8 +4,9 @@
     task.items[0]                    # Item(question="The soup was cold and bland.", answer="negative")
     task.labels                      # ("negative", "positive") for a classification task, () for free answers
 
-sentiment: 40 hand-written one-line reviews (20 positive, 20 negative); capital: 40 countries and their capital
-cities; reverse: 40 common words and the word spelled backwards (a rule no model has memorised for every word).
+sentiment: 40 hand-written one-line reviews (20 positive, 20 negative); capital: 40 countries and their
+capital cities; reverse: 40 common words and the word spelled backwards (a rule no model has memorised for
+every word).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def _capital() -> IclTask:
 
 def _reverse() -> IclTask:
     items = [Item(f"reverse-{i}", word, word[::-1]) for i, word in enumerate(WORDS)]
-    return IclTask("reverse", "Write each word spelled backwards, letter by letter.", items, (), "Word", "Reversed")
+    return IclTask("reverse", "Write each word spelled backwards, letter by letter.", items, (), "Word",
+                   "Reversed")
 
 
 ICL_TASKS = {"sentiment": _sentiment, "capital": _capital, "reverse": _reverse}

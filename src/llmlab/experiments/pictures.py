@@ -21,7 +21,8 @@ def _plot(lines: dict[str, tuple[list, list, list, list]], path: Path, extra: di
     bands = {name: (lo, hi) for name, (_, _, lo, hi) in lines.items()}
     series.update(extra or {})
     xs = sorted({x for xs, _ in series.values() for x in xs})
-    return plot_curves(series, path, bands=bands, dashed=dashed, xticks=xs if len(xs) <= 16 else None, **labels)
+    return plot_curves(series, path, bands=bands, dashed=dashed, xticks=xs if len(xs) <= 16 else None,
+                       **labels)
 
 
 def cot_training_picture(table: list[dict], path: Path, chance: float | None = None) -> Path:
@@ -30,7 +31,8 @@ def cot_training_picture(table: list[dict], path: Path, chance: float | None = N
     if chance is not None:
         ops = sorted({r["ops"] for r in table})
         extra["chance (1/modulus)"] = (ops, [chance] * len(ops))
-    return _plot(lines, path, extra, dashed=("chance (1/modulus)",), title="held-out accuracy: answer only vs scratchpad",
+    return _plot(lines, path, extra, dashed=("chance (1/modulus)",),
+                 title="held-out accuracy: answer only vs scratchpad",
                  xlabel="operations in the problem", ylabel="exact-match accuracy")
 
 

@@ -56,7 +56,8 @@ def cot_prompt(item: Item, style: str, exemplars: Sequence[Item] = ()) -> Prompt
         text = f"Q: {item.question}\nA: {STEP_BY_STEP if style == 'cot' else DIRECT_CUE}"
     messages: list[Message] = []
     for e in exemplars:
-        messages += [{"role": "user", "content": e.question}, {"role": "assistant", "content": _worked(e, style)}]
+        messages += [{"role": "user", "content": e.question}, {"role": "assistant", "content": _worked(e,
+                                                                                                       style)}]
     cue = CHAT_COT if style == "cot" else CHAT_DIRECT
     messages.append({"role": "user", "content": item.question if exemplars else f"{item.question}\n{cue}"})
     return Prompt(text, messages, style, len(exemplars))

@@ -15,7 +15,8 @@ from llmlab.experiments.stats import wilson_interval
 
 
 def accuracy_table(rows: Iterable[dict[str, Any]], by: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per distinct value of the `by` keys (in order of first appearance): n, correct, accuracy, 95% CI."""
+    """One row per distinct value of the `by` keys (in order of first appearance): n, correct, accuracy, 95%
+    CI."""
     groups: dict[tuple, list[bool]] = {}
     for row in rows:
         groups.setdefault(tuple(row.get(k) for k in by), []).append(bool(row["correct"]))

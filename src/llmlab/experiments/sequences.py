@@ -34,7 +34,8 @@ class MaskedRows:
 
     def __init__(self, rows: np.ndarray, targets: np.ndarray, batch_size: int, seed: int = 0):
         if rows.shape != targets.shape or rows.ndim != 2 or rows.shape[1] < 2:
-            raise LabError(f"rows {rows.shape} and targets {targets.shape} must be the same (N, T+1) shape, T >= 1",
+            raise LabError(f"rows {rows.shape} and targets {targets.shape} must be the same (N, T+1) shape, "
+                           f"T >= 1",
                            hint="build them with pad_rows()")
         self.rows = torch.as_tensor(rows, dtype=torch.long)
         self.targets = torch.as_tensor(targets, dtype=torch.bool)
@@ -47,7 +48,8 @@ class MaskedRows:
 
     def _take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rows, flags = self.rows[index], self.targets[index]                # (B, T+1)
-        y = rows[:, 1:].masked_fill(~flags[:, 1:], IGNORE_INDEX)                 # the target of position t is token t+1
+        # the target of position t is token t+1
+        y = rows[:, 1:].masked_fill(~flags[:, 1:], IGNORE_INDEX)
         return rows[:, :-1], y
 
     def _draw(self, stream: int, index: int) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """Multi-step arithmetic word problems with known answers and worked rationales, generated from a seed.
 
     items = word_problems(50, seed=0, min_steps=2, max_steps=4)
-    items[0].question   # "Ava has 14 marbles. She buys 3 bags with 6 marbles in each. ... How many marbles ..."
-    items[0].rationale  # "Ava starts with 14 marbles. 3 bags of 6 is 3 * 6 = 18, so 14 + 18 = 32. ..."
+    items[0].question   # "Ava has 14 marbles. She buys 3 bags with 6 marbles in each. ... How many marbles
+    ..." items[0].rationale  # "Ava starts with 14 marbles. 3 bags of 6 is 3 * 6 = 18, so 14 + 18 = 32. ..."
     items[0].answer     # "29"
 
 Each step is one event (buys more, gives some away, buys bags of several, doubles, shares equally), each
@@ -20,7 +20,8 @@ from llmlab.errors import LabError
 
 NAMES = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam",
          "Maya", "Noor", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tara"]
-THINGS = ["apples", "marbles", "stickers", "pencils", "cookies", "stamps", "shells", "cards", "books", "coins"]
+THINGS = ["apples", "marbles", "stickers", "pencils", "cookies", "stamps", "shells", "cards", "books",
+          "coins"]
 CONTAINERS = ["bags", "boxes", "packs", "jars", "baskets"]
 
 
@@ -47,7 +48,8 @@ def _step(rng: random.Random, value: int, name: str, thing: str) -> tuple[int, s
     if kind == "less":
         n = rng.randint(1, value - 1)
         new = value - n
-        return new, f"Then {name} gives {n} {thing} to a friend.", f"Giving away {n} leaves {value} - {n} = {new}."
+        return new, f"Then {name} gives {n} {thing} to a friend.", (f"Giving away {n} leaves {value} - {n} = "
+                                                                    f"{new}.")
     if kind == "bags":
         bags, each, box = rng.randint(2, 6), rng.randint(2, 12), rng.choice(CONTAINERS)
         total, new = bags * each, value + bags * each
@@ -67,7 +69,8 @@ def _step(rng: random.Random, value: int, name: str, thing: str) -> tuple[int, s
         return new, f"Then {name} eats {n} of the {thing}.", f"Eating {n} leaves {value} - {n} = {new}."
     k = rng.choice(ways)
     new = value // k
-    return (new, f"Then {name} shares the {thing} equally among {k} people, {name} included, and keeps one share.",
+    return (new,
+            f"Then {name} shares the {thing} equally among {k} people, {name} included, and keeps one share.",
             f"Sharing among {k} gives {value} / {k} = {new}.")
 
 
@@ -87,13 +90,15 @@ def word_problem(rng: random.Random, steps: int, index: int) -> Item:
 
 def check_counts(n: int, min_steps: int, max_steps: int) -> None:
     if not 1 <= min_steps <= max_steps:
-        raise LabError(f"steps range [{min_steps}, {max_steps}] is empty", hint="need 1 <= min_steps <= max_steps")
+        raise LabError(f"steps range [{min_steps}, {max_steps}] is empty",
+                       hint="need 1 <= min_steps <= max_steps")
     if n < 1:
         raise LabError(f"n={n}: ask for at least one problem", hint="--n 50")
 
 
 def word_problems(n: int, seed: int = 0, min_steps: int = 2, max_steps: int = 4) -> list[Item]:
-    """`n` problems, the number of steps cycling through min_steps..max_steps (so each count is equally common)."""
+    """`n` problems, the number of steps cycling through min_steps..max_steps (so each count is equally
+    common)."""
     check_counts(n, min_steps, max_steps)
     rng = random.Random(f"word-problems-{seed}")
     span = max_steps - min_steps + 1

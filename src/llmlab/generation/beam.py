@@ -56,7 +56,8 @@ def beam_search(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, nu
 
         running = prompt_ids.repeat(n, 1)                                          # (N, T)
         running_scores = torch.full((n,), NEG, device=device)
-        running_scores[0] = 0.0                         # identical beams at first: let only one of them expand
+        # identical beams at first: let only one of them expand
+        running_scores[0] = 0.0
         done_seqs = torch.zeros((n, max_length), dtype=torch.long, device=device)  # finished set (N slots)
         done_lens = torch.zeros(n, dtype=torch.long, device=device)
         done_scores = torch.full((n,), NEG, device=device)

@@ -2,9 +2,9 @@
 
     gen = generate(model, prompt_ids, SamplingParams(temperature=0, max_new_tokens=50))   # greedy
     text = generate_text(model, tokenizer, "ROMEO:", SamplingParams(top_p=0.9, seed=0))
-Every choice goes through `sample_next` (the shared processors), every stop through `StopChecker` (stopping.py);
-beam search lives in beam.py. The same loop drives torch models and the NumPy Transformer (ids and
-logits stay NumPy arrays there, and torch is never imported).
+Every choice goes through `sample_next` (the shared processors), every stop through `StopChecker`
+(stopping.py); beam search lives in beam.py. The same loop drives torch models and the NumPy Transformer (ids
+and logits stay NumPy arrays there, and torch is never imported).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Generation:
-    tokens: list[list[int]]          # each row's new tokens, up to the one that ended it (a stop token is kept)
+    # each row's new tokens, up to the one that ended it (a stop token is kept)
+    tokens: list[list[int]]
     texts: list[str] | None          # each row's decoded text: no stop token's text, cut before a stop string
     finish_reasons: list[str]        # "stop" or "length" (stopping.py)
 

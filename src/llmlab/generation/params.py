@@ -35,12 +35,16 @@ class SamplingParams:
 
     def validate(self) -> None:
         if not self.temperature >= 0.0:
-            raise LabError(f"temperature must be >= 0, got {self.temperature}", hint="use 0 for greedy, ~0.7-1.0 to sample")
+            raise LabError(f"temperature must be >= 0, got {self.temperature}",
+                           hint="use 0 for greedy, ~0.7-1.0 to sample")
         if self.top_k < 0:
             raise LabError(f"top_k must be >= 0, got {self.top_k}", hint="use 0 to turn top-k off")
         if not 0.0 < self.top_p <= 1.0:
-            raise LabError(f"top_p must be in (0, 1], got {self.top_p}", hint="use 1.0 to turn nucleus sampling off")
+            raise LabError(f"top_p must be in (0, 1], got {self.top_p}",
+                           hint="use 1.0 to turn nucleus sampling off")
         if not self.repetition_penalty > 0.0:
-            raise LabError(f"repetition_penalty must be > 0, got {self.repetition_penalty}", hint="use 1.0 for none")
+            raise LabError(f"repetition_penalty must be > 0, got {self.repetition_penalty}",
+                           hint="use 1.0 for none")
         if self.max_new_tokens < 0:
-            raise LabError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}", hint="ask for a positive number")
+            raise LabError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}",
+                           hint="ask for a positive number")

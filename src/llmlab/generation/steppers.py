@@ -68,7 +68,9 @@ class HFStepper(WindowStepper):
         # transformers renamed `past_key_values` to `cache` (5.2x); accept both spellings
         import inspect
 
-        self.cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self.cache_arg = (
+            "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        )
 
     def _forward(self) -> torch.Tensor:  # the window path, once past the limit
         self.cache = None

@@ -63,7 +63,9 @@ class LearnProject:
                        hint="choose one of " + ", ".join(e.name for e in self.exercises))
 
     def stub_text(self, exercise: Exercise) -> str:
-        return (resources.files(f"llmlab.learn.exercises.{self.key}") / exercise.stub).read_text(encoding="utf-8")
+        return (resources.files(f"llmlab.learn.exercises.{self.key}") / exercise.stub).read_text(
+            encoding="utf-8"
+        )
 
     def solved_text(self, exercise: Exercise) -> str:
         """The stub file with each entry replaced by llmlab's own code: a file that passes the grader."""
@@ -92,4 +94,5 @@ def project(key: str) -> LearnProject:
         if key == p.key or key in p.aliases:
             return p
     raise LabError(f"there is no learn project {key!r}",
-                   hint="choose one of " + ", ".join(p.key for p in projects()) + " (see `llmlab learn list`)")
+                   hint="choose one of " + ", ".join(p.key for p in projects()) + " (see `llmlab learn "
+                                                                                  "list`)")

@@ -61,7 +61,8 @@ def list_(directory: Path = typer.Option(None, "--dir", help=DIR_HELP)) -> None:
 @app.command()
 def start(project: str = typer.Argument(..., help="transformer, tokenizer (bpe), ..."),
           directory: Path = typer.Option(None, "--dir", help=DIR_HELP),
-          force: bool = typer.Option(False, "--force", help="write fresh stubs; each changed file is kept as .bak")) -> None:
+          force: bool = typer.Option(False, "--force",
+                                     help="write fresh stubs; each changed file is kept as .bak")) -> None:
     """Write the project's exercise files (stubs raising NotImplementedError) and a README."""
     from llmlab.learn.catalog import project as find
     from llmlab.learn.workspace import project_dir
@@ -72,12 +73,15 @@ def start(project: str = typer.Argument(..., help="transformer, tokenizer (bpe),
     written = write(root, proj, force)
     folder = project_dir(root, proj)
     print(f"{len(written)} file(s) written in {folder}: " + ", ".join(p.name for p in written))
-    print(f"next: open {folder / proj.exercises[0].stub}, replace each `raise NotImplementedError`, then run\n"
+    print(f"next: open {folder / proj.exercises[0].stub}, replace each `raise NotImplementedError`, then "
+          f"run\n"
           f"  llmlab learn check {proj.key}" + (f" --dir {root}" if directory else ""))
 
 
 @app.command()
-def check(project: str = typer.Argument(...), exercise: str = typer.Argument(None, help="one exercise (default: all)"),
+def check(project: str = typer.Argument(...), exercise: str = typer.Argument(None,
+                                                                             help="one exercise (default: "
+                                                                                  "all)"),
           directory: Path = typer.Option(None, "--dir", help=DIR_HELP)) -> None:
     """Grade your code with the checks llmlab's own implementation passes; exits 1 if any exercise fails."""
     from llmlab.learn.catalog import project as find
@@ -127,7 +131,8 @@ def solution(project: str = typer.Argument(...), exercise: str = typer.Argument(
 
 
 @app.command()
-def run(project: str = typer.Argument(...), mine: bool = typer.Option(False, "--mine", help="use your passing pieces"),
+def run(project: str = typer.Argument(...), mine: bool = typer.Option(False, "--mine",
+                                                                      help="use your passing pieces"),
         steps: int = typer.Option(60, "--steps", help="training steps (where the project trains)"),
         seed: int = typer.Option(0, "--seed"),
         directory: Path = typer.Option(None, "--dir", help=DIR_HELP)) -> None:
@@ -140,14 +145,19 @@ def run(project: str = typer.Argument(...), mine: bool = typer.Option(False, "--
     proj = find(project)
     if not mine:
         raise LabError("`learn run` runs your own code: pass --mine",
-                       hint=f"llmlab learn run {proj.key} --mine (the reference alone is `llmlab {proj.roadmap_key} ...`)")
+                       hint=f"llmlab learn run {proj.key} --mine (the reference alone is `llmlab "
+                            f"{proj.roadmap_key} ...`)")
     if proj.key not in RUNNERS:
-        raise LabError(f"`learn run` is not available for {proj.key!r} yet", hint="available: " + ", ".join(RUNNERS))
+        raise LabError(f"`learn run` is not available for {proj.key!r} yet",
+                       hint="available: " + ", ".join(RUNNERS))
     root = _root(directory)
     verdicts, modules = check_project(root, proj)
     record_check(root, proj, verdicts)
     for v in verdicts:
-        print(f"  {'yours   ' if v.passed else 'llmlab’s'}  {v.exercise}" + ("" if v.passed else f"  ({v.message.splitlines()[0]})"))
+        print(
+            f"  {'yours   ' if v.passed else 'llmlab’s'}  {v.exercise}"
+            + ("" if v.passed else f"  ({v.message.splitlines()[0]})")
+        )
     measured = resolve(RUNNERS[proj.key])(project_dir(root, proj), modules, steps=steps, seed=seed, log=print)
     record_run(root, proj, measured)
 

@@ -44,7 +44,8 @@ def show(a, limit: int = 6) -> str:
 
 
 def check_close(what: str, got, expected, tol: float = 1e-8, inputs: str = "") -> None:
-    """Raise Mismatch unless `got` has `expected`'s shape and max |got - expected| <= tol · max(1, |expected|)."""
+    """Raise Mismatch unless `got` has `expected`'s shape and max |got - expected| <= tol · max(1,
+    |expected|)."""
     where = f" ({inputs})" if inputs else ""
     if got is None:
         raise Mismatch(f"{what}{where}: got None — return the result (or write it where the docstring says)")
@@ -52,7 +53,8 @@ def check_close(what: str, got, expected, tol: float = 1e-8, inputs: str = "") -
     try:
         arr = np.asarray(got.detach() if hasattr(got, "detach") else got, dtype=np.float64)
     except (TypeError, ValueError):
-        raise Mismatch(f"{what}{where}: expected an array of shape {exp.shape}, got {type(got).__name__}") from None
+        raise Mismatch(f"{what}{where}: expected an array of shape {exp.shape}, got "
+                       f"{type(got).__name__}") from None
     if arr.shape != exp.shape:
         raise Mismatch(f"{what}{where}: shape {arr.shape}, expected {exp.shape}")
     if not np.isfinite(arr).all() and np.isfinite(exp).all():
@@ -86,7 +88,8 @@ def _short(value, limit: int = 300) -> str:
 
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Raise TimeLimit in the main thread after `seconds` (elsewhere: no limit; signals need the main thread)."""
+    """Raise TimeLimit in the main thread after `seconds` (elsewhere: no limit; signals need the main
+    thread)."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
@@ -118,7 +121,8 @@ def run_grader(exercise, ns, workspace_dir=None) -> Verdict:
     except Mismatch as exc:
         return Verdict(exercise.name, False, str(exc), time.perf_counter() - start)
     except TimeLimit:
-        return Verdict(exercise.name, False, f"took longer than {exercise.time_limit:.0f} s — is there an endless "
+        return Verdict(exercise.name, False,
+                       f"took longer than {exercise.time_limit:.0f} s — is there an endless "
                        "loop, or a Python loop over every element?", time.perf_counter() - start)
     except Exception as exc:   # the learner's code raised: their file:line and message
         return Verdict(exercise.name, False, describe_error(exc, workspace_dir), time.perf_counter() - start)

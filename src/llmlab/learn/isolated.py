@@ -43,7 +43,8 @@ def call_isolated(path: Path, function: str, arguments: Sequence, seconds: float
     """`module.function(argument)` for each argument, in order, in one child; each call gets `seconds`.
     A call past its deadline is yielded as "timeout" and ends the run (the child is killed, later arguments
     are not tried); a child that dies is "crashed" with the end of its stderr."""
-    args = [sys.executable, "-m", "llmlab.learn.isolated", str(Path(path).resolve()), function, expected_error or ""]
+    args = [sys.executable, "-m", "llmlab.learn.isolated", str(Path(path).resolve()), function,
+            expected_error or ""]
     child = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, encoding="utf-8")
     lines: queue.Queue = queue.Queue()
@@ -70,7 +71,8 @@ def call_isolated(path: Path, function: str, arguments: Sequence, seconds: float
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(5)
                 tail = child.stderr.read()[-400:].strip()
-                yield IsolatedCall(argument, "crashed", error=tail or f"the child exited with code {child.returncode}")
+                yield IsolatedCall(argument, "crashed",
+                                   error=tail or f"the child exited with code {child.returncode}")
                 return
             yield IsolatedCall(argument, **json.loads(line))
     finally:

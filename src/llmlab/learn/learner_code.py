@@ -27,7 +27,8 @@ def load_module(path: Path):
     """Import the learner's file; raise LearnerCodeError with their file:line on any failure."""
     path = Path(path).resolve()
     if not path.exists():
-        raise LabError(f"{path} does not exist", hint="run `llmlab learn start PROJECT` first (or pass --dir)")
+        raise LabError(f"{path} does not exist",
+                       hint="run `llmlab learn start PROJECT` first (or pass --dir)")
     folder = str(path.parent)
     name = f"llmlab_learner_{path.parent.name}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -67,13 +68,16 @@ def describe_error(exc: BaseException, folder: Path | None = None) -> str:
         return f"not written yet: {name} raises NotImplementedError{where}"
     if theirs:
         frame = theirs[-1]
-        return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}: {what}\n    {frame.line or ''}".rstrip()
+        return (f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}: {what}\n    "
+                f"{frame.line or ''}").rstrip()
     frame = frames[-1] if frames else None
-    return f"{what}" + (f" (raised in {_short_path(frame.filename)}:{frame.lineno}, working on what your code "
+    return f"{what}" + (f" (raised in {_short_path(frame.filename)}:{frame.lineno}, working on what your "
+                        f"code "
                         "returned)" if frame else "")
 
 
 def _short_path(filename: str) -> str:
-    """llmlab's own files as llmlab/numpy_transformer/attention.py, so they are not taken for the learner's."""
+    """llmlab's own files as llmlab/numpy_transformer/attention.py, so they are not taken for the
+    learner's."""
     parts = Path(filename).parts
     return "/".join(parts[parts.index("llmlab"):]) if "llmlab" in parts else Path(filename).name

@@ -1,5 +1,6 @@
-"""`llmlab learn run agents --mine`: llmlab's ReAct agent loop answering arithmetic questions with the learner's
-parser reading every step and the learner's calculator as its tool, beside the same questions on llmlab's pieces.
+"""`llmlab learn run agents --mine`: llmlab's ReAct agent loop answering arithmetic questions with the
+learner's parser reading every step and the learner's calculator as its tool, beside the same questions on
+llmlab's pieces.
 
 The model is scripted, so the run takes a second and shows the pieces, not a model: it writes each question's
 tool call in another of the formats small models write (brackets, parentheses, `tool: input`, LangChain's two
@@ -28,14 +29,18 @@ SLIP = "Let me think about it first."          # no Action, no Final Answer: a P
 # (question, the tool call the model writes, the answer a person would accept; None: the tool must refuse)
 QUESTIONS = [
     ("What is 4821 * 377?", "Thought: I need to multiply.\nAction: calculator[4821 * 377]", "1817517"),
-    ("What is 2 to the power 64?", "I should use the tool.\naction: calculator(2 ^ 64)", "18446744073709551616"),
+    ("What is 2 to the power 64?", "I should use the tool.\naction: calculator(2 ^ 64)",
+     "18446744073709551616"),
     ("How many seconds are in a leap year?",
-     "Thought: days times seconds per day.\nAction: calculator\nAction Input: 366 * 24 * 60 * 60", "31622400"),
+     "Thought: days times seconds per day.\nAction: calculator\nAction Input: 366 * 24 * 60 * 60",
+     "31622400"),
     ("What is the square root of 2, squared?", "Action: `calculator[sqrt(2) ^ 2]`", "2"),
-    ("What is (17 + 25) * (3 - 8)?", "Thought: brackets first.\nAction: calculator[(17 + 25) * (3 - 8)", "-210"),
+    ("What is (17 + 25) * (3 - 8)?", "Thought: brackets first.\nAction: calculator[(17 + 25) * (3 - 8)",
+     "-210"),
     ("What is 1234 + 5678?", "Thought: add them.\nAction: calculator[1234 + 5678]", "6912"),
     ("What is 12 divided by 0?", "Action: calculator: 12 / 0", None),
-    ("What is 9 to the power 9 to the power 9?", "Thought: a tower of powers.\nAction: calculator[9**9**9]", None),
+    ("What is 9 to the power 9 to the power 9?", "Thought: a tower of powers.\nAction: calculator[9**9**9]",
+     None),
 ]
 SLIPS_ON = "What is 1234 + 5678?"
 REFUSED = "refused by the tool"
@@ -78,7 +83,8 @@ def learner_pieces(modules: dict):
     with contextlib.ExitStack() as stack:
         for exercise, module in modules.items():
             for target, name, theirs in PATCHES.get(exercise, []):
-                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module, theirs)))
+                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module,
+                                                                                                     theirs)))
         yield
 
 
@@ -129,4 +135,5 @@ def run_mine(folder: Path, modules: dict, steps: int = 0, seed: int = 0, log=pri
     correct = sum(right(a, e) for (_, _, e), a in zip(QUESTIONS, r["mine"], strict=True))
     log(f"transcripts: {r['folder']}")
     return (f"run --mine (mine: {pieces}): {same}/{len(QUESTIONS)} questions answered step for step as with "
-            f"llmlab's pieces; {correct}/{len(QUESTIONS)} right (2 refused by the calculator, as they must be)")
+            f"llmlab's pieces; {correct}/{len(QUESTIONS)} right (2 refused by the calculator, as they must "
+            f"be)")

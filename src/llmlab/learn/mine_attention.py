@@ -2,9 +2,10 @@
 the per-head table beside llmlab's.
 
 The toy 2-layer GPT-2 of project 6 (`llmlab.attention.toy`) is trained for `--steps` steps on repeated random
-strings, then read on r + r (r: 8 random letters, 4 sequences): the attention is captured with the learner's hooks
-and measured with their head metrics and induction scores, each piece that does not pass falling back to llmlab's;
-beside it the same capture and metrics with llmlab's pieces. With llmlab's code in every file the tables are equal.
+strings, then read on r + r (r: 8 random letters, 4 sequences): the attention is captured with the learner's
+hooks and measured with their head metrics and induction scores, each piece that does not pass falling back to
+llmlab's; beside it the same capture and metrics with llmlab's pieces. With llmlab's code in every file the
+tables are equal.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ COLUMNS = ("entropy", "previous_token", "induction")
 
 
 def random_model(seed: int = 0):
-    """A tiny random GPT-2 shaped like the toy (2 layers, 4 heads, 26+ symbols) with sharp heads: for tests."""
+    """A tiny random GPT-2 shaped like the toy (2 layers, 4 heads, 26+ symbols) with sharp heads: for
+    tests."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -42,7 +44,8 @@ def trained_toy(folder: Path, steps: int, seed: int, log=print):
     out = new_run_dir(folder) / "toy"
     log(f"training the toy 2-layer GPT-2 for {steps} steps on repeated random strings (into {out})")
     toy = train_toy(out=out, overrides=[f"max_steps={steps}", f"seed={seed}"])
-    log(f"  val loss {toy['final_val_loss']:.3f} (uniform {toy['uniform_loss']:.3f}); loss on the second copy of "
+    log(f"  val loss {toy['final_val_loss']:.3f} (uniform {toy['uniform_loss']:.3f}); loss on the second "
+        f"copy of "
         f"r + r {toy['second_copy_loss']:.3f}, on the first {toy['first_copy_loss']:.3f}")
     return AutoModelForCausalLM.from_pretrained(toy["model_dir"]).eval()
 
@@ -53,7 +56,8 @@ def _measure(model, ids: np.ndarray, capture, metrics, scores) -> dict[str, np.n
 
 
 def run_attention(folder: Path, modules: dict, steps: int = 60, seed: int = 0, log=print, model=None) -> dict:
-    """Per-head metrics (L, H) of the toy on r + r, with llmlab's pieces and with the learner's passing ones."""
+    """Per-head metrics (L, H) of the toy on r + r, with llmlab's pieces and with the learner's passing
+    ones."""
     import torch
 
     from llmlab.attention.hooks import capture_attention
@@ -65,13 +69,17 @@ def run_attention(folder: Path, modules: dict, steps: int = 60, seed: int = 0, l
         model = model if model is not None else trained_toy(folder, steps, seed, log)
         ids = repeated_random_ids(SYMBOLS, PERIOD, batch=4, seed=seed + 1)          # (4, 16): r + r
         reference = _measure(model, ids, capture_attention, head_metrics, repetition_scores)
-        mine = _measure(model, ids,
-                        modules["capture"].capture_attention if "capture" in modules else capture_attention,
-                        modules["head_metrics"].head_metrics if "head_metrics" in modules else head_metrics,
-                        modules["induction"].repetition_scores if "induction" in modules else repetition_scores)
+        mine = _measure(
+            model,
+            ids,
+            modules["capture"].capture_attention if "capture" in modules else capture_attention,
+            modules["head_metrics"].head_metrics if "head_metrics" in modules else head_metrics,
+            modules["induction"].repetition_scores if "induction" in modules else repetition_scores,
+        )
     finally:
         torch.set_num_threads(threads)
-    identical = all(key in mine and np.array_equal(np.asarray(mine[key]), value) for key, value in reference.items())
+    identical = all(key in mine and np.array_equal(np.asarray(mine[key]), value) for key,
+                    value in reference.items())
     return {"reference": reference, "mine": mine, "identical": identical, "ids": ids}
 
 
@@ -96,9 +104,11 @@ def run_mine(folder: Path, modules: dict, steps: int = 60, seed: int = 0, log=pr
                 cells.append(f"{a:>12.4f} {b:>10.4f} {'same' if a == b else 'DIFF':>6}")
             log(f"{l_:>5} {h:>4} " + "".join(f"{c:>30}" for c in cells))
     same = "identical" if result["identical"] else "differs from llmlab's"
-    log(f"best previous-token head: reference {_best(ref, 'previous_token')}, mine {_best(mine, 'previous_token')}; "
+    log(f"best previous-token head: reference {_best(ref, 'previous_token')}, mine "
+        f"{_best(mine, 'previous_token')}; "
         f"best induction head: reference {_best(ref, 'induction')}, mine {_best(mine, 'induction')} ({same})")
     pieces = ", ".join(sorted(set(modules) & {"capture", "head_metrics", "induction"})) or "none"
     where = "a given model" if model is not None else f"toy GPT-2, {steps} steps"
-    return (f"run --mine ({where}; mine: {pieces}): best previous-token head {_best(mine, 'previous_token')}, "
+    return (f"run --mine ({where}; mine: {pieces}): best previous-token head "
+            f"{_best(mine, 'previous_token')}, "
             f"best induction head {_best(mine, 'induction')} ({same})")

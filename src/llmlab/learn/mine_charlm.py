@@ -32,7 +32,8 @@ def learner_pieces(modules: dict):
     with contextlib.ExitStack() as stack:
         for exercise, module in modules.items():
             for target, name, theirs in PATCHES.get(exercise, []):
-                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module, theirs)))
+                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module,
+                                                                                                     theirs)))
         yield
 
 
@@ -63,7 +64,8 @@ def _decode(model, tok, tokens: int, seed: int) -> dict[str, str]:
             for s in STRATEGIES}
 
 
-def run_charlm(folder: Path, modules: dict, steps: int = 60, seed: int = 0, tokens: int = 60, log=print) -> dict:
+def run_charlm(folder: Path, modules: dict, steps: int = 60, seed: int = 0, tokens: int = 60,
+               log=print) -> dict:
     """Reference, then the learner's: losses of each step and the five decodings of each model."""
     import numpy as np
     import torch
@@ -91,7 +93,8 @@ def run_charlm(folder: Path, modules: dict, steps: int = 60, seed: int = 0, toke
             mine_texts = _decode(mine_model, tok, tokens, seed)
     finally:
         torch.set_num_threads(threads)
-    return {"reference": ref_losses, "mine": mine_losses, "reference_texts": ref_texts, "mine_texts": mine_texts,
+    return {"reference": ref_losses, "mine": mine_losses, "reference_texts": ref_texts,
+            "mine_texts": mine_texts,
             "identical": ref_losses == mine_losses and ref_texts == mine_texts}
 
 
@@ -110,7 +113,9 @@ def run_mine(folder: Path, modules: dict, steps: int = 60, seed: int = 0, log=pr
         log(f"  {'':<7} {b[:60]!r}  {'same' if a == b else 'differs'}")
     same_losses = ref == mine
     same_texts = sum(result["reference_texts"][s] == result["mine_texts"][s] for s in STRATEGIES)
-    summary = "identical" if result["identical"] else f"same losses {same_losses}, {same_texts}/5 decodings the same"
+    summary = "identical" if result["identical"] else (f"same losses {same_losses}, {same_texts}/5 decodings "
+                                                       f"the same")
     log(f"final loss: reference {ref[-1]:.4f}, mine {mine[-1]:.4f} ({summary})")
     pieces = ", ".join(sorted(set(modules) & (set(PATCHES) | {"train_step"}))) or "none"
-    return f"run --mine ({steps} steps; mine: {pieces}): final loss {mine[-1]:.4f} vs reference {ref[-1]:.4f} ({summary})"
+    return (f"run --mine ({steps} steps; mine: {pieces}): final loss {mine[-1]:.4f} vs reference "
+            f"{ref[-1]:.4f} ({summary})")

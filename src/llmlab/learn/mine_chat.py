@@ -65,7 +65,8 @@ def learner_pieces(modules: dict):
     with contextlib.ExitStack() as stack:
         for exercise, module in modules.items():
             for target, name, theirs in PATCHES.get(exercise, []):
-                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module, theirs)))
+                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module,
+                                                                                                     theirs)))
         yield
 
 
@@ -79,9 +80,11 @@ def chat_session(folder: Path) -> list[dict]:
     bot = ChatBot(TurnReader(), session, system=SYSTEM, recall_k=0)
     rows = []
     for i, text in enumerate(TURNS, start=1):
-        answer = bot.reply(f"(turn {i}) {text}", SamplingParams(temperature=0.0, max_new_tokens=ANSWER_TOKENS))
+        answer = bot.reply(f"(turn {i}) {text}", SamplingParams(temperature=0.0,
+                                                                max_new_tokens=ANSWER_TOKENS))
         plan = bot.last_plan
-        kept = [int(n) for m in plan.messages for n in re.findall(r"^\(turn (\d+)\)", m["content"])]   # newest too
+        # newest too
+        kept = [int(n) for m in plan.messages for n in re.findall(r"^\(turn (\d+)\)", m["content"])]
         rows.append({"turn": i, "kept": kept, "dropped": len(plan.dropped), "tokens": plan.prompt_tokens,
                      "budget": plan.budget, "notes": len(plan.memory_kept), "answer": answer.strip()})
     return rows
@@ -131,7 +134,8 @@ def run_mine(folder: Path, modules: dict, steps: int = 60, seed: int = 0, log=pr
     """Print the two sessions turn by turn and the quantised model's error; return the tracker's note.
     (`steps` is unused: nothing trains here.)"""
     pieces = ", ".join(sorted(set(modules) & set(PATCHES))) or "none"
-    log(f"a chat of {len(TURNS)} turns with a scripted model (1 token per word, window {WINDOW}, answers of at most "
+    log(f"a chat of {len(TURNS)} turns with a scripted model (1 token per word, window {WINDOW}, answers of "
+        f"at most "
         f"{ANSWER_TOKENS}), the note {FACT!r} pinned; your pieces: {pieces}")
     r = run_chat(folder, modules, seed=seed, log=log)
     log(f"{'turn':>4}  {'turns in the prompt (yours / llmlab)':<37} {'tokens':>11}  the model says (yours)")
@@ -143,5 +147,6 @@ def run_mine(folder: Path, modules: dict, steps: int = 60, seed: int = 0, log=pr
         f"{r['int8_vs_float']:.3g}, llmlab's {r['reference_int8_vs_float']:.3g}; yours vs llmlab's int8 "
         f"{r['int8_vs_reference_int8']:.3g}")
     log(f"sessions: {r['folder']}")
-    return (f"run --mine (mine: {pieces}): {same}/{len(TURNS)} turns planned as llmlab does; int8 logits within "
+    return (f"run --mine (mine: {pieces}): {same}/{len(TURNS)} turns planned as llmlab does; int8 logits "
+            f"within "
             f"{r['int8_vs_reference_int8']:.2g} of llmlab's")

@@ -1,11 +1,12 @@
-"""`llmlab learn run cot --mine`: self-consistency through llmlab's experiment harness with the learner's answer
-extraction and voting, beside llmlab's: 30 word problems, few-shot chain of thought, one greedy sample and then
-five samples voted.
+"""`llmlab learn run cot --mine`: self-consistency through llmlab's experiment harness with the learner's
+answer extraction and voting, beside llmlab's: 30 word problems, few-shot chain of thought, one greedy sample
+and then five samples voted.
 
 The model is scripted, so what it writes is known: the worked rationale of each problem, ended in one of the
-ways models end (“The answer is 1,204.”, “Answer: 1204”, “So that makes 1,204 in all.”), and, in about one sample
-in three, a slip in that last number. One greedy sample keeps its slips; a vote over five mostly outvotes them,
-as Wang et al. (2022) found with real samples. Every sample, answer and vote is kept in the run folder.
+ways models end (“The answer is 1,204.”, “Answer: 1204”, “So that makes 1,204 in all.”), and, in about one
+sample in three, a slip in that last number. One greedy sample keeps its slips; a vote over five mostly
+outvotes them, as Wang et al. (2022) found with real samples. Every sample, answer and vote is kept in the run
+folder.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ N, SAMPLES, SHOTS, SLIP = 30, 5, 2, 0.35
 
 
 class SlipperySolver(LLM):
-    """Writes the rationale of the problem asked last; the final number slips with probability SLIP per sample."""
+    """Writes the rationale of the problem asked last; the final number slips with probability SLIP per
+    sample."""
 
     name = "scripted-cot"
 
@@ -51,7 +53,8 @@ class SlipperySolver(LLM):
         if rng.random() < SLIP:
             answer = max(0, answer + rng.choice([-10, -2, -1, 1, 2, 10]))
         body = item.rationale.rsplit("The answer is", 1)[0].rstrip()
-        ending = rng.choice([f"The answer is {answer:,}.", f"Answer: {answer}", f"So that makes {answer:,} in all."])
+        ending = rng.choice([f"The answer is {answer:,}.", f"Answer: {answer}",
+                             f"So that makes {answer:,} in all."])
         text = f" {body} {ending}"
         yield Delta(text, "stop", self.count_tokens(prompt), self.count_tokens(text))
 
@@ -61,7 +64,8 @@ def learner_pieces(modules: dict):
     with contextlib.ExitStack() as stack:
         for exercise, module in modules.items():
             for target, name, theirs in PATCHES.get(exercise, []):
-                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module, theirs)))
+                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module,
+                                                                                                     theirs)))
         yield
 
 
@@ -105,7 +109,8 @@ def run_mine(folder: Path, modules: dict, steps: int = 0, seed: int = 0, log=pri
     mine_rows, ref_rows = r["mine"][SAMPLES]["rows"], r["reference"][SAMPLES]["rows"]
     answers = sum(a["answers"] == b["answers"] for a, b in zip(mine_rows, ref_rows, strict=True))
     votes = sum(a["answer"] == b["answer"] for a, b in zip(mine_rows, ref_rows, strict=True))
-    log(f"extracted answers as llmlab's: {answers}/{N} problems (all {SAMPLES} samples); votes as llmlab's: {votes}/{N}")
+    log(f"extracted answers as llmlab's: {answers}/{N} problems (all {SAMPLES} samples); votes as llmlab's: "
+        f"{votes}/{N}")
     log(f"samples, answers and votes: {r['folder']}")
     return (f"run --mine (mine: {pieces}): self-consistency {r['mine'][1]['accuracy']:.0%} -> "
             f"{r['mine'][SAMPLES]['accuracy']:.0%} (llmlab {r['reference'][1]['accuracy']:.0%} -> "

@@ -1,14 +1,14 @@
 """`llmlab learn run icl --mine`: k-shot prompts built by the learner's builder and demonstration picker, run
 through llmlab's experiment harness beside llmlab's, on a reader that learns only from what the prompt shows.
 
-The "model" is a nearest-demonstration reader, scripted and instant: it splits the prompt at blank lines, takes
-the last "Input: x / Output:" block as the query and the "Input: x / Output: y" blocks before it as the
-demonstrations; if every demonstration's output is its input spelled backwards it applies that rule, otherwise it
-answers with the label of the demonstration sharing the most words with the query. With no demonstration it has
-nothing to go on. So its accuracy moves with k exactly as far as the demonstrations allow (one reversed word
-teaches the rule; shared words are a poor guide to sentiment, since the two "coffee" reviews disagree, so that
-task stays near chance), and a prompt with the query before the examples, or without the blank lines, changes
-its answers.
+The "model" is a nearest-demonstration reader, scripted and instant: it splits the prompt at blank lines,
+takes the last "Input: x / Output:" block as the query and the "Input: x / Output: y" blocks before it as the
+demonstrations; if every demonstration's output is its input spelled backwards it applies that rule, otherwise
+it answers with the label of the demonstration sharing the most words with the query. With no demonstration it
+has nothing to go on. So its accuracy moves with k exactly as far as the demonstrations allow (one reversed
+word teaches the rule; shared words are a poor guide to sentiment, since the two "coffee" reviews disagree, so
+that task stays near chance), and a prompt with the query before the examples, or without the blank lines,
+changes its answers.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ class DemoReader(LLM):
         return len(text.split())
 
     def read(self, prompt: str) -> str:
-        blocks = [[FIELD.match(line) for line in block.strip().splitlines()] for block in prompt.split("\n\n")]
+        blocks = [
+            [FIELD.match(line) for line in block.strip().splitlines()] for block in prompt.split("\n\n")
+        ]
         query = blocks[-1]
         if len(query) < 2 or not all(query[-2:]) or query[-1].group(2):
             return "?"                                  # no "Input: x" then an open "Output:" at the end
@@ -76,7 +78,8 @@ def learner_pieces(modules: dict):
     with contextlib.ExitStack() as stack:
         for exercise, module in modules.items():
             for target, name, theirs in PATCHES.get(exercise, []):
-                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module, theirs)))
+                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module,
+                                                                                                     theirs)))
         yield
 
 

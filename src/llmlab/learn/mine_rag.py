@@ -1,12 +1,15 @@
-"""`llmlab learn run rag --mine`: llmlab's evaluation questions over python-docs retrieved through the learner's
-chunker, BM25 and fusion, scored with their recall@k and MRR, beside the same run on llmlab's pieces.
+"""`llmlab learn run rag --mine`: llmlab's evaluation questions over python-docs retrieved through the
+learner's chunker, BM25 and fusion, scored with their recall@k and MRR, beside the same run on llmlab's
+pieces.
 
 Two parts, each run with llmlab's pieces and then with the learner's passing ones patched into `llmlab.rag`:
   1. keyword search: all 79 documents, the 61 hand-written questions, BM25 only. Embedding every chunk of the
      whole corpus takes about 5 minutes on 2 CPU cores, too slow here, so this part embeds nothing.
-  2. hybrid search: the 38 documents under 1,500 characters (the roadmap's quick corpus) and their 28 questions,
-     dense (all-MiniLM-L6-v2, llmlab's embedder) and BM25 fused by RRF — about 15 s of embedding the first time;
-     the vectors are cached on disk, so the second run (and the learner's, when their chunks are the same) is quick.
+  2. hybrid search: the 38 documents under 1,500 characters (the roadmap's quick corpus) and their 28
+  questions,
+     dense (all-MiniLM-L6-v2, llmlab's embedder) and BM25 fused by RRF — about 15 s of embedding the first
+     time; the vectors are cached on disk, so the second run (and the learner's, when their chunks are the
+     same) is quick.
 With llmlab's code in every file the two columns are identical.
 """
 
@@ -33,7 +36,8 @@ def learner_pieces(modules: dict):
     with contextlib.ExitStack() as stack:
         for exercise, module in modules.items():
             for target, name, theirs in PATCHES.get(exercise, []):
-                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module, theirs)))
+                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module,
+                                                                                                     theirs)))
         yield
 
 
@@ -45,7 +49,8 @@ def _score(corpus, method: str, embedder=None, unit: str = "tokens") -> dict:
     from llmlab.rag.index import KEYWORD_ONLY, Index, IndexConfig
 
     # with an embedder given, Index.build uses it (and records its name); keyword-only builds embed nothing
-    cfg = IndexConfig(embed_model=KEYWORD_ONLY if method == "bm25" else DEFAULT_MODEL, store="numpy", chunk_unit=unit)
+    cfg = IndexConfig(embed_model=KEYWORD_ONLY if method == "bm25" else DEFAULT_MODEL, store="numpy",
+                      chunk_unit=unit)
     index = Index.build(corpus, cfg, embedder=None if method == "bm25" else embedder, progress=False)
     queries = questions(corpus)
     scores = evaluate_index(index, queries, [method])[method]
@@ -94,7 +99,8 @@ def run_mine(folder: Path, modules: dict, steps: int = 0, seed: int = 0, log=pri
     same = "identical" if result["identical"] else "differs from llmlab's"
     pieces = ", ".join(sorted(set(modules) & set(PATCHES))) or "none"
     bm25, hybrid = result["bm25"]["mine"], result["hybrid"]["mine"]
-    summary = (f"recall@5 BM25 {bm25['recall@5']:.3f} (reference {result['bm25']['reference']['recall@5']:.3f}) on "
+    summary = (f"recall@5 BM25 {bm25['recall@5']:.3f} (reference "
+               f"{result['bm25']['reference']['recall@5']:.3f}) on "
                f"{bm25['queries']} questions, hybrid {hybrid['recall@5']:.3f} (reference "
                f"{result['hybrid']['reference']['recall@5']:.3f}) on {hybrid['queries']} ({same})")
     log(summary)

@@ -1,10 +1,11 @@
-"""`llmlab learn run serve --mine`: llmlab's engine serving requests on the learner's allocator, prefix hash and
-scheduler, then streaming through the OpenAI-compatible API with their SSE encoder, beside HF's greedy `generate`.
+"""`llmlab learn run serve --mine`: llmlab's engine serving requests on the learner's allocator, prefix hash
+and scheduler, then streaming through the OpenAI-compatible API with their SSE encoder, beside HF's greedy
+`generate`.
 
-The model is a tiny random GPT-2 (2 layers, width 64, llmlab's character tokenizer) written into the run folder.
-The cache is kept small (24 blocks of 4 tokens) and the step budget low (16 tokens), so prompts are prefilled
-in chunks, share cached prefix blocks, evict each other and get preempted: every path of the pieces runs. Each
-completion must equal transformers' greedy tokens, with the learner's pieces as with llmlab's.
+The model is a tiny random GPT-2 (2 layers, width 64, llmlab's character tokenizer) written into the run
+folder. The cache is kept small (24 blocks of 4 tokens) and the step budget low (16 tokens), so prompts are
+prefilled in chunks, share cached prefix blocks, evict each other and get preempted: every path of the pieces
+runs. Each completion must equal transformers' greedy tokens, with the learner's pieces as with llmlab's.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def learner_pieces(modules: dict):
     with contextlib.ExitStack() as stack:
         for exercise, module in modules.items():
             for target, name, theirs in PATCHES.get(exercise, []):
-                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module, theirs)))
+                stack.enter_context(mock.patch.object(importlib.import_module(target), name, getattr(module,
+                                                                                                     theirs)))
         yield
 
 
@@ -52,7 +54,8 @@ def hf_greedy(model_dir: Path, prompts: list[list[int]], n: int) -> list[list[in
 
 
 def serve(model_dir: Path, prompts: list[str]) -> dict:
-    """Every prompt through Engine.generate at once, then the first STREAMED again, streamed through the API."""
+    """Every prompt through Engine.generate at once, then the first STREAMED again, streamed through the
+    API."""
     from openai import OpenAI
 
     from llmlab.generation import SamplingParams
@@ -61,7 +64,8 @@ def serve(model_dir: Path, prompts: list[str]) -> dict:
     from llmlab.serve.server import BackgroundServer
 
     engine = Engine(EngineConfig(model=str(model_dir), device="cpu", **ENGINE))
-    done = engine.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=NEW_TOKENS), ignore_eos=True)
+    done = engine.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=NEW_TOKENS),
+                           ignore_eos=True)
     allocator = engine.allocator
     stats = {"tokens": [c.token_ids for c in done], "cached": sum(c.cached_tokens for c in done),
              "preemptions": engine.scheduler.preemptions, "evictions": allocator.evictions,
@@ -69,7 +73,8 @@ def serve(model_dir: Path, prompts: list[str]) -> dict:
     with BackgroundServer(engine, model_name="tiny") as server:
         client = OpenAI(base_url=server.url + "/v1", api_key="unused")
         stats["streamed"] = ["".join(chunk.choices[0].text for chunk in client.completions.create(
-            model="tiny", prompt=p, max_tokens=NEW_TOKENS, temperature=0, stream=True, extra_body={"ignore_eos": True}))
+            model="tiny", prompt=p, max_tokens=NEW_TOKENS, temperature=0, stream=True,
+            extra_body={"ignore_eos": True}))
             for p in prompts[:STREAMED]]
     return stats
 
@@ -98,10 +103,12 @@ def run_serve(folder: Path, modules: dict, seed: int = 0, log=print) -> dict:
 
 
 def run_mine(folder: Path, modules: dict, steps: int = 60, seed: int = 0, log=print) -> str:
-    """Print each completion beside HF's and the cache's figures; return the tracker's note. (`steps` is unused.)"""
+    """Print each completion beside HF's and the cache's figures; return the tracker's note. (`steps` is
+    unused.)"""
     pieces = ", ".join(sorted(set(modules) & set(PATCHES))) or "none"
     log(f"{len(PROMPTS)} prompts, {NEW_TOKENS} greedy tokens each, on a tiny random GPT-2; the engine: "
-        f"{ENGINE['num_blocks']} blocks of {ENGINE['block_size']} tokens, {ENGINE['max_batched_tokens']} tokens a "
+        f"{ENGINE['num_blocks']} blocks of {ENGINE['block_size']} tokens, {ENGINE['max_batched_tokens']} "
+        f"tokens a "
         f"step, at most {ENGINE['max_num_seqs']} requests; your pieces: {pieces}")
     r = run_serve(folder, modules, seed=seed, log=log)
     mine, ref = r["mine"], r["reference"]
@@ -113,7 +120,10 @@ def run_mine(folder: Path, modules: dict, steps: int = 60, seed: int = 0, log=pr
     for key, label in (("steps", "steps"), ("cached", "cached tokens"), ("evictions", "evictions"),
                        ("preemptions", "preemptions"), ("in_use_after", "blocks held at the end")):
         log(f"{label:<22}{mine[key]:>8}{ref[key]:>10}")
-    log(f"streamed through the API (OpenAI client, stream=True): {r['streams_same']}/{STREAMED} texts equal HF's")
+    log(f"streamed through the API (OpenAI client, stream=True): {r['streams_same']}/{STREAMED} texts equal "
+        f"HF's")
     log(f"model and runs: {r['folder']}")
-    return (f"run --mine (mine: {pieces}): {r['same_as_hf']}/{len(PROMPTS)} completions equal HF's greedy generate, "
-            f"{r['streams_same']}/{STREAMED} streams; {mine['cached']} cached tokens, {mine['preemptions']} preemptions")
+    return (f"run --mine (mine: {pieces}): {r['same_as_hf']}/{len(PROMPTS)} completions equal HF's greedy "
+            f"generate, "
+            f"{r['streams_same']}/{STREAMED} streams; {mine['cached']} cached tokens, {mine['preemptions']} "
+            f"preemptions")

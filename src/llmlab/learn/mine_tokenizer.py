@@ -43,14 +43,16 @@ def _measure(texts: list[str], held_out: str, vocab_size: int) -> dict:
             "roundtrip": tok.decode(ids) == held_out + EOT}
 
 
-def run_mine(folder: Path, modules: dict, steps: int = 0, seed: int = 0, log=print, vocab_size: int = 512) -> str:
+def run_mine(folder: Path, modules: dict, steps: int = 0, seed: int = 0, log=print,
+             vocab_size: int = 512) -> str:
     """Train on part of the python-docs corpus and encode held-out text, reference then yours."""
     from llmlab.data import load_corpus
 
     train, val = load_corpus("python-docs").split()
     texts = [d.text for d in train.documents[:20]]
     held_out = "".join(d.text for d in val.documents)[:20000]
-    log(f"training BPE to {vocab_size} tokens on 20 python-docs documents, encoding 20,000 held-out characters")
+    log(f"training BPE to {vocab_size} tokens on 20 python-docs documents, encoding 20,000 held-out "
+        f"characters")
     ref = _measure(texts, held_out, vocab_size)
     with learner_pieces(modules):
         mine = _measure(texts, held_out, vocab_size)

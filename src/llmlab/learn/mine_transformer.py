@@ -39,8 +39,10 @@ def learner_pieces(modules: dict):
             for target, name, theirs in PATCHES[exercise]:
                 owner = importlib.import_module(target)
                 value = getattr(module, theirs)
-                if name == "ACTIVATIONS":      # the activation table: GPT-2's tanh GELU under each of its names
-                    value = {**owner.ACTIVATIONS, **{k: value for k in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")}}
+                # the activation table: GPT-2's tanh GELU under each of its names
+                if name == "ACTIVATIONS":
+                    value = {**owner.ACTIVATIONS, **{k: value for k in ("gelu_new", "gelu_pytorch_tanh",
+                                                                        "gelu_fast")}}
                 stack.enter_context(mock.patch.object(owner, name, value))
         yield
 
@@ -61,8 +63,10 @@ def run_transformer(folder, modules: dict, steps: int = 60, seed: int = 0, log=p
     from llmlab.plots import plot_curves
     from llmlab.runs import RunFolder
 
-    cfg = replace(PRESETS["tiny"], n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, max_steps=steps,
-                  eval_interval=0, eval_iters=2, log_interval=max(1, steps // 20), sample_tokens=80, seed=seed,
+    cfg = replace(PRESETS["tiny"], n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8,
+                  max_steps=steps,
+                  eval_interval=0, eval_iters=2, log_interval=max(1, steps // 20), sample_tokens=80,
+                  seed=seed,
                   warmup=0.1)
     data = CharData.load(cfg.corpus, cfg.block_size)
     quiet = lambda message: None  # noqa: E731 - the two runs' own logs would interleave with ours
@@ -70,18 +74,25 @@ def run_transformer(folder, modules: dict, steps: int = 60, seed: int = 0, log=p
     ref_run, mine_run = RunFolder(out / "reference"), RunFolder(out / "mine")
     log(f"reference run: {steps} steps, seed {seed}")
     ref = train(replace(cfg), ref_run, quiet, data)
-    log("your run: " + (", ".join(sorted(modules)) if modules else "no pieces of yours pass yet") + " swapped in")
+    log(
+        "your run: "
+        + (", ".join(sorted(modules)) if modules else "no pieces of yours pass yet")
+        + " swapped in"
+    )
     with learner_pieces(modules):
         mine = train(replace(cfg), mine_run, quiet, data)
     ref_losses = [r["loss"] for r in ref_run.metrics() if r.get("loss") is not None]
     mine_losses = [r["loss"] for r in mine_run.metrics() if r.get("loss") is not None]
     ref_steps = [r["step"] for r in ref_run.metrics() if r.get("loss") is not None]
     picture = out / "loss_mine_vs_reference.png"
-    plot_curves({"reference (llmlab)": (ref_steps, ref_losses), "mine": (ref_steps[:len(mine_losses)], mine_losses)},
-                picture, title="NumPy GPT on characters: your pieces vs llmlab's", ylabel="train loss (nats/char)")
+    plot_curves({"reference (llmlab)": (ref_steps, ref_losses), "mine": (ref_steps[:len(mine_losses)],
+                                                                         mine_losses)},
+                picture, title="NumPy GPT on characters: your pieces vs llmlab's",
+                ylabel="train loss (nats/char)")
     return {"steps": ref_steps, "reference": ref_losses, "mine": mine_losses,
             "identical": ref_losses == mine_losses,
-            "max_difference": max((abs(a - b) for a, b in zip(ref_losses, mine_losses, strict=False)), default=0.0),
+            "max_difference": max((abs(a - b) for a, b in zip(ref_losses, mine_losses, strict=False)),
+                                  default=0.0),
             "reference_val_loss": ref["val_loss"], "mine_val_loss": mine["val_loss"],
             "mine_sample": mine["sample"], "picture": str(picture), "folder": str(out)}
 
@@ -93,7 +104,8 @@ def run_mine(folder: Path, modules: dict, steps: int = 60, seed: int = 0, log=pr
     for step, a, b in zip(result["steps"], result["reference"], result["mine"], strict=False):
         log(f"{step:>6} {a:>10.4f} {b:>10.4f}")
     same = "identical" if result["identical"] else f"max difference {result['max_difference']:.3g}"
-    log(f"val loss: reference {result['reference_val_loss']:.4f}, mine {result['mine_val_loss']:.4f} ({same})")
+    log(f"val loss: reference {result['reference_val_loss']:.4f}, mine {result['mine_val_loss']:.4f} "
+        f"({same})")
     log(f"your model writes: {result['mine_sample'][:80]!r}")
     log(f"loss curves: {result['picture']}")
     pieces = ", ".join(sorted(modules)) or "none"

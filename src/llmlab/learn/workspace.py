@@ -1,8 +1,8 @@
 """The learner's workspace: the exercise files of each project and their progress tracker.
 
     ./llmlab-workspace/
-        PROGRESS.md            | Project | Status | Notes |   (the roadmap's own format; ☑ = every exercise passes)
-        progress.json          what `check` and `run --mine` measured, and the learner's notes
+        PROGRESS.md            | Project | Status | Notes |   (the roadmap's own format; ☑ = every exercise
+        passes) progress.json          what `check` and `run --mine` measured, and the learner's notes
         transformer/           softmax.py, layernorm.py, ... and README.md
 Nothing here is ever overwritten without --force, and --force keeps the old file as <name>.bak.
 """
@@ -33,7 +33,8 @@ def project_dir(root: Path, proj: LearnProject) -> Path:
 def readme_text(proj: LearnProject) -> str:
     lines = [f"# {proj.title}: exercises", "",
              f"Do them in this order. Each file has the real signatures and a docstring with the math, the "
-             f"shapes and a worked example; replace each `raise NotImplementedError` with your code, then run "
+             f"shapes and a worked example; replace each `raise NotImplementedError` with your code, then "
+             f"run "
              f"`llmlab learn check {proj.key}` (or `llmlab learn check {proj.key} EXERCISE`).", "",
              "| # | exercise | file | teaches | difficulty |", "|---|---|---|---|---|"]
     for i, ex in enumerate(proj.exercises, start=1):
@@ -53,7 +54,8 @@ def start(root: Path, proj: LearnProject, force: bool = False) -> list[Path]:
     existing = [folder / name for name in files if (folder / name).exists()]
     if existing and not force:
         names = ", ".join(str(p) for p in existing)
-        raise LabError(f"{names} already exist{'s' if len(existing) == 1 else ''} — your work is not overwritten",
+        raise LabError(f"{names} already exist{'s' if len(existing) == 1 else ''} — your work is not "
+                       f"overwritten",
                        hint="pass --force to write fresh stubs (each old file is kept as <name>.bak), "
                             "or --dir to start somewhere else")
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,7 +86,8 @@ def load_progress(root: Path) -> dict:
 def save_progress(root: Path, progress: dict) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "progress.json").write_text(json.dumps(progress, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (root / "progress.json").write_text(json.dumps(progress, indent=2, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
     return write_tracker(root, progress)
 
 
@@ -106,7 +109,8 @@ def record_run(root: Path, proj: LearnProject, measured: str) -> Path:
 
 def add_note(root: Path, proj: LearnProject, text: str) -> Path:
     if not text.strip():
-        raise LabError("the note is empty", hint='write it in quotes: llmlab learn note transformer "my words"')
+        raise LabError("the note is empty",
+                       hint='write it in quotes: llmlab learn note transformer "my words"')
     progress = load_progress(root)
     progress.setdefault(proj.key, {}).setdefault("notes", []).append(text.strip())
     return save_progress(root, progress)

@@ -1,4 +1,5 @@
-"""Retrieval-augmented generation: chunk a corpus, embed it, search it (dense, BM25, hybrid), answer with citations.
+"""Retrieval-augmented generation: chunk a corpus, embed it, search it (dense, BM25, hybrid), answer with
+citations.
 
     from llmlab.rag import Index
     index = Index.build("python-docs", out="runs/rag/python-docs")     # or Index.load("runs/rag/python-docs")

@@ -22,7 +22,8 @@ UNITS = ("tokens", "chars")
 
 @dataclass(frozen=True)
 class ChunkConfig:
-    size: int = 200          # units per chunk (all-MiniLM-L6-v2 reads at most 256 tokens, [CLS]/[SEP] included)
+    # units per chunk (all-MiniLM-L6-v2 reads at most 256 tokens, [CLS]/[SEP] included)
+    size: int = 200
     overlap: int = 32        # units shared with the previous chunk
     unit: str = "tokens"     # "tokens" of the embedding model's tokenizer, or "chars"
     min_fill: float = 0.5    # a boundary cut may shorten a chunk to this fraction of `size`, no further
@@ -86,8 +87,10 @@ def unit_starts(text: str, unit: str, tokenizer=None) -> list[int]:
     if unit == "chars":
         return list(range(len(text) + 1))
     if tokenizer is None:
-        raise LabError("token chunking needs the embedding model's tokenizer", hint="pass tokenizer= or use unit=chars")
-    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
+        raise LabError("token chunking needs the embedding model's tokenizer",
+                       hint="pass tokenizer= or use unit=chars")
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                        verbose=False)["offset_mapping"]
     starts = sorted({s for s, e in offsets if e > s})
     if not starts or starts[0] != 0:
         starts = [0] + [s for s in starts if s > 0]

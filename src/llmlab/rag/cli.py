@@ -1,7 +1,7 @@
 """`llmlab rag ...`: build an index, search it, ask questions with citations, summarise, and score retrieval.
 
-    llmlab rag index --corpus python-docs --store faiss            # runs/rag/python-docs (chroma: --store chroma)
-    llmlab rag search "how do I leave a loop early?" -k 5 --method hybrid
+    llmlab rag index --corpus python-docs --store faiss            # runs/rag/python-docs (chroma: --store
+    chroma) llmlab rag search "how do I leave a loop early?" -k 5 --method hybrid
     llmlab rag ask "How do I leave a loop early?" --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0
     llmlab rag summarize --doc typesseq --model openai:http://127.0.0.1:8000/v1
     llmlab rag eval --json                                         # dense vs BM25 vs hybrid on 61 questions
@@ -15,7 +15,8 @@ import typer
 
 from llmlab.llm.registry import SPEC_HELP
 
-app = typer.Typer(help="Retrieval-augmented generation: chunk, embed, search (dense/BM25/hybrid), answer with citations.",
+app = typer.Typer(help="Retrieval-augmented generation: chunk, embed, search (dense/BM25/hybrid), answer "
+                       "with citations.",
                   no_args_is_help=True)
 
 INDEX_HELP = "an index folder, or a name under runs/rag/ (default: the corpus's name)"
@@ -23,15 +24,21 @@ METHOD_HELP = "hybrid (RRF of dense and BM25), dense or bm25"
 
 
 @app.command()
-def index(corpus: str = typer.Option("python-docs", "--corpus", help="python-docs, python-stdlib, a file or folder, hf:NAME"),
+def index(corpus: str = typer.Option("python-docs", "--corpus",
+                                     help="python-docs, python-stdlib, a file or folder, hf:NAME"),
           store: str = typer.Option("faiss", "--store", help="faiss, faiss-ivf, faiss-hnsw, chroma or numpy"),
-          name: str = typer.Option(None, "--name", help="index name under runs/rag/ (default: the corpus's name)"),
+          name: str = typer.Option(None, "--name",
+                                   help="index name under runs/rag/ (default: the corpus's name)"),
           out: Path = typer.Option(None, "--out", help="index folder (overrides --name)"),
           embed_model: str = typer.Option(None, "--embed-model",
-                                          help="sentence-transformers model (default all-MiniLM-L6-v2, offline)"),
-          chroma_url: str = typer.Option(None, "--chroma-url", help="a Chroma server (http://host:8000) instead of the embedded one"),
+                                          help="sentence-transformers model (default all-MiniLM-L6-v2, "
+                                               "offline)"),
+          chroma_url: str = typer.Option(None, "--chroma-url",
+                                         help="a Chroma server (http://host:8000) instead of the embedded "
+                                              "one"),
           max_documents: int = typer.Option(None, "--max-documents", help="read only the first N documents"),
-          overrides: list[str] = typer.Option(None, "--set", help="key=value of IndexConfig, e.g. chunk_size=128"),
+          overrides: list[str] = typer.Option(None, "--set",
+                                              help="key=value of IndexConfig, e.g. chunk_size=128"),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Chunk a corpus, embed the chunks and store them (plus BM25) in an index folder with a manifest."""
     from llmlab.config import apply_overrides
@@ -44,10 +51,12 @@ def index(corpus: str = typer.Option("python-docs", "--corpus", help="python-doc
         cfg.embed_model = embed_model
     cfg = apply_overrides(cfg, overrides).check()
     run = RunFolder.create("rag", name=name or index_slug(corpus), out=out)
-    built = Index.build(cfg.corpus, cfg, out=run.path)   # swapped in whole: a failed build leaves the old index
+    # swapped in whole: a failed build leaves the old index
+    built = Index.build(cfg.corpus, cfg, out=run.path)
     run.save_config(cfg)
     summary = {"index": str(run.path), **{k: built.manifest[k] for k in
-                                          ("corpus", "documents", "chunks", "embed_model", "dim", "store", "seconds")}}
+                                          ("corpus", "documents", "chunks", "embed_model", "dim", "store",
+                                           "seconds")}}
     run.save_summary(summary)
     print_summary(summary, as_json, title="rag index")
 
@@ -107,7 +116,9 @@ def ask(question: str = typer.Argument(...),
     for i, h in enumerate(result.sources, start=1):
         mark = "✓" if i in result.citations.cited else " "
         console.print(f" {mark} [{i}] {h.chunk.doc} (chars {h.chunk.start}-{h.chunk.end})")
-    note = f"{result.dropped} retrieved source(s) left out to fit the context window" if result.dropped else ""
+    note = (
+        f"{result.dropped} retrieved source(s) left out to fit the context window" if result.dropped else ""
+    )
     bad = f"citations pointing at no source: {result.citations.invalid}" if result.citations.invalid else ""
     for line in (note, bad):
         if line:
@@ -117,7 +128,8 @@ def ask(question: str = typer.Argument(...),
 @app.command()
 def summarize(model: str = typer.Option(..., "--model", help=SPEC_HELP),
               doc: str = typer.Option(None, "--doc", help="summarise this document of the index"),
-              query: str = typer.Option(None, "--query", help="summarise what the top-k chunks say about this"),
+              query: str = typer.Option(None, "--query",
+                                        help="summarise what the top-k chunks say about this"),
               index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
               k: int = typer.Option(8, "-k", "--k"),
               method: str = typer.Option("hybrid", "--method", help=METHOD_HELP + " (with --query)"),
@@ -143,7 +155,8 @@ def summarize(model: str = typer.Option(..., "--model", help=SPEC_HELP),
     else:
         chunks = [h.chunk for h in idx.search(query, k=k, method=method)]
     with load_llm(model) as llm:
-        result = run_summary(llm, chunks, SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0), focus=query)
+        result = run_summary(llm, chunks, SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0),
+                             focus=query)
     if as_json:
         print_summary(result.to_dict(), as_json=True)
         return
@@ -154,8 +167,11 @@ def summarize(model: str = typer.Option(..., "--model", help=SPEC_HELP),
 
 @app.command("eval")
 def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
-             eval_set: str = typer.Option("questions", "--eval-set", help="questions (61 hand-written) or titles"),
-             out: Path = typer.Option(None, "--out", help="where summary.json and the picture go (default <index>/eval-<set>)"),
+             eval_set: str = typer.Option("questions", "--eval-set",
+                                          help="questions (61 hand-written) or titles"),
+             out: Path = typer.Option(None, "--out",
+                                      help="where summary.json and the picture go (default "
+                                           "<index>/eval-<set>)"),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Recall@k, MRR and nDCG@k of dense, BM25 and hybrid retrieval on python-docs questions."""
     from rich.table import Table
@@ -178,7 +194,8 @@ def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX
     queries = EVAL_SETS[eval_set](corpus)
     if not queries:
         raise LabError(f"the {eval_set} eval set has no query for corpus {corpus.name!r}",
-                       hint="the questions are about python-docs: index it with llmlab rag index --corpus python-docs")
+                       hint="the questions are about python-docs: index it with llmlab rag index --corpus "
+                            "python-docs")
     run = RunFolder.create("rag", out=out or Path(idx.folder) / f"eval-{eval_set}")
     result = report(idx, queries, run.path, title=f"{corpus.name}: {eval_set} ({len(queries)} queries)")
     summary = {"index": str(idx.folder), "eval_set": eval_set, "queries": result["queries"],

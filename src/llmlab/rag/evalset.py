@@ -1,4 +1,5 @@
-"""Evaluation sets for python-docs: questions whose answer document is known, so retrieval can be scored offline.
+"""Evaluation sets for python-docs: questions whose answer document is known, so retrieval can be scored
+offline.
 
 - `questions`: 61 questions written by hand for this lab, in a user's words rather than the manual's (e.g.
   "How do I leave a loop before it finishes?" -> break). Each names the one document that answers it.
@@ -19,17 +20,20 @@ from llmlab.data import Corpus
 
 # (question, answer document)
 QUESTIONS: list[tuple[str, str]] = [
-    ("How can I check a condition in my code and stop with an error if it is false, only in debug mode?", "assert"),
+    ("How can I check a condition in my code and stop with an error if it is false, only in debug mode?",
+     "assert"),
     ("Can I unpack a tuple into several variables in a single line?", "assignment"),
     ("How do I define a coroutine function with async def?", "async"),
     ("What happens to names that start with two underscores inside a class body?", "atom-identifiers"),
     ("What kinds of string and number constants can appear directly in source code?", "atom-literals"),
-    ("How do I intercept every lookup of a missing attribute on my objects with __getattr__?", "attribute-access"),
+    ("How do I intercept every lookup of a missing attribute on my objects with __getattr__?",
+     "attribute-access"),
     ("Which method runs when I write x += 1, and does it modify the object in place?", "augassign"),
     ("How does the await expression suspend a coroutine?", "await"),
     ("What does the @ operator do, and how does // floor division behave with negative numbers?", "binary"),
     ("How do &, | and ^ work on integers?", "bitwise"),
-    ("What does the compile() built-in return, and how is it different from a function object?", "bltin-code-objects"),
+    ("What does the compile() built-in return, and how is it different from a function object?",
+     "bltin-code-objects"),
     ("What is the ... literal used for when slicing?", "bltin-ellipsis-object"),
     ("What value does a function return when it has no return statement?", "bltin-null-object"),
     ("How do I find out the class of an object at runtime with type()?", "bltin-type-objects"),
@@ -42,7 +46,8 @@ QUESTIONS: list[tuple[str, str]] = [
     ("Which methods must an object define to be used in a with statement?", "context-managers"),
     ("How do I skip the rest of the current iteration and go on with the next one?", "continue"),
     ("If I add an int and a float, what type is the result?", "conversions"),
-    ("Which method controls how my object is printed by repr(), and when is __init__ called?", "customization"),
+    ("Which method controls how my object is printed by repr(), and when is __init__ called?",
+     "customization"),
     ("How do I set a breakpoint and step through my program line by line?", "debugger"),
     ("How do I remove a variable or an item from a list by index?", "del"),
     ("How do I write a dictionary comprehension?", "dict"),
@@ -60,7 +65,8 @@ QUESTIONS: list[tuple[str, str]] = [
     ("How do I write a complex number with an imaginary part in source code?", "imaginary"),
     ("How does Python find the module when I import a package?", "import"),
     ("How do I test whether a value is contained in a list or a substring in a string?", "in"),
-    ("How do I write integers in hexadecimal, octal or binary, with underscores for readability?", "integers"),
+    ("How do I write integers in hexadecimal, octal or binary, with underscores for readability?",
+     "integers"),
     ("How do I write a small anonymous function inline?", "lambda"),
     ("How can a nested function rebind a variable of the function around it?", "nonlocal"),
     ("Which methods should a class define so that its objects support + and *?", "numeric-types"),

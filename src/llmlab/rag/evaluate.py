@@ -1,7 +1,8 @@
 """Score an index on an evaluation set (dense vs BM25 vs hybrid) and check its stores against brute force.
 
-    report = evaluate_index(index, questions(corpus))          # {"dense": {"recall@5": ...}, "bm25": ..., ...}
-    agreement = store_agreement(index.vectors, index.embedder.embed_queries(texts), ["faiss", "chroma"], k=10)
+    report = evaluate_index(index, questions(corpus))          # {"dense": {"recall@5": ...}, "bm25": ...,
+    ...} agreement = store_agreement(index.vectors, index.embedder.embed_queries(texts), ["faiss", "chroma"],
+    k=10)
 """
 
 from __future__ import annotations
@@ -21,17 +22,20 @@ DEPTH = 50      # chunks retrieved per query before ranking documents (MRR looks
 
 
 def index_methods(index: Index) -> tuple[str, ...]:
-    """The methods an index can answer: all three, or BM25 alone for a keyword-only index (nothing embedded)."""
+    """The methods an index can answer: all three, or BM25 alone for a keyword-only index (nothing
+    embedded)."""
     return METHODS if index.store is not None else ("bm25",)
 
 
 def evaluate_index(index: Index, queries: Sequence[Query], methods: Sequence[str] | None = None,
                    ks: Sequence[int] = KS, depth: int = DEPTH) -> dict[str, dict]:
-    """Per method: mean recall@k, nDCG@k, MRR, seconds per query, and each query's answer rank (0: not found)."""
+    """Per method: mean recall@k, nDCG@k, MRR, seconds per query, and each query's answer rank (0: not
+    found)."""
     methods = methods or index_methods(index)
     texts = [q.text for q in queries]
     if any(m != "bm25" for m in methods):
-        index.embedder.embed_queries(texts)    # embed once up front, so per-method timings compare search alone
+        # embed once up front, so per-method timings compare search alone
+        index.embedder.embed_queries(texts)
     report = {}
     for method in methods:
         start = time.perf_counter()
@@ -44,13 +48,15 @@ def evaluate_index(index: Index, queries: Sequence[Query], methods: Sequence[str
         for ranking, g in zip(rankings, groups, strict=True):
             ids, _ = as_answers(ranking, g)
             ranks.append(next((i for i, a in enumerate(ids, start=1) if a == 0), 0))
-        report[method] = {**scores, "ms_per_query": 1000 * seconds / max(len(texts), 1), "answer_ranks": ranks}
+        report[method] = {**scores, "ms_per_query": 1000 * seconds / max(len(texts), 1),
+                          "answer_ranks": ranks}
     return report
 
 
 def store_agreement(vectors: np.ndarray, query_vectors: np.ndarray, kinds: Sequence[str], k: int = 10,
                     folder=None, repeats: int = 3) -> dict[str, dict]:
-    """Each store built from `vectors` (N, D) vs brute force, searched with `query_vectors` (Q, D): exact top-k share, id overlap, timing.
+    """Each store built from `vectors` (N, D) vs brute force, searched with `query_vectors` (Q, D): exact
+    top-k share, id overlap, timing.
 
     `exact_topk` is the share of queries whose top-k is a correct top-k (ties at the k-th score may swap);
     `overlap` the mean |top-k ∩ brute-force top-k| / k; `max_score_error` the largest gap between a score
@@ -115,9 +121,16 @@ def report(index: Index, queries: Sequence[Query], out, title: str, ks: Sequence
 
     methods = methods or index_methods(index)
     results = evaluate_index(index, queries, methods, ks=tuple(range(1, max(ks) + 1)))
-    picture = plot_curves({m: (list(range(1, max(ks) + 1)), [results[m][f"recall@{k}"] for k in range(1, max(ks) + 1)])
-                           for m in methods}, Path(out) / "recall_at_k.png", title=title, xlabel="k",
-                          ylabel="recall@k (answer document in the top k)")
+    picture = plot_curves(
+        {
+            m: (list(range(1, max(ks) + 1)), [results[m][f"recall@{k}"] for k in range(1, max(ks) + 1)])
+            for m in methods
+        },
+        Path(out) / "recall_at_k.png",
+        title=title,
+        xlabel="k",
+        ylabel="recall@k (answer document in the top k)",
+    )
     table = {m: {key: round(results[m][key], 4) for key in
                  [f"recall@{k}" for k in ks] + ["mrr"] + [f"ndcg@{k}" for k in ks] + ["ms_per_query"]}
              for m in methods}

@@ -1,4 +1,5 @@
-"""Reciprocal rank fusion: merge ranked lists (dense, BM25, ...) by rank alone, so their scores need no common scale.
+"""Reciprocal rank fusion: merge ranked lists (dense, BM25, ...) by rank alone, so their scores need no common
+scale.
 
     rrf(d) = sum_m  w_m / (k + rank_m(d)),   rank_m(d) = 1 for the best item of list m, k = 60
 

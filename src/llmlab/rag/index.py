@@ -3,7 +3,8 @@
     index = Index.build("python-docs", IndexConfig(store="faiss"), out="runs/rag/python-docs")
     hits = index.search("how do I leave a loop early?", k=5)        # hybrid by default; "dense" or "bm25"
     hits[0].chunk.doc, hits[0].chunk.text, hits[0].score
-    index = Index.load("runs/rag/python-docs")                       # Index.load(dir, corpus=...) checks staleness
+    index = Index.load("runs/rag/python-docs")                       # Index.load(dir, corpus=...) checks
+    staleness
 
 The folder holds manifest.json (model, chunking, corpus hash, store), chunks.jsonl, embeddings.npy and the
 store's files; an index whose corpus, model or chunking no longer match is reported as stale, never used.
@@ -29,7 +30,8 @@ from llmlab.rag.stores import STORES, VectorStore, load_store, make_store
 from llmlab.search.bm25 import BM25
 
 METHODS = ("hybrid", "dense", "bm25")
-KEYWORD_ONLY = "none"       # embed_model="none": chunks + BM25, no embeddings (fast to build, bm25 search only)
+# embed_model="none": chunks + BM25, no embeddings (fast to build, bm25 search only)
+KEYWORD_ONLY = "none"
 FORMAT = 1
 # what an index folder holds (a rebuild replaces these, and leaves any other file where it is)
 INDEX_FILES = ("manifest.json", "chunks.jsonl", "embeddings.npy", "bm25.json", "vectors.npy", "faiss.index",
@@ -72,12 +74,14 @@ class Hit:
 
     def to_dict(self) -> dict:
         return {"rank": self.rank, "score": self.score, "method": self.method, "id": self.chunk.id,
-                "doc": self.chunk.doc, "start": self.chunk.start, "end": self.chunk.end, "text": self.chunk.text,
+                "doc": self.chunk.doc, "start": self.chunk.start, "end": self.chunk.end,
+                "text": self.chunk.text,
                 **({"parts": self.parts} if self.parts else {})}
 
 
 class Index:
-    def __init__(self, chunks: list[Chunk], vectors: np.ndarray, store: VectorStore, bm25: BM25, manifest: dict,
+    def __init__(self, chunks: list[Chunk], vectors: np.ndarray, store: VectorStore, bm25: BM25,
+                 manifest: dict,
                  embedder=None, folder: Path | None = None):
         self.chunks, self.vectors, self.store, self.bm25 = chunks, vectors, store, bm25
         self.manifest, self._embedder, self.folder = manifest, embedder, folder
@@ -87,12 +91,13 @@ class Index:
     @classmethod
     def build(cls, corpus: Corpus | str, cfg: IndexConfig | None = None, embedder=None,
               out: str | Path | None = None, progress: bool = True) -> Index:
-        """Chunk, embed and store `corpus`; with `out`, save there (replacing an index already in it only once the
-        new one is complete; files in `out` that are not the index's are kept)."""
+        """Chunk, embed and store `corpus`; with `out`, save there (replacing an index already in it only once
+        the new one is complete; files in `out` that are not the index's are kept)."""
         from llmlab.rag.embed import Embedder
 
         cfg = (cfg or IndexConfig()).check()
-        spec = None                     # how to read the corpus again (to check staleness); None for an object
+        # how to read the corpus again (to check staleness); None for an object
+        spec = None
         if isinstance(corpus, str):
             spec = str(Path(corpus).resolve()) if Path(corpus).exists() else corpus
             cfg = dataclasses.replace(cfg, corpus=spec)
@@ -108,7 +113,8 @@ class Index:
         start = time.perf_counter()
         chunks = chunk_corpus(corpus, cfg.chunking, tokenizer)
         if not chunks:
-            raise LabError(f"corpus {corpus.name!r} gave no chunks", hint="it holds no text; point --corpus elsewhere")
+            raise LabError(f"corpus {corpus.name!r} gave no chunks",
+                           hint="it holds no text; point --corpus elsewhere")
         chunk_s = time.perf_counter() - start
         vectors = (np.zeros((len(chunks), 0), np.float32) if keyword_only
                    else embedder.embed_documents([c.text for c in chunks], progress=progress))   # (N, D)
@@ -116,20 +122,24 @@ class Index:
         info = {
             "format": FORMAT, "corpus": corpus.name, "corpus_spec": spec, "max_documents": cfg.max_documents,
             "corpus_hash": corpus_hash(corpus),
-            "documents": corpus.n_documents, "chunks": len(chunks), "embed_model": KEYWORD_ONLY if keyword_only else embedder.name,
-            "dim": 0 if keyword_only else embedder.dim, "max_tokens": None if keyword_only else embedder.max_tokens,
+            "documents": corpus.n_documents, "chunks": len(chunks),
+            "embed_model": KEYWORD_ONLY if keyword_only else embedder.name,
+            "dim": 0 if keyword_only else embedder.dim,
+            "max_tokens": None if keyword_only else embedder.max_tokens,
             "chunking": dataclasses.asdict(cfg.chunking), "chroma_url": cfg.chroma_url,
         }
 
         def assemble(folder: Path | None) -> Index:
-            store = None if keyword_only else make_store(cfg.store, embedder.dim, folder=folder, url=cfg.chroma_url)
+            store = None if keyword_only else make_store(cfg.store, embedder.dim, folder=folder,
+                                                         url=cfg.chroma_url)
             if store is not None:
                 store.add(vectors)
             manifest = {**info, "store": KEYWORD_ONLY if keyword_only else store.kind,
                         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                         "seconds": {"chunk": round(chunk_s, 3), "embed": round(embed_s, 3),
                                     "store": round(time.perf_counter() - start - chunk_s - embed_s, 3)}}
-            return cls(chunks, vectors, store, BM25.build([c.text for c in chunks]), manifest, embedder, folder)
+            return cls(chunks, vectors, store, BM25.build([c.text for c in chunks]), manifest, embedder,
+                       folder)
 
         if out is None:
             return assemble(None)
@@ -141,7 +151,8 @@ class Index:
             index.save(tmp)
         index.folder = folder
         if index.manifest["store"] == "chroma" and not cfg.chroma_url:
-            index.store = load_store("chroma", folder, index.manifest["dim"])   # its database moved with the folder
+            # its database moved with the folder
+            index.store = load_store("chroma", folder, index.manifest["dim"])
         return index
 
     def save(self, folder: str | Path) -> Path:
@@ -168,7 +179,8 @@ class Index:
                            hint="build one first: llmlab rag index --corpus python-docs")
         manifest = json.loads(path.read_text(encoding="utf-8"))
         if manifest.get("format") != FORMAT:
-            raise LabError(f"the index at {folder} has format {manifest.get('format')}, this llmlab reads {FORMAT}",
+            raise LabError(f"the index at {folder} has format {manifest.get('format')}, this llmlab reads "
+                           f"{FORMAT}",
                            hint="rebuild it with llmlab rag index")
         with open(folder / "chunks.jsonl", encoding="utf-8") as f:
             chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
@@ -177,7 +189,8 @@ class Index:
             store_options["url"] = manifest["chroma_url"]
         store = (None if manifest["store"] == KEYWORD_ONLY
                  else load_store(manifest["store"], folder, manifest["dim"], **store_options))
-        index = cls(chunks, vectors, store, BM25.load(folder, [c.text for c in chunks]), manifest, embedder, folder)
+        index = cls(chunks, vectors, store, BM25.load(folder, [c.text for c in chunks]), manifest, embedder,
+                    folder)
         if corpus is not None:
             index.check_fresh(corpus)
         if embedder is not None:
@@ -204,7 +217,8 @@ class Index:
         reasons = self.stale_reasons(corpus, cfg)
         if reasons:
             raise LabError(f"the index at {self.folder} is stale: " + "; ".join(reasons),
-                           hint=f"rebuild it: llmlab rag index --corpus {self.manifest.get('corpus_spec') or self.manifest['corpus']} "
+                           hint=f"rebuild it: llmlab rag index --corpus "
+                                f"{self.manifest.get('corpus_spec') or self.manifest['corpus']} "
                                 f"--out {self.folder}")
 
     # ---- searching ------------------------------------------------------------------------------
@@ -220,7 +234,8 @@ class Index:
 
     def _check_embedder(self, embedder) -> None:
         if embedder.name != self.manifest["embed_model"] or embedder.dim != self.manifest["dim"]:
-            raise LabError(f"the index was built with {self.manifest['embed_model']} ({self.manifest['dim']} dims), "
+            raise LabError(f"the index was built with {self.manifest['embed_model']} ({self.manifest['dim']} "
+                           f"dims), "
                            f"not {embedder.name} ({embedder.dim} dims)",
                            hint="search with the model that built the index, or rebuild it")
 
@@ -237,8 +252,10 @@ class Index:
         if k < 1:
             raise LabError(f"k={k} asks for no results", hint="use k >= 1")
         if method != "bm25" and self.store is None:
-            raise LabError(f"this index is keyword-only (built with embed_model=none): {method} search needs embeddings",
-                           hint="search with --method bm25 (method='bm25' in Python), or rebuild the index with an "
+            raise LabError(f"this index is keyword-only (built with embed_model=none): {method} search needs "
+                           f"embeddings",
+                           hint="search with --method bm25 (method='bm25' in Python), or rebuild the index "
+                                "with an "
                                 "embedding model")
         depth = k if method != "hybrid" else max(k, candidates)
         dense = self.dense_rows(queries, depth) if method != "bm25" else None
@@ -290,7 +307,8 @@ def index_slug(name: str) -> str:
     """The folder name an index of `name` (a corpus name or path) gets under runs/rag/."""
     import re
 
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).name if Path(name).exists() else name).strip("-") or "index"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-",
+                  Path(name).name if Path(name).exists() else name).strip("-") or "index"
 
 
 def index_dir(index: str) -> Path:
@@ -305,7 +323,8 @@ def index_dir(index: str) -> Path:
 
 
 def corpus_of(index: Index) -> Corpus | None:
-    """The corpus an index was built from, read again; None when it cannot be (built from an object, moved)."""
+    """The corpus an index was built from, read again; None when it cannot be (built from an object,
+    moved)."""
     spec = index.manifest.get("corpus_spec")
     if not spec or spec.startswith("hf:"):     # hf: would download again just to compare
         return None

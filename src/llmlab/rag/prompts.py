@@ -1,4 +1,5 @@
-"""Prompts that put retrieved chunks in front of a question, numbered [1], [2], ..., fitted to the model's window.
+"""Prompts that put retrieved chunks in front of a question, numbered [1], [2], ..., fitted to the model's
+window.
 
     plan = fit_sources(llm, lambda sources: qa_messages(question, sources), hits, max_new_tokens=128)
     plan.messages, plan.used, plan.dropped            # the chat to send, the sources kept, the ones left out
@@ -19,7 +20,8 @@ from llmlab.llm import ContextWindowError
 from llmlab.rag.chunking import Chunk
 
 QA_SYSTEM = ("You answer questions using only the numbered sources given. After each claim, cite the sources "
-             "that support it by number in square brackets, like [1] or [2][3]. If the sources do not contain "
+             "that support it by number in square brackets, like [1] or [2][3]. If the sources do not "
+             "contain "
              "the answer, say that you do not know.")
 SUMMARY_SYSTEM = ("You summarise the numbered sources given. Keep the key facts, cite the sources each point "
                   "comes from by number in square brackets, like [1], and add nothing that is not in them.")
@@ -43,10 +45,12 @@ def qa_messages(question: str, chunks: Sequence[Chunk]) -> list[dict[str, str]]:
                                         "Answer with citations:"}]
 
 
-def summary_messages(chunks: Sequence[Chunk], first: int = 1, focus: str | None = None) -> list[dict[str, str]]:
+def summary_messages(chunks: Sequence[Chunk], first: int = 1, focus: str | None = None) -> list[dict[str,
+                                                                                                     str]]:
     about = f" Focus on: {focus}." if focus else ""
     return [{"role": "system", "content": SUMMARY_SYSTEM + about},
-            {"role": "user", "content": f"Sources:\n\n{format_sources(chunks, first)}\n\nSummary with citations:"}]
+            {"role": "user",
+             "content": f"Sources:\n\n{format_sources(chunks, first)}\n\nSummary with citations:"}]
 
 
 def combine_messages(partials: Sequence[str], focus: str | None = None) -> list[dict[str, str]]:
@@ -68,7 +72,8 @@ class PromptPlan:
 def fit_sources(llm, render: Callable[[list], list[dict[str, str]]], items: Sequence, max_new_tokens: int,
                 chunk_of: Callable = lambda item: getattr(item, "chunk", item)) -> PromptPlan:
     """The longest best-first prefix of `items` whose prompt fits; prompt size grows with n, so bisect n."""
-    max_new_tokens = llm.answer_budget(max_new_tokens)     # a default too long for a small window is scaled down
+    # a default too long for a small window is scaled down
+    max_new_tokens = llm.answer_budget(max_new_tokens)
     budget = llm.context_window - max_new_tokens
     items = list(items)
 
@@ -78,8 +83,10 @@ def fit_sources(llm, render: Callable[[list], list[dict[str, str]]], items: Sequ
     lo, hi = 0, len(items)                      # invariant: n = lo fits (checked below), n = hi + 1 does not
     if tokens(0) > budget:
         raise ContextWindowError(
-            f"{llm.name}'s context window is {llm.context_window} tokens; the prompt without any source needs "
-            f"{tokens(0)} and the answer {max_new_tokens}", hint="lower max_new_tokens or use a model with a longer context")
+            f"{llm.name}'s context window is {llm.context_window} tokens; the prompt without any source "
+            f"needs "
+            f"{tokens(0)} and the answer {max_new_tokens}",
+            hint="lower max_new_tokens or use a model with a longer context")
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if tokens(mid) <= budget:
@@ -114,12 +121,17 @@ def parse_citations(text: str, n_sources: int) -> Citations:
     for match in _BRACKET.finditer(text):
         for part in re.split(r"[,;]", match.group(1)):
             bounds = [int(x) for x in re.split(r"[-–]", part) if x.strip()]
-            numbers = range(bounds[0], bounds[-1] + 1) if len(bounds) == 2 and bounds[1] - bounds[0] < 50 else bounds
+            numbers = (
+                range(bounds[0], bounds[-1] + 1)
+                if len(bounds) == 2 and bounds[1] - bounds[0] < 50
+                else bounds
+            )
             seen.extend(n for n in numbers if n not in seen)
     return Citations([n for n in seen if 1 <= n <= n_sources], [n for n in seen if not 1 <= n <= n_sources])
 
 
 def check_question(question: str) -> str:
     if not question or not question.strip():
-        raise LabError("the question is empty", hint='ask something, e.g. llmlab rag ask "How do I leave a loop early?"')
+        raise LabError("the question is empty",
+                       hint='ask something, e.g. llmlab rag ask "How do I leave a loop early?"')
     return question.strip()

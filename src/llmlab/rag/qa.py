@@ -49,12 +49,14 @@ class Answer:
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.text, "citations": self.citations.to_dict(),
                 "sources": [{"n": i + 1, **h.to_dict()} for i, h in enumerate(self.sources)],
-                "dropped_sources": self.dropped, "repeated_sources": self.repeats, "prompt_tokens": self.prompt_tokens,
+                "dropped_sources": self.dropped, "repeated_sources": self.repeats,
+                "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "finish_reason": self.finish_reason,
                 "prompt_budget": self.budget}
 
 
-def answer(llm, index, question: str, k: int = 5, method: str = "hybrid", params: SamplingParams | None = None,
+def answer(llm, index, question: str, k: int = 5, method: str = "hybrid",
+           params: SamplingParams | None = None,
            hits: list | None = None) -> Answer:
     """Retrieve k chunks (or take `hits`), fit them into the prompt, ask, and check the citations."""
     question = check_question(question)
@@ -64,7 +66,8 @@ def answer(llm, index, question: str, k: int = 5, method: str = "hybrid", params
     plan = fit_sources(llm, lambda chunks: qa_messages(question, chunks), hits, params.max_new_tokens)
     out = llm.chat(plan.messages, params)
     return Answer(question, out.text, plan.used, len(plan.dropped), parse_citations(out.text, len(plan.used)),
-                  out.prompt_tokens or plan.prompt_tokens, out.completion_tokens, out.finish_reason, plan.budget,
+                  out.prompt_tokens or plan.prompt_tokens, out.completion_tokens, out.finish_reason,
+                  plan.budget,
                   repeats, plan.messages)
 
 
@@ -99,8 +102,10 @@ class Summary:
                 "chunks": len(self.chunks), "citations": self.citations.to_dict()}
 
 
-def summarize(llm, chunks: list[Chunk], params: SamplingParams | None = None, focus: str | None = None) -> Summary:
-    """Summarise `chunks` (in order) with source numbers [1..N]; map-reduce when they do not fit one prompt."""
+def summarize(llm, chunks: list[Chunk], params: SamplingParams | None = None,
+              focus: str | None = None) -> Summary:
+    """Summarise `chunks` (in order) with source numbers [1..N]; map-reduce when they do not fit one
+    prompt."""
     if not chunks:
         raise LabError("nothing to summarise", hint="pick a document or a query that retrieves some chunks")
     params = params or default_params()
@@ -112,7 +117,8 @@ def summarize(llm, chunks: list[Chunk], params: SamplingParams | None = None, fo
                            params.max_new_tokens)
         if not plan.used:
             c = chunks[first]
-            raise LabError(f"chunk {c.id} alone does not fit {llm.name}'s context window of {llm.context_window} "
+            raise LabError(f"chunk {c.id} alone does not fit {llm.name}'s context window of "
+                           f"{llm.context_window} "
                            f"tokens with {params.max_new_tokens} for the answer",
                            hint="index with smaller chunks (--set chunk_size=...) or lower max_new_tokens")
         partials.append(llm.chat(plan.messages, params).text)
@@ -123,14 +129,16 @@ def summarize(llm, chunks: list[Chunk], params: SamplingParams | None = None, fo
     while len(partials) > 1:
         merged, i = [], 0
         while i < len(partials):
-            plan = fit_sources(llm, lambda ps: combine_messages(ps, focus), partials[i:], params.max_new_tokens,
+            plan = fit_sources(llm, lambda ps: combine_messages(ps, focus), partials[i:],
+                               params.max_new_tokens,
                                chunk_of=lambda p: p)
             if len(plan.used) >= 2:
                 merged.append(llm.chat(plan.messages, params).text)
                 calls += 1
                 i += len(plan.used)
             else:
-                merged.append(partials[i])          # no room to merge it with the next: carried to the next round
+                # no room to merge it with the next: carried to the next round
+                merged.append(partials[i])
                 i += 1
         if len(merged) == len(partials):
             raise LabError("partial summaries are too long to merge two at a time in the context window",

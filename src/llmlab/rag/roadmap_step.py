@@ -1,9 +1,11 @@
-"""Roadmap step for project 7: index python-docs, score dense / BM25 / hybrid retrieval, check the stores, ask once.
+"""Roadmap step for project 7: index python-docs, score dense / BM25 / hybrid retrieval, check the stores, ask
+once.
 
 quick: the 38 python-docs documents under 1,500 characters (~8k tokens, 28 of the 61 questions) so embedding
-fits the demo budget; full: all 79 documents (~150k tokens, a few minutes on a laptop CPU). Then: FAISS flat and
-Chroma against brute force on every question, and one QA round through llmlab.llm on a tiny random GPT-2 (the
-text is gibberish: the round checks the prompt, the token budget and citation parsing, not answer quality).
+fits the demo budget; full: all 79 documents (~150k tokens, a few minutes on a laptop CPU). Then: FAISS flat
+and Chroma against brute force on every question, and one QA round through llmlab.llm on a tiny random GPT-2
+(the text is gibberish: the round checks the prompt, the token budget and citation parsing, not answer
+quality).
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ def run(ctx) -> dict:
     from llmlab.training import count_params
 
     full = load_corpus("python-docs")
-    corpus = (Corpus("python-docs[<1500 chars]", [d for d in full.documents if len(d.text) <= QUICK_MAX_CHARS],
+    corpus = (Corpus("python-docs[<1500 chars]",
+                     [d for d in full.documents if len(d.text) <= QUICK_MAX_CHARS],
                      full.source) if ctx.quick else full)
     index = Index.build(corpus, IndexConfig(store="faiss"), out=ctx.out / "index", progress=False)
     queries = questions(corpus)
-    evaluation = report(index, queries, ctx.out, title=f"{corpus.name}: {len(queries)} questions, {len(index)} chunks")
+    evaluation = report(index, queries, ctx.out,
+                        title=f"{corpus.name}: {len(queries)} questions, {len(index)} chunks")
     m = evaluation["metrics"]
-    agree = store_agreement(index.vectors, index.embedder.embed_queries([q.text for q in queries]), ["faiss", "chroma"],
+    agree = store_agreement(index.vectors, index.embedder.embed_queries([q.text for q in queries]), ["faiss",
+                                                                                                     "chroma"],
                             k=10, folder=ctx.out / "stores")
 
     # one QA round through a real backend: a tiny random GPT-2 whose BPE was trained on the corpus
@@ -44,7 +49,8 @@ def run(ctx) -> dict:
         window = llm.context_window
     qa_params = count_params(AutoModelForCausalLM.from_pretrained(model_dir))
     sent = "\n".join(m["content"] for m in qa.messages)
-    where = [sent.find(f"[{i}] {h.chunk.doc} (chars {h.chunk.start}-") for i, h in enumerate(qa.sources, start=1)]
+    where = [sent.find(f"[{i}] {h.chunk.doc} (chars {h.chunk.start}-") for i, h in enumerate(qa.sources,
+                                                                                             start=1)]
     prompt_numbers = all(p >= 0 for p in where) and where == sorted(where)
     parsed = parse_citations("Use break [1]; see [2][3] and [99].", 3)
     n_random = 5 / max(corpus.n_documents, 1)                    # recall@5 of a random ranking of documents
@@ -61,11 +67,14 @@ def run(ctx) -> dict:
     }
     return {
         "checks": checks,
-        "headline": (f"{corpus.name} ({corpus.n_documents} docs, {len(index)} chunks, all-MiniLM-L6-v2): recall@5 / MRR "
-                     f"on {len(queries)} questions: hybrid {m['hybrid']['recall@5']:.2f}/{m['hybrid']['mrr']:.2f}, "
+        "headline": (f"{corpus.name} ({corpus.n_documents} docs, {len(index)} chunks, all-MiniLM-L6-v2): "
+                     f"recall@5 / MRR "
+                     f"on {len(queries)} questions: hybrid "
+                     f"{m['hybrid']['recall@5']:.2f}/{m['hybrid']['mrr']:.2f}, "
                      f"dense {m['dense']['recall@5']:.2f}/{m['dense']['mrr']:.2f}, "
                      f"BM25 {m['bm25']['recall@5']:.2f}/{m['bm25']['mrr']:.2f}; FAISS = Chroma = brute force "
-                     f"top-10 on {agree['faiss']['exact_topk']:.0%}/{agree['chroma']['exact_topk']:.0%} of queries; "
+                     f"top-10 on {agree['faiss']['exact_topk']:.0%}/{agree['chroma']['exact_topk']:.0%} of "
+                     f"queries; "
                      f"QA prompt kept {len(qa.sources)} of 8 sources in {window} tokens"),
         "pictures": [evaluation["picture"]],
         "model": [{"name": f"{index.embedder.name} (embeddings)",

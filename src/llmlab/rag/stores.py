@@ -2,7 +2,8 @@
 
     store = make_store("faiss", dim=384)              # or "faiss-ivf", "faiss-hnsw", "chroma", "numpy"
     store.add(vectors)                                # (N, D) unit vectors; row i is chunk i
-    scores, rows = store.search(queries, k)           # (Q, k) inner products, best first; rows -1 where fewer than k
+    scores, rows = store.search(queries, k)           # (Q, k) inner products, best first; rows -1 where fewer
+    than k
 
 Every store scores by inner product, which on unit vectors is cosine similarity. FAISS flat and NumPy are
 exact; IVF, HNSW and Chroma (HNSW inside) are approximate, so their recall is measured against flat.
@@ -92,7 +93,13 @@ class FaissStore(VectorStore):
         import faiss
 
         super().__init__(dim)
-        self.method, self.nlist, self.nprobe, self.hnsw_m, self.ef_search = method, nlist, nprobe, hnsw_m, ef_search
+        self.method, self.nlist, self.nprobe, self.hnsw_m, self.ef_search = (
+            method,
+            nlist,
+            nprobe,
+            hnsw_m,
+            ef_search,
+        )
         self.kind = "faiss" if method == "flat" else f"faiss-{method}"
         if method == "flat":
             self.index = faiss.IndexFlatIP(dim)
@@ -152,14 +159,16 @@ class FaissStore(VectorStore):
 
 
 class ChromaStore(VectorStore):
-    """Chroma: embedded (a PersistentClient in a folder) or a server (`url`); rows are stored as ids "0", "1", ...
+    """Chroma: embedded (a PersistentClient in a folder) or a server (`url`); rows are stored as ids "0", "1",
+    ...
 
     Chroma's "ip" space returns distance = 1 - <q, x>, turned back into a score here. Its HNSW graph is
     searched with a wide beam (ef_search) so small corpora come back exact."""
     kind = "chroma"
     COLLECTION = "llmlab-chunks"
 
-    def __init__(self, dim: int, folder: Path | None = None, url: str | None = None, collection: str | None = None,
+    def __init__(self, dim: int, folder: Path | None = None, url: str | None = None,
+                 collection: str | None = None,
                  ef_search: int = 256, fresh: bool = False):
         import chromadb
         from chromadb.config import Settings
@@ -182,7 +191,8 @@ class ChromaStore(VectorStore):
             self.client.delete_collection(self.collection_name)      # a rebuild starts from nothing
         self.collection = self.client.get_or_create_collection(
             self.collection_name, embedding_function=None,
-            configuration={"hnsw": {"space": "ip", "ef_search": ef_search, "ef_construction": max(ef_search, 100)}})
+            configuration={"hnsw": {"space": "ip", "ef_search": ef_search, "ef_construction": max(ef_search,
+                                                                                                  100)}})
 
     def add(self, vectors):
         x = _as_matrix(vectors, self.dim)
@@ -233,7 +243,8 @@ def make_store(kind: str, dim: int, folder: Path | None = None, **options) -> Ve
     if kind == "faiss-hnsw":
         return FaissStore(dim, "hnsw", ef_search=options.get("ef_search", 64))
     if kind == "chroma":
-        return ChromaStore(dim, folder=None if folder is None else Path(folder) / "chroma", url=options.get("url"),
+        return ChromaStore(dim, folder=None if folder is None else Path(folder) / "chroma",
+                           url=options.get("url"),
                            collection=options.get("collection"), fresh=True)
     raise LabError(f"unknown vector store {kind!r}", hint="use one of " + ", ".join(STORES))
 

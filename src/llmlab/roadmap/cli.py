@@ -10,10 +10,13 @@ from llmlab.console import console, err_console, print_summary
 from llmlab.errors import LabError
 
 
-def roadmap(quick: bool = typer.Option(True, "--quick/--full", help="quick: minutes on a laptop; full: the real runs"),
-            only: str = typer.Option("", "--only", help="comma-separated project keys, e.g. transformer,tokenizer"),
+def roadmap(quick: bool = typer.Option(True, "--quick/--full",
+                                       help="quick: minutes on a laptop; full: the real runs"),
+            only: str = typer.Option("", "--only",
+                                     help="comma-separated project keys, e.g. transformer,tokenizer"),
             out: Path = typer.Option(None, "--out", help="where PROGRESS.md, report.html and step folders go "
-                                                         "[default: runs/roadmap, under $LLMLAB_RUNS when set]"),
+                                                         "[default: runs/roadmap, under $LLMLAB_RUNS when "
+                                                         "set]"),
             seed: int = typer.Option(0, "--seed"),
             as_json: bool = typer.Option(False, "--json", help="print the results as JSON")) -> None:
     """Run every project's roadmap step and write PROGRESS.md and report.html."""
@@ -30,12 +33,14 @@ def roadmap(quick: bool = typer.Option(True, "--quick/--full", help="quick: minu
         raise LabError(f"unknown project(s) in --only: {', '.join(unknown)}",
                        hint="choose from " + ", ".join(p.key for p in PROJECTS))
     mode = "quick" if quick else "full"
-    results = run_roadmap(out, quick=quick, only=keys, seed=seed, log=lambda m: err_console.print(m, markup=False))
+    results = run_roadmap(out, quick=quick, only=keys, seed=seed, log=lambda m: err_console.print(m,
+                                                                                                  markup=False))
     extra = _learner_tracker()
     progress = write_progress(results, out / "PROGRESS.md", mode, extra=extra)
     report = write_report(results, out / "report.html", out, mode, extra=extra)
     summary = {"mode": mode, "progress": str(progress), "report": str(report),
-               "projects": {r.project.key: {"status": r.status, "seconds": round(r.seconds, 1), "note": note_for(r),
+               "projects": {r.project.key: {"status": r.status, "seconds": round(r.seconds, 1),
+                                            "note": note_for(r),
                                             "finished": r.finished, "this_run": not r.earlier}
                             for r in results}}
     if as_json:

@@ -1,4 +1,5 @@
-"""The self-contained report, runs/roadmap/report.html: a summary table, contents, then one section per project.
+"""The self-contained report, runs/roadmap/report.html: a summary table, contents, then one section per
+project.
 
 Pictures are embedded as data URIs, so the page opens anywhere without a network. Interactive pages
 (tokens.html, attention.html, ...) stay in the step folders beside it and are linked relative to the
@@ -22,7 +23,8 @@ from llmlab.roadmap.runner import NOT_BUILT, NOT_RUN, PASSED, StepResult
 from llmlab.roadmap.tables import label, markdown_table_html, pairs_table, render
 from llmlab.roadmap.tracker import MARK, ExtraTable, models_used, note_for, tally, when
 
-SHOWN_ELSEWHERE = ("checks", "pictures", "headline", "html", "model")   # summary keys with a place of their own
+# summary keys with a place of their own
+SHOWN_ELSEWHERE = ("checks", "pictures", "headline", "html", "model")
 PICTURE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
 
 STYLE = (
@@ -72,7 +74,9 @@ def _picture(path: Path) -> str:
 
 
 def _links(pages: list[Path], report: Path, out_root: Path) -> str:
-    items = "".join(f'<li><a href="{_href(p, report)}">{html.escape(_shown(p, out_root))}</a></li>' for p in pages)
+    items = "".join(
+        f'<li><a href="{_href(p, report)}">{html.escape(_shown(p, out_root))}</a></li>' for p in pages
+    )
     return f"<ul>{items}</ul>" if items else ""
 
 
@@ -146,12 +150,14 @@ def write_report(results: list[StepResult], path: Path, out_root: Path, mode: st
     contents += [f'<li><a href="#{a}">{html.escape(e.title)}</a></li>' for a, e in extras]
     body = [
         "<h1>llmlab roadmap</h1>",
-        f"<p>{html.escape(mode)} run on {time.strftime('%Y-%m-%d %H:%M')}: {html.escape(tally(results))}.</p>",
+        f"<p>{html.escape(mode)} run on {time.strftime('%Y-%m-%d %H:%M')}: "
+        f"{html.escape(tally(results))}.</p>",
         f'<nav id="contents"><h2>Contents</h2><ol>{"".join(contents)}</ol></nav>',
         f'<section id="summary"><h2>Summary</h2>{_summary_table(results)}</section>',
     ]
     if pages:
-        body.append(f'<section id="interactive"><h2>Interactive pages</h2>{_links(pages, path, out_root)}</section>')
+        body.append(f'<section id="interactive"><h2>Interactive '
+                    f'pages</h2>{_links(pages, path, out_root)}</section>')
     body += [_project_section(r, path, out_root) for r in results]
     body += [f'<section id="{a}"><h2>{html.escape(e.title)}</h2>{markdown_table_html(e.markdown)}'
              '<p class="top"><a href="#contents">↑ contents</a></p></section>' for a, e in extras]

@@ -116,7 +116,8 @@ def run_step(project: Project, out_root: Path, quick: bool, seed: int = 0,
 
 def _record(result: StepResult, out: Path) -> None:
     """The step's summary plus how it went; a failure replaces an older pass, which must not be carried."""
-    RunFolder(out).save_summary({**result.summary, "status": result.status, "seconds": round(result.seconds, 2),
+    RunFolder(out).save_summary({**result.summary, "status": result.status, "seconds": round(result.seconds,
+                                                                                             2),
                                  "finished": result.finished, "mode": result.mode, "error": result.error})
 
 
@@ -130,15 +131,17 @@ def earlier_result(project: Project, out_root: Path) -> StepResult:
     if not isinstance(record, dict) or record.get("status") not in (PASSED, FAILED, NO_SUMMARY):
         return StepResult(project, NOT_RUN)    # nothing, or a summary the runner did not write
     # records from before dates were kept are dated by their file
-    finished = record.get("finished") or time.strftime("%Y-%m-%d %H:%M",
-                                                       time.localtime((folder / "summary.json").stat().st_mtime))
+    finished = record.get("finished") or time.strftime(
+        "%Y-%m-%d %H:%M", time.localtime((folder / "summary.json").stat().st_mtime)
+    )
     summary = {k: v for k, v in record.items() if k not in RECORD_KEYS}
     return StepResult(project, record["status"], float(record.get("seconds") or 0.0), summary,
                       record.get("error") or "", finished, record.get("mode") or "", earlier=True)
 
 
 def run_roadmap(out_root: Path, quick: bool = True, only: list[str] | None = None, seed: int = 0,
-                projects: list[Project] | None = None, log: Callable[[str], None] = print) -> list[StepResult]:
+                projects: list[Project] | None = None, log: Callable[[str],
+                                                                     None] = print) -> list[StepResult]:
     projects = PROJECTS if projects is None else projects
     results = []
     for project in projects:

@@ -37,7 +37,8 @@ def number(value: float | int) -> str:
 
 
 def count(n: int) -> str:
-    """A parameter count as people say it: 950 -> '950', 165248 -> '165k', 22713216 -> '22.7M', 124e6 -> '124M'."""
+    """A parameter count as people say it: 950 -> '950', 165248 -> '165k', 22713216 -> '22.7M', 124e6 ->
+    '124M'."""
     for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if n >= scale:
             value = n / scale
@@ -72,7 +73,8 @@ def render(value: Any) -> str:
 
 
 def pairs_table(mapping: dict) -> str:
-    rows = "".join(f"<tr><th>{html.escape(label(k))}</th><td>{render(v)}</td></tr>" for k, v in mapping.items())
+    rows = "".join(f"<tr><th>{html.escape(label(k))}</th><td>{render(v)}</td></tr>" for k,
+                   v in mapping.items())
     return f"<table class='pairs'>{rows}</table>"
 
 
@@ -82,7 +84,9 @@ def records_table(records: list[dict]) -> str:
     for record in records:
         columns += [k for k in record if k not in columns]
     head = "".join(f"<th>{html.escape(label(c))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{render(r.get(c))}</td>" for c in columns) + "</tr>" for r in records)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{render(r.get(c))}</td>" for c in columns) + "</tr>" for r in records
+    )
     return f"<table class='records'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

@@ -51,7 +51,9 @@ def model_note(summary: dict[str, Any]) -> str:
 
 def when(result: StepResult) -> str:
     """'' for a result of this run; 'earlier quick run, 2025-01-31 14:02' for a carried one."""
-    return f"earlier {result.mode + ' ' if result.mode else ''}run, {result.finished}" if result.earlier else ""
+    return (
+        f"earlier {result.mode + ' ' if result.mode else ''}run, {result.finished}" if result.earlier else ""
+    )
 
 
 def note_for(result: StepResult) -> str:
@@ -89,7 +91,8 @@ def extra_markdown(extra: ExtraTable) -> str:
     return f"## {extra.title}\n\n{extra.markdown.strip()}\n"
 
 
-def write_progress(results: list[StepResult], path: Path, mode: str, extra: Sequence[ExtraTable] = ()) -> Path:
+def write_progress(results: list[StepResult], path: Path, mode: str,
+                   extra: Sequence[ExtraTable] = ()) -> Path:
     lines = [
         "# llmlab progress",
         "",

@@ -20,9 +20,12 @@ from llmlab.search.topk import top_k
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # words that carry no topic, for short texts that are alike (chat turns, remembered facts): without them
-# "what is my name" would match every fact that holds "is". Document search keeps every word, as rank_bm25 does.
-STOPWORDS = frozenset("a an and are as at be but by did do does for from had has have he her his how i in is it "
-                      "its me my of on or our she so that the their them then there they this to was we were what "
+# "what is my name" would match every fact that holds "is". Document search keeps every word, as rank_bm25
+# does.
+STOPWORDS = frozenset("a an and are as at be but by did do does for from had has have he her his how i in is "
+                      "it "
+                      "its me my of on or our she so that the their them then there they this to was we were "
+                      "what "
                       "when where which who why will with you your".split())
 
 
@@ -61,7 +64,8 @@ class BM25:
             for term, f in Counter(words).items():
                 rows.setdefault(term, []).append(i)
                 freqs.setdefault(term, []).append(f)
-        postings = {t: (np.array(rows[t], dtype=np.int64), np.array(freqs[t], dtype=np.float64)) for t in rows}
+        postings = {t: (np.array(rows[t], dtype=np.int64), np.array(freqs[t],
+                                                                    dtype=np.float64)) for t in rows}
         return cls(postings, np.array(lengths, dtype=np.float64), **params)
 
     @property
@@ -89,7 +93,8 @@ class BM25:
 
     def save(self, folder: Path) -> None:
         # the tokenised chunks are cheap to rebuild from chunks.jsonl; only the parameters are stored
-        (Path(folder) / "bm25.json").write_text(json.dumps({"k1": self.k1, "b": self.b, "epsilon": self.epsilon}))
+        (Path(folder) / "bm25.json").write_text(json.dumps({"k1": self.k1, "b": self.b,
+                                                            "epsilon": self.epsilon}))
 
     @classmethod
     def load(cls, folder: Path, texts: list[str]) -> BM25:

@@ -54,7 +54,8 @@ class Tokenizer(ABC):
     def _write_meta(self, directory: Path, payload: dict[str, Any]) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / META_FILE
-        path.write_text(json.dumps({"kind": self.kind, **payload}, ensure_ascii=False, indent=1), encoding="utf-8")
+        path.write_text(json.dumps({"kind": self.kind, **payload}, ensure_ascii=False, indent=1),
+                        encoding="utf-8")
         return path
 
 
@@ -79,5 +80,6 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
         pass
     kind = read_meta(directory).get("kind")
     if kind not in kinds:
-        raise LabError(f"unknown tokenizer kind {kind!r} in {directory}", hint="expected one of " + ", ".join(kinds))
+        raise LabError(f"unknown tokenizer kind {kind!r} in {directory}",
+                       hint="expected one of " + ", ".join(kinds))
     return kinds[kind].load(directory)

@@ -239,7 +239,8 @@ class BPETokenizer(Tokenizer):
         for a, b, new in self.merges:
             made.setdefault(new, (a, b))
         lines = [f"{i}\t{self.vocab[i]!r}" for i in range(256)]
-        lines += [f"{i}\t{self.vocab[i]!r}\t= {made[i][0]} + {made[i][1]}" for i in range(256, len(self.vocab))]
+        lines += [f"{i}\t{self.vocab[i]!r}\t= {made[i][0]} + {made[i][1]}" for i in range(256,
+                                                                                          len(self.vocab))]
         lines += [f"{tid}\t{token!r}\t(special)" for token, tid in self._special.items()]
         (directory / "llmlab_vocab.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.to_hf().save_pretrained(str(directory))

@@ -12,7 +12,8 @@ from functools import lru_cache
 @lru_cache(maxsize=1)
 def byte_to_char() -> tuple[str, ...]:
     """byte value -> its stand-in character (the table in GPT-2's encoder.py, written as a loop)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"),
+                                                                                        ord("ÿ") + 1)]
     table, extra = {}, 0
     for b in range(256):
         if b in printable:

@@ -27,7 +27,8 @@ class CharTokenizer(Tokenizer):
     @classmethod
     def train(cls, text: str, unk: bool = True) -> CharTokenizer:
         if not text:
-            raise LabError("cannot build a character vocabulary from empty text", hint="give a non-empty corpus")
+            raise LabError("cannot build a character vocabulary from empty text",
+                           hint="give a non-empty corpus")
         return cls(sorted(set(text)), unk=unk)
 
     @property
@@ -45,8 +46,10 @@ class CharTokenizer(Tokenizer):
         try:
             return [stoi[c] for c in text]
         except KeyError as exc:
-            raise LabError(f"character {exc.args[0]!r} is not in this tokenizer's vocabulary",
-                           hint="build the vocabulary with unk=True or from a text that contains it") from None
+            raise LabError(
+                f"character {exc.args[0]!r} is not in this tokenizer's vocabulary",
+                hint="build the vocabulary with unk=True or from a text that contains it",
+            ) from None
 
     def decode(self, ids: list[int]) -> str:
         n = len(self.chars)

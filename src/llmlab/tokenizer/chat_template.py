@@ -25,7 +25,8 @@ def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
 
         try:
             return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
-        except TemplateError as exc:        # the template's own raise_exception(...): it rejects this conversation
+        # the template's own raise_exception(...): it rejects this conversation
+        except TemplateError as exc:
             folded = fold_system(plain)
             if folded is not None:
                 try:

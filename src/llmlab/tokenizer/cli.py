@@ -16,7 +16,8 @@ import typer
 from llmlab.console import console, print_summary
 from llmlab.errors import LabError
 
-app = typer.Typer(help="Byte-level BPE: train, encode, decode, viz, compare (with HF tokenizers and tiktoken).",
+app = typer.Typer(help="Byte-level BPE: train, encode, decode, viz, compare (with HF tokenizers and "
+                       "tiktoken).",
                   no_args_is_help=True)
 
 EOT = "<|endoftext|>"
@@ -50,7 +51,8 @@ def train_and_report(cfg: TrainConfig, out: str | Path | None, progress: bool | 
     tok.save(run.path)
     summary = {"corpus": corpus.name, "vocab_size": tok.vocab_size, "merges": len(tok.merges),
                "pattern": tok.pattern_name, "special_tokens": tok.special_tokens,
-               "train_seconds": round(seconds, 3), "train_bytes": train.n_bytes, "tokenizer_dir": str(run.path)}
+               "train_seconds": round(seconds, 3), "train_bytes": train.n_bytes,
+               "tokenizer_dir": str(run.path)}
     for part, docs in (("train", train), ("val", val)):
         n_tokens = sum(len(ids) for ids in tok.encode_batch([d.text for d in docs.documents],
                                                             disallowed_special=()))
@@ -70,12 +72,15 @@ def train_and_report(cfg: TrainConfig, out: str | Path | None, progress: bool | 
 @app.command("train")
 def train(corpus: str = typer.Option("python-docs", "--corpus", "-c",
                                      help="python-docs | python-stdlib | tinyshakespeare | hf:NAME | PATH"),
-          vocab_size: int = typer.Option(4096, "--vocab-size", "-v", help="256 bytes + merges + special tokens"),
+          vocab_size: int = typer.Option(4096, "--vocab-size", "-v",
+                                         help="256 bytes + merges + special tokens"),
           pattern: str = typer.Option("gpt2", "--pattern", "-p", help="gpt2 | gpt4 | a regex"),
           special: list[str] = typer.Option([EOT], "--special", help="special token (repeat for several)"),
           no_special: bool = typer.Option(False, "--no-special", help="no special tokens at all"),
-          pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="merge tree, growth curves, tokens.html"),
-          out: Path = typer.Option(None, "--out", "-o", help="folder (default runs/tokenizer/<corpus>-<vocab>)"),
+          pictures: bool = typer.Option(True, "--pictures/--no-pictures",
+                                        help="merge tree, growth curves, tokens.html"),
+          out: Path = typer.Option(None, "--out", "-o",
+                                   help="folder (default runs/tokenizer/<corpus>-<vocab>)"),
           as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Train a byte-level BPE on a corpus' train split; writes the llmlab files AND tokenizer.json."""
     cfg = TrainConfig(corpus, vocab_size, pattern, [] if no_special else list(special), pictures)
@@ -110,15 +115,21 @@ TOKENIZER_OPTION = typer.Option(..., "--tokenizer", "-t", help="a folder written
 def encode(text: str = typer.Argument(None, help="text to encode (or --file)"),
            tokenizer: Path = TOKENIZER_OPTION,
            file: Path = typer.Option(None, "--file", "-f", help="encode this file instead"),
-           allow_special: bool = typer.Option(False, "--allow-special", help="special-token text becomes its id"),
-           as_json: bool = typer.Option(False, "--json", help="print {ids, n_tokens, bytes_per_token} as JSON")) -> None:
+           allow_special: bool = typer.Option(False, "--allow-special",
+                                              help="special-token text becomes its id"),
+           as_json: bool = typer.Option(False, "--json",
+                                        help="print {ids, n_tokens, bytes_per_token} as JSON")) -> None:
     """Text -> token ids."""
     from llmlab.tokenizer.base import load_tokenizer
 
     tok = load_tokenizer(tokenizer)
     text = _read_text(text, file)
     try:
-        ids = tok.encode(text, allowed_special="all") if allow_special and tok.kind == "bpe" else tok.encode(text)
+        ids = (
+            tok.encode(text, allowed_special="all")
+            if allow_special and tok.kind == "bpe"
+            else tok.encode(text)
+        )
     except LabError as exc:
         raise LabError(exc.message, hint="add --allow-special to encode it as its id") from None
     if as_json:
@@ -149,7 +160,8 @@ def viz(text: str = typer.Argument(None, help="text to show (or --file)"),
     text = _read_text(text, file)
     console.print(terminal_text(tok, text))
     n_tokens, n_bytes = len(tok.encode(text, allowed_special="all")), len(text.encode("utf-8"))
-    console.print(f"[dim]{n_tokens} tokens, {n_bytes} bytes, {n_bytes / max(n_tokens, 1):.2f} bytes/token[/dim]")
+    console.print(f"[dim]{n_tokens} tokens, {n_bytes} bytes, {n_bytes / max(n_tokens, 1):.2f} "
+                  f"bytes/token[/dim]")
     if html is not None:
         console.print(f"html: {write_html(tok, text, html, title=f'{tokenizer.name}: {n_tokens} tokens')}")
 
@@ -158,7 +170,8 @@ def viz(text: str = typer.Argument(None, help="text to show (or --file)"),
 def compare(corpus: str = typer.Option("python-docs", "--corpus", "-c"),
             vocab_size: int = typer.Option(2048, "--vocab-size", "-v"),
             pattern: str = typer.Option("gpt2", "--pattern", "-p", help="gpt2 | gpt4 | a regex"),
-            repeats: int = typer.Option(3, "--repeats", help="timings are the median of this many interleaved runs"),
+            repeats: int = typer.Option(3, "--repeats",
+                                        help="timings are the median of this many interleaved runs"),
             out: Path = typer.Option(None, "--out", "-o", help="folder for summary.json"),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Train llmlab's BPE and HF tokenizers' the same way: vocabulary, compression, ids, speed."""
@@ -167,7 +180,8 @@ def compare(corpus: str = typer.Option("python-docs", "--corpus", "-c"),
     from llmlab.tokenizer.compare import compare as run_compare
 
     train, val = load_corpus(corpus).split()
-    report = {"corpus": corpus, **run_compare([d.text for d in train.documents], [d.text for d in val.documents],
+    report = {"corpus": corpus, **run_compare([d.text for d in train.documents],
+                                              [d.text for d in val.documents],
                                               vocab_size, pattern, repeats)}
     run = RunFolder.create("tokenizer", name=f"compare-{Path(corpus).name}-{vocab_size}", out=out)
     run.save_summary(report)

@@ -33,7 +33,8 @@ def hf_train(texts: Sequence[str], vocab_size: int, pattern: str, special_tokens
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(regex_text), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special_tokens), show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special_tokens),
+                                  show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(list(texts), trainer)
     return tok
@@ -99,7 +100,8 @@ def compare(train_texts: Sequence[str], held_out: Sequence[str], vocab_size: int
     """Train both the same way, then compare vocabularies, ids, compression and speed."""
     results: dict[str, Any] = {}
     seconds = median_times({
-        "llmlab": lambda: results.__setitem__("ours", BPETokenizer.train(train_texts, vocab_size, pattern, progress=False)),
+        "llmlab": lambda: results.__setitem__("ours", BPETokenizer.train(train_texts, vocab_size, pattern,
+                                                                         progress=False)),
         "hf": lambda: results.__setitem__("hf", hf_train(train_texts, vocab_size, pattern)),
     }, repeats)
     ours, hf = results["ours"], results["hf"]

@@ -51,7 +51,8 @@ def hf_fast_tokenizer(tok: BPETokenizer) -> Any:
     from llmlab.tokenizer.bpe import EOT
 
     extra = {"bos_token": EOT, "eos_token": EOT} if EOT in tok.special_tokens else {}
-    return PreTrainedTokenizerFast(tokenizer_object=hf_tokenizer(tok), clean_up_tokenization_spaces=False, **extra)
+    return PreTrainedTokenizerFast(tokenizer_object=hf_tokenizer(tok), clean_up_tokenization_spaces=False,
+                                   **extra)
 
 
 def tiktoken_encoding(tok: BPETokenizer, name: str | None = None) -> Any:

@@ -159,7 +159,8 @@ def count_pairs(words: list[list[int]], freqs: list[int]) -> Counter[tuple[int, 
 
 
 def learn_merges_naive(chunk_counts: dict[str, int], n_tokens: int, max_merges: int | None = None) -> Learned:
-    """The textbook loop: recount every pair of every chunk before each merge. Same result, O(corpus) a step."""
+    """The textbook loop: recount every pair of every chunk before each merge. Same result, O(corpus) a
+    step."""
     words, freqs = _initial(chunk_counts)
     learned = Learned()
     index = {data: i for i, data in enumerate(learned.vocab)}

@@ -114,7 +114,8 @@ def render_html(tok: Any, text: str, title: str = "tokens") -> str:
     for k, (piece, piece_ids) in enumerate(token_pieces(tok, ids)):
         tip = " ".join(f"{i}:{tok.token_bytes(i)!r}" for i in piece_ids)
         split = " split" if len(piece_ids) > 1 else ""
-        spans.append(f'<span class="t c{k % len(PALETTE)}{split}" title="{html.escape(tip)}">{_visible(piece)}</span>')
+        spans.append(f'<span class="t c{k % len(PALETTE)}{split}" '
+                     f'title="{html.escape(tip)}">{_visible(piece)}</span>')
     n_bytes = len(text.encode("utf-8"))
     colours = "".join(f".c{i}{{background:{c}}}" for i, c in enumerate(PALETTE))
     return f"""<!doctype html>
@@ -127,7 +128,8 @@ body{{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}}
 </style></head><body>
 <h2>{html.escape(title)}</h2>
 <p>{len(text):,} characters, {n_bytes:,} bytes, <b>{len(ids):,} tokens</b>
-({n_bytes / max(len(ids), 1):.2f} bytes per token); vocabulary {tok.vocab_size:,}, pattern {html.escape(tok.pattern_name)}.
+({n_bytes / max(len(ids), 1):.2f} bytes per token); vocabulary {tok.vocab_size:,},
+pattern {html.escape(tok.pattern_name)}.
 Each coloured box is one token; hover for its id and bytes. A dashed box holds several tokens that
 split one character's UTF-8 bytes; ↵ marks a newline.</p>
 <div class="text">{"".join(spans)}</div>

@@ -29,7 +29,8 @@ def run(ctx) -> dict:
     hf = AutoTokenizer.from_pretrained(folder)             # the folder as a model directory would hold it
     sample = held_out[0][:2000] + EOT + " naïve 😀"
     autotokenizer_ok = hf.encode(sample) == tok.encode(sample, allowed_special="all")
-    diff = vocab_difference(tok, hf_train([d.text for d in train.documents], cfg.vocab_size, cfg.pattern, [EOT]))
+    diff = vocab_difference(tok, hf_train([d.text for d in train.documents], cfg.vocab_size, cfg.pattern,
+                                          [EOT]))
     n_diff = diff["only_llmlab"] + diff["only_hf"]
 
     checks = {
@@ -44,7 +45,8 @@ def run(ctx) -> dict:
     }
     return {
         "checks": checks,
-        "headline": (f"{cfg.corpus} → {tok.vocab_size} tokens: {report['val_bytes_per_token']:.2f} bytes/token "
+        "headline": (f"{cfg.corpus} → {tok.vocab_size} tokens: {report['val_bytes_per_token']:.2f} "
+                     f"bytes/token "
                      f"held out; ids = tiktoken's and HF's; vocab vs HF BpeTrainer: {n_diff} differences"),
         "pictures": [f"tokenizer/{p}" for p in report["pictures"]],
         "vocab_size": tok.vocab_size,

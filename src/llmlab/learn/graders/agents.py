@@ -1,5 +1,5 @@
-"""Graders of the agents project: the ReAct parser step for step against llmlab.agents.parser on hand cases and
-seeded replies in every format small models write; the calculator value for value against
+"""Graders of the agents project: the ReAct parser step for step against llmlab.agents.parser on hand cases
+and seeded replies in every format small models write; the calculator value for value against
 llmlab.agents.calculator on seeded expressions, then on hostile input it must refuse quickly.
 
 The learner's calculator runs in a child process (`llmlab.learn.isolated`) with a deadline per expression:
@@ -38,16 +38,19 @@ def _check_step(ns, text: str, why: str = "") -> None:
     got, expected = ns.parse_step(text), parse_step(text)
     (kind, fields), (want_kind, want) = _fields(got), _fields(expected)
     if kind == want_kind == "ParseError" and not (isinstance(got.message, str) and got.message.strip()):
-        raise Mismatch(f"parse_step({text!r}): a ParseError needs a message — the agent shows it to the model")
+        raise Mismatch(f"parse_step({text!r}): a ParseError needs a message — the agent shows it to the "
+                       f"model")
     if (kind, fields) != (want_kind, want):
-        raise Mismatch(f"parse_step({text!r})" + (f" — {why}" if why else "") + f":\nexpected {_show(want_kind, want)}"
+        raise Mismatch(f"parse_step({text!r})" + (f" — {why}" if why else "") + f":\nexpected "
+                                                                                f"{_show(want_kind, want)}"
                        f"\ngot      {_show(kind, fields)}")
 
 
 HAND_STEPS = [
     ("Thought: I need to add.\nAction: calculator[4821+377]", "the plain format"),
     ("Action: calculator[2+2]\nObservation: 5\nFinal Answer: 5",
-     "the model wrote its own Observation: cut the text there, so the call is read and the made-up answer is not"),
+     "the model wrote its own Observation: cut the text there, so the call is read and the made-up answer is "
+     "not"),
     ("I know it.\nfinal answer: `42`", "any case; backticks stripped; the thought is the text before"),
     ("Final Answer:", "an empty final answer is a ParseError"),
     ("Action:", "'Action:' with nothing after it names no tool: a ParseError, not a call"),
@@ -62,23 +65,28 @@ HAND_STEPS = [
     ("   ", "an empty reply"),
     ("Action: memory{\"fact\": \"Ada likes tea\"}", "a JSON object after the name keeps its brace"),
 ]
-THOUGHTS = ["", "Thought: I need to add these.\n", "I should multiply first.\n", "thought: the docs will say.\n",
+THOUGHTS = ["", "Thought: I need to add these.\n", "I should multiply first.\n",
+            "thought: the docs will say.\n",
             "Thought 2: now divide.\n", "> Thought: quoting myself\n"]
 TOOLS = ["calculator", "Calculator", "search", "docs.search", "clock"]
 INPUTS = ["4821 + 377", "(2 + 3) * [4]", "'quoted'", "\"LoRA adapters\"", "", "sqrt(2) ^ 2", "a] b [c"]
 ACTIONS = ["Action: {t}[{i}]", "action: {t}({i})", "ACTION: {t}: {i}", "Action: {t}\nAction Input: {i}",
-           "Action: `{t}[{i}]`", "Action: {t}[{i}", "Action 1: {t}[{i}]", "  Action:{t}[{i}]", "Action: {t} {i}",
+           "Action: `{t}[{i}]`", "Action: {t}[{i}", "Action 1: {t}[{i}]", "  Action:{t}[{i}]",
+           "Action: {t} {i}",
            "Action:", "Action: [{i}]", "Action: {t}", "Action: {t}\naction_input: {i}\nmore lines"]
 ANSWERS = ["5198", "42", "Paris, France", "`7`", "", "two\nlines"]
-FINALS = ["Final Answer: {a}", "final answer: `{a}`", "FINAL ANSWER {a}", "Final_Answer: {a}", "* Final Answer: {a}"]
+FINALS = ["Final Answer: {a}", "final answer: `{a}`", "FINAL ANSWER {a}", "Final_Answer: {a}",
+          "* Final Answer: {a}"]
 NEITHER = ["I am not sure what to do.", "", "   ", "Let me think about 4821 + 377.", "Answer: 5"]
-TAILS = ["", "", "\nObservation: 9999\nFinal Answer: 9999", "\nobservation 2: made up", "\n\nFinal Answer: 12", "  \n"]
+TAILS = ["", "", "\nObservation: 9999\nFinal Answer: 9999", "\nobservation 2: made up",
+         "\n\nFinal Answer: 12", "  \n"]
 
 
 def _reply(rng: random.Random) -> str:
     action = rng.choice(ACTIONS).format(t=rng.choice(TOOLS), i=rng.choice(INPUTS))
     final = rng.choice(FINALS).format(a=rng.choice(ANSWERS))
-    body = rng.choice([action, action, final, final, f"{final}\n{action}", f"{action}\n{final}", rng.choice(NEITHER)])
+    body = rng.choice([action, action, final, final, f"{final}\n{action}", f"{action}\n{final}",
+                       rng.choice(NEITHER)])
     return rng.choice(THOUGHTS) + body + rng.choice(TAILS)
 
 
@@ -91,7 +99,8 @@ def grade_parser(ns) -> None:
 
 
 # ---- the calculator ----------------------------------------------------------------------------------------
-SECONDS = 2.0          # per expression; llmlab's calculator answers or refuses each in well under a millisecond
+# per expression; llmlab's calculator answers or refuses each in well under a millisecond
+SECONDS = 2.0
 
 HAND_VALUES = ["4821 + 377 * (2 - 5)", "2 ^ 10", "7 / 2", "7 // 2", "-7 % 3", "sqrt(2) ^ 2", "3 × 4 − 5 ÷ 2",
                "round(2.5)", "round(3.14159, 2)", "2 ** -1", "-(2 + 3) ** 2", "max(3, 9, 4) - min(2, 8)",
@@ -201,7 +210,8 @@ def _short(text: str, limit: int = 80) -> str:
 def _verdict(call, expected, why: str) -> None:
     head = f"evaluate({_short(repr(call.argument))})" + (f" — {why}" if why else "")
     if call.kind == "timeout":
-        raise Mismatch(f"{head}: did not return within {SECONDS:g} s (the child process running it was stopped) — "
+        raise Mismatch(f"{head}: did not return within {SECONDS:g} s (the child process running it was "
+                       f"stopped) — "
                        "a tool the model can call must refuse costly input before starting the work")
     if call.kind == "crashed":
         raise Mismatch(f"{head}: the process running your calculator died: {call.error}")
@@ -213,16 +223,25 @@ def _verdict(call, expected, why: str) -> None:
             raise Mismatch(f"{head}: expected {_short(repr(value))}, but it raised {call.type}: {call.error}"
                            + (f"\n    at {call.where}" if call.where else ""))
         if not _same_number(call, value):
-            raise Mismatch(f"{head}: expected {type(value).__name__} {_short(repr(value))}, got {call.type} "
-                           f"{_short(call.value)}"
-                           + (" — ints stay exact ints (4821 ** 3), / gives a float" if call.type != type(value).__name__
-                              else ""))
+            raise Mismatch(
+                f"{head}: expected {type(value).__name__} {_short(repr(value))}, got {call.type} "
+                f"{_short(call.value)}"
+                + (
+                    " — ints stay exact ints (4821 ** 3), / gives a float"
+                    if call.type != type(value).__name__
+                    else ""
+                )
+            )
         return
     if call.kind == "value":
-        raise Mismatch(f"{head}: returned {call.type} {_short(call.value)}, expected a refusal (CalculatorError: {value})")
+        raise Mismatch(f"{head}: returned {call.type} {_short(call.value)}, expected a refusal "
+                       f"(CalculatorError: {value})")
     if not call.expected_error:
-        raise Mismatch(f"{head}: raised {call.type}: {call.error[:120]} — refuse with CalculatorError(message, "
-                       f"hint=...) instead (llmlab says: {value})" + (f"\n    at {call.where}" if call.where else ""))
+        raise Mismatch(
+            f"{head}: raised {call.type}: {call.error[:120]} — refuse with "
+            f"CalculatorError(message, "
+            f"hint=...) instead (llmlab says: {value})" + (f"\n    at {call.where}" if call.where else "")
+        )
 
 
 def grade_calculator(ns) -> None:

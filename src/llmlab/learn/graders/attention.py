@@ -1,6 +1,6 @@
-"""Graders of project 6: the hook capture against P rebuilt by hand from q and k (`recompute_attention`) on tiny
-random GPT-2 and Llama models; the metrics on attention maps built by hand with known answers, then on random
-causal maps against `llmlab.attention.metrics`.
+"""Graders of project 6: the hook capture against P rebuilt by hand from q and k (`recompute_attention`) on
+tiny random GPT-2 and Llama models; the metrics on attention maps built by hand with known answers, then on
+random causal maps against `llmlab.attention.metrics`.
 
 Every map and model is seeded, so a verdict never changes between runs.
 """
@@ -31,9 +31,9 @@ def _quiet():
 
 # ---- capture -------------------------------------------------------------------------------------------
 def _tiny_models():
-    """A 2-layer GPT-2 and a 2-layer Llama with grouped K/V heads, random, query/key weights scaled up so heads
-    are sharp (a near-flat map would let the scores pass for probabilities more easily). Built afresh for every
-    grading (0.02 s): a hook an earlier attempt left behind must not break this one."""
+    """A 2-layer GPT-2 and a 2-layer Llama with grouped K/V heads, random, query/key weights scaled up so
+    heads are sharp (a near-flat map would let the scores pass for probabilities more easily). Built afresh
+    for every grading (0.02 s): a hook an earlier attempt left behind must not break this one."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
@@ -75,14 +75,17 @@ def grade_capture(ns) -> None:
                     raise Mismatch(f"capture_attention ({what}): got None — return the stacked probabilities")
                 arr = np.asarray(got.detach().cpu() if hasattr(got, "detach") else got, dtype=np.float64)
                 if arr.ndim == 5 and arr.shape[:2] == (2, 2) and (arr < 0).any():
-                    raise Mismatch(f"capture_attention ({what}): negative entries (min {arr.min():.3g}) — these "
-                                   "are scores or log-probabilities; P is after the softmax (each row sums to 1)")
+                    raise Mismatch(f"capture_attention ({what}): negative entries (min {arr.min():.3g}) — "
+                                   f"these "
+                                   "are scores or log-probabilities; P is after the softmax (each row sums "
+                                   "to 1)")
                 check_close("capture_attention", arr, recompute_attention(model, ids), 1e-5, what)
                 check_equal("model.config._attn_implementation after capture_attention",
                             model.config._attn_implementation, start,
                             f"{name}: put the attention implementation back the way you found it")
                 if _hook_counts(model) != hooks:
-                    raise Mismatch(f"capture_attention ({name}): hooks are still registered on the model after "
+                    raise Mismatch(f"capture_attention ({name}): hooks are still registered on the model "
+                                   f"after "
                                    "the call — keep each handle and handle.remove() it (in a finally:)")
         model = models["GPT-2"]
         model.set_attn_implementation("sdpa")
@@ -120,7 +123,8 @@ def _hand_maps(t: int) -> dict[str, tuple[np.ndarray, dict[str, float]]]:
 
 
 def _random_causal(rng, shape: tuple[int, ...], sharpness: float = 1.0) -> np.ndarray:
-    """Random attention maps (..., T, T): softmax of random scores under a causal mask (zeros above the diagonal)."""
+    """Random attention maps (..., T, T): softmax of random scores under a causal mask (zeros above the
+    diagonal)."""
     t = shape[-1]
     scores = rng.standard_normal(shape) * 3 * sharpness
     scores = np.where(np.triu(np.ones((t, t), dtype=bool), k=1), -np.inf, scores)
@@ -130,7 +134,8 @@ def _random_causal(rng, shape: tuple[int, ...], sharpness: float = 1.0) -> np.nd
 
 def _check_metrics(got, expected: dict[str, np.ndarray], what: str, tol: float) -> None:
     if not isinstance(got, dict):
-        raise Mismatch(f"head_metrics ({what}): expected a dict {{metric: (L, H) array}}, got {type(got).__name__}")
+        raise Mismatch(f"head_metrics ({what}): expected a dict {{metric: (L, H) array}}, got "
+                       f"{type(got).__name__}")
     missing = [k for k in expected if k not in got]
     if missing:
         raise Mismatch(f"head_metrics ({what}): no {', '.join(missing)} in the result (keys: {sorted(got)})")
@@ -180,15 +185,18 @@ def grade_induction(ns) -> None:
             what = (f"a pure {label} head on prefix ({prefix}) + r + r, period {period}, T = {t}: "
                     f"induction {known[0]}, duplicate {known[1]}")
             if not isinstance(got, dict) or {"induction", "duplicate"} - set(got):
-                raise Mismatch(f"repetition_scores ({what}): expected a dict with 'induction' and 'duplicate', "
+                raise Mismatch(f"repetition_scores ({what}): expected a dict with 'induction' and "
+                               f"'duplicate', "
                                f"got {got if not isinstance(got, dict) else sorted(got)}")
             check_close("repetition_scores(...)['induction']", got["induction"], [[known[0]]], 1e-12, what)
             check_close("repetition_scores(...)['duplicate']", got["duplicate"], [[known[1]]], 1e-12, what)
     rng = np.random.default_rng(12)
-    for shape, period, prefix in (((2, 3, 4, 12, 12), 6, 0), ((1, 2, 3, 11, 11), 5, 1), ((2, 1, 2, 9, 9), 3, 3)):
+    for shape, period, prefix in (((2, 3, 4, 12, 12), 6, 0), ((1, 2, 3, 11, 11), 5, 1), ((2, 1, 2, 9, 9), 3,
+                                                                                         3)):
         probs = _random_causal(rng, shape)
         expected = repetition_scores(probs, period, prefix)
         got = ns.repetition_scores(probs.copy(), period, prefix)
-        what = f"random causal maps {shape}, period {period}, prefix {prefix}, against llmlab.attention.metrics"
+        what = (f"random causal maps {shape}, period {period}, prefix {prefix}, against "
+                f"llmlab.attention.metrics")
         for key in ("induction", "duplicate"):
             check_close(f"repetition_scores(...)[{key!r}]", got[key], expected[key], 1e-12, what)

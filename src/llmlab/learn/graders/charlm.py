@@ -1,5 +1,6 @@
 """Graders of project 3: the cells against torch.nn.RNNCell / LSTMCell, the processors against transformers'
-warpers, beam search against transformers' generate, the training step against torch's clipping and schedulers.
+warpers, beam search against transformers' generate, the training step against torch's clipping and
+schedulers.
 
 Tiny models run on one thread (faster, and a busy machine does not slow a check down by tens of times);
 every case is seeded, so a verdict never changes between runs.
@@ -51,7 +52,8 @@ def grade_rnn_cell(ns) -> None:
             b_ih, b_hh = (ref.bias_ih, ref.bias_hh) if bias else (None, None)
             got = ns.rnn_cell(x, h0, ref.weight_ih, ref.weight_hh, b_ih, b_hh)
             check_close("rnn_cell", got, ref(x, h0), 1e-10,
-                        f"x ({b}, {e}), h ({b}, {h}), {'with' if bias else 'without'} biases, vs torch.nn.RNNCell")
+                        f"x ({b}, {e}), h ({b}, {h}), {'with' if bias else 'without'} biases, vs "
+                        f"torch.nn.RNNCell")
 
 
 def grade_lstm_cell(ns) -> None:
@@ -69,8 +71,10 @@ def grade_lstm_cell(ns) -> None:
             if not isinstance(got, tuple | list) or len(got) != 2:
                 raise Mismatch(f"lstm_cell must return the pair (h', c'), got {type(got).__name__}")
             want_h, want_c = ref(x, (h0, c0 * 2))
-            what = f"x ({b}, {e}), h and c ({b}, {h}), {'with' if bias else 'without'} biases, vs torch.nn.LSTMCell"
-            check_close("lstm_cell: c' (the cell)", got[1], want_c, 1e-10, what + " (gate rows in order i, f, g, o)")
+            what = (f"x ({b}, {e}), h and c ({b}, {h}), {'with' if bias else 'without'} biases, vs "
+                    f"torch.nn.LSTMCell")
+            check_close("lstm_cell: c' (the cell)", got[1], want_c, 1e-10,
+                        what + " (gate rows in order i, f, g, o)")
             check_close("lstm_cell: h' (the output)", got[0], want_h, 1e-10, what)
 
 
@@ -85,7 +89,8 @@ def _check_logits(what: str, got, expected, inputs: str) -> None:
     import torch
 
     if not isinstance(got, torch.Tensor):
-        raise Mismatch(f"{what} ({inputs}): expected a tensor of shape {tuple(expected.shape)}, got {type(got).__name__}")
+        raise Mismatch(f"{what} ({inputs}): expected a tensor of shape {tuple(expected.shape)}, got "
+                       f"{type(got).__name__}")
     if got.shape != expected.shape:
         raise Mismatch(f"{what} ({inputs}): shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
     kept_got, kept_exp = ~torch.isneginf(got), ~torch.isneginf(expected)
@@ -94,13 +99,15 @@ def _check_logits(what: str, got, expected, inputs: str) -> None:
             extra = kept_got[row] & ~kept_exp[row]
             lost = kept_exp[row] & ~kept_got[row]
             z = expected[row]
-            raise Mismatch(f"{what} ({inputs}), row {row}: keeps {int(kept_got[row].sum())} tokens, transformers "
+            raise Mismatch(f"{what} ({inputs}), row {row}: keeps {int(kept_got[row].sum())} tokens, "
+                           f"transformers "
                            f"keeps {int(kept_exp[row].sum())}"
                            + (f"; you dropped tokens {lost.nonzero().flatten().tolist()[:8]} "
                               f"(logits {[round(float(v), 4) for v in z[lost][:8]]})" if lost.any() else "")
                            + (f"; you kept tokens {extra.nonzero().flatten().tolist()[:8]} that it drops"
                               if extra.any() else ""))
-    check_close(what + ": the kept logits", torch.where(kept_exp, got, 0.0), torch.where(kept_exp, expected, 0.0),
+    check_close(what + ": the kept logits", torch.where(kept_exp, got, 0.0), torch.where(kept_exp, expected,
+                                                                                         0.0),
                 1e-6, inputs)
 
 
@@ -135,7 +142,8 @@ def grade_temperature(ns) -> None:
         per_row = [0.5, 1.0, 2.0, 0.0, 0.25, 1.5]
         expected = _row_by_row(torch, z, lambda t: TemperatureLogitsWarper(t) if t > 0 else None, per_row)
         _check_logits("apply_temperature(logits, torch.tensor(per_row))", ns.apply_temperature(z.clone(),
-                      torch.tensor(per_row)), expected, f"one temperature per row {per_row} (0: row unchanged)")
+                      torch.tensor(per_row)), expected,
+                      f"one temperature per row {per_row} (0: row unchanged)")
         _check_logits("apply_temperature(logits, 0)", ns.apply_temperature(z.clone(), 0), z,
                       "temperature 0 means greedy: the logits come back unchanged")
 
@@ -153,11 +161,13 @@ def grade_top_k(ns) -> None:
                 _same_input(f"top_k_filter(logits, {k})", z, given)
                 _check_logits(f"top_k_filter(logits, {k})", got, TopKLogitsWarper(k)(None, z.clone()),
                               kind + ", vs TopKLogitsWarper")
-            _check_logits("top_k_filter(logits, 0)", ns.top_k_filter(z.clone(), 0), z, "k = 0 means off: unchanged")
+            _check_logits("top_k_filter(logits, 0)", ns.top_k_filter(z.clone(), 0), z,
+                          "k = 0 means off: unchanged")
             per_row = [1, 3, 0, 97, 7, 30]
             expected = _row_by_row(torch, z, lambda k: TopKLogitsWarper(k) if k > 0 else None, per_row)
             _check_logits("top_k_filter(logits, torch.tensor(per_row))", ns.top_k_filter(z.clone(),
-                          torch.tensor(per_row)), expected, f"{kind}, one k per row {per_row} (0: row unchanged)")
+                          torch.tensor(per_row)), expected,
+                          f"{kind}, one k per row {per_row} (0: row unchanged)")
 
 
 def grade_top_p(ns) -> None:
@@ -165,11 +175,16 @@ def grade_top_p(ns) -> None:
 
     with _one_thread() as torch:
         hand = torch.tensor([[0.05, 0.5, 0.15, 0.3]]).log()
-        for p, kept in ((0.7, "tokens 1 and 3 (0.5 + 0.3 crosses 0.7)"), (0.45, "token 1 only (0.5 alone covers 0.45)"),
-                        (0.01, "token 1 only"), (0.0, "token 1 only: the most likely token is always kept (min_tokens_to_keep 1)"),
+        for p, kept in ((0.7, "tokens 1 and 3 (0.5 + 0.3 crosses 0.7)"), (0.45,
+                                                                          "token 1 only (0.5 alone covers "
+                                                                          "0.45)"),
+                        (0.01, "token 1 only"), (0.0,
+                                                 "token 1 only: the most likely token is always kept "
+                                                 "(min_tokens_to_keep 1)"),
                         (0.95, "all but token 0")):
             _check_logits(f"top_p_filter(logits, {p})", ns.top_p_filter(hand.clone(), p),
-                          TopPLogitsWarper(p)(None, hand.clone()), f"probabilities [0.05, 0.5, 0.15, 0.3]: {kept}")
+                          TopPLogitsWarper(p)(None, hand.clone()),
+                          f"probabilities [0.05, 0.5, 0.15, 0.3]: {kept}")
         z = _logits(torch)
         for p in (0.0, 0.05, 0.3, 0.5, 0.9, 0.999, 1.0):
             given = z.clone()
@@ -179,7 +194,8 @@ def grade_top_p(ns) -> None:
                           "logits (6, 97), vs TopPLogitsWarper")
         per_row = [0.9, 1.0, 0.2, 0.6, 0.01, 0.75]
         expected = _row_by_row(torch, z, lambda p: TopPLogitsWarper(p) if p < 1 else None, per_row)
-        _check_logits("top_p_filter(logits, torch.tensor(per_row))", ns.top_p_filter(z.clone(), torch.tensor(per_row)),
+        _check_logits("top_p_filter(logits, torch.tensor(per_row))", ns.top_p_filter(z.clone(),
+                                                                                     torch.tensor(per_row)),
                       expected, f"one p per row {per_row}")
 
 
@@ -206,8 +222,10 @@ def _generate(torch, model, prompt: list[int], **kw) -> tuple[list[int], float]:
     return out.sequences[0, len(prompt):].tolist(), float(out.sequences_scores[0])
 
 
-BEAM_CASES = (   # prompt, num_beams, length_penalty, early_stopping, eos = the n-th token of an EOS-free search
-    ([3, 14, 15, 9, 2], 2, 1.0, False, None), ([7], 4, 1.0, False, None), ([40, 41, 40, 41], 3, 0.5, False, None),
+# prompt, num_beams, length_penalty, early_stopping, eos = the n-th token of an EOS-free search
+BEAM_CASES = (
+    ([3, 14, 15, 9, 2], 2, 1.0, False, None), ([7], 4, 1.0, False, None), ([40, 41, 40, 41], 3, 0.5, False,
+                                                                           None),
     ([3, 14, 15, 9, 2], 3, 2.0, False, 3), ([7], 3, 0.5, False, 1), ([40, 41, 40, 41], 3, -0.5, False, 3),
     ([7], 3, 1.0, True, 1), ([3, 14, 15, 9, 2], 4, 1.0, False, 1),
 )
@@ -220,12 +238,14 @@ def grade_beam(ns) -> None:
     with _one_thread() as torch:
         model = _tiny_gpt2()
         for prompt, n, lp, early, eos_at in BEAM_CASES:
-            eos = None if eos_at is None else reference(model, prompt, num_beams=3, max_new_tokens=15).tokens[eos_at]
+            eos = None if eos_at is None else reference(model, prompt, num_beams=3,
+                                                        max_new_tokens=15).tokens[eos_at]
             kw = dict(num_beams=n, max_new_tokens=15 if eos is not None else 12, length_penalty=lp,
                       early_stopping=early, eos_token_id=eos)
             tokens, score = _generate(torch, model, prompt, **kw)
             what = (f"prompt {prompt}, num_beams={n}, length_penalty={lp}, early_stopping={early}, "
-                    f"eos_token_id={eos}, max_new_tokens={kw['max_new_tokens']}; tiny random GPT-2 vs generate()")
+                    f"eos_token_id={eos}, max_new_tokens={kw['max_new_tokens']}; tiny random GPT-2 vs "
+                    f"generate()")
             got = ns.beam_search(model, list(prompt), **kw)
             check_equal("beam_search(...).tokens", list(getattr(got, "tokens", got)), tokens, what)
             check_close("beam_search(...).score (sum log-prob / new length ** length_penalty)",
@@ -260,12 +280,15 @@ def _grade_lr_at(ns, torch) -> None:
     from llmlab.training import TrainConfig
 
     base = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=4, max_steps=10)
-    configs = [base, replace(base, warmup_steps=0), replace(base, warmup_steps=3, lr_decay_steps=25, max_steps=40),
+    configs = [base, replace(base, warmup_steps=0), replace(base, warmup_steps=3, lr_decay_steps=25,
+                                                            max_steps=40),
                replace(base, schedule="linear"), replace(base, schedule="constant", warmup_steps=5)]
     for cfg in configs:
-        what = (f"lr {cfg.lr}, min_lr {cfg.min_lr}, warmup {cfg.warmup_steps}, decay over {cfg.decay_steps} steps, "
+        what = (f"lr {cfg.lr}, min_lr {cfg.min_lr}, warmup {cfg.warmup_steps}, decay over {cfg.decay_steps} "
+                f"steps, "
                 f"{cfg.schedule}; vs torch's LinearLR warmup then "
-                + {"cosine": "CosineAnnealingLR", "linear": "LinearLR", "constant": "a constant"}[cfg.schedule])
+                + {"cosine": "CosineAnnealingLR", "linear": "LinearLR",
+                   "constant": "a constant"}[cfg.schedule])
         expected = _reference_lrs(torch, cfg, cfg.decay_steps + 1)
         got = [ns.lr_at(s, cfg) for s in range(cfg.decay_steps + 1)]
         check_close("[lr_at(step, cfg) for step in 0..decay]", np.array(got, dtype=np.float64), expected,
@@ -283,7 +306,9 @@ def _grade_lr_at(ns, torch) -> None:
 
 def _params_with_grads(torch, seed: int, scale: float):
     g = torch.Generator().manual_seed(seed)
-    params = [torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True) for s in ((4, 3), (3,), (2, 2, 2))]
+    params = [torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True) for s in ((4, 3), (3,), (2,
+                                                                                                            2,
+                                                                                                            2))]
     for p in params:
         p.grad = torch.randn(p.shape, generator=g, dtype=torch.float64) * scale
     params.append(torch.zeros(2, dtype=torch.float64, requires_grad=True))      # one without a gradient
@@ -296,7 +321,8 @@ def _grade_clip(ns, torch) -> None:
         expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm)
         what = f"4 tensors (one without a gradient), gradient norm {float(expected):.3g}, max_norm {max_norm}"
         norm = ns.clip_grad_norm_(iter(mine), max_norm)
-        check_close("clip_grad_norm_(iter(params), max_norm) returned", torch.as_tensor(norm, dtype=torch.float64),
+        check_close("clip_grad_norm_(iter(params), max_norm) returned", torch.as_tensor(norm,
+                                                                                        dtype=torch.float64),
                     expected, 1e-10, what + ", vs torch.nn.utils.clip_grad_norm_")
         for i, (a, b) in enumerate(zip(mine[:3], theirs[:3], strict=True)):
             check_close(f"clip_grad_norm_: params[{i}].grad after clipping", a.grad, b.grad, 1e-10,

@@ -49,11 +49,13 @@ def grade_quantize(ns) -> None:
             raise Mismatch(f"quantize_weight ({what}): return the pair (q, scale), got {type(got).__name__}")
         q, s = got
         check_equal("quantize_weight: q's dtype", getattr(q, "dtype", None), torch.int8, what)
-        check_close("quantize_weight: the scales, one per output row (max |W_i·| / 127)", s, scale, 1e-7, what)
+        check_close("quantize_weight: the scales, one per output row (max |W_i·| / 127)", s, scale, 1e-7,
+                    what)
         expected = ref.int_repr()
         if q.shape != expected.shape or not torch.equal(q, expected):
             if q.shape != expected.shape:
-                raise Mismatch(f"quantize_weight ({what}): q has shape {tuple(q.shape)}, expected {tuple(w.shape)}")
+                raise Mismatch(f"quantize_weight ({what}): q has shape {tuple(q.shape)}, expected "
+                               f"{tuple(w.shape)}")
             i, j = (q != expected).nonzero()[0].tolist()
             raise Mismatch(f"quantize_weight ({what}): {int((q != expected).sum())} entries of q differ from "
                            f"torch.quantize_per_channel's; first at [{i}, {j}]: W = {float(w[i, j]):.6g}, "
@@ -62,7 +64,8 @@ def grade_quantize(ns) -> None:
         for dtype in (torch.float32, torch.float64):
             back = ns.dequantize_weight(q, s, dtype)
             check_equal("dequantize_weight: the dtype asked for", getattr(back, "dtype", None), dtype, what)
-            check_close(f"dequantize_weight(q, s, {dtype}) vs torch's dequantize()", back, ref.dequantize(), 1e-6,
+            check_close(f"dequantize_weight(q, s, {dtype}) vs torch's dequantize()", back, ref.dequantize(),
+                        1e-6,
                         what)
         error = (w - ns.dequantize_weight(q, s)).abs()
         over = error > scale[:, None] / 2 * (1 + 1e-5) + 1e-12
@@ -114,7 +117,8 @@ def _conversation(rng: random.Random) -> tuple[str | None, list[dict], str, list
 
 
 def _describe(i: int, system, history, user, memory, window: int, new: int, counting: str) -> str:
-    return (f"conversation #{i}: system {system!r}, {len(history)} history messages, {len(memory)} memory notes, "
+    return (f"conversation #{i}: system {system!r}, {len(history)} history messages, {len(memory)} memory "
+            f"notes, "
             f"newest {user!r}; window {window}, max_new_tokens {new}, {counting}")
 
 
@@ -124,29 +128,36 @@ def _same_plan(got, expected, llm, system, history, user, what: str) -> None:
     head = system_message(system, expected.memory_kept)       # the system message llmlab's plan opens with
     messages = getattr(got, "messages", None)
     if not isinstance(messages, list) or not messages:
-        raise Mismatch(f"fit_context ({what}): return a ContextPlan whose messages is the list the model reads")
+        raise Mismatch(f"fit_context ({what}): return a ContextPlan whose messages is the list the model "
+                       f"reads")
     if messages[-1] != {"role": "user", "content": user}:
         raise Mismatch(f"fit_context ({what}): the newest user message must always be the last message; "
                        f"got last {messages[-1]!r}")
     tokens = llm.count_chat_tokens(messages)
-    check_equal("fit_context: prompt_tokens must be llm.count_chat_tokens(messages) exactly", got.prompt_tokens,
+    check_equal("fit_context: prompt_tokens must be llm.count_chat_tokens(messages) exactly",
+                got.prompt_tokens,
                 tokens, what)
     check_equal("fit_context: budget (context_window - max_new_tokens)", got.budget, expected.budget, what)
     if tokens > expected.budget:
-        raise Mismatch(f"fit_context ({what}): the messages take {tokens} tokens, over the budget {expected.budget}")
+        raise Mismatch(f"fit_context ({what}): the messages take {tokens} tokens, over the budget "
+                       f"{expected.budget}")
     check_equal("fit_context: memory_kept (the first notes that fit)", list(getattr(got, "memory_kept", [])),
                 expected.memory_kept, what)
-    check_equal("fit_context: the system message (system prompt + the kept memory notes)", messages[:len(head)],
+    check_equal("fit_context: the system message (system prompt + the kept memory notes)",
+                messages[:len(head)],
                 head, what)
     kept = messages[len(head):-1]
     dropped = list(getattr(got, "dropped", []))
     if dropped + kept != list(history):
-        raise Mismatch(f"fit_context ({what}): dropped + the kept history must be the history in order (oldest "
-                       f"dropped first); kept {len(kept)} and dropped {len(dropped)} of {len(history)} messages")
+        raise Mismatch(f"fit_context ({what}): dropped + the kept history must be the history in order "
+                       f"(oldest "
+                       f"dropped first); kept {len(kept)} and dropped {len(dropped)} of {len(history)} "
+                       f"messages")
     if len(dropped) != len(expected.dropped):
         more = "more" if len(dropped) > len(expected.dropped) else "fewer"
         raise Mismatch(f"fit_context ({what}): you dropped {len(dropped)} history messages, {more} than the "
-                       f"{len(expected.dropped)} llmlab drops (the fewest oldest WHOLE exchanges that make it fit; "
+                       f"{len(expected.dropped)} llmlab drops (the fewest oldest WHOLE exchanges that make "
+                       f"it fit; "
                        f"llmlab's prompt: {expected.prompt_tokens} of {expected.budget} tokens)")
     check_equal("fit_context: messages", messages, expected.messages, what)
 
@@ -158,15 +169,18 @@ def grade_context(ns) -> None:
     example = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
                {"role": "assistant", "content": "c"}, {"role": "user", "content": "d"}]
     rng = random.Random(0)
-    cases = [(0, "be brief", [m for i in range(3) for m in ({"role": "user", "content": f"question number {i}"},
-                                                              {"role": "assistant", "content": f"answer {i}"})],
+    cases = [(0, "be brief", [m for i in range(3) for m in ({"role": "user",
+                                                             "content": f"question number {i}"},
+                                                              {"role": "assistant",
+                                                               "content": f"answer {i}"})],
               "what now", [], 35, 10, "1 token per word")]
     for i in range(1, 241):
         system, history, user, memory = _conversation(rng)
         counting = rng.choice(list(COUNTS))
         probe = ScriptedLLM(10**6, COUNTS[counting], "probe")
         bare = probe.count_chat_tokens(system_message(system, []) + [{"role": "user", "content": user}])
-        full = probe.count_chat_tokens(system_message(system, memory) + history + [{"role": "user", "content": user}])
+        full = probe.count_chat_tokens(system_message(system, memory) + history + [{"role": "user",
+                                                                                    "content": user}])
         new = rng.choice((4, 16))
         cases.append((i, system, history, user, memory, new + rng.randint(bare - 2, full + 2), new, counting))
     for history in [example, *[c[2] for c in cases[:40]]]:
@@ -184,7 +198,8 @@ def grade_context(ns) -> None:
                 ns.fit_context(llm, system, list(history), user, new, list(memory))
             except ContextWindowError:
                 continue
-            raise Mismatch(f"fit_context ({what}): the system prompt and the newest message alone do not fit the "
+            raise Mismatch(f"fit_context ({what}): the system prompt and the newest message alone do not fit "
+                           f"the "
                            f"budget {window - new}: raise ContextWindowError saying so")
         try:
             got = ns.fit_context(llm, system, list(history), user, new, list(memory))

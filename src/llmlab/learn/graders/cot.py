@@ -1,6 +1,7 @@
 """Graders of the chain-of-thought project: answer extraction text for text against llmlab.experiments.extract
-(hand cases, then seeded word problems' rationales written every way a model writes them), and self-consistency
-voting against llmlab.experiments.stats.majority on hand cases and seeded lists full of ties and missing answers.
+(hand cases, then seeded word problems' rationales written every way a model writes them), and
+self-consistency voting against llmlab.experiments.stats.majority on hand cases and seeded lists full of ties
+and missing answers.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ import random
 
 from llmlab.learn.grading import Mismatch, check_equal
 
-HAND_NORMAL = ["1,199", "\u22123", "12.000", "0101", "7.50", "7.0", "-0", "-0.0", "1e5", "abc", " 42 ", "1,000,000.10"]
-HAND_TEXTS = [("... so 1,204 - 5 = 1,199. The answer is 1,199.", True, "the stated answer, without its separator"),
-              ("The answer is 12. Check: 3 * 4 = 12, 12 + 1 = 13", True, "a stated answer beats the last number"),
+HAND_NORMAL = ["1,199", "\u22123", "12.000", "0101", "7.50", "7.0", "-0", "-0.0", "1e5", "abc", " 42 ",
+               "1,000,000.10"]
+HAND_TEXTS = [("... so 1,204 - 5 = 1,199. The answer is 1,199.", True,
+               "the stated answer, without its separator"),
+              ("The answer is 12. Check: 3 * 4 = 12, 12 + 1 = 13", True,
+               "a stated answer beats the last number"),
               ("The answer is 3. No wait, the answer is 5.", True, "the LAST stated answer"),
               ("3 bags of 6 is 18, so 14 + 18 = 32", True, "no stated answer: the last number"),
               ("32. She had 14 and bought 18", False, "a direct answer: the first number"),
@@ -31,7 +35,8 @@ def grade_extract(ns) -> None:
 
     for text in HAND_NORMAL:
         check_equal(f"normalize_number({text!r})", ns.normalize_number(text), normalize_number(text),
-                    "no separators, unicode minus as '-', Decimal(...).normalize() in 'f' format, '-0' -> '0'")
+                    "no separators, unicode minus as '-', Decimal(...).normalize() in 'f' format, '-0' -> "
+                    "'0'")
     for text, last, why in HAND_TEXTS:
         check_equal(f"extract_number({text!r}, last={last})", ns.extract_number(text, last=last),
                     extract_number(text, last=last), why)
@@ -42,9 +47,11 @@ def grade_extract(ns) -> None:
         for text, why in [(item.rationale, "a worked rationale ending in 'The answer is X.'"),
                           (body, "the rationale without its last sentence: the last number"),
                           (f"{item.rationale} Let me check: {body}", "a check after the stated answer"),
-                          (f" {item.answer}.\n\nQ: {item.question}", "a direct answer, then the model goes on"),
+                          (f" {item.answer}.\n\nQ: {item.question}",
+                           "a direct answer, then the model goes on"),
                           (f"{body} So the total is {big} in thousandths.", "thousands separators"),
-                          (f"{body} In all \u2212{item.answer}, or {item.answer}.0", "unicode minus and '.0'"),
+                          (f"{body} In all \u2212{item.answer}, or {item.answer}.0",
+                           "unicode minus and '.0'"),
                           (f"answer = {item.answer}.50 {rng.randint(0, 99)}", "'answer =' and a decimal")]:
             for last in (True, False):
                 check_equal(f"extract_number({text!r}, last={last})", ns.extract_number(text, last=last),
@@ -73,7 +80,8 @@ def grade_vote(ns) -> None:
         expected = majority(answers)
         got = ns.majority(tuple(answers))        # any sequence: the harness may pass a tuple
         if got != expected:
-            raise Mismatch(f"majority({answers}): expected {expected!r}, got {got!r} — {_why(answers, expected)}")
+            raise Mismatch(f"majority({answers}): expected {expected!r}, got {got!r} — "
+                           f"{_why(answers, expected)}")
 
 
 def _why(answers: list, expected) -> str:
@@ -83,4 +91,5 @@ def _why(answers: list, expected) -> str:
     tied = sorted((a for a, c in counts.items() if c == counts[expected]), key=answers.index)
     if len(tied) == 1:
         return f"{expected!r} has the most votes ({counts[expected]})"
-    return f"{' and '.join(map(repr, tied))} tie with {counts[expected]} votes each: the first seen, {expected!r}, wins"
+    return (f"{' and '.join(map(repr, tied))} tie with {counts[expected]} votes each: the first seen, "
+            f"{expected!r}, wins")

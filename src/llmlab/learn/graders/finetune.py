@@ -59,17 +59,21 @@ def _grade_init(ns, torch) -> None:
         what = f"LoRALinear({what}, r=8, alpha=16)"
         for name in ("lora_A", "lora_B"):
             if not isinstance(getattr(layer, name, None), torch.nn.Parameter):
-                raise Mismatch(f"{what}: self.{name} must be an nn.Parameter (PEFT's factors are copied into it)")
+                raise Mismatch(f"{what}: self.{name} must be an nn.Parameter (PEFT's factors are copied into "
+                               f"it)")
         check_equal(f"{what}: lora_A's shape (r, in)", tuple(layer.lora_A.shape), (8, 64))
         check_equal(f"{what}: lora_B's shape (out, r)", tuple(layer.lora_B.shape), (48, 8))
         if any(p.requires_grad for p in base.parameters()):
-            raise Mismatch(f"{what}: the base layer still trains — set requires_grad_(False) on its parameters")
+            raise Mismatch(f"{what}: the base layer still trains — set requires_grad_(False) on its "
+                           f"parameters")
         trains = {id(p) for p in layer.parameters() if p.requires_grad}
         if trains != {id(layer.lora_A), id(layer.lora_B)}:
             raise Mismatch(f"{what}: exactly lora_A and lora_B must train; {len(trains)} parameter(s) train")
-        check_close(f"{what}: self.scaling", getattr(layer, "scaling", None), 2.0, 1e-12, "alpha / r = 16 / 8")
+        check_close(f"{what}: self.scaling", getattr(layer, "scaling", None), 2.0, 1e-12,
+                    "alpha / r = 16 / 8")
         if bool(layer.lora_B.detach().abs().max() > 0):
-            raise Mismatch(f"{what}: lora_B must start at zero (the wrapped layer starts equal to the base one), "
+            raise Mismatch(f"{what}: lora_B must start at zero (the wrapped layer starts equal to the base "
+                           f"one), "
                            f"got max |B| {float(layer.lora_B.abs().max()):.3g}")
         bound, a = 1 / math.sqrt(64), layer.lora_A.detach().abs()
         mean = float(a.mean())
@@ -86,7 +90,8 @@ def _grade_init(ns, torch) -> None:
     except LabError:
         pass
     else:
-        raise Mismatch("LoRALinear(base, r=0) must raise a LabError (a rank below 1 has no update; alpha / 0)")
+        raise Mismatch("LoRALinear(base, r=0) must raise a LabError (a rank below 1 has no update; alpha / "
+                       "0)")
 
 
 def _grade_by_hand(ns, torch) -> None:
@@ -104,14 +109,17 @@ def _grade_by_hand(ns, torch) -> None:
         expected = y_base + s * (x @ A.T) @ B.T
         what = f"LoRALinear({what}, r=4, alpha=6), B random, float64"
         with torch.no_grad():
-            check_close(f"{what}: forward", layer(x), expected, 1e-10, "x (2, 3, 64); y = base(x) + (alpha/r) x Aᵀ Bᵀ")
+            check_close(f"{what}: forward", layer(x), expected, 1e-10,
+                        "x (2, 3, 64); y = base(x) + (alpha/r) x Aᵀ Bᵀ")
             delta = s * B @ A                                         # (out, in)
             check_close(f"{what}: delta_weight() — shaped like base.weight", layer.delta_weight(),
                         delta.T if conv else delta, 1e-12, "(alpha / r) B A, transposed for Conv1D")
             layer.merge()
-            check_close(f"{what}: base.weight after merge()", base.weight, W + (delta.T if conv else delta), 1e-12,
+            check_close(f"{what}: base.weight after merge()", base.weight, W + (delta.T if conv else delta),
+                        1e-12,
                         "W + (alpha/r) (B A)ᵀ for Conv1D, W + (alpha/r) B A for nn.Linear")
-            check_close(f"{what}: forward after merge() (one matmul, the same result)", layer(x), expected, 1e-10)
+            check_close(f"{what}: forward after merge() (one matmul, the same result)", layer(x), expected,
+                        1e-10)
             layer.merge()
             check_close(f"{what}: base.weight after a second merge() (it must change nothing)", base.weight,
                         W + (delta.T if conv else delta), 1e-12)
@@ -132,9 +140,11 @@ def _grade_against_peft(ns) -> None:
     words = {"forward": "logits and loss", "grad_A": "gradient of A", "grad_B": "gradient of B",
              "losses": "losses of 3 AdamW steps", "merged_weights": "merged weights vs merge_and_unload()",
              "unmerge_roundtrip": "weights after merge then unmerge vs before"}
-    lines = [f"{words[k]}: max |yours - PEFT's| {report['max_abs_diff'][k]:.3g} > tolerance {report['tolerance'][k]:g}"
+    lines = [f"{words[k]}: max |yours - PEFT's| {report['max_abs_diff'][k]:.3g} > tolerance "
+             f"{report['tolerance'][k]:g}"
              for k, ok in report["checks"].items() if not ok]
-    raise Mismatch("against PEFT's LoRA (a tiny random GPT-2, LoRA r=4 alpha=8 dropout=0.1 on c_attn, c_proj, c_fc; "
+    raise Mismatch("against PEFT's LoRA (a tiny random GPT-2, LoRA r=4 alpha=8 dropout=0.1 on c_attn, "
+                   "c_proj, c_fc; "
                    "PEFT's A and B copied into yours):\n" + "\n".join(lines))
 
 
@@ -171,7 +181,8 @@ def grade_trainable(ns) -> None:
                   (_unique_count(full, True), _unique_count(full, False))),
                  ("the same with the embedding (tied to the head) and ln_f frozen", frozen,
                   (_unique_count(frozen, True), _unique_count(frozen, False))),
-                 ("the same with PEFT's LoRA r=4 on c_attn, c_proj, c_fc (PEFT's get_nb_trainable_parameters)",
+                 ("the same with PEFT's LoRA r=4 on c_attn, c_proj, c_fc (PEFT's "
+                  "get_nb_trainable_parameters)",
                   peft, peft.get_nb_trainable_parameters()),
                  ("a module without parameters (nn.ReLU())", torch.nn.ReLU(), (0, 0))]
         for what, model, (trainable, total) in cases:

@@ -9,7 +9,8 @@ from llmlab.learn.grading import Mismatch, check_equal
 
 
 def _first_difference(got: str, expected: str) -> str:
-    at = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), min(len(got), len(expected)))
+    at = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), min(len(got),
+                                                                                              len(expected)))
     lo = max(0, at - 40)
     return (f"they differ at character {at}:\nexpected ...{expected[lo:at + 40]!r}\n"
             f"got      ...{got[lo:at + 40]!r}")
@@ -25,16 +26,23 @@ def grade_few_shot(ns) -> None:
             for k in (0, 1, 2, 4, 8):
                 demos = pick_demos(task.items, item, k, seed=k)
                 for instruction in (True, False):
-                    what = f"task {name!r}, query {item.question!r}, {k} demonstrations, instruction={instruction}"
-                    got, expected = ns.icl_prompt(task, item, list(demos), instruction), icl_prompt(task, item, demos,
+                    what = (f"task {name!r}, query {item.question!r}, {k} demonstrations, "
+                            f"instruction={instruction}")
+                    got, expected = ns.icl_prompt(task, item, list(demos), instruction), icl_prompt(task,
+                                                                                                    item,
+                                                                                                    demos,
                                                                                                       instruction)
                     text = getattr(got, "text", None)
                     if not isinstance(text, str):
-                        raise Mismatch(f"icl_prompt ({what}): expected a Prompt with .text, got {type(got).__name__}")
+                        raise Mismatch(f"icl_prompt ({what}): expected a Prompt with .text, got "
+                                       f"{type(got).__name__}")
                     if text != expected.text:
                         raise Mismatch(f"icl_prompt ({what}): .text {_first_difference(text, expected.text)}")
-                    check_equal("icl_prompt: .messages", getattr(got, "messages", None), expected.messages, what)
-                    check_equal("icl_prompt: (.style, .shots)", (getattr(got, "style", None), getattr(got, "shots", None)),
+                    check_equal("icl_prompt: .messages", getattr(got, "messages", None), expected.messages,
+                                what)
+                    check_equal("icl_prompt: (.style, .shots)", (getattr(got, "style", None), getattr(got,
+                                                                                                      "shots",
+                                                                                                      None)),
                                 (expected.style, expected.shots), what)
 
 
@@ -49,7 +57,8 @@ def grade_demos(ns) -> None:
     except LabError:
         pass
     else:
-        raise Mismatch("pick_demos(40 items, a query among them, k=40): must raise LabError — only 39 other items")
+        raise Mismatch("pick_demos(40 items, a query among them, k=40): must raise LabError — only 39 other "
+                       "items")
     for name in ICL_TASKS:
         items = icl_task(name).items
         for seed in (0, 1, 7):
@@ -63,7 +72,8 @@ def grade_demos(ns) -> None:
                     got = [d.id for d in ns.pick_demos(items, query, k, seed)]
                     if got != ids[:k]:
                         raise Mismatch(f"pick_demos ({what}, k={k}): {got} are not the first {k} of the "
-                                       f"{len(items) - 1}-shot choice {ids[:k]} — one order per (seed, query), cut at k")
+                                       f"{len(items) - 1}-shot choice {ids[:k]} — one order per (seed, "
+                                       f"query), cut at k")
                 expected = [d.id for d in pick_demos(items, query, len(items) - 1, seed)]
                 check_equal(f"pick_demos ({what}): the ids of every other item, in order", ids, expected,
                             f"random.Random(f'{seed}-{query.id}').shuffle(others)")

@@ -1,9 +1,9 @@
-"""Graders of project 8: MinHash against exact Jaccard and datasketch, near-duplicate removal against llmlab's on a
-seeded corpus of edited copies, token shards against llmlab's reader and writer, the schedule against transformers'
-schedulers, and the sampler's resume against the run never interrupted.
+"""Graders of project 8: MinHash against exact Jaccard and datasketch, near-duplicate removal against llmlab's
+on a seeded corpus of edited copies, token shards against llmlab's reader and writer, the schedule against
+transformers' schedulers, and the sampler's resume against the run never interrupted.
 
-The corpus is made here from a seeded vocabulary: each edited copy replaces a share of its original's words, so
-its exact Jaccard similarity (of the 5-gram shingle sets llmlab's dedup compares) spreads from ~0.3 to 1.
+The corpus is made here from a seeded vocabulary: each edited copy replaces a share of its original's words,
+so its exact Jaccard similarity (of the 5-gram shingle sets llmlab's dedup compares) spreads from ~0.3 to 1.
 """
 
 from __future__ import annotations
@@ -72,10 +72,13 @@ def grade_minhash(ns) -> None:
             est = float(np.mean(sa == sb))
             tol = 4 * math.sqrt(max(j * (1 - j), 0.01) / num_perm) + 0.02
             if abs(est - j) > tol:
-                raise Mismatch(f"minhash_signature ({what}): the share of equal entries is {est:.3f}, but the exact "
-                               f"Jaccard of the two shingle sets is {j:.3f} (allowed: ±{tol:.3f}) — each entry must "
+                raise Mismatch(f"minhash_signature ({what}): the share of equal entries is {est:.3f}, but "
+                               f"the exact "
+                               f"Jaccard of the two shingle sets is {j:.3f} (allowed: ±{tol:.3f}) — each "
+                               f"entry must "
                                "be the MINIMUM of one permutation over the whole set")
-    texts = [("a document of 60 words", docs[5].text[:400]), ("3 words, fewer than one 5-gram", "Just three words"),
+    texts = [("a document of 60 words", docs[5].text[:400]), ("3 words, fewer than one 5-gram",
+                                                              "Just three words"),
              ("an empty text", ""), ("an edited copy", pairs[0][1].text)]
     for what, text in texts:
         for num_perm, ngram in ((128, 5), (16, 3), (64, 1)):
@@ -84,11 +87,14 @@ def grade_minhash(ns) -> None:
             where = f"{what}, num_perm {num_perm}, ngram {ngram}"
             check_equal("minhash_signature: shape", got.shape, expected.shape, where)
             if got.dtype.kind not in "ui":
-                raise Mismatch(f"minhash_signature ({where}): return unsigned integers (uint32), got {got.dtype}")
+                raise Mismatch(f"minhash_signature ({where}): return unsigned integers (uint32), got "
+                               f"{got.dtype}")
             if not np.array_equal(got.astype(np.int64), expected.astype(np.int64)):
                 k = int(np.flatnonzero(got.astype(np.int64) != expected.astype(np.int64))[0])
-                raise Mismatch(f"minhash_signature ({where}): {int((got != expected).sum())} of {num_perm} entries "
-                               f"differ from datasketch's MinHash (llmlab's minhash_signature); first at k = {k}: "
+                raise Mismatch(f"minhash_signature ({where}): {int((got != expected).sum())} of {num_perm} "
+                               f"entries "
+                               f"differ from datasketch's MinHash (llmlab's minhash_signature); first at k = "
+                               f"{k}: "
                                f"expected {int(expected[k])}, got {int(got[k])} — the premix f, (a, b) from "
                                "MinHash(num_perm, seed=1, scheme='affine32'), uint32 wraparound")
 
@@ -103,7 +109,8 @@ def grade_near_dedup(ns) -> None:
         kept_ref, report_ref = near_dedup(list(docs), threshold, num_perm)
         got = ns.near_dedup(list(docs), threshold, num_perm)
         if not isinstance(got, tuple | list) or len(got) != 2:
-            raise Mismatch(f"near_dedup ({what}): return (kept documents, StageReport), got {type(got).__name__}")
+            raise Mismatch(f"near_dedup ({what}): return (kept documents, StageReport), got "
+                           f"{type(got).__name__}")
         kept, report = got
         names = [d.name for d in kept]
         position = {d.name: i for i, d in enumerate(docs)}
@@ -114,7 +121,8 @@ def grade_near_dedup(ns) -> None:
             for b in kept[i + 1:]:
                 j = _exact_jaccard(a.text, b.text)
                 if j >= min(0.97, threshold + 0.15):
-                    raise Mismatch(f"near_dedup ({what}): kept both {a.name} and {b.name}, whose exact Jaccard "
+                    raise Mismatch(f"near_dedup ({what}): kept both {a.name} and {b.name}, whose exact "
+                                   f"Jaccard "
                                    f"is {j:.3f} (threshold {threshold}): the later one is a near duplicate")
         ref_names = [d.name for d in kept_ref]
         if names != ref_names:
@@ -125,12 +133,14 @@ def grade_near_dedup(ns) -> None:
                 doc = docs[position[n]]
                 best = max(((_exact_jaccard(doc.text, d.text), d.name) for d in kept_ref if position[d.name] <
                             position[n]), default=(0.0, "none"))
-                detail.append(f"you keep {n}; llmlab drops it (exact Jaccard {best[0]:.3f} with the kept {best[1]})")
+                detail.append(f"you keep {n}; llmlab drops it (exact Jaccard {best[0]:.3f} with the kept "
+                              f"{best[1]})")
             for n in missing[:1]:
                 doc = docs[position[n]]
                 best = max(((_exact_jaccard(doc.text, d.text), d.name) for d in kept if position[d.name] <
                             position[n]), default=(0.0, "none"))
-                detail.append(f"you drop {n}; llmlab keeps it (its closest earlier document you kept: {best[1]}, "
+                detail.append(f"you drop {n}; llmlab keeps it (its closest earlier document you kept: "
+                              f"{best[1]}, "
                               f"exact Jaccard {best[0]:.3f})")
             raise Mismatch(f"near_dedup ({what}): you keep {len(names)} documents, llmlab {len(ref_names)}; "
                            + "; ".join(detail))
@@ -143,7 +153,8 @@ def grade_shards(ns) -> None:
     from llmlab.data import shards
 
     for vocab in (2, 300, 50257, 65535, 65536, 65537, 100_000, 2**32):
-        check_equal("token_dtype", np.dtype(ns.token_dtype(vocab)), shards.token_dtype(vocab), f"vocab_size {vocab}")
+        check_equal("token_dtype", np.dtype(ns.token_dtype(vocab)), shards.token_dtype(vocab),
+                    f"vocab_size {vocab}")
     rng = np.random.default_rng(0)
     cases = [("300 ids of a 300-token vocabulary", 300, rng.integers(0, 300, 300)),
              ("1000 ids of a 65,536-token vocabulary, the largest id included", 65536,
@@ -163,32 +174,41 @@ def grade_shards(ns) -> None:
             if out is None or Path(out) != mine:
                 raise Mismatch(f"write_shard ({what}): return the path written, got {out!r}")
             if list(tmp.glob("*.tmp")):
-                raise Mismatch(f"write_shard ({what}): a .tmp file was left behind — write it, then rename it over "
+                raise Mismatch(f"write_shard ({what}): a .tmp file was left behind — write it, then rename "
+                               f"it over "
                                "the path")
             try:
                 h = shards.read_header(mine)
             except Exception as exc:
-                raise Mismatch(f"write_shard ({what}): llmlab's read_header cannot read your file: {exc}") from None
+                raise Mismatch(f"write_shard ({what}): llmlab's read_header cannot read your file: "
+                               f"{exc}") from None
             check_equal("write_shard: the header as llmlab reads it", h, shards.read_header(ref), what)
             if h["data_offset"] % shards.ALIGN:
-                raise Mismatch(f"write_shard ({what}): the ids start at byte {h['data_offset']}, not a multiple of "
+                raise Mismatch(f"write_shard ({what}): the ids start at byte {h['data_offset']}, not a "
+                               f"multiple of "
                                f"{shards.ALIGN}")
-            check_equal("write_shard: the ids as llmlab's open_shard reads them", shards.open_shard(mine).tolist(),
+            check_equal("write_shard: the ids as llmlab's open_shard reads them",
+                        shards.open_shard(mine).tolist(),
                         tokens.tolist(), what)
             a, b = mine.read_bytes(), ref.read_bytes()
             if a != b:
                 k = next((j for j in range(min(len(a), len(b))) if a[j] != b[j]), min(len(a), len(b)))
-                raise Mismatch(f"write_shard ({what}): your file differs from llmlab's at byte {k} (sizes {len(a)} and "
-                               f"{len(b)}): yours {a[max(0, k - 8):k + 8]!r}, llmlab's {b[max(0, k - 8):k + 8]!r}")
+                raise Mismatch(f"write_shard ({what}): your file differs from llmlab's at byte {k} (sizes "
+                               f"{len(a)} and "
+                               f"{len(b)}): yours {a[max(0, k - 8):k + 8]!r}, llmlab's "
+                               f"{b[max(0, k - 8):k + 8]!r}")
             expected = shards.read_header(ref)
             check_equal("read_header (a shard llmlab wrote)", ns.read_header(ref), expected, what)
             got = ns.open_shard(ref)
             if not isinstance(got, np.memmap):
-                raise Mismatch(f"open_shard ({what}): return an np.memmap (no copy in RAM), got {type(got).__name__}")
-            check_equal("open_shard: dtype", got.dtype.newbyteorder("<"), tokens.dtype.newbyteorder("<"), what)
+                raise Mismatch(f"open_shard ({what}): return an np.memmap (no copy in RAM), got "
+                               f"{type(got).__name__}")
+            check_equal("open_shard: dtype", got.dtype.newbyteorder("<"), tokens.dtype.newbyteorder("<"),
+                        what)
             check_equal("open_shard (a shard llmlab wrote): the ids", got.tolist(), tokens.tolist(), what)
             if got.flags.writeable:
-                raise Mismatch(f"open_shard ({what}): open it read-only (mode 'r'): a training run must not change "
+                raise Mismatch(f"open_shard ({what}): open it read-only (mode 'r'): a training run must not "
+                               f"change "
                                "its data")
             del got
         bad = tmp / "not_a_shard.bin"
@@ -199,10 +219,12 @@ def grade_shards(ns) -> None:
             from llmlab.errors import LabError
 
             if not isinstance(exc, LabError):
-                raise Mismatch(f"read_header (a file that starts with b'GPT2 raw'): raise LabError saying it is not "
+                raise Mismatch(f"read_header (a file that starts with b'GPT2 raw'): raise LabError saying it "
+                               f"is not "
                                f"a shard, got {type(exc).__name__}: {exc}") from None
         else:
-            raise Mismatch("read_header (a file that starts with b'GPT2 raw'): it is not a shard — raise LabError")
+            raise Mismatch("read_header (a file that starts with b'GPT2 raw'): it is not a shard — raise "
+                           "LabError")
 
 
 # ---- schedule -----------------------------------------------------------------------------------------
@@ -266,8 +288,10 @@ def grade_resume(ns) -> None:
 
     rng = np.random.default_rng(0)
     one = rng.integers(0, 1000, 5000).astype(np.uint16)
-    shards_ = [rng.integers(0, 1000, n).astype(np.uint16) for n in (700, 20, 1300)]   # the short one is skipped
-    for data, what in ((one, "one array of 5,000 tokens"), (shards_, "three shards of 700, 20 and 1,300 tokens")):
+    # the short one is skipped
+    shards_ = [rng.integers(0, 1000, n).astype(np.uint16) for n in (700, 20, 1300)]
+    for data, what in ((one, "one array of 5,000 tokens"), (shards_,
+                                                            "three shards of 700, 20 and 1,300 tokens")):
         where = f"{what}, block_size 16, batch_size 4, seed 7"
         ref = _batches(TokenWindows(data, 16, 4, seed=7), 6)
         theirs = ns.TokenWindows(data, 16, 4, seed=7)
@@ -278,7 +302,8 @@ def grade_resume(ns) -> None:
             raise Mismatch(f"next_batch ({where}): y must be x shifted by one token (y[:, :-1] == x[:, 1:])")
         _same("next_batch vs llmlab's TokenWindows", got, ref, where)
         check_equal("eval_batch(0) after training batches",
-                    theirs.eval_batch(0)[0].tolist(), TokenWindows(data, 16, 4, seed=7).eval_batch(0)[0].tolist(),
+                    theirs.eval_batch(0)[0].tolist(), TokenWindows(data, 16, 4,
+                                                                   seed=7).eval_batch(0)[0].tolist(),
                     where)
         for cut in (0, 1, 3, 5):
             first = ns.TokenWindows(data, 16, 4, seed=7)
@@ -287,12 +312,15 @@ def grade_resume(ns) -> None:
             try:
                 state = json.loads(json.dumps(state))
             except TypeError as exc:
-                raise Mismatch(f"state_dict ({where}): the Trainer saves it as JSON, and it is not JSON: {exc}") from None
+                raise Mismatch(f"state_dict ({where}): the Trainer saves it as JSON, and it is not JSON: "
+                               f"{exc}") from None
             resumed = ns.TokenWindows(data, 16, 4, seed=123)          # the state's seed must win
             resumed.load_state_dict(state)
-            _same(f"after resuming from a state saved after {cut} batches", _batches(resumed, 6 - cut), ref[cut:],
+            _same(f"after resuming from a state saved after {cut} batches", _batches(resumed, 6 - cut),
+                  ref[cut:],
                   where)
-    # 2 processes x 2 micro-batches of 2 windows = one process x 4 micro-batches: the same global batch per step
+    # 2 processes x 2 micro-batches of 2 windows = one process x 4 micro-batches: the same global batch per
+    # step
     where = "one array of 5,000 tokens, block_size 8, seed 3: 2 processes x grad_accum 2 x batch 2"
     single = ns.TokenWindows(one, 8, 2, seed=3)
     single.bind(0, 1, 4)
@@ -311,8 +339,10 @@ def grade_resume(ns) -> None:
         expected = torch.cat([whole[step * 4 + m][0] for m in range(4)])
         got = torch.cat([ranks[rank][step * 2 + micro][0] for micro in range(2) for rank in range(2)])
         if not torch.equal(got, expected):
-            raise Mismatch(f"next_batch with bind ({where}): optimizer step {step}'s windows over both processes "
-                           f"(micro-batch m, rank r -> part m·2 + r) differ from one process with grad_accum 4: "
+            raise Mismatch(f"next_batch with bind ({where}): optimizer step {step}'s windows over both "
+                           f"processes "
+                           f"(micro-batch m, rank r -> part m·2 + r) differ from one process with grad_accum "
+                           f"4: "
                            f"expected first tokens {expected[:, 0].tolist()}, got {got[:, 0].tolist()}")
     state = ns.TokenWindows(one, 16, 4).state_dict()
     try:
@@ -320,8 +350,10 @@ def grade_resume(ns) -> None:
     except LabError:
         pass
     except Exception as exc:
-        raise Mismatch(f"load_state_dict (a state saved with block_size 16, loaded at 32): raise LabError naming "
+        raise Mismatch(f"load_state_dict (a state saved with block_size 16, loaded at 32): raise LabError "
+                       f"naming "
                        f"both sizes, got {type(exc).__name__}: {exc}") from None
     else:
-        raise Mismatch("load_state_dict (a state saved with block_size 16, loaded at 32): the run cannot continue "
+        raise Mismatch("load_state_dict (a state saved with block_size 16, loaded at 32): the run cannot "
+                       "continue "
                        "with other windows — raise LabError naming both sizes")

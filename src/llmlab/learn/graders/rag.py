@@ -1,4 +1,5 @@
-"""Graders of project 7: chunking against llmlab's chunker and the properties every chunking keeps, BM25 against
+"""Graders of project 7: chunking against llmlab's chunker and the properties every chunking keeps, BM25
+against
 `rank_bm25.BM25Okapi`, reciprocal rank fusion on hand cases, recall@k and 1/rank against scikit-learn.
 
 Every case is fixed or seeded, so a verdict never changes between runs.
@@ -33,12 +34,14 @@ def _check_properties(text: str, doc: str, chunks, cfg, what: str) -> None:
             raise Mismatch(f"chunk_text ({what}): chunk {n} has id {c.id!r} and doc {c.doc!r}, expected id "
                            f"{doc}:{c.start}-{c.end!r} and doc {doc!r}")
     if chunks and (chunks[0].start != 0 or chunks[-1].end != len(text)):
-        raise Mismatch(f"chunk_text ({what}): the chunks cover {chunks[0].start}..{chunks[-1].end}, the text is "
+        raise Mismatch(f"chunk_text ({what}): the chunks cover {chunks[0].start}..{chunks[-1].end}, the text "
+                       f"is "
                        f"0..{len(text)} — the first must start at 0 and the last end at the end")
     for n, (a, b) in enumerate(zip(chunks, chunks[1:], strict=False)):
         if not a.start < b.start <= a.end:
             raise Mismatch(f"chunk_text ({what}): chunk {n + 1} starts at {b.start}, chunk {n} spans "
-                           f"{a.start}..{a.end} — each chunk must start after the previous one's start and no "
+                           f"{a.start}..{a.end} — each chunk must start after the previous one's start and "
+                           f"no "
                            "later than its end (no gap)")
 
 
@@ -74,9 +77,11 @@ def grade_chunking(ns) -> None:
     got = ns.chunk_text("x" * 100, "d", cfg)
     check_equal("chunk_text('x' * 100, size 30, overlap 10, chars): (start, end) of each chunk",
                 _spans(got or []), [(0, 30), (20, 50), (40, 70), (60, 90), (80, 100)],
-                "no boundary anywhere: cuts at exactly 30 units, each chunk repeats the last 10 of the previous")
+                "no boundary anywhere: cuts at exactly 30 units, each chunk repeats the last 10 of the "
+                "previous")
     check_equal("chunk_text('x' * 100, size 30, overlap 0, chars)", _spans(ns.chunk_text("x" * 100, "d",
-                ChunkConfig(size=30, overlap=0, unit="chars")) or []), [(0, 30), (30, 60), (60, 90), (90, 100)],
+                ChunkConfig(size=30, overlap=0, unit="chars")) or []), [(0, 30), (30, 60), (60, 90), (90,
+                                                                                                      100)],
                 "overlap 0: the chunks meet")
     para = "First paragraph sentence one. Sentence two is here.\n\nSecond paragraph starts here and runs on"
     first = (ns.chunk_text(para, "d", ChunkConfig(size=70, overlap=0, unit="chars")) or [None])[0]
@@ -88,7 +93,8 @@ def grade_chunking(ns) -> None:
         for cfg, tok in ((ChunkConfig(size=300, overlap=40, unit="chars"), None),
                          (ChunkConfig(size=64, overlap=8, unit="tokens"), tokenizer),
                          (ChunkConfig(size=120, overlap=30, unit="tokens", min_fill=0.8), tokenizer)):
-            what = (f"python-docs {name!r} ({len(text)} chars), size {cfg.size}, overlap {cfg.overlap} {cfg.unit}, "
+            what = (f"python-docs {name!r} ({len(text)} chars), size {cfg.size}, overlap {cfg.overlap} "
+                    f"{cfg.unit}, "
                     f"min_fill {cfg.min_fill}" + (", all-MiniLM-L6-v2's tokens" if tok else ""))
             _compare(ns, text, name, cfg, tok, what)
 
@@ -125,10 +131,13 @@ def grade_bm25(ns) -> None:
 # ---- fusion --------------------------------------------------------------------------------------------
 def _check_fused(got, expected: list[tuple[int, float]], what: str) -> None:
     if not isinstance(got, list) or not all(isinstance(p, tuple | list) and len(p) == 2 for p in got):
-        raise Mismatch(f"reciprocal_rank_fusion ({what}): expected a list of (item, score) pairs, got {got!r}"[:300])
-    check_equal("reciprocal_rank_fusion: the items, best first", [int(i) for i, _ in got], [i for i, _ in expected],
+        raise Mismatch(f"reciprocal_rank_fusion ({what}): expected a list of (item, score) pairs, got "
+                       f"{got!r}"[:300])
+    check_equal("reciprocal_rank_fusion: the items, best first", [int(i) for i, _ in got], [i for i,
+                                                                                            _ in expected],
                 what)
-    check_close("reciprocal_rank_fusion: the fused scores", [float(s) for _, s in got], [s for _, s in expected],
+    check_close("reciprocal_rank_fusion: the fused scores", [float(s) for _, s in got], [s for _,
+                                                                                         s in expected],
                 1e-12, what)
 
 
@@ -145,7 +154,8 @@ def grade_fusion(ns) -> None:
     _check_fused(ns.reciprocal_rank_fusion(pad), [(7, 1 / 62 + 1 / 61), (5, 1 / 61)],
                  f"rankings {pad}: -1 is padding, never an item")
     ties = [[10, 20], [20, 10], [30]]
-    _check_fused(ns.reciprocal_rank_fusion(ties), [(10, 1 / 61 + 1 / 62), (20, 1 / 62 + 1 / 61), (30, 1 / 61)],
+    _check_fused(ns.reciprocal_rank_fusion(ties), [(10, 1 / 61 + 1 / 62), (20, 1 / 62 + 1 / 61), (30,
+                                                                                                  1 / 61)],
                  f"rankings {ties}: 10 and 20 tie (equal sums); ties keep first appearance, 10 before 20, "
                  "and 30 (1/61) after them")
     _check_fused(ns.reciprocal_rank_fusion([]), [], "no rankings")
@@ -154,7 +164,8 @@ def grade_fusion(ns) -> None:
     except ValueError:
         pass
     else:
-        raise Mismatch("reciprocal_rank_fusion(two rankings, weights=[1.0]) must raise ValueError: one weight per list")
+        raise Mismatch("reciprocal_rank_fusion(two rankings, weights=[1.0]) must raise ValueError: one "
+                       "weight per list")
 
 
 # ---- recall@k and reciprocal rank ----------------------------------------------------------------------
@@ -169,9 +180,11 @@ def grade_metrics(ns) -> None:
             (["a"], set(), {1: 0.0}, 0.0)]
     for ranked, relevant, recalls, rr in hand:
         for k, value in recalls.items():
-            check_close(f"recall_at_k({ranked}, {sorted(relevant)}, {k})", ns.recall_at_k(list(ranked), set(relevant), k),
+            check_close(f"recall_at_k({ranked}, {sorted(relevant)}, {k})", ns.recall_at_k(list(ranked),
+                                                                                          set(relevant), k),
                         value, 1e-12, "the share of the relevant set in the top k; 0.0 with nothing relevant")
-        check_close(f"reciprocal_rank({ranked}, {sorted(relevant)})", ns.reciprocal_rank(list(ranked), set(relevant)),
+        check_close(f"reciprocal_rank({ranked}, {sorted(relevant)})", ns.reciprocal_rank(list(ranked),
+                                                                                         set(relevant)),
                     rr, 1e-12, "1 / rank of the first relevant document, ranks from 1; 0.0 if none")
     rng = np.random.default_rng(5)
     n_docs = 12
@@ -187,7 +200,8 @@ def grade_metrics(ns) -> None:
         truth = np.zeros((1, n_docs))
         truth[0, answer] = 1
         want = label_ranking_average_precision_score(truth, scores[None])
-        check_close("reciprocal_rank(ranking, {answer})", ns.reciprocal_rank(ranked, {f"d{answer}"}), want, 1e-12,
+        check_close("reciprocal_rank(ranking, {answer})", ns.reciprocal_rank(ranked, {f"d{answer}"}), want,
+                    1e-12,
                     what + "'s label_ranking_average_precision_score (= 1/rank with one answer)")
     if not math.isclose(ns.recall_at_k(["a", "b"], {"a", "b", "c", "d"}, 10), 0.5):
         raise Mismatch("recall_at_k(['a', 'b'], {'a', 'b', 'c', 'd'}, 10) must be 0.5 (2 of 4 answers found)")

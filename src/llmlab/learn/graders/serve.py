@@ -16,7 +16,8 @@ from llmlab.learn.grading import Mismatch, check_equal
 
 # ---- allocator ----------------------------------------------------------------------------------------
 def _state(alloc) -> dict:
-    return {"free list": list(alloc.free), "refs": list(alloc.refs), "cached (LRU order)": list(alloc.evictable),
+    return {"free list": list(alloc.free), "refs": list(alloc.refs),
+            "cached (LRU order)": list(alloc.evictable),
             "by_hash": dict(alloc.by_hash), "evictions": alloc.evictions, "num_free": alloc.num_free}
 
 
@@ -30,7 +31,8 @@ def _invariants(alloc, what: str) -> None:
 
 
 def _call(what: str, fn, *args):
-    """(result, None) or (None, exception type name): NoFreeBlocks and RuntimeError are answers, not crashes."""
+    """(result, None) or (None, exception type name): NoFreeBlocks and RuntimeError are answers, not
+    crashes."""
     from llmlab.serve.block_allocator import NoFreeBlocks
 
     try:
@@ -53,7 +55,8 @@ def grade_allocator(ns) -> None:
         hashes = [bytes([i]) * 4 for i in range(8)]
         history: list[str] = []
         for step in range(600):
-            op = rng.choice(["allocate", "allocate", "release", "release", "register", "hit", "take", "double release",
+            op = rng.choice(["allocate", "allocate", "release", "release", "register", "hit", "take",
+                             "double release",
                              "cached"] + (["reset"] if step % 97 == 0 else []))
             if op == "allocate":
                 call = ("allocate()",)
@@ -95,24 +98,28 @@ def grade_allocator(ns) -> None:
                 got, expected = _call("cached", mine.cached, h), _call("cached", ref.cached, h)
             elif op == "reset":
                 call = ("reset_prefix_cache()",)
-                got, expected = _call("reset", mine.reset_prefix_cache), _call("reset", ref.reset_prefix_cache)
+                got, expected = _call("reset", mine.reset_prefix_cache), _call("reset",
+                                                                               ref.reset_prefix_cache)
             else:
                 continue
             history.append(call[0])
-            what = (f"num_blocks {num_blocks}, prefix caching {'on' if caching else 'off'}, operation {step}: "
+            what = (f"num_blocks {num_blocks}, prefix caching {'on' if caching else 'off'}, operation "
+                    f"{step}: "
                     f"{call[0]}; the last ones: {', '.join(history[-6:-1]) or 'none'}")
             if got != expected:
                 def say(r):
                     return f"raised {r[1]}" if r[1] else f"returned {r[0]!r}"
                 hint = ""
                 if expected[1] == "RuntimeError":
-                    hint = " — releasing a block nobody holds must raise RuntimeError (a double free corrupts the cache)"
+                    hint = (" — releasing a block nobody holds must raise RuntimeError (a double free "
+                            "corrupts the cache)")
                 raise Mismatch(f"BlockAllocator ({what}): llmlab's {say(expected)}, yours {say(got)}{hint}")
             _invariants(mine, what)
             a, b = _state(mine), _state(ref)
             for key in b:
                 if a[key] != b[key]:
-                    raise Mismatch(f"BlockAllocator ({what}): {key} differs from llmlab's:\nexpected {b[key]!r}\n"
+                    raise Mismatch(f"BlockAllocator ({what}): {key} differs from llmlab's:\nexpected "
+                                   f"{b[key]!r}\n"
                                    f"got      {a[key]!r}")
         for b in held:
             mine.release(b)
@@ -143,7 +150,8 @@ def grade_prefix_hash(ns) -> None:
     a = ns.prefix_hash(ns.prefix_hash(b"", [1, 2, 3, 4]), [5, 6, 7, 8])
     b = ns.prefix_hash(ns.prefix_hash(b"", [9, 2, 3, 4]), [5, 6, 7, 8])
     if a == b:
-        raise Mismatch("prefix_hash: the block [5, 6, 7, 8] after [1, 2, 3, 4] and after [9, 2, 3, 4] got the same "
+        raise Mismatch("prefix_hash: the block [5, 6, 7, 8] after [1, 2, 3, 4] and after [9, 2, 3, 4] got "
+                       "the same "
                        "name — the parent's hash must be inside: another prompt's K/V would be served")
 
 
@@ -176,7 +184,8 @@ def _drive(scheduler, tables, arrivals: list, steps: int):
 
 
 def _requests(seed: int, n: int, capacity: int) -> list:
-    """n requests (arrival step, Request); each fits the cache alone (`capacity` tokens), as the engine insists."""
+    """n requests (arrival step, Request); each fits the cache alone (`capacity` tokens), as the engine
+    insists."""
     from llmlab.generation import SamplingParams
     from llmlab.serve.request import Request
 
@@ -213,7 +222,8 @@ def grade_scheduler(ns) -> None:
             where = f"{what}; step {step}, waiting {[r.request_id for r in mine.waiting]} before it"
             total = sum(n for _, n in g) if isinstance(g, list) else 0
             if total > budget:
-                raise Mismatch(f"Scheduler.schedule ({where}): {total} tokens scheduled, over the token budget "
+                raise Mismatch(f"Scheduler.schedule ({where}): {total} tokens scheduled, over the token "
+                               f"budget "
                                f"{budget}: {g}")
             if len(mine.running) > seqs:
                 raise Mismatch(f"Scheduler.schedule ({where}): {len(mine.running)} requests running, over "
@@ -222,11 +232,14 @@ def grade_scheduler(ns) -> None:
                 raise Mismatch(f"Scheduler.schedule ({where}):\nexpected [(request, tokens), ...] {e}\n"
                                f"got                                   {g}")
             check_equal("Scheduler: preemptions so far", mine.preemptions, ref.preemptions, where)
-        for step, got in my_run:             # llmlab's run is over: the last batch is applied, nothing is left
-            raise Mismatch(f"Scheduler.schedule ({what}; step {step}): llmlab has finished every request, yet "
+        # llmlab's run is over: the last batch is applied, nothing is left
+        for step, got in my_run:
+            raise Mismatch(f"Scheduler.schedule ({what}; step {step}): llmlab has finished every request, "
+                           f"yet "
                            f"yours schedules {[(getattr(r, 'request_id', r), n) for r, n in got]}")
         if mine.has_work() or my_tables.alloc.num_in_use:
-            raise Mismatch(f"Scheduler ({what}): after every request finished, {len(mine.running)} still run, "
+            raise Mismatch(f"Scheduler ({what}): after every request finished, {len(mine.running)} still "
+                           f"run, "
                            f"{len(mine.waiting)} wait and {my_tables.alloc.num_in_use} blocks are in use")
 
 
@@ -238,11 +251,13 @@ CHUNKS = [
                                                                  "finish_reason": None}]},
     {"id": "cmpl-1", "choices": [{"index": 0, "text": "line one\nline two\r\n\"quoted\" \\ back",
                                   "finish_reason": "stop"}]},
-    {"id": "chatcmpl-2", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant",
-                                                                                                "content": ""}}]},
-    {"id": "chatcmpl-2", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12,
+    {"id": "chatcmpl-2", "object": "chat.completion.chunk",
+     "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+    {"id": "chatcmpl-2", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7,
+                                                  "total_tokens": 12,
                                                   "prompt_tokens_details": {"cached_tokens": 4}}},
-    {"error": {"message": "request failed: data: [DONE]\n\n", "type": "server_error", "code": "request_failed"}},
+    {"error": {"message": "request failed: data: [DONE]\n\n", "type": "server_error",
+               "code": "request_failed"}},
 ]
 
 

@@ -16,7 +16,8 @@ def _texts(n: int = 6) -> list[str]:
     from llmlab.data import load_corpus
 
     docs = load_corpus("python-docs").documents
-    return [d.text[:6000] for d in docs[:n]] + ["aaaa aaaaa abababab " * 5, "naïve café — 中文字符 😀 x = 12345\n"]
+    edge_cases = ["aaaa aaaaa abababab " * 5, "naïve café — 中文字符 😀 x = 12345\n"]
+    return [d.text[:6000] for d in docs[:n]] + edge_cases
 
 
 @lru_cache(maxsize=1)
@@ -87,7 +88,8 @@ def grade_train(ns) -> None:
     got = [(to_chars(learned.vocab[a]), to_chars(learned.vocab[b])) for a, b, _ in learned.merges]
     for i, (mine, theirs) in enumerate(zip(got, expected, strict=False)):
         if tuple(mine) != tuple(theirs):
-            raise Mismatch(f"learn_merges on 4 python-docs documents (HF BpeTrainer, {n_tokens} tokens): merge {i} "
+            raise Mismatch(f"learn_merges on 4 python-docs documents (HF BpeTrainer, {n_tokens} tokens): "
+                           f"merge {i} "
                            f"is {mine[0]!r} + {mine[1]!r}, HF merged {theirs[0]!r} + {theirs[1]!r} "
                            "(tokens spelled as in tokenizer.json: Ġ is a space) — a count or a tie "
                            "broken the other way?")
@@ -148,12 +150,14 @@ def grade_specials(ns) -> None:
                     enc.encode(text, disallowed_special=()), f"text {text[:50]!r} (specials as plain text)")
         check_equal("encode(text, allowed_special={'<|pad|>'}, disallowed_special=())",
                     encode(text, allowed_special={"<|pad|>"}, disallowed_special=()),
-                    enc.encode(text, allowed_special={"<|pad|>"}, disallowed_special=()), f"text {text[:50]!r}")
+                    enc.encode(text, allowed_special={"<|pad|>"}, disallowed_special=()),
+                    f"text {text[:50]!r}")
     try:
         encode("hi <|endoftext|>")
     except (ValueError, Exception) as exc:
         if isinstance(exc, Mismatch | NotImplementedError):
             raise
     else:
-        raise Mismatch("encode('hi <|endoftext|>') with the defaults must refuse (raise): a special token's text "
+        raise Mismatch("encode('hi <|endoftext|>') with the defaults must refuse (raise): a special token's "
+                       "text "
                        "from a user must not silently become a control token")

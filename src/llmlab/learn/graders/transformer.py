@@ -34,7 +34,8 @@ def grade_softmax(ns) -> None:
         buffer = z.copy()
         got = ns.softmax_(buffer)
         check_close("softmax_(z) returned", got, expected, TOL, what)
-        check_close("softmax_(z): z itself after the call (it must be overwritten in place)", buffer, expected,
+        check_close("softmax_(z): z itself after the call (it must be overwritten in place)", buffer,
+                    expected,
                     TOL, what)
         g = rng.standard_normal(shape)
         (expected * _t(g)).sum().backward()
@@ -42,7 +43,8 @@ def grade_softmax(ns) -> None:
         dp = g.copy()
         got = ns.softmax_backward_(dp, p)
         check_close("softmax_backward_(dp, p) returned", got, zt.grad, TOL, what + ", dp random")
-        check_close("softmax_backward_: dp itself after the call (it must be overwritten in place)", dp, zt.grad,
+        check_close("softmax_backward_: dp itself after the call (it must be overwritten in place)", dp,
+                    zt.grad,
                     TOL, what)
 
 
@@ -99,8 +101,10 @@ def grade_attention(ns) -> None:
     for t_q, t_k in ((4, 4), (1, 5), (3, 7)):
         expected = torch.ones(t_k, t_k, dtype=torch.bool).tril()[-t_q:]
         got = ns.causal_mask(t_q, t_k)
-        if np.asarray(got).shape != (t_q, t_k) or not np.array_equal(np.asarray(got, dtype=bool), expected.numpy()):
-            raise Mismatch(f"causal_mask({t_q}, {t_k}): expected (True = visible)\n{expected.numpy().astype(int)}"
+        if np.asarray(got).shape != (t_q, t_k) or not np.array_equal(np.asarray(got, dtype=bool),
+                                                                     expected.numpy()):
+            raise Mismatch(f"causal_mask({t_q}, {t_k}): expected (True = "
+                           f"visible)\n{expected.numpy().astype(int)}"
                            f"\ngot\n{np.asarray(got).astype(int)}")
 
     b, t, c, nh = 2, 5, 12, 3
@@ -125,8 +129,10 @@ def grade_attention(ns) -> None:
     dx = attn.backward(g.copy())
     check_close("CausalSelfAttention.backward: dx", dx, xt.grad, TOL, what)
     for name, lin, wt, bt in (("c_attn", attn.c_attn, wa, ba), ("c_proj", attn.c_proj, wo, bo)):
-        check_close(f"CausalSelfAttention.backward: {name} weight gradient", lin.grads["weight"], wt.grad, TOL, what)
-        check_close(f"CausalSelfAttention.backward: {name} bias gradient", lin.grads["bias"], bt.grad, TOL, what)
+        check_close(f"CausalSelfAttention.backward: {name} weight gradient", lin.grads["weight"], wt.grad,
+                    TOL, what)
+        check_close(f"CausalSelfAttention.backward: {name} bias gradient", lin.grads["bias"], bt.grad, TOL,
+                    what)
 
     # with a cache: 3 positions first, then 2 more, must give the last rows of the full pass
     cache = KVCache(1, b, nh, t, c // nh, np.float64)
@@ -181,7 +187,8 @@ def grade_adamw(ns) -> None:
             group["lr"] = 0.01 if lr is None else lr
         opt.step() if lr is None else opt.step(lr)
         ref.step()
-        what = f"step {step}, lr {'None (use self.lr = 0.01)' if lr is None else lr}, weight_decay 0.1, betas (0.9, 0.95)"
+        what = (f"step {step}, lr {'None (use self.lr = 0.01)' if lr is None else lr}, weight_decay 0.1, "
+                f"betas (0.9, 0.95)")
         check_close("AdamW.step: the (3, 4) matrix (decayed)", params[0], tw, 1e-10, what)
         check_close("AdamW.step: the (4,) vector (not decayed)", params[1], tb, 1e-10, what)
 
@@ -202,5 +209,7 @@ def grade_kv_cache(ns) -> None:
         got.append(model(ids[:, t:t + 1], cache=cache))
     got = np.concatenate(got, axis=1)
     for t in range(9):
-        check_close(f"logits at position {t} (prefill 5 tokens, then 1 at a time)", got[:, t], full[:, t], TOL,
-                    "a 2-layer, 3-head model on 2 sequences of 9 tokens, compared with one pass without a cache")
+        check_close(f"logits at position {t} (prefill 5 tokens, then 1 at a time)", got[:, t], full[:, t],
+                    TOL,
+                    "a 2-layer, 3-head model on 2 sequences of 9 tokens, compared with one pass without a "
+                    "cache")

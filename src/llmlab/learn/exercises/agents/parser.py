@@ -1,23 +1,23 @@
-"""Exercise `parser`: read one ReAct step out of a model's text — a tool call, a final answer, or a parse error
-that the agent hands back to the model as its next observation.
+"""Exercise `parser`: read one ReAct step out of a model's text — a tool call, a final answer, or a parse
+error that the agent hands back to the model as its next observation.
 
 Check it with `llmlab learn check agents parser` (hand cases, then seeded replies in every format small models
 write, step for step against llmlab.agents.parser).
 
-A small model does not write the format exactly: forgive any case, `Action: tool(input)`, `Action: tool: input`,
-LangChain's two lines `Action: tool` + `Action Input: input`, a missing closing bracket, backticks, and an
-Observation the model wrote itself (it must never be believed: cut everything from it on).
+A small model does not write the format exactly: forgive any case, `Action: tool(input)`, `Action: tool:
+input`, LangChain's two lines `Action: tool` + `Action Input: input`, a missing closing bracket, backticks,
+and an Observation the model wrote itself (it must never be believed: cut everything from it on).
 
 Given (you may write your own): the regexes, each over the whole text, MULTILINE, any case —
     OBSERVATION   a line starting "Observation:" (or "Observation 2:")
-    ACTION        a line "Action: <rest of the line>"        group "rest"     (leading spaces, >, *, ` allowed)
-    ACTION_INPUT  a line "Action Input: <rest of the text>"   group "rest"
+    ACTION        a line "Action: <rest of the line>"        group "rest"     (leading spaces, >, *, `
+    allowed) ACTION_INPUT  a line "Action Input: <rest of the text>"   group "rest"
     FINAL         a line "Final Answer: <rest of the text>"   group "rest"     (the colon is optional)
-    CALL          "<name><opener><rest>" of an action's rest: groups "name", "open" ([, (, :, { or None), "rest"
-    CLOSE         {"[": "]", "(": ")", "{": "}"}
+    CALL          "<name><opener><rest>" of an action's rest: groups "name", "open" ([, (, :, { or None),
+    "rest" CLOSE         {"[": "]", "(": ")", "{": "}"}
 _thought(prefix) (the text before the action without a leading "Thought:"), _strip_code(s) (strips spaces and
-backticks), FORMAT_HINT, and the results ToolCall(thought, tool, input, text), FinalAnswer(thought, answer, text),
-ParseError(message, text).
+backticks), FORMAT_HINT, and the results ToolCall(thought, tool, input, text), FinalAnswer(thought, answer,
+text), ParseError(message, text).
 """
 
 from __future__ import annotations

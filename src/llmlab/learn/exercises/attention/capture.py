@@ -1,9 +1,11 @@
-"""Exercise `capture`: take every head's attention probabilities out of a Hugging Face model with forward hooks.
+"""Exercise `capture`: take every head's attention probabilities out of a Hugging Face model with forward
+hooks.
 
 Check it with `llmlab learn check attention capture` (your probabilities against P rebuilt by hand from each
 layer's q and k — `llmlab.attention.reference.recompute_attention` — on a tiny random GPT-2 and a tiny Llama).
 
-A forward hook is a function torch calls after a module's forward: `handle = module.register_forward_hook(fn)`,
+A forward hook is a function torch calls after a module's forward: `handle =
+module.register_forward_hook(fn)`,
 `fn(module, args, output)`, and `handle.remove()` takes it off again. Under eager attention each attention
 module of GPT-2, Llama, Qwen, ... returns the pair (output, P), P = softmax(q kᵀ/√d + mask), (B, H, T, T).
 Given: `attention_modules(model)`, the model's attention modules, first layer first.

@@ -1,7 +1,8 @@
 """Exercise `head_metrics`: what each head does, in numbers — entropy, distance, sink, previous-token, self.
 
-Check it with `llmlab learn check attention head_metrics` (on attention maps built by hand with known answers —
-a pure previous-token head, a flat head, a self head — and on random causal maps, against llmlab.attention.metrics).
+Check it with `llmlab learn check attention head_metrics` (on attention maps built by hand with known answers
+— a pure previous-token head, a flat head, a self head — and on random causal maps, against
+llmlab.attention.metrics).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from llmlab.attention.metrics import METRICS  # noqa: F401 - the six names, in o
 
 
 def head_metrics(probs: np.ndarray) -> dict[str, np.ndarray]:
-    """probs (L, B, H, T, T) -> {metric: (L, H)}: each metric averaged over the batch and over the queries i >= 1
-    (query 0 can only read itself, so it says nothing about a head). With A = probs[l, b, h], for query i:
+    """probs (L, B, H, T, T) -> {metric: (L, H)}: each metric averaged over the batch and over the queries i
+    >= 1 (query 0 can only read itself, so it says nothing about a head). With A = probs[l, b, h], for query
+    i:
 
         entropy         -Σ_j A_ij ln A_ij        natural log (nats); 0 · ln 0 counts as 0 (the masked future)
-        entropy_norm    entropy / ln(i + 1)      ln(i + 1) is the entropy of a flat row over i + 1 keys: 1 = flat
-        distance        Σ_j A_ij (i - j)         how many tokens back the head reads, on average
+        entropy_norm    entropy / ln(i + 1)      ln(i + 1) is the entropy of a flat row over i + 1 keys: 1 =
+        flat distance        Σ_j A_ij (i - j)         how many tokens back the head reads, on average
         sink            A_i0                     weight on the first token
         previous_token  A_i,i-1                  one below the diagonal, not on it
         self            A_ii                     the diagonal

@@ -30,7 +30,8 @@ def beam_search(model: torch.nn.Module, prompt: Sequence[int] | torch.Tensor, nu
 
     State: N running beams (N, T) with their sum of log-probabilities; at first one beam with score 0
     and N - 1 copies at NEG (identical beams must not all expand). Each step, with L = the new tokens so far:
-      1. totals = log_softmax(logits) + beam scores, flattened over (N·V); keep the best K = max(2, 1 + #eos)·N.
+      1. totals = log_softmax(logits) + beam scores, flattened over (N·V); keep the best K = max(2, 1 +
+      #eos)·N.
       2. A candidate "ends" if its token is an EOS or it reaches max_new_tokens. Ending candidates among
          the top N of the K (only those) enter the finished set, scored
              score = sum_logprob / (L + 1) ** length_penalty          (L + 1: the new tokens, EOS counted)

@@ -1,4 +1,5 @@
-"""Exercise `train_step`: one optimizer step — warmup + cosine learning rate, backward, clipping by the global norm.
+"""Exercise `train_step`: one optimizer step — warmup + cosine learning rate, backward, clipping by the global
+norm.
 
 Check it with `llmlab learn check charlm train_step` (the schedule against torch's LinearLR +
 CosineAnnealingLR, clipping against torch.nn.utils.clip_grad_norm_, and a few steps of a small LSTM

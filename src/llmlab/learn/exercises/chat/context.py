@@ -36,7 +36,8 @@ def fit_context(llm: LLM, system: str | None, history: Sequence[Message], user: 
     notes and the newest message `user`.
 
         budget B = llm.context_window - max_new_tokens         (the answer needs its room too)
-        messages = system_message(system, memory[:k]) + (the kept exchanges, in order) + [{"role": "user", "content": user}]
+        messages = system_message(system, memory[:k]) + (the kept exchanges, in order) + [{"role": "user",
+        "content": user}]
 
     1. Everything fits (count <= B): keep it all.
     2. Else, if the system prompt, ALL the memory and the newest message fit: drop the FEWEST oldest exchanges
@@ -45,8 +46,8 @@ def fit_context(llm: LLM, system: str | None, history: Sequence[Message], user: 
     Never drop the system prompt or the newest message: when those two alone (no history, no memory) exceed
     B, raise ContextWindowError saying both numbers.
     Return ContextPlan(messages, prompt_tokens=llm.count_chat_tokens(messages), budget=B,
-                       window=llm.context_window, max_new_tokens, dropped=[the dropped history messages, oldest
-                       first], memory_kept=memory[:k], memory_dropped=memory[k:]).
+                       window=llm.context_window, max_new_tokens, dropped=[the dropped history messages,
+                       oldest first], memory_kept=memory[:k], memory_dropped=memory[k:]).
     A rendered chat only grows as messages are added, so "the fewest exchanges to drop" may be found by binary
     search (O(log n) counts) — a loop from the oldest works too.
 

@@ -21,15 +21,17 @@ def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     round is torch.round: to the NEAREST integer, halves to even (2.5 -> 2, -0.5 -> 0), as torch's own
     quantiser rounds. One scale per row, not one for the whole tensor: a row of small weights keeps its
-    precision beside a row with an outlier. Every weight ends within half a step: |W_ij - s_i q_ij| <= s_i / 2.
-    Example: W = [[0.254, -1.27, 0.0051], [0, 0, 0]] -> s = [0.01, 1.0], q = [[25, -127, 1], [0, 0, 0]]
+    precision beside a row with an outlier. Every weight ends within half a step: |W_ij - s_i q_ij| <= s_i /
+    2. Example: W = [[0.254, -1.27, 0.0051], [0, 0, 0]] -> s = [0.01, 1.0], q = [[25, -127, 1], [0, 0, 0]]
     """
     raise NotImplementedError("quantize_weight")
 
 
-def dequantize_weight(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def dequantize_weight(q: torch.Tensor, scale: torch.Tensor,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Ŵ_ij = s_i q_ij: int8 q (out, in) and scale (out,) -> (out, in) in `dtype`.
 
-    Example: q = [[25, -127, 1]], s = [0.01] -> [[0.25, -1.27, 0.01]] (the original 0.254 is off by 0.004 <= 0.005)
+    Example: q = [[25, -127, 1]], s = [0.01] -> [[0.25, -1.27, 0.01]] (the original 0.254 is off by 0.004 <=
+    0.005)
     """
     raise NotImplementedError("dequantize_weight")

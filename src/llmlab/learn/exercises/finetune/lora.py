@@ -4,7 +4,8 @@ Check it with `llmlab learn check finetune lora` (the initial state; the forward
 and the merged weights of a tiny GPT-2 against PEFT's LoRA with the same factors; merge and unmerge by hand).
 GPT-2's attention and MLP layers are `Conv1D`s (transformers.pytorch_utils): a linear layer whose weight is
 stored TRANSPOSED, (in, out), computing y = x W + b. nn.Linear stores (out, in) and computes y = x Wᵀ + b.
-Your class must handle both; `layer_shape(base)` gives (in, out) for either, `_is_conv1d(base)` tells them apart.
+Your class must handle both; `layer_shape(base)` gives (in, out) for either, `_is_conv1d(base)` tells them
+apart.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class LoRALinear(nn.Module):
         """s · B A shaped like the base weight: (out, in) for nn.Linear, its transpose (in, out) for Conv1D.
 
         Example: B = [[1], [2]] (out 2, r 1), A = [[3, 4, 5]] (r 1, in 3), s = 0.5 ->
-                 s B A = [[1.5, 2, 2.5], [3, 4, 5]] (2, 3) for nn.Linear; [[1.5, 3], [2, 4], [2.5, 5]] for Conv1D.
+                 s B A = [[1.5, 2, 2.5], [3, 4, 5]] (2, 3) for nn.Linear; [[1.5, 3], [2, 4], [2.5, 5]] for
+                 Conv1D.
         """
         raise NotImplementedError("LoRALinear.delta_weight")
 

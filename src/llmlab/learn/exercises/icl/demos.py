@@ -1,11 +1,11 @@
-"""Exercise `demos`: which k demonstrations a query gets — never the query itself, chosen by a seed, and the same
-first ones for every k, so an accuracy-vs-shots curve changes only k between its points.
+"""Exercise `demos`: which k demonstrations a query gets — never the query itself, chosen by a seed, and the
+same first ones for every k, so an accuracy-vs-shots curve changes only k between its points.
 
 Check it with `llmlab learn check icl demos` (every task's items as queries, k = 0..8 and every item, several
 seeds, against llmlab.experiments.prompts.pick_demos; plus the refusal when k is larger than the pool).
 
-If the 4-shot demonstrations were a fresh draw instead of the 2-shot ones plus two more, the curve would mix two
-effects: more examples, and other examples. And a query among its own demonstrations is an answer key.
+If the 4-shot demonstrations were a fresh draw instead of the 2-shot ones plus two more, the curve would mix
+two effects: more examples, and other examples. And a query among its own demonstrations is an answer key.
 """
 
 from __future__ import annotations

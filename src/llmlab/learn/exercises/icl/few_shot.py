@@ -1,11 +1,11 @@
 """Exercise `few_shot`: the k-shot prompt of in-context learning — the task's instruction, k demonstrations
 "Input: x / Output: y", then the query with its output left open for the model to fill in.
 
-Check it with `llmlab learn check icl few_shot` (every shipped task, k = 0..8, with and without the instruction,
-text and chat messages, against llmlab.experiments.prompts.icl_prompt).
+Check it with `llmlab learn check icl few_shot` (every shipped task, k = 0..8, with and without the
+instruction, text and chat messages, against llmlab.experiments.prompts.icl_prompt).
 
-The model learns the task only from this text (Brown et al. 2020): the demonstrations come BEFORE the query, in
-one repeated format, separated the same way, so the most likely continuation of the last "Output:" is the
+The model learns the task only from this text (Brown et al. 2020): the demonstrations come BEFORE the query,
+in one repeated format, separated the same way, so the most likely continuation of the last "Output:" is the
 answer. A base model continues `text`; an instruction-tuned one answers `messages` (its chat template).
 
 Given: IclTask (name, instruction, items, labels, input_name, output_name), Item (id, question, answer, ...),
@@ -39,8 +39,10 @@ def icl_prompt(task: IclTask, item: Item, demos: Sequence[Item] = (), instructio
         text = "Classify the sentiment of each review as positive or negative.\\n\\n"
                "Review: The soup was cold and bland.\\nSentiment: negative\\n\\n"
                "Review: The food was delicious and the staff were lovely.\\nSentiment:"
-        messages = [{"role": "system", "content": "Classify ... positive or negative. Answer with one of: negative, positive."},
-                    {"role": "user", "content": "The soup was cold and bland."}, {"role": "assistant", "content": "negative"},
-                    {"role": "user", "content": "The food was delicious and the staff were lovely."}]
+        messages = [{"role": "system", "content": "Classify ... positive or negative. Answer with one of:
+        negative, positive."},
+                    {"role": "user", "content": "The soup was cold and bland."}, {"role": "assistant",
+                    "content": "negative"}, {"role": "user", "content": "The food was delicious and the staff
+                    were lovely."}]
     """
     raise NotImplementedError("icl_prompt")

@@ -22,8 +22,8 @@ def minhash_signature(text: str, num_perm: int = 128, ngram: int = 5) -> np.ndar
     so the share of equal entries of two signatures estimates J with standard error √(J (1 - J) / num_perm).
     datasketch's permutations (the "affine32" scheme), all arithmetic in uint32 (it wraps mod 2^32):
 
-        f(h)     = MurmurHash3's finalizer:  h ^= h >> 16; h *= 0x85EBCA6B; h ^= h >> 13; h *= 0xC2B2AE35; h ^= h >> 16
-        sig_k    = min over h in S of  (a_k · f(h) + b_k) mod 2^32            k = 0 .. num_perm - 1
+        f(h)     = MurmurHash3's finalizer:  h ^= h >> 16; h *= 0x85EBCA6B; h ^= h >> 13; h *= 0xC2B2AE35; h
+        ^= h >> 16 sig_k    = min over h in S of  (a_k · f(h) + b_k) mod 2^32            k = 0 .. num_perm - 1
     with (a, b) = MinHash(num_perm=num_perm, seed=1, scheme="affine32").permutations. Vectorise: an
     (|S|, 1) column of f(h) against (1, num_perm) rows of a and b, then .min(axis=0) — (num_perm,).
     Example: A = "the cat sat on the mat today", B = "the cat sat on the mat yesterday", ngram 5 ->

@@ -1,4 +1,5 @@
-"""Exercise `near_dedup`: near-duplicate removal — MinHash signatures, LSH banding for candidates, a confirmed match.
+"""Exercise `near_dedup`: near-duplicate removal — MinHash signatures, LSH banding for candidates, a confirmed
+match.
 
 Check it with `llmlab learn check pretrain near_dedup` (a seeded corpus of documents and edited copies whose
 exact Jaccard similarities are known: what you keep and report against llmlab's `near_dedup`, and the

@@ -21,7 +21,8 @@ from llmlab.errors import LabError
 
 
 class TokenWindows:
-    """Random windows of block_size + 1 tokens: x = window[:-1], y = window[1:], batch_size windows a batch."""
+    """Random windows of block_size + 1 tokens: x = window[:-1], y = window[1:], batch_size windows a
+    batch."""
 
     EVAL_STREAM = 1  # eval windows come from their own stream, fixed across evals
 

@@ -1,4 +1,5 @@
-"""Exercise `shards`: a token-shard file — magic, header length, a JSON header, aligned ids — written and read back.
+"""Exercise `shards`: a token-shard file — magic, header length, a JSON header, aligned ids — written and read
+back.
 
 Check it with `llmlab learn check pretrain shards` (your files read by llmlab's reader and byte for byte
 against llmlab's writer; llmlab's files read by yours; vocabularies on both sides of 2^16, an empty shard).
@@ -26,7 +27,8 @@ ALIGN = 64
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
-    """The smallest unsigned dtype that holds every id 0 .. vocab_size - 1: uint16 up to 65,536 ids, else uint32.
+    """The smallest unsigned dtype that holds every id 0 .. vocab_size - 1: uint16 up to 65,536 ids, else
+    uint32.
 
     Example: 50257 (GPT-2) -> uint16; 65536 -> uint16 (ids 0 .. 65535); 65537 -> uint32.
     """

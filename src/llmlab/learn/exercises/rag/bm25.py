@@ -1,7 +1,8 @@
 """Exercise `bm25`: Okapi BM25 keyword scores, equal to `rank_bm25.BM25Okapi` to the last digit.
 
-Check it with `llmlab learn check rag bm25` (scores of python-docs passages and of hand-made corpora — a word in
-every passage, a repeated query word, an unknown word, other k1 / b / epsilon — against rank_bm25.BM25Okapi).
+Check it with `llmlab learn check rag bm25` (scores of python-docs passages and of hand-made corpora — a word
+in every passage, a repeated query word, an unknown word, other k1 / b / epsilon — against
+rank_bm25.BM25Okapi).
 `build`, `size`, `search`, `save` and `load` are given; write `__init__` and `scores`.
 
 build() gives you postings: for each term, the rows (passages) that hold it and how often, as two arrays —
@@ -46,7 +47,8 @@ class BM25:
             for term, f in Counter(words).items():
                 rows.setdefault(term, []).append(i)
                 freqs.setdefault(term, []).append(f)
-        postings = {t: (np.array(rows[t], dtype=np.int64), np.array(freqs[t], dtype=np.float64)) for t in rows}
+        postings = {t: (np.array(rows[t], dtype=np.int64), np.array(freqs[t],
+                                                                    dtype=np.float64)) for t in rows}
         return cls(postings, np.array(lengths, dtype=np.float64), **params)
 
     @property
@@ -65,7 +67,8 @@ class BM25:
         raise NotImplementedError("BM25.scores")
 
     def search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows), (Q, k), best first; passages sharing no word with the query are left out (row -1)."""
+        """(scores, rows), (Q, k), best first; passages sharing no word with the query are left out (row
+        -1)."""
         if self.size == 0:
             return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
         scores, rows = top_k(np.stack([self.scores(q) for q in queries]), k)
@@ -73,7 +76,8 @@ class BM25:
         return np.where(zero, -np.inf, scores).astype(np.float32), np.where(zero, -1, rows)
 
     def save(self, folder: Path) -> None:
-        (Path(folder) / "bm25.json").write_text(json.dumps({"k1": self.k1, "b": self.b, "epsilon": self.epsilon}))
+        (Path(folder) / "bm25.json").write_text(json.dumps({"k1": self.k1, "b": self.b,
+                                                            "epsilon": self.epsilon}))
 
     @classmethod
     def load(cls, folder: Path, texts: list[str]) -> BM25:

@@ -3,8 +3,8 @@
 Check it with `llmlab learn check rag fusion` (hand cases with known fused scores, weights, padding, ties).
 
 A cosine similarity and a BM25 score have no common scale, so adding them means nothing; ranks do. k = 60 is
-the value of Cormack, Clarke & Buettcher (SIGIR 2009): it damps the head of each list, so one list's first place
-cannot outvote agreement further down.
+the value of Cormack, Clarke & Buettcher (SIGIR 2009): it damps the head of each list, so one list's first
+place cannot outvote agreement further down.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ def learn_merges(chunk_counts: dict[str, int], n_tokens: int,
 
     chunk_counts: {"hello": 3, " world": 1} (a pre-token and how often it occurs).
     on_merge(n_merges_done, vocab_len), when given, is called after every merge.
-    Example: learn_merges({"aaa": 1}, 258).vocab[256:] == [b"aa", b"aaa"], merges [(97, 97, 256), (256, 97, 257)]
+    Example: learn_merges({"aaa": 1}, 258).vocab[256:] == [b"aa", b"aaa"], merges [(97, 97, 256), (256, 97,
+    257)]
     """
     raise NotImplementedError("learn_merges")

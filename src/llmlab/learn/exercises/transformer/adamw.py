@@ -34,7 +34,8 @@ class AdamW:
             m̂ = m / (1 - β₁ᵗ),   v̂ = v / (1 - β₂ᵗ)     (bias correction: m and v start at zero)
             p ← p - lr m̂ / (√v̂ + ε)
 
-        Example: first step, g = 0.1 everywhere, λ = 0 -> m̂ = 0.1, v̂ = 0.01 -> p moves by -lr · 0.1/(0.1 + ε) ≈ -lr
+        Example: first step, g = 0.1 everywhere, λ = 0 -> m̂ = 0.1, v̂ = 0.01 -> p moves by -lr · 0.1/(0.1 +
+        ε) ≈ -lr
         """
         raise NotImplementedError("AdamW.step")
 

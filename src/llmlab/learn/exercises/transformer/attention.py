@@ -7,7 +7,8 @@ where it may not) and passes it to `forward`.
     q, k, v = split_heads(x W_qkv + b, n_head)       each (B, nh, T, hs), hs = C / nh
     S = q kᵀ · s + bias,   s = 1/√hs                 S: (B, nh, T, Tk)
     P = softmax(S),  y = P v                         y: (B, nh, T, hs)
-    out = merge_heads(y) W_o + b_o                   (B, T, C): heads side by side, (B, T, nh, hs) -> (B, T, C)
+    out = merge_heads(y) W_o + b_o                   (B, T, C): heads side by side, (B, T, nh, hs) -> (B, T,
+    C)
 backward, from dy = ∂L/∂y per head:
     dv = Pᵀ dy,   dP = dy vᵀ,   dS = softmax_backward(dP, P),   dq = s · dS k,   dk = s · dSᵀ q
 """

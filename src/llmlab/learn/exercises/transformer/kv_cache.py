@@ -29,7 +29,8 @@ class KVCache:
         cfg = model.config
         max_len = max_len or cfg.n_positions
         if max_len > cfg.n_positions:
-            raise LabError(f"a cache of {max_len} positions is longer than the model's context ({cfg.n_positions})",
+            raise LabError(f"a cache of {max_len} positions is longer than the model's context "
+                           f"({cfg.n_positions})",
                            hint=f"use max_len <= {cfg.n_positions}")
         return cls(cfg.n_layer, batch, cfg.n_head, max_len, cfg.n_embd // cfg.n_head, model.dtype)
 
@@ -43,7 +44,8 @@ class KVCache:
 
     def check_room(self, t: int) -> None:
         if self.length + t > self.max_len:
-            raise LabError(f"the KV cache holds {self.max_len} positions; {self.length} are used and {t} more "
+            raise LabError(f"the KV cache holds {self.max_len} positions; {self.length} are used and {t} "
+                           f"more "
                            "were given", hint="start a new cache, or crop the context (generate() does this)")
 
     def update(self, layer: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
