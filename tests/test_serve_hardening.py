@@ -225,10 +225,10 @@ def test_a_lab_error_on_the_engine_thread_is_a_400_event_in_a_stream_and_a_400_b
     engine = new_engine(model_dir)
     add = engine.add_request
 
-    def refuse(prompt, params=None, request_id=None, ignore_eos=False):
+    def refuse(prompt, params=None, request_id=None, ignore_eos=False, **kw):
         if list(prompt) == [5, 6, 7]:
             raise LabError("the KV cache holds 8 tokens; this request needs 9", hint="raise num_blocks")
-        return add(prompt, params, request_id=request_id, ignore_eos=ignore_eos)
+        return add(prompt, params, request_id=request_id, ignore_eos=ignore_eos, **kw)
     engine.add_request = refuse
     with BackgroundServer(engine, model_name=NAME) as s, httpx.Client(base_url=s.url, timeout=60) as http:
         body = {"prompt": [5, 6, 7], "max_tokens": 2}

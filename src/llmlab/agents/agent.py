@@ -8,6 +8,11 @@ max_new_tokens), generate until a stop string ("\nObservation:": the model must 
 observations), parse the step, run the tool. A tool error or an unparseable reply becomes the next
 observation; the loop ends at a Final Answer or after `max_steps`. Every step goes to transcript.jsonl
 in the run folder and, if asked, to a readable trace on the terminal.
+
+In chat mode, a backend with native tool calls (`llm.native_tools`: an OpenAI-compatible server) gets the
+tools as OpenAI `tools` and answers with `tool_calls`, each answered by a `tool` message; the model's
+text without calls is the answer. The ReAct text protocol stays for every other model
+(`tool_calls="react"` forces it), and takes over when the server refuses `tools`.
 """
 
 from __future__ import annotations
@@ -15,19 +20,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from llmlab.agents.memory import LongTermMemory, fit_steps
 from llmlab.agents.parser import FORMAT_HINT, FinalAnswer, ParseError, ToolCall, parse_step
-from llmlab.agents.prompt import STYLES, PastStep, cue, render_messages, render_prompt
+from llmlab.agents.prompt import STYLES, PastStep, cue, question_text, render_messages, render_prompt
 from llmlab.agents.tools import ToolRegistry
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
-from llmlab.llm.base import LLM
+from llmlab.llm.base import LLM, ToolsUnsupported
 
 MODES = ("complete", "chat")
+TOOL_CALLS = ("auto", "react")
+NATIVE_SYSTEM = "Answer the user's question. Call a function when it helps; answer in plain text when done."
 
 
 @dataclass
@@ -42,12 +49,15 @@ class AgentConfig:
     stop: tuple[str, ...] = ("\nObservation:",)
     recall_k: int = 3                      # long-term facts put into the prompt (0: none)
     remember_answers: bool = False         # after an answered run, store "question -> answer" as a fact
+    tool_calls: str = "auto"               # auto: native tool calls in chat mode when the backend has them
 
     def validate(self) -> AgentConfig:
         if self.max_steps < 1:
             raise LabError(f"max_steps must be >= 1, got {self.max_steps}", hint="--set max_steps=6")
         if self.mode not in MODES:
             raise LabError(f"unknown agent mode {self.mode!r}", hint=f"use one of {', '.join(MODES)}")
+        if self.tool_calls not in TOOL_CALLS:
+            raise LabError(f"unknown tool_calls {self.tool_calls!r}", hint=f"use one of {', '.join(TOOL_CALLS)}")
         if self.style not in STYLES:
             raise LabError(f"unknown prompt style {self.style!r}", hint=f"use one of {', '.join(STYLES)}")
         if not any("Observation" in s for s in self.stop):
@@ -125,7 +135,13 @@ class Agent:
         past: list[PastStep] = []
         steps: list[AgentStep] = []
         answer = None
-        for index in range(cfg.max_steps):
+        native = self._native()
+        if native:
+            try:
+                answer = self._run_native(question, recalled, steps)
+            except ToolsUnsupported:          # the server refused `tools` at the first step: ReAct instead
+                native = False
+        for index in range(0 if native else cfg.max_steps):
             step, reply = self._step(index, question, past, recalled)
             steps.append(step)
             if isinstance(reply, FinalAnswer):
@@ -139,6 +155,42 @@ class Agent:
             self.memory.add(f"{question} -> {answer}", source=str(self.transcript or ""))
         self._emit("end", result.to_dict())
         return result
+
+    def _native(self) -> bool:
+        cfg = self.config
+        return (cfg.mode == "chat" and cfg.tool_calls == "auto" and getattr(self.llm, "native_tools", False)
+                and len(self.tools) > 0)
+
+    def _run_native(self, question: str, recalled: list[str], steps: list[AgentStep]) -> str | None:
+        """The loop with OpenAI tool calls: each step is one chat turn; its calls are run and answered by
+        `tool` messages; a turn without calls is the answer. The server checks the context window."""
+        messages: list[dict] = [{"role": "system", "content": NATIVE_SYSTEM},
+                                {"role": "user", "content": question_text(question, recalled).strip()}]
+        tools = [t.openai_schema() for t in self.tools]
+        params = replace(self.config.params, stop=())       # ReAct's stop strings mean nothing here
+        for index in range(self.config.max_steps):
+            t0 = time.perf_counter()
+            reply = self.llm.chat_tools(messages, tools, params)
+            step = AgentStep(index, "final", reply.text.strip(), prompt_tokens=reply.prompt_tokens,
+                             completion_tokens=reply.completion_tokens)
+            steps.append(step)
+            if reply.tool_calls:
+                messages.append({"role": "assistant", "content": reply.text or None, "tool_calls": [
+                    {"id": c["id"], "type": "function",
+                     "function": {"name": c["name"], "arguments": c["arguments"]}} for c in reply.tool_calls]})
+                observed = [self.tools.call(c["name"], c["arguments"]) for c in reply.tool_calls]
+                for call, obs in zip(reply.tool_calls, observed, strict=True):
+                    messages.append({"role": "tool", "tool_call_id": call["id"], "content": obs.text})
+                first = reply.tool_calls[0]
+                step.kind, step.tool, step.tool_input = "tool", first["name"], first["arguments"]
+                step.observation = "\n".join(o.text for o in observed)
+                step.ok = all(o.ok for o in observed)
+            step.seconds = round(time.perf_counter() - t0, 4)
+            answer = None if reply.tool_calls else reply.text.strip()
+            self._emit("step", {**asdict(step), "answer": answer, "prompt": messages})
+            if answer is not None:
+                return answer
+        return None
 
     def _step(self, index: int, question: str, past: list[PastStep], recalled: list[str]):
         cfg, t0 = self.config, time.perf_counter()

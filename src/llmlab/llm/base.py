@@ -24,6 +24,21 @@ ROLES = ("system", "user", "assistant", "tool")
 
 
 @dataclass
+class ToolReply:
+    """An answer that may call functions (`LLM.chat_tools`): the text, and each call's id, name and JSON
+    arguments as the model wrote them."""
+    text: str
+    tool_calls: list[dict[str, str]]     # [{"id": ..., "name": ..., "arguments": "{...}"}]
+    finish_reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ToolsUnsupported(LabError):
+    """The backend (or the server behind it) has no native tool calls: use the ReAct text protocol."""
+
+
+@dataclass
 class Delta:
     """A piece of a streamed answer; the last one has `finish_reason` set and the token counts filled in."""
     text: str
@@ -54,6 +69,7 @@ class LLM(ABC):
     """Text in, text out. `name` says which backend and model (e.g. "engine:runs/pretrain/tiny")."""
 
     name: str = "llm"
+    native_tools: bool = False      # whether chat_tools works: a server with OpenAI tool calling
 
     # ---- what a backend provides ----------------------------------------------------------------
 
@@ -80,6 +96,12 @@ class LLM(ABC):
         """Local backends render the conversation and continue it; a server backend overrides this."""
         prompt = self.render_chat(messages)
         return self._generate(prompt, self.check_fits(self.count_tokens(prompt), params))
+
+    def chat_tools(self, messages: Sequence[dict], tools: Sequence[dict], params: SamplingParams | None = None,
+                   tool_choice: str | dict = "auto") -> ToolReply:
+        """The assistant's next message given OpenAI-format `tools`; it may call some of them."""
+        raise ToolsUnsupported(f"{self.name} has no native tool calls",
+                               hint="describe the tools in the prompt (the agent's ReAct protocol does)")
 
     def close(self) -> None:
         """Free what the backend holds (a model, a connection); most backends hold nothing to free."""

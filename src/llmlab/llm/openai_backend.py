@@ -7,7 +7,8 @@ The key comes from `api_key=` or $OPENAI_API_KEY. The context window is read fro
 server says it (llmlab and vLLM do: `max_model_len`), else pass `context_window=`. Token counts before a
 request need the model's tokenizer (`tokenizer="gpt2"` or a directory); without one they are estimated as
 one token per 3 bytes (`exact_counts` is False) and the server has the last word. top_k, repetition_penalty
-and stop_token_ids travel as extensions that llmlab's server and vLLM read.
+and stop_token_ids travel as extensions that llmlab's server and vLLM read. `chat_tools` uses the server's
+native tool calling (OpenAI `tools`); a server that refuses them turns `native_tools` off for good.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from collections.abc import Iterator
 
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
-from llmlab.llm.base import LLM, Delta, Message
+from llmlab.llm.base import LLM, Delta, Message, ToolReply, ToolsUnsupported
 
 BYTES_PER_TOKEN_ESTIMATE = 3      # BPE vocabularies average 3.5-4.5 bytes a token on English; 3 errs long
 
 
 class OpenAILLM(LLM):
+    native_tools = True             # until the server refuses `tools` (then the agent falls back to ReAct)
+
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
                  context_window: int | None = None, tokenizer: str | None = None, timeout: float = 60.0):
         import openai
@@ -114,12 +117,15 @@ class OpenAILLM(LLM):
         try:
             return create(**args)
         except self._openai.BadRequestError as exc:
-            body = exc.body if isinstance(exc.body, dict) else {}
-            message = (body.get("error") or body).get("message") if isinstance(body, dict) else None
-            raise LabError(f"{self.name} refused the request: {message or exc.message}",
-                           hint="shorten the prompt or change the parameters it names") from None
+            raise self._refused(exc) from None
         except self._openai.APIConnectionError:
             raise LabError(f"lost the connection to {self.name}", hint="is the server still running?") from None
+
+    def _refused(self, exc) -> LabError:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        message = (body.get("error") or body).get("message") if isinstance(body, dict) else None
+        return LabError(f"{self.name} refused the request: {message or exc.message}",
+                        hint="shorten the prompt or change the parameters it names")
 
     def _generate(self, prompt: str, params: SamplingParams) -> Iterator[Delta]:
         stream = self._call(self.client.completions.create, prompt=prompt, **self._request(params))
@@ -130,6 +136,28 @@ class OpenAILLM(LLM):
         params = self.check_fits(self.count_chat_tokens(messages), params)
         stream = self._call(self.client.chat.completions.create, messages=messages, **self._request(params))
         return self._consume(stream, lambda choice: choice.delta.content)
+
+    def chat_tools(self, messages, tools, params: SamplingParams | None = None,
+                   tool_choice: str | dict = "auto") -> ToolReply:
+        args = self._request(params or SamplingParams())
+        args.update(stream=False)
+        args.pop("stream_options")
+        try:
+            out = self.client.chat.completions.create(messages=list(messages), tools=list(tools),
+                                                      tool_choice=tool_choice, **args)
+        except self._openai.BadRequestError as exc:
+            if "tool" in str(exc.message).lower():      # "tools are not supported", vLLM's auto-choice flag
+                self.native_tools = False
+                raise ToolsUnsupported(f"{self.name} has no native tool calls: {exc.message}",
+                                       hint="the ReAct text protocol works with any server") from None
+            raise self._refused(exc) from None
+        except self._openai.APIConnectionError:
+            raise LabError(f"lost the connection to {self.name}", hint="is the server still running?") from None
+        choice, usage = out.choices[0], out.usage
+        calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+                 for c in choice.message.tool_calls or ()]
+        return ToolReply(choice.message.content or "", calls, choice.finish_reason or "stop",
+                         getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0))
 
     def check_fits(self, prompt_tokens: int, params: SamplingParams) -> SamplingParams:
         if self.exact_counts:

@@ -36,7 +36,15 @@ from llmlab.serve.async_engine import ENGINE_STOPPED, AsyncEngine, EngineDeadErr
 from llmlab.serve.engine import Engine
 from llmlab.serve.http_guard import RequestGuard
 from llmlab.serve.metrics import CONTENT_TYPE, EngineMetrics
-from llmlab.serve.protocol import APIError, ChatRequest, CompletionRequest, chat_prompt, max_prompt_chars
+from llmlab.serve.protocol import (
+    APIError,
+    ChatRequest,
+    CompletionRequest,
+    chat_prompt,
+    grammar_for,
+    max_prompt_chars,
+)
+from llmlab.serve.tools import ToolStream, parse_tool_calls
 
 DEFAULT_MAX_TOKENS = 16      # OpenAI's default for /v1/completions
 DEFAULT_MAX_BODY_BYTES = 4 << 20
@@ -206,7 +214,7 @@ async def _invalid(request: Request, exc: RequestValidationError):
 # ---- one request: admit, then collect or stream ----------------------------------------------------
 
 def _admit(s: _Served, model: str | None, prompts: list[list[int]], params: list, ignore_eos: bool,
-           prefix: str):
+           prefix: str, grammar: str | None = None):
     """Check the request against the model and the queue, then queue one engine request per prompt x choice.
     """
     if model not in (None, s.name):
@@ -231,7 +239,7 @@ def _admit(s: _Served, model: str | None, prompts: list[list[int]], params: list
     streams, prompt_of = [], []
     for i, ids in enumerate(prompts):
         for j, p in enumerate(params):
-            streams.append(s.aengine.generate(ids, p, f"{rid}-{i}-{j}", ignore_eos))
+            streams.append(s.aengine.generate(ids, p, f"{rid}-{i}-{j}", ignore_eos, grammar))
             prompt_of.append(i)
     return rid, streams, _Totals(prompt_of, [len(ids) for ids in prompts])
 
@@ -260,15 +268,19 @@ async def _collect(request: Request, streams, totals: _Totals) -> list[dict[str,
 
 
 def _stream(name: str, kind: str, rid: str, streams, totals: _Totals,
-            include_usage: bool) -> StreamingResponse:
-    """The choices as server-sent events, as they come; an error after the first event is the last event."""
+            include_usage: bool, tools: bool = False) -> StreamingResponse:
+    """The choices as server-sent events, as they come; an error after the first event is the last event.
+    With tools, text that may be a tool call is held back (tools.ToolStream) and sent as tool_calls deltas."""
     obj = "text_completion" if kind == "cmpl" else "chat.completion.chunk"
+    held = [ToolStream() for _ in streams] if tools else None
 
-    def chunk(i: int, text: str | None, finish: str | None, first: bool = False) -> str:
+    def chunk(i: int, text: str | None, finish: str | None, first: bool = False, calls=None) -> str:
         if kind == "cmpl":
             choice = {"index": i, "text": text, "logprobs": None, "finish_reason": finish}
         else:
             delta = {"role": "assistant", "content": ""} if first else ({"content": text} if text else {})
+            if calls:
+                delta["tool_calls"] = [{"index": k, **c} for k, c in enumerate(calls)]
             choice = {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
         return _sse({"id": rid, "object": obj, "created": int(time.time()), "model": name,
                      "choices": [choice]})
@@ -284,9 +296,16 @@ def _stream(name: str, kind: str, rid: str, streams, totals: _Totals,
                     totals.add(i, out)
                     # tokens whose text is still incomplete send nothing, except the first: a client
                     # measures time to first token by it
-                    if out.text or out.finished or not started[i]:
+                    text, calls, finish = out.text, None, out.finish_reason if out.finished else None
+                    if held is not None:
+                        text = held[i].feed(text)
+                        if out.finished:
+                            rest, calls = held[i].finish()
+                            text += rest or ""
+                            finish = "tool_calls" if calls else finish
+                    if text or out.finished or not started[i]:
                         started[i] = True
-                        yield chunk(i, out.text, out.finish_reason if out.finished else None)
+                        yield chunk(i, text, finish, calls=calls)
             if include_usage:
                 yield _sse({"id": rid, "object": obj, "created": int(time.time()), "model": name,
                             "choices": [], "usage": totals.usage()})
@@ -299,23 +318,36 @@ def _stream(name: str, kind: str, rid: str, streams, totals: _Totals,
 
 
 async def _answer(request: Request, body, prompts: list[list[int]], kind: str, id_prefix: str, obj: str,
-                  choice: Callable[[str], dict[str, Any]]):
-    """Admit the prompts with one SamplingParams per choice, then stream them or answer in one body."""
+                  choice: Callable[[str, str | None], dict[str, Any]], tools: bool = False):
+    """Admit the prompts with one SamplingParams per choice, then stream them or answer in one body.
+    `choice(text, finish_reason)` is one choice's body (with its finish_reason)."""
     s = _served(request)
     # at least one call to to_params, so that an invalid n (0) is reported like every other setting
     params = [body.to_params(DEFAULT_MAX_TOKENS, seed_offset=j, vocab_size=s.engine.model.spec.vocab_size)
               for j in range(max(body.n, 1))][:body.n]
-    rid, streams, totals = _admit(s, body.model, prompts, params, body.ignore_eos, id_prefix)
+    grammar = await s.off_loop(grammar_for, s.engine, body)     # compiling a new schema can take a moment
+    rid, streams, totals = _admit(s, body.model, prompts, params, body.ignore_eos, id_prefix, grammar)
     if body.stream:
         return _stream(s.name, kind, rid, streams, totals,
-                       bool(body.stream_options and body.stream_options.include_usage))
+                       bool(body.stream_options and body.stream_options.include_usage), tools)
     choices = await _collect(request, streams, totals)
     if choices is None:
         return Response(status_code=499)
     return {"id": rid, "object": obj, "created": int(time.time()), "model": s.name,
-            "choices": [{"index": i, **choice("".join(c["text"])), "logprobs": None,
-                         "finish_reason": c["finish_reason"]} for i, c in enumerate(choices)],
+            "choices": [{"index": i, **choice("".join(c["text"]), c["finish_reason"]), "logprobs": None}
+                        for i, c in enumerate(choices)],
             "usage": totals.usage()}
+
+
+def _message(text: str, finish: str | None, tools: bool) -> dict[str, Any]:
+    """A chat choice: the assistant's message, its tool calls parsed out when tools were offered."""
+    if not tools:
+        return {"message": {"role": "assistant", "content": text}, "finish_reason": finish}
+    content, calls = parse_tool_calls(text)
+    if not calls:
+        return {"message": {"role": "assistant", "content": text}, "finish_reason": finish}
+    return {"message": {"role": "assistant", "content": content, "tool_calls": calls},
+            "finish_reason": "tool_calls"}
 
 
 # ---- the routes ---------------------------------------------------------------------------------
@@ -333,24 +365,25 @@ async def completions(body: CompletionRequest, request: Request):
     except LabError as exc:
         raise APIError(400, str(exc), "prompt") from None
     return await _answer(request, body, prompts, "cmpl", "cmpl", "text_completion",
-                         lambda text: {"text": text})
+                         lambda text, finish: {"text": text, "finish_reason": finish})
 
 
 @router.post("/v1/chat/completions")
 async def chat_completions(body: ChatRequest, request: Request):
     s = _served(request)
     body.check(s.max_chars)
+    tools = body.active_tools()
     if s.engine.tokenizer is None:
         raise APIError(400, "this model has no tokenizer, so it cannot take chat messages; "
                        "use /v1/completions with token ids", "messages")
     try:
-        prompt = await s.off_loop(chat_prompt, s.engine.tokenizer, body.messages)
+        prompt = await s.off_loop(chat_prompt, s.engine.tokenizer, body.messages, tools)
     except LabError as exc:          # the model's chat template refused these messages (e.g. a system role)
         raise APIError(400, str(exc), "messages") from None
     max_tokens = s.engine.max_model_len - len(prompt) if body.max_tokens is None else body.max_tokens
     body.max_tokens = max(max_tokens, 1)
     return await _answer(request, body, [prompt], "chat", "chatcmpl", "chat.completion",
-                         lambda text: {"message": {"role": "assistant", "content": text}})
+                         lambda text, finish: _message(text, finish, bool(tools)), bool(tools))
 
 
 @router.get("/v1/models")

@@ -82,13 +82,13 @@ class AsyncEngine:
     # ---- the asyncio side -----------------------------------------------------------------------
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, request_id: str,
-                 ignore_eos: bool = False) -> AsyncIterator[RequestOutput]:
+                 ignore_eos: bool = False, grammar: str | None = None) -> AsyncIterator[RequestOutput]:
         """Queue the request now (so the queue length counts it at once); iterate the result for its outputs."""
         if not self.alive:
             raise EngineDeadError(ENGINE_STOPPED)
         stream: asyncio.Queue = asyncio.Queue()
         self._streams[request_id] = stream
-        self._incoming.put((request_id, prompt_ids, params, ignore_eos))
+        self._incoming.put((request_id, prompt_ids, params, ignore_eos, grammar))
         self._wake.set()
         return self._outputs(request_id, stream)
 
@@ -128,11 +128,11 @@ class AsyncEngine:
         errors = []
         while True:
             try:
-                rid, ids, params, ignore_eos = self._incoming.get_nowait()
+                rid, ids, params, ignore_eos, grammar = self._incoming.get_nowait()
             except queue.Empty:
                 break
             try:
-                self.engine.add_request(ids, params, request_id=rid, ignore_eos=ignore_eos)
+                self.engine.add_request(ids, params, request_id=rid, ignore_eos=ignore_eos, grammar=grammar)
             except Exception as exc:       # validated before, so rare (e.g. a duplicate id)
                 errors.append((rid, exc))
         while True:

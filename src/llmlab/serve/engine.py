@@ -6,6 +6,7 @@
 
 One step = schedule (which requests, how many tokens each), run the model once over all of them,
 sample one token for every request whose prompt is fully in the cache, detokenise, check stops.
+A request with a grammar (`grammar=`, structured.py) samples only tokens its grammar allows.
 Not thread-safe: `AsyncEngine` drives it from one thread for the API.
 
 A request whose sampling or post-processing raises finishes alone with reason "error" (its exception kept
@@ -86,6 +87,7 @@ class Engine:
         self.errors: dict[str, BaseException] = {}    # failed request id -> why; the caller pops them
         self.failed_steps = 0                          # steps in a row in which every request failed
         self.metrics = metrics
+        self._grammars = None
         self._ids = itertools.count()
         self.steps = 0
         self.generated_tokens = 0
@@ -124,8 +126,20 @@ class Engine:
             raise LabError(f"the KV cache holds {self.allocator.usable * self.block_size} tokens; this request "
                            f"needs {total}", hint="raise kv_cache_gb / num_blocks or lower max_tokens")
 
+    @property
+    def grammars(self):
+        """The grammar compiler (structured.py), made on first use: it reads the whole vocabulary."""
+        if self._grammars is None:
+            from llmlab.serve.structured import GrammarCompiler
+
+            if self.tokenizer is None:
+                raise LabError("structured output needs the model's tokenizer", hint="save one with the model")
+            self._grammars = GrammarCompiler(self.tokenizer, self.model.spec.vocab_size)
+        return self._grammars
+
     def add_request(self, prompt: str | Sequence[int], params: SamplingParams | None = None,
-                    request_id: str | None = None, ignore_eos: bool = False) -> str:
+                    request_id: str | None = None, ignore_eos: bool = False, grammar: str | None = None) -> str:
+        """Queue one request; `grammar` (from `self.grammars`) constrains every token it samples."""
         params = params or SamplingParams()
         ids = self.encode(prompt)
         self.validate(ids, params)
@@ -136,7 +150,8 @@ class Engine:
         stopper = StopChecker(params, frozenset() if ignore_eos else self.eos_ids,
                               piece=detok and detok.step, flush=detok and detok.flush,
                               limit=self.max_model_len - len(ids))
-        req = Request(rid, ids, params, stopper=stopper, generator=make_generator(params.seed, self.device))
+        req = Request(rid, ids, params, stopper=stopper, generator=make_generator(params.seed, self.device),
+                      constraint=None if grammar is None else self.grammars.constraint(grammar))
         self.requests[rid] = req
         self.scheduler.add(req)
         return rid
@@ -240,6 +255,8 @@ class Engine:
 
     def _sample(self, logits: torch.Tensor, reqs: list[Request]) -> list[int | Exception]:
         """One batched draw; if it raises, one draw per request, so that only the request at fault fails."""
+        if any(r.constraint is not None for r in reqs):
+            logits = self._mask(logits, reqs)
         params = [r.params for r in reqs]
         first = params[0]
         same = all(p is first or p == first for p in params)
@@ -259,7 +276,19 @@ class Engine:
                 drawn.append(exc)
         return drawn
 
+    def _mask(self, logits: torch.Tensor, reqs: list[Request]) -> torch.Tensor:
+        """Each constrained request's row keeps only the tokens its grammar allows next."""
+        from llmlab.serve.structured import apply_masks, new_mask
+
+        mask = new_mask(len(reqs), logits.shape[-1])
+        for i, r in enumerate(reqs):
+            if r.constraint is not None:
+                r.constraint.fill(mask, i)
+        return apply_masks(logits, mask)
+
     def _append(self, req: Request, tok: int, now: float) -> None:
+        if req.constraint is not None:
+            req.constraint.advance(tok)
         req.token_ids.append(tok)
         if req.first_token_time is None:
             req.first_token_time = now
@@ -269,6 +298,9 @@ class Engine:
             self.metrics.on_token(now - req.last_token_time)
         req.last_token_time = now
         reason = req.stopper.add(tok)        # stop token, stop string, budget: llmlab.generation.stopping
+        if reason is None and req.constraint is not None and req.constraint.done:
+            req.stopper.finish()                     # the grammar is complete (a JSON value's last brace):
+            reason = req.stopper.finish_reason = "stop"     # flush the detokeniser, end as a stop
         if reason is not None:
             req.finish_reason = reason
             self.scheduler.finish(req)

@@ -4,6 +4,7 @@ Shapes (wrong types, missing fields) are checked by pydantic and answered 422; v
 range, n too large, an empty message list, a prompt longer than the context) by `to_params`/`chat_prompt`,
 answered 400 with the parameter named. Fields OpenAI has but this server does not implement are refused
 when set, never silently ignored. Extensions as in vLLM: top_k, repetition_penalty, stop_token_ids, ignore_eos.
+`response_format` (json_object, json_schema) and chat `tools` / `tool_choice` become a grammar (`grammar_for`).
 
 Every number is bounded here, before the engine sees it: one request's NaN penalty, 1e-40 temperature
 or 2**70 top_k would otherwise overflow inside the batched sampler and fail every request that shares
@@ -19,7 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmlab.generation import SamplingParams
-from llmlab.tokenizer.chat_template import render_chat, uses_own_template
+from llmlab.serve.tools import own_tool_format, render_tools, tool_call_grammar
+from llmlab.tokenizer.chat_template import uses_own_template
 
 MAX_N = 16
 MAX_STOPS = 8
@@ -49,6 +51,18 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class JSONSchemaFormat(BaseModel):
+    name: str = "response"
+    schema_: dict[str, Any] | bool = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class ResponseFormat(BaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+
 class _Sampling(BaseModel):
     model_config = ConfigDict(extra="ignore")   # unknown OpenAI fields (user, metadata, ...) change nothing here
 
@@ -69,6 +83,19 @@ class _Sampling(BaseModel):
     repetition_penalty: float | None = None
     stop_token_ids: list[int] | None = None
     ignore_eos: bool = False
+    response_format: ResponseFormat | None = None
+
+    def schema(self) -> dict | bool | None:
+        """The JSON schema the answer must follow, or None for free text."""
+        rf = self.response_format
+        if rf is None or rf.type == "text":
+            return None
+        if rf.type == "json_object":
+            return {"type": "object"}
+        if rf.json_schema is None:
+            raise APIError(400, "response_format of type json_schema needs a json_schema object",
+                           "response_format.json_schema")
+        return rf.json_schema.schema_
 
     def to_params(self, default_max_tokens: int, seed_offset: int = 0, vocab_size: int | None = None) -> SamplingParams:
         """The request's SamplingParams, every value checked; top_k is clamped to the vocabulary."""
@@ -166,10 +193,44 @@ class TextPart(BaseModel):
     text: str
 
 
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Function(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    type: Literal["function"]
+    function: Function
+
+
+class ToolName(BaseModel):
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    type: Literal["function"]
+    function: ToolName
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None      # an assistant's earlier calls
+    tool_call_id: str | None = None               # a tool message answers this call
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -181,24 +242,69 @@ class ChatRequest(_Sampling):
     messages: list[ChatMessage]
     max_completion_tokens: int | None = None
     logprobs: bool | None = None
-    tools: list[Any] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None       # a forced call is always one call; auto may give several
 
     def check(self, max_chars: int | None = None) -> None:
         if not self.messages:
             raise APIError(400, "messages is empty: send at least one message", "messages")
         for i, m in enumerate(self.messages):
-            if m.content is None:
-                raise APIError(400, f"messages[{i}] has no content: every message needs one (tool calls are not "
-                               "supported)", f"messages.{i}.content")
+            if m.content is None and not (m.role == "assistant" and m.tool_calls):
+                raise APIError(400, f"messages[{i}] has no content: every message needs one (or, from the "
+                               "assistant, tool_calls)", f"messages.{i}.content")
             check_text(m.text(), f"messages.{i}.content")
         if max_chars is not None:         # the rendered template only adds characters to the contents
             check_text("".join(m.text() for m in self.messages), "messages", max_chars)
         if self.logprobs:
             raise APIError(400, "logprobs are not supported by this server", "logprobs", "unsupported_parameter")
-        if self.tools:
-            raise APIError(400, "tools are not supported by this server", "tools", "unsupported_parameter")
+        choice = self.tool_choice
+        if choice not in (None, "none", "auto") and not self.tools:
+            raise APIError(400, "tool_choice needs tools: send the functions the model may call", "tool_choice")
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in self.tool_names():
+            raise APIError(400, f"tool_choice names {choice.function.name!r}, which is not among the tools "
+                           f"({', '.join(self.tool_names())})", "tool_choice")
+        if self.active_tools() and self.schema() is not None:
+            raise APIError(400, "response_format cannot be combined with tools; send one or the other",
+                           "response_format")
         if self.max_tokens is None and self.max_completion_tokens is not None:
             self.max_tokens = self.max_completion_tokens
+
+
+    def tool_names(self) -> list[str]:
+        return [t.function.name for t in self.tools or ()]
+
+    def active_tools(self) -> list[dict[str, Any]]:
+        """The tools the model is shown (none when tool_choice is "none")."""
+        if not self.tools or self.tool_choice == "none":
+            return []
+        return [t.model_dump(exclude_none=True) for t in self.tools]
+
+    def forced_tools(self) -> list[dict[str, Any]]:
+        """The tools one of which must be called (required: any; named: that one); [] when the model chooses."""
+        tools, choice = self.active_tools(), self.tool_choice
+        if choice == "required":
+            return tools
+        if isinstance(choice, NamedToolChoice):
+            return [t for t in tools if t["function"]["name"] == choice.function.name]
+        return []
+
+
+def grammar_for(engine: Any, body: _Sampling) -> str | None:
+    """The grammar that constrains this request (a JSON schema, or a forced tool call), compiled once per
+    schema by the engine's cache; an unsupported schema is a 400 that names what is not supported."""
+    from llmlab.serve.structured import UnsupportedGrammarError
+
+    forced = body.forced_tools() if isinstance(body, ChatRequest) else []
+    schema = body.schema()
+    if schema is None and not forced:
+        return None
+    param = "tools" if forced else "response_format"
+    try:
+        return tool_call_grammar(engine.grammars, forced) if forced else engine.grammars.json_schema(schema)
+    except UnsupportedGrammarError as exc:
+        raise APIError(400, f"unsupported {'tool parameters' if forced else 'JSON schema'}: {exc}", param,
+                       "unsupported_schema") from None
 
 
 def max_prompt_chars(tokenizer: Any, max_model_len: int) -> int | None:
@@ -213,14 +319,32 @@ def max_prompt_chars(tokenizer: Any, max_model_len: int) -> int | None:
     return max_model_len * max(longest, 1) * 2
 
 
-def chat_prompt(tokenizer: Any, messages: list[ChatMessage]) -> list[int]:
+def chat_prompt(tokenizer: Any, messages: list[ChatMessage], tools: list[dict] | None = None) -> list[int]:
     """Token ids of the conversation, rendered by llmlab.llm's one chat template function (the tokenizer's
-    own template, whose text already holds its special tokens, or the default plain template)."""
-    plain = [{"role": m.role, "content": m.text()} for m in messages]
-    text = render_chat(tokenizer, plain)
+    own template, whose text already holds its special tokens, or the default plain template); tools,
+    tool calls and tool results through serve.tools (the template's own tool format, or the default one)."""
+    plain = []
+    for m in messages:
+        d: dict[str, Any] = {"role": m.role, "content": m.text()}
+        if m.tool_calls:
+            d["tool_calls"] = [c.model_dump() for c in m.tool_calls]
+            if own_tool_format(tokenizer):     # Hugging Face templates take the arguments as a mapping
+                for c in d["tool_calls"]:
+                    c["function"]["arguments"] = _json_or_text(c["function"]["arguments"])
+        if m.tool_call_id:
+            d["tool_call_id"] = m.tool_call_id
+        plain.append(d)
+    text = render_tools(tokenizer, plain, tools)
     if uses_own_template(tokenizer):
         return list(tokenizer.encode(text, add_special_tokens=False))
     return list(tokenizer.encode(text))
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 class Usage(BaseModel):

@@ -29,6 +29,7 @@ class Request:
     params: SamplingParams
     stopper: StopChecker | None = None       # its finish rules, fed each token (None: params' stops only)
     generator: Any = None                    # torch.Generator for seeded sampling
+    constraint: Any = None                   # structured.Constraint: its grammar masks every sampled token
     arrival_time: float = field(default_factory=time.perf_counter)
 
     token_ids: list[int] = field(init=False)
