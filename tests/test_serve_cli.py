@@ -109,8 +109,9 @@ def test_llmlab_serve_runs_answers_and_shuts_down_gracefully(model_dir):
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-    # uvicorn finishes its shutdown, then re-raises the signal it caught, so the exit status says SIGTERM
-    assert proc.returncode in (0, -signal.SIGTERM), err
+    # uvicorn finishes its shutdown, then re-raises the SIGTERM it caught into run_server's no-op handler:
+    # a graceful stop exits 0
+    assert proc.returncode == 0, err
     assert "Application shutdown complete" in err
     assert "llmlab serve:" in err and "API key required" in err
 

@@ -11,6 +11,7 @@ so that the process exits non-zero instead of answering 503 forever.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -40,11 +41,18 @@ def run_server(engine: Engine, host: str = "127.0.0.1", port: int = 8000, model_
     config.host, config.port = host, port
     server = uvicorn.Server(config)
     app.state.engine.on_death = lambda: setattr(server, "should_exit", True)
+    # uvicorn re-raises the SIGTERM it caught once it has drained; with a no-op handler in place that re-raise
+    # returns, so a graceful stop (docker stop) exits 0 instead of "killed by SIGTERM" (143)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: None) if on_main else None
     try:
         server.run()
     except OSError as exc:
         raise LabError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                        hint="pick another --port, or stop whatever holds this one") from None
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
     if app.state.engine.error:
         raise EngineDeadError(ENGINE_STOPPED)
 
