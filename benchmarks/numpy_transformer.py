@@ -1,7 +1,10 @@
-"""The NumPy GPT against PyTorch CPU eager (transformers' GPT2LMHeadModel), same weights, same shapes.
+"""The NumPy GPT and Llama against PyTorch CPU eager (transformers' GPT2LMHeadModel, LlamaForCausalLM),
+same weights, same shapes.
 
-    python benchmarks/numpy_transformer.py            # GPT-2 124M at T=256 and a small char-model shape (~2 min)
+    python benchmarks/numpy_transformer.py            # GPT-2 124M at T=256, a small char-model shape, and a
+                                                      # TinyLlama-like small Llama (~3 min)
     python benchmarks/numpy_transformer.py --quick    # the small shape only
+    python benchmarks/numpy_transformer.py --shapes tinyllama-small
     python benchmarks/numpy_transformer.py --repeats 9 --threads 1
 Forward is inference (torch under no_grad); forward+backward is the next-token loss and every parameter
 gradient (torch zeroes grads with set_to_none, its default). The two libraries run alternately, each
@@ -23,21 +26,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 SHAPES = {  # name: (n_layer, n_embd, n_head, vocab, batch, T)
     "gpt2-124m": (12, 768, 12, 50257, 1, 256),
     "small": (4, 128, 4, 65, 16, 128),
+    # TinyLlama 1.1B's proportions at a quarter of its width and depth: heads of 64, 8 query heads per
+    # kv head, SwiGLU 2.75 C wide, its 32000-token vocabulary
+    "tinyllama-small": (4, 512, 8, 32000, 2, 256),
+    # the "small" character-model shape as a Llama (2 query heads per kv head): the body, not the head, costs
+    "llama-small": (4, 128, 4, 65, 16, 128),
 }
+LLAMA = {"tinyllama-small": {"n_kv": 1, "n_inner": 1408}, "llama-small": {"n_kv": 2, "n_inner": 344}}
 
 
-def build(shape: tuple, folder: Path):
+def build(name: str, folder: Path):
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging as hf_logging
 
     from llmlab.numpy_transformer import GPT
+    from llmlab.numpy_transformer.llama import Llama
 
     hf_logging.disable_progress_bar()
-    n_layer, n_embd, n_head, vocab, _, t = shape
+    n_layer, n_embd, n_head, vocab, _, t = SHAPES[name]
     torch.manual_seed(0)
-    cfg = GPT2Config(n_layer=n_layer, n_embd=n_embd, n_head=n_head, vocab_size=vocab, n_positions=max(t, 1024),
-                     bos_token_id=None, eos_token_id=None)
+    if name in LLAMA:
+        cfg = LlamaConfig(num_hidden_layers=n_layer, hidden_size=n_embd, num_attention_heads=n_head,
+                          num_key_value_heads=LLAMA[name]["n_kv"], intermediate_size=LLAMA[name]["n_inner"],
+                          vocab_size=vocab, max_position_embeddings=2048, tie_word_embeddings=False)
+        hf = LlamaForCausalLM(cfg).eval()
+        hf.save_pretrained(folder)
+        return hf, Llama.from_pretrained(folder)
+    cfg = GPT2Config(n_layer=n_layer, n_embd=n_embd, n_head=n_head, vocab_size=vocab,
+                     n_positions=max(t, 1024), bos_token_id=None, eos_token_id=None)
     hf = GPT2LMHeadModel(cfg).eval()
     hf.save_pretrained(folder)
     return hf, GPT.from_pretrained(folder)
@@ -68,7 +85,7 @@ def bench_shape(name: str, repeats: int, threads: int | None) -> list[dict]:
     shape = SHAPES[name]
     n_threads = threads or auto_threads(shape[1]) or torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
-        hf, ours = build(shape, Path(tmp))
+        hf, ours = build(name, Path(tmp))
     _, _, _, vocab, batch, t = shape
     rng = np.random.default_rng(0)
     ids = rng.integers(0, vocab, (batch, t))
@@ -115,7 +132,8 @@ def _line(r: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the small shape only")
     parser.add_argument("--shapes", default="", help="comma-separated: " + ", ".join(SHAPES))
     parser.add_argument("--repeats", type=int, default=5)
@@ -129,7 +147,7 @@ def main() -> int:
     import numpy as np
     import torch
 
-    print(f"numpy {np.__version__} vs torch {torch.__version__} (CPU eager, transformers GPT2LMHeadModel); "
+    print(f"numpy {np.__version__} vs torch {torch.__version__} (CPU eager, transformers' own models); "
           f"{platform.processor() or platform.machine()}; median of {args.repeats} alternating repeats")
     print("| shape | B x T | threads | pass | numpy ms | torch ms | numpy / torch |")
     print("|---|---|---|---|---|---|---|")

@@ -52,22 +52,21 @@ def rope_tables(positions: np.ndarray, inv_freq: np.ndarray,
     return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
 
 
-def rotate_half(x: np.ndarray) -> np.ndarray:
-    """[x₁, x₂] -> [-x₂, x₁] along the last axis."""
-    half = x.shape[-1] // 2
-    return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-
-
 def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """y = x ⊙ cos + rot(x) ⊙ sin; x (..., T, d), cos/sin broadcastable to it. Returns a new array."""
-    y = rotate_half(x)
-    y *= sin
-    y += x * cos
+    """y = x ⊙ cos + rot(x) ⊙ sin; x (..., T, d), cos/sin broadcastable to it. Returns a new array.
+    Written half by half, y₁ = x₁ cos₁ - x₂ sin₁ and y₂ = x₂ cos₂ + x₁ sin₂, so rot(x) is never built."""
+    h = x.shape[-1] // 2
+    y = x * cos
+    y[..., :h] -= x[..., h:] * sin[..., :h]
+    y[..., h:] += x[..., :h] * sin[..., h:]
     return y
 
 
 def rope_backward(dy: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """dx = dy ⊙ cos - rot(dy ⊙ sin): the same rotation with the angle negated."""
+    """dx = dy ⊙ cos - rot(dy ⊙ sin): the same rotation with the angle negated,
+    dx₁ = dy₁ cos₁ + dy₂ sin₂,  dx₂ = dy₂ cos₂ - dy₁ sin₁."""
+    h = dy.shape[-1] // 2
     dx = dy * cos
-    dx -= rotate_half(dy * sin)
+    dx[..., :h] += dy[..., h:] * sin[..., h:]
+    dx[..., h:] -= dy[..., :h] * sin[..., :h]
     return dx

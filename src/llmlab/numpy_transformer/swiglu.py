@@ -39,15 +39,17 @@ class SwiGLU(Module):
         g, u = gu[..., :self.n_inner], gu[..., self.n_inner:]
         s = sigmoid(g)
         h = g * s                                                        # silu(g)
-        self._saved = (g, u, s, h.copy())
         h *= u
+        self._saved = (g, u, s)
         return self.down_proj.forward(h)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        g, u, s, silu = self._saved
+        g, u, s = self._saved
         dh = self.down_proj.backward(dy)                                 # (B, T, I)
         dgu = np.empty(dh.shape[:-1] + (2 * self.n_inner,), dtype=dh.dtype)
-        np.multiply(dh, silu, out=dgu[..., self.n_inner:])               # du = dh ⊙ silu(g)
+        du = dgu[..., self.n_inner:]
+        np.multiply(g, s, out=du)
+        du *= dh                                                         # du = dh ⊙ silu(g)
         dg = dgu[..., :self.n_inner]
         np.subtract(1.0, s, out=dg)
         dg *= g
