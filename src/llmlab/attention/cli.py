@@ -4,15 +4,21 @@
     llmlab attention heads --model gpt2 --json
     llmlab attention compare --model gpt2 --text "def f(x): return x" --text "Once upon a time"
     llmlab attention train-toy --out runs/attention/toy        # an offline model to look at (--model DIR)
+    llmlab attention emergence --seeds 3                      # watch induction heads form (3 seeds)
+    llmlab attention lens --model gpt2 --text "The Eiffel Tower is in the city of"
+    llmlab attention patch --model gpt2                       # the indirect-object example
+    llmlab attention attribute --model gpt2 --answer " Mary" --wrong " John"
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Attention heads: hooks on any HF causal LM or the NumPy GPT, pictures and per-head metrics.",
+app = typer.Typer(help="Attention heads: hooks on any HF causal LM or the NumPy GPT, pictures and per-head "
+                       "metrics; the logit lens, activation patching and direct logit attribution.",
                   no_args_is_help=True)
 
 MODEL_HELP = "a Hub name (gpt2), an HF model directory, or numpy:DIR for the NumPy GPT"
@@ -42,8 +48,8 @@ def show(model: str = typer.Option(..., "--model", help=MODEL_HELP),
          text: str = typer.Option(None, "--text", help=TEXT_HELP),
          out: Path = typer.Option(None, "--out", help="run folder (default runs/attention/<name>)"),
          name: str = typer.Option("show", "--name"),
-         token: int = typer.Option(-1, "--token", help="query position for the model view (-1: the last token)"),
-         period: int = typer.Option(20, "--period", help="length of the random sequence in the induction test"),
+         token: int = typer.Option(-1, "--token", help="query position for the model view (-1: last)"),
+         period: int = typer.Option(20, "--period", help="length of the random sequence (induction test)"),
          as_json: bool = typer.Option(False, "--json")) -> None:
     """Head view, model view, metric heatmaps, layer profile and an interactive HTML page for one text."""
     from llmlab.attention.analysis import show as run_show
@@ -60,10 +66,10 @@ def show(model: str = typer.Option(..., "--model", help=MODEL_HELP),
 @app.command()
 def heads(model: str = typer.Option(..., "--model", help=MODEL_HELP),
           text: str = typer.Option(None, "--text", help=TEXT_HELP),
-          period: int = typer.Option(20, "--period", help="length of the random sequence in the induction test"),
+          period: int = typer.Option(20, "--period", help="length of the random sequence (induction test)"),
           seed: int = typer.Option(0, "--seed"),
           as_json: bool = typer.Option(False, "--json", help="print every head's metrics as JSON")) -> None:
-    """A table of every head: entropy, distance, sink, previous-token, self, induction, duplicate, and its kind."""
+    """Every head in a table: entropy, distance, sink, previous-token, self, induction, duplicate, kind."""
     import json
 
     from rich.table import Table
@@ -109,16 +115,122 @@ def compare(model: str = typer.Option(..., "--model", help=MODEL_HELP),
 @app.command("train-toy")
 def train_toy_cmd(out: Path = typer.Option(None, "--out", help="run folder (default runs/attention/toy)"),
                   overrides: list[str] = typer.Option(None, "--set", help="key=value (ToyPreset field)"),
-                  overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
+                  overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in the folder"),
                   as_json: bool = typer.Option(False, "--json")) -> None:
-    """Train the 2-layer toy model on repeated random strings (an induction head forms after a few thousand steps)."""
+    """Train a 2-layer GPT-2 toy on repeated random strings: it learns to copy, through spread heads, without
+    growing a clean induction head (`llmlab attention emergence` grows one)."""
     from llmlab.attention.toy import train_toy
     from llmlab.console import print_summary
 
     summary = train_toy(out=out, overrides=overrides, overwrite=overwrite)
-    keys = ("steps", "final_val_loss", "uniform_loss", "first_copy_loss", "second_copy_loss", "copy_period", "model_dir")
+    keys = ("steps", "final_val_loss", "uniform_loss", "first_copy_loss", "second_copy_loss", "copy_period",
+            "model_dir")
     print_summary({k: summary[k] for k in keys if k in summary},
                   as_json, title="toy model")
+
+
+IOI_CLEAN = "When Mary and John went to the store, John gave a drink to"
+IOI_CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"
+
+
+@app.command()
+def emergence(out: Path = typer.Option(None, "--out", help="run folder (default runs/attention/emergence)"),
+              seeds: int = typer.Option(1, "--seeds", help="seeds 0, 1, ... each in seed_<k>/"),
+              overrides: list[str] = typer.Option(None, "--set", help="key=value (InductionPreset field)"),
+              overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in the folder"),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """Train the 2-layer attention-only toy while measuring: the loss, the in-context-learning score, every
+    head's induction and previous-token scores and their K-composition, in one picture per seed; then ablate
+    the induction head. An induction head forms after about 600 steps (about a minute per seed on 2 cores)."""
+    from llmlab.attention.emergence import run_emergence, run_seeds
+    from llmlab.console import print_summary
+    from llmlab.errors import LabError
+
+    if seeds < 1:
+        raise LabError("--seeds must be at least 1", hint="--seeds 3 for the three-seed demonstration")
+    if seeds == 1:
+        summary = run_emergence(out=out, overrides=overrides, overwrite=overwrite)
+    else:
+        summary = run_seeds(list(range(seeds)), out=out, overrides=overrides, overwrite=overwrite)
+    print_summary(summary, as_json, title="induction heads forming")
+
+
+@app.command()
+def lens(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+         text: str = typer.Option("The Eiffel Tower is in the city of Paris", "--text"),
+         top: int = typer.Option(5, "--top", help="top tokens kept per layer and position (in lens.json)"),
+         out: Path = typer.Option(None, "--out"),
+         name: str = typer.Option("lens", "--name"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Logit lens: the residual stream after each layer read through the final norm and the unembedding.
+    Prints the top token per layer at each position; lens.png shows P and rank of the actual next token."""
+    from rich.table import Table
+
+    from llmlab.attention.capture import load_attention_model
+    from llmlab.attention.interpretability import lens_run
+    from llmlab.console import console, print_summary
+    from llmlab.runs import check_name
+
+    check_name(name)
+    summary = lens_run(load_attention_model(model), text, out, name, top)
+    if as_json:
+        print_summary(summary, True)
+        return
+    rows = json.loads((Path(summary["run"]) / "lens.json").read_text(encoding="utf-8"))["rows"]
+    positions = sorted({r["position"] for r in rows})
+    table = Table(title=f"logit lens of {model}: top token after each layer (* = the actual next token)")
+    table.add_column("layer", justify="right")
+    for t in positions:
+        first = next(r for r in rows if r["position"] == t)
+        table.add_column(f"{first['token']}", no_wrap=True)
+    for layer in range(summary["layers"]):
+        cells = [r for r in rows if r["layer"] == layer]
+        table.add_row(str(layer), *(("*" if r["next_rank"] == 0 else "") + r["top"][0] for r in cells))
+    console.print(table)
+    print_summary({k: v for k, v in summary.items() if k != "top1_by_layer_at_last_position"}, False, "lens")
+
+
+@app.command()
+def patch(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+          clean: str = typer.Option(IOI_CLEAN, "--clean", help="the prompt whose behaviour is measured"),
+          corrupted: str = typer.Option(IOI_CORRUPTED, "--corrupted", help="same length, one thing changed"),
+          answer: str = typer.Option(" Mary", "--answer", help="the clean prompt's answer (one token)"),
+          wrong: str = typer.Option(" John", "--wrong", help="the corrupted prompt's answer (one token)"),
+          out: Path = typer.Option(None, "--out"),
+          name: str = typer.Option("patch", "--name"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Activation patching: copy one component (residual stream, attention or MLP output at a layer and
+    position, or one head) from the clean run into the corrupted one and measure how much of
+    logit(answer) - logit(wrong) comes back. Default: the indirect-object example on GPT-2."""
+    from llmlab.attention.capture import load_attention_model
+    from llmlab.attention.interpretability import patch_run
+    from llmlab.console import print_summary
+    from llmlab.runs import check_name
+
+    check_name(name)
+    summary = patch_run(load_attention_model(model), clean, corrupted, answer, wrong, out, name)
+    print_summary(summary, as_json, title=f"activation patching on {model}")
+
+
+@app.command()
+def attribute(model: str = typer.Option(..., "--model", help=MODEL_HELP),
+              text: str = typer.Option(IOI_CLEAN, "--text"),
+              answer: str = typer.Option(" Mary", "--answer", help="the token whose logit is explained"),
+              wrong: str = typer.Option(None, "--wrong", help="explain logit(answer) - logit(wrong) instead"),
+              position: int = typer.Option(-1, "--position", help="whose prediction (-1: the last)"),
+              out: Path = typer.Option(None, "--out"),
+              name: str = typer.Option("attribute", "--name"),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """Direct logit attribution: each head's and MLP's direct contribution to one logit (through the
+    unembedding, with the final norm's scale frozen); the contributions sum to the logit."""
+    from llmlab.attention.capture import load_attention_model
+    from llmlab.attention.interpretability import attribute_run
+    from llmlab.console import print_summary
+    from llmlab.runs import check_name
+
+    check_name(name)
+    summary = attribute_run(load_attention_model(model), text, answer, out, name, wrong, position)
+    print_summary(summary, as_json, title=f"direct logit attribution on {model}")
 
 
 def register(root: typer.Typer) -> None:
