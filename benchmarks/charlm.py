@@ -40,13 +40,13 @@ def cpu(quick: bool, out: Path, overrides: list[str], budget: float) -> list[tup
 
     steps = 300 if quick else 2000
     baby = resolve("transformer", "nanogpt-baby", [f"max_steps={steps}", f"lr_decay_steps={steps}",
-                                                   "tensorboard=false", "device=cpu"])
+                                                   "report_to=none", "device=cpu"])
     data = corpus_ids(baby)
     reference = _run("nanogpt-baby", baby, out, data)
     # strictly less wall time than the reference took here, and no more than nanoGPT's own figure
     budget = min(0.97 * reference["train_seconds"], budget * steps / 2000)
-    ours = resolve("transformer", "cpu", ["tensorboard=false", "device=cpu", "decay_by=time", "max_steps=1000000",
-                                          *overrides], max_time=budget)
+    ours = resolve("transformer", "cpu", ["report_to=none", "device=cpu", "decay_by=time",
+                                          "max_steps=1000000", *overrides], max_time=budget)
     return [("nanoGPT baby recipe", reference), ("llmlab cpu preset", _run("llmlab-cpu", ours, out, data))]
 
 
@@ -55,7 +55,7 @@ def gpu(out: Path, seconds: float, overrides: list[str], variants: list[str], de
     from llmlab.charlm.presets import resolve
     from llmlab.charlm.train import corpus_ids
 
-    base = ["tensorboard=false", f"device={device}"]
+    base = ["report_to=none", f"device={device}"]
     # nanoGPT saves a checkpoint only when val improves (always_save_checkpoint=False): so does this run
     ref_cfg = resolve("transformer", "shakespeare-char", base + ["checkpoint_interval=0", *ref_overrides],
                      max_time=seconds)

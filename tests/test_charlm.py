@@ -32,7 +32,7 @@ def _data():
 @pytest.mark.parametrize("arch", ["rnn", "lstm", "gru", "transformer"])
 def test_each_architecture_learns(tmp_path, arch):
     cfg = resolve(arch, "tiny", ["max_steps=40", "eval_interval=0", "lr=1e-2", "batch_size=8", "block_size=16",
-                                 "tensorboard=false", "log_interval=5"])
+                                 "report_to=none", "log_interval=5"])
     summary = train_charlm(cfg, out=tmp_path / arch, data=_data())
     rows = RunFolder(tmp_path / arch).metrics()
     first = next(r["loss"] for r in rows if "loss" in r)
@@ -43,7 +43,7 @@ def test_each_architecture_learns(tmp_path, arch):
 
 
 def test_rnn_checkpoint_round_trips_and_state_decoding_equals_recompute(tmp_path):
-    cfg = resolve("lstm", "tiny", ["max_steps=3", "eval_interval=0", "tensorboard=false"])
+    cfg = resolve("lstm", "tiny", ["max_steps=3", "eval_interval=0", "report_to=none"])
     train_charlm(cfg, out=tmp_path / "run", data=_data())
     ckpt = tmp_path / "run" / "checkpoint"
     assert (ckpt / "model.safetensors").exists() and json.loads((ckpt / "llmlab_model.json").read_text())["model"] == "lstm"
@@ -86,7 +86,7 @@ def test_cli_train_sample_compare(tmp_path, capsys, monkeypatch):
     corpus.write_text(TEXT, encoding="utf-8")
     out = tmp_path / "gru"
     assert main(["charlm", "train", "--model", "gru", "--corpus", str(corpus), "--preset", "tiny", "--max-steps", "4",
-                 "--set", "tensorboard=false", "--set", "eval_iters=1", "--out", str(out), "--json"]) == 0
+                 "--set", "report_to=none", "--set", "eval_iters=1", "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert {"best_val_loss", "final_val_loss", "steps", "train_seconds"} <= set(summary) and summary["steps"] == 4
     assert main(["charlm", "sample", "--model-dir", str(out), "--strategy", "beam", "--tokens", "10",

@@ -174,7 +174,7 @@ def test_charlm_train_arch_gru_then_sample_with_either_spelling(tmp_path, monkey
     corpus.write_text("to be or not to be, that is the question. " * 60, encoding="utf-8")
     out = tmp_path / "gru"
     assert main(["charlm", "train", "--arch", "gru", "--corpus", str(corpus), "--preset", "tiny",
-                 "--max-steps", "3", "--set", "tensorboard=false", "--set", "eval_iters=1", "--out", str(out),
+                 "--max-steps", "3", "--set", "report_to=none", "--set", "eval_iters=1", "--out", str(out),
                  "--json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["steps"] == 3 and "deprecated" not in captured.err

@@ -19,7 +19,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 COMMON = ["--preset", "gpt2-tiny", "--set", "n_embd=32", "--set", "block_size=64", "--set", "log_interval=1",
-          "--set", "eval_iters=4", "--set", "tensorboard=false", "--set", "sample_interval=0", "--json"]
+          "--set", "eval_iters=4", "--set", "report_to=none", "--set", "sample_interval=0", "--json"]
 
 
 def env() -> dict:

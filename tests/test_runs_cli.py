@@ -9,7 +9,7 @@ import pytest
 from llmlab.cli import main
 
 TEXT = "to be or not to be, that is the question. " * 60
-TINY = ["--preset", "tiny", "--set", "tensorboard=false", "--set", "eval_iters=1", "--set", "log_interval=1"]
+TINY = ["--preset", "tiny", "--set", "report_to=none", "--set", "eval_iters=1", "--set", "log_interval=1"]
 
 
 @pytest.fixture
@@ -161,8 +161,9 @@ def test_the_roadmaps_way_of_training_runs_any_number_of_times(offline):
 
     step = offline / "roadmap" / "charlm"
     for _ in range(3):
-        summary = compare_architectures(_corpus(offline), ["gru"], "tiny", 30.0, ["tensorboard=false", "eval_iters=1",
-                                        "log_interval=1"], out=step, max_steps=2, overwrite=True)
+        summary = compare_architectures(_corpus(offline), ["gru"], "tiny", 30.0,
+                                        ["report_to=none", "eval_iters=1", "log_interval=1"], out=step,
+                                        max_steps=2, overwrite=True)
         (step / "summary.json").write_text(json.dumps({**summary, "status": "passed"}))    # as the runner does
         rows = [json.loads(line) for line in (step / "gru" / "metrics.jsonl").read_text().splitlines()]
         assert sorted(r["step"] for r in rows if "loss" in r) == [1, 2]

@@ -34,7 +34,7 @@ def _data(tok, batch=8, block=16):
 
 def _cfg(**kw):
     base = dict(max_steps=10, batch_size=8, lr=3e-3, min_lr=3e-4, warmup_steps=2, eval_interval=5, eval_iters=2,
-                log_interval=1, tensorboard=False, save_best=False, seed=7)
+                log_interval=1, report_to="none", save_best=False, seed=7)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -116,7 +116,7 @@ def test_checkpoint_is_a_hugging_face_directory(tmp_path):
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()
     model = _tiny_gpt2(tok.vocab_size)
-    summary = Trainer(model, _cfg(max_steps=3, save_best=True, tensorboard=True, sample_interval=2,
+    summary = Trainer(model, _cfg(max_steps=3, save_best=True, report_to="tensorboard", sample_interval=2,
                                   sample_tokens=5), run, *_data(tok), tokenizer=tok).fit()
     loaded = AutoModelForCausalLM.from_pretrained(run.path / "checkpoint").eval()
     hf_tok = AutoTokenizer.from_pretrained(run.path / "checkpoint")

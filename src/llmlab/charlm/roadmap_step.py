@@ -20,7 +20,8 @@ def run(ctx: StepContext) -> dict:
     corpus, preset, seconds, steps = (("python-docs", "tiny", 15.0, 5 if ctx.smoke else 300) if ctx.quick
                                       else ("tinyshakespeare", "cpu", 120.0, None))
     arch = compare_architectures(corpus, ["rnn", "lstm", "gru", "transformer"], preset, seconds,
-                                 overrides=[f"seed={ctx.seed}", "tensorboard=false"], out=ctx.out, max_steps=steps,
+                                 overrides=[f"seed={ctx.seed}", "report_to=none"], out=ctx.out,
+                                 max_steps=steps,
                                  overwrite=True)         # the roadmap replaces its own runs every time
     best = arch["best_model"]
     model, tok = load_charlm(ctx.out / best)

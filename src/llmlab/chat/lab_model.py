@@ -184,7 +184,7 @@ def build_lab_model(out: Path, cfg: LabModelConfig, train_dir: Path | None = Non
     tc = TrainConfig(max_steps=cfg.max_steps, max_time=cfg.seconds, batch_size=cfg.batch_size,
                      lr=cfg.lr, min_lr=cfg.lr / 10, warmup_steps=30, weight_decay=0.0, eval_interval=0,
                      eval_iters=4, log_interval=25, checkpoint_interval=0, sample_prompts=[], save_best=False,
-                     tensorboard=False, seed=cfg.seed, threads=cfg.threads, device="cpu")
+                     report_to="none", seed=cfg.seed, threads=cfg.threads, device="cpu")
     # rebuilding the lab model replaces its training run (never a second run's steps appended to the first's)
     run = RunFolder.start("lab-model", out=train_dir or out / "train", overwrite=True)
     summary = Trainer(model, tc, run, train, val, tokenizer=None, run_config=asdict(cfg),

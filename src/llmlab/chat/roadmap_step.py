@@ -51,7 +51,7 @@ def _train_tiny_model(out, seed: int) -> tuple:
     ids = np.array(tokenizer.encode(text[:300_000]), dtype=np.uint16)
     cfg = TrainConfig(max_steps=10_000, max_time=TRAIN_SECONDS, decay_by="time", batch_size=16, lr=3e-3,
                       min_lr=3e-4, warmup_steps=20, eval_interval=0, eval_iters=2, checkpoint_interval=0,
-                      save_best=False, threads=1, tensorboard=False, seed=seed)
+                      save_best=False, threads=1, report_to="none", seed=seed)
     run = RunFolder.start("chat", out=out / "train", overwrite=True)     # the roadmap replaces its own run
     trained = Trainer(model, cfg, run, TokenWindows(ids, 64, 16, seed=seed),
                       description="tiny chat model").fit()
@@ -139,49 +139,96 @@ def _conversation(llm, store, code: str, seed: int, prompt_room: int) -> dict:
 
 
 def _run(ctx) -> dict:
-    import shutil
-
+    """The step as its list of steps; each returns what the checks and the summary read."""
     import torch
 
+    torch.manual_seed(ctx.seed)
+    lab = _build_lab_model(ctx)
+    quant = _int8_against_float(ctx, lab["dir"])
+    llm, report = _int8_chat_model(lab["dir"])
+    talk = _long_conversation(ctx, llm, lab["cfg"].block_size)
+    reloaded, app = _reload_session_and_build_app(ctx, llm, talk["store"])
+    fits = _defaults_fit(lab["dir"])
+    gguf = _gguf_round_trip(ctx)
+    layer_ratio = _int8_layer_ratio(report)
+    checks = _checks(llm, talk, quant, layer_ratio, fits, reloaded, app, gguf)
+    return _summary(lab, llm, talk, quant, layer_ratio, fits, gguf, checks)
+
+
+def _build_lab_model(ctx) -> dict:
+    """Train the lab model at runs/roadmap/lab-model (a fresh training run each time), then measure how often it
+    answers held-out memory questions exactly (dialogues like its training ones, another seed)."""
+    import shutil
+
     from llmlab.chat.dialogues import docs_sentences
-    from llmlab.chat.evaluate import compare_int8
-    from llmlab.chat.gguf_export import export_gguf
     from llmlab.chat.lab_model import LabModelConfig, build_lab_model, memory_accuracy
-    from llmlab.chat.loading import load_chat_llm
-    from llmlab.chat.memory import ChatStore
-    from llmlab.chat.ui import ChatUI
     from llmlab.data import load_corpus
-    from llmlab.hub import load_causal_lm
     from llmlab.llm import load_llm
 
-    torch.manual_seed(ctx.seed)
     lab_dir = lab_model_dir(ctx)
-    lab_cfg = LabModelConfig(seed=ctx.seed, max_steps=800 if ctx.quick else 8000)
-    shutil.rmtree(ctx.out / "lab-model-train", ignore_errors=True)    # the demo's own run: a fresh one each time
-    lab_trained = build_lab_model(lab_dir, lab_cfg, train_dir=ctx.out / "lab-model-train")
-    # how often it copies the right fact on held-out dialogues like its training ones (the seed differs)
-    held_out = memory_accuracy(load_llm(f"hf:{lab_dir}"), docs_sentences(load_corpus(lab_cfg.corpus).text[
-        :lab_cfg.corpus_chars]), n=20, max_fillers=lab_cfg.max_fillers)
-    lab_model, lab_tokenizer = load_causal_lm(str(lab_dir), dtype="float32")
-    lab_params = sum(p.numel() for p in lab_model.parameters())
-    quant = compare_int8(lab_model, lab_tokenizer, out=ctx.out)
+    cfg = LabModelConfig(seed=ctx.seed, max_steps=800 if ctx.quick else 8000)
+    shutil.rmtree(ctx.out / "lab-model-train", ignore_errors=True)
+    trained = build_lab_model(lab_dir, cfg, train_dir=ctx.out / "lab-model-train")
+    sentences = docs_sentences(load_corpus(cfg.corpus).text[:cfg.corpus_chars])
+    held_out = memory_accuracy(load_llm(f"hf:{lab_dir}"), sentences, n=20, max_fillers=cfg.max_fillers)
+    return {"dir": lab_dir, "cfg": cfg, "trained": trained, "held_out": held_out}
 
-    # the conversation runs through the int8 lab model
-    llm, report = load_chat_llm(str(lab_dir), quantize="int8")
+
+def _int8_against_float(ctx, lab_dir) -> dict:
+    """int8 logits and greedy tokens against the fp32 lab model (layer_errors.png), and its parameter count."""
+    from llmlab.chat.evaluate import compare_int8
+    from llmlab.hub import load_causal_lm
+
+    model, tokenizer = load_causal_lm(str(lab_dir), dtype="float32")
+    return {**compare_int8(model, tokenizer, out=ctx.out), "params": sum(p.numel() for p in model.parameters())}
+
+
+def _int8_chat_model(lab_dir) -> tuple:
+    """(LLM, QuantReport): the lab model quantised to int8, as `llmlab chat --quantize int8` loads it."""
+    from llmlab.chat.loading import load_chat_llm
+
+    return load_chat_llm(str(lab_dir), quantize="int8")
+
+
+def _long_conversation(ctx, llm, prompt_room: int) -> dict:
+    """A fresh session; the conversation that outgrows the window (context_budget.png), with the locker code
+    drawn from the seed and what the last prompt recalled of it."""
+    import shutil
+
+    from llmlab.chat.memory import ChatStore
+
     shutil.rmtree(ctx.out / "sessions", ignore_errors=True)      # a fresh conversation on every run
     store = ChatStore(ctx.out / "sessions")
     code = f"{random.Random(ctx.seed).randrange(10_000):04d}"
-    talk = _conversation(llm, store, code, ctx.seed, prompt_room=lab_cfg.block_size)
-    bot, rows, plans, users = talk["bot"], talk["rows"], talk["plans"], talk["users"]
-    _context_picture(rows, plans[0].budget, llm.context_window, ctx.out / "context_budget.png")
-    last = plans[-1]
-    statement = f"My locker code is {code}."
-    recalled = [note for note in last.memory_kept if code in note]
+    talk = _conversation(llm, store, code, ctx.seed, prompt_room=prompt_room)
+    _context_picture(talk["rows"], talk["plans"][0].budget, llm.context_window, ctx.out / "context_budget.png")
+    last = talk["plans"][-1]
+    return {**talk, "store": store, "code": code, "last": last,
+            "recalled": [note for note in last.memory_kept if code in note]}
 
-    reloaded = ChatStore(ctx.out / "sessions").open("demo")
-    app = ChatUI(llm, store).build("demo")
-    engine = load_llm(str(lab_dir))            # a bare directory: llmlab's engine, as `llmlab serve` runs it
-    fits = default_fits(engine)
+
+def _reload_session_and_build_app(ctx, llm, store) -> tuple:
+    """The session read back from disk, and the Gradio app built on it (not launched)."""
+    from llmlab.chat.memory import ChatStore
+    from llmlab.chat.ui import ChatUI
+
+    return ChatStore(ctx.out / "sessions").open("demo"), ChatUI(llm, store).build("demo")
+
+
+def _defaults_fit(lab_dir) -> dict[str, bool]:
+    """default_fits through llmlab's engine (a bare directory), as `llmlab serve` runs the lab model."""
+    from llmlab.llm import load_llm
+
+    return default_fits(load_llm(str(lab_dir)))
+
+
+def _gguf_round_trip(ctx) -> dict:
+    """A Q8_0 GGUF of the tiny Llama, loaded back by transformers: its logits' distance from the float model's."""
+    import torch
+
+    from llmlab.chat.gguf_export import export_gguf
+    from llmlab.hub import load_causal_lm
+    from llmlab.llm import load_llm
 
     model_dir, trained = _train_tiny_model(ctx.out, ctx.seed)
     float_model, tokenizer = load_causal_lm(str(model_dir), dtype="float32")
@@ -190,23 +237,32 @@ def _run(ctx) -> dict:
     ids = torch.tensor([tokenizer.encode("My name is Ada and my favourite colour is teal.")])
     with torch.no_grad():
         ref = float_model(ids).logits
-        gguf_error = float((gguf_llm.model(ids).logits - ref).norm() / ref.norm())
+        error = float((gguf_llm.model(ids).logits - ref).norm() / ref.norm())
+    return {"relative_logit_error": error, "params": sum(p.numel() for p in float_model.parameters()),
+            "trained": trained}
 
-    # the quantised layers alone: 4 bytes a weight -> 1 byte a weight + 4 bytes a row (the scale)
-    layer_ratio = sum(4 * o * i for o, i in (r.shape for r in report.layers)) / sum(
-        o * i + 4 * o for o, i in (r.shape for r in report.layers))
-    checks = {
+
+def _int8_layer_ratio(report) -> float:
+    """The quantised layers alone: 4 bytes a weight -> 1 byte a weight + 4 bytes a row (the scale)."""
+    shapes = [r.shape for r in report.layers]
+    return sum(4 * o * i for o, i in shapes) / sum(o * i + 4 * o for o, i in shapes)
+
+
+def _checks(llm, talk, quant, layer_ratio, fits, reloaded, app, gguf) -> dict[str, bool]:
+    rows, plans, last, code = talk["rows"], talk["plans"], talk["last"], talk["code"]
+    bot = talk["bot"]
+    return {
         "lab_model_window_at_least_1024": llm.context_window >= 1024,
         **{f"lab_model_{k}_defaults_fit": v for k, v in fits.items()},
         "int8_logits_close_to_float": quant["relative_logit_error"] < 0.06 and quant["argmax_agreement"] >= 0.9,
-        "int8_layers_4x_smaller": layer_ratio > 3.5 and report.bytes_after < report.bytes_before,
+        "int8_layers_4x_smaller": layer_ratio > 3.5,
         "conversation_longer_than_window": rows[-1]["untrimmed"] > llm.context_window,
         "context_trimmed_and_fits": all(p.prompt_tokens <= p.budget for p in plans),
         "system_first_newest_user_last": all(p.messages[0]["role"] == "system" and
                                              p.messages[-1] == {"role": "user", "content": t}
-                                             for p, t in zip(plans, users, strict=True)),
-        "fact_out_of_window": {"role": "user", "content": statement} in last.dropped,
-        "memory_put_fact_back": bool(recalled) and f"- {PINNED}" in last.messages[0]["content"],
+                                             for p, t in zip(plans, talk["users"], strict=True)),
+        "fact_out_of_window": {"role": "user", "content": f"My locker code is {code}."} in last.dropped,
+        "memory_put_fact_back": bool(talk["recalled"]) and f"- {PINNED}" in last.messages[0]["content"],
         # what 800 steps teach: whether the prompt holds the fact (memory on: it answers with a code; off: "I do
         # not know"). Copying the four digits exactly is reported (code_copied), not checked: it is not learned yet
         "with_memory_answers_with_a_code": talk["answer_with"].startswith("Your locker code is"),
@@ -214,33 +270,36 @@ def _run(ctx) -> dict:
                                          and code not in talk["answer_without"],
         "session_reloaded": reloaded.history() == bot.session.history() and reloaded.facts == bot.session.facts,
         "gradio_app_builds": type(app).__name__ == "Blocks",
-        "gguf_q8_0_close_to_float": gguf_error < 0.06,
+        "gguf_q8_0_close_to_float": gguf["relative_logit_error"] < 0.06,
     }
+
+
+def _summary(lab, llm, talk, quant, layer_ratio, fits, gguf, checks) -> dict:
+    rows, code, last, held_out = talk["rows"], talk["code"], talk["last"], lab["held_out"]
     dropped_max = max(r["dropped_messages"] for r in rows)
     return {
         "checks": checks,
-        "headline": (f"lab model at {lab_dir} ({lab_params / 1e3:.0f}k params, {llm.context_window}-token window, "
-                     f"{lab_trained['steps']} steps, {held_out['memory_accuracy']:.0%} of held-out memory questions "
-                     f"right); {len(users)} turns, {rows[-1]['untrimmed']} tokens in all, up "
+        "headline": (f"lab model at {lab['dir']} ({quant['params'] / 1e3:.0f}k params, {llm.context_window}-token "
+                     f"window, {lab['trained']['steps']} steps, {held_out['memory_accuracy']:.0%} of held-out memory "
+                     f"questions right); {len(talk['users'])} turns, {rows[-1]['untrimmed']} tokens in all, up "
                      f"to {dropped_max} old messages trimmed; '{QUESTION}' with memory: "
                      f"'{talk['answer_with']}', without: '{talk['answer_without']}' (code {code}, "
                      f"{'copied' if code in talk['answer_with'] else 'not copied'}); int8 layers "
-                     f"{layer_ratio:.2f}x smaller, logits within {quant['relative_logit_error']:.2%}; Q8_0 GGUF within "
-                     f"{gguf_error:.2%}"),
+                     f"{layer_ratio:.2f}x smaller, logits within {quant['relative_logit_error']:.2%}; Q8_0 GGUF "
+                     f"within {gguf['relative_logit_error']:.2%}"),
         "pictures": ["context_budget.png", "layer_errors.png"],
         "model": [{"name": "lab model: GPT-2, BPE 1024, trained on python-docs + memory dialogues",
-                   "params": lab_params},
-                  {"name": "tiny Llama for int8/GGUF, trained on python-docs", "params": sum(
-                      p.numel() for p in float_model.parameters())}],
-        "lab_model": {"path": str(lab_dir), "train": lab_trained, "defaults_fit": fits, **held_out},
+                   "params": quant["params"]},
+                  {"name": "tiny Llama for int8/GGUF, trained on python-docs", "params": gguf["params"]}],
+        "lab_model": {"path": str(lab["dir"]), "train": lab["trained"], "defaults_fit": fits, **held_out},
         "memory": {"code": code, "question": QUESTION, "code_copied": code in talk["answer_with"],
                    "answer_with_memory": talk["answer_with"],
-                   "answer_without_memory": talk["answer_without"], "recalled_notes": recalled,
+                   "answer_without_memory": talk["answer_without"], "recalled_notes": talk["recalled"],
                    "prompt_without_memory": talk["without"].report(), "prompt_with_memory": last.report()},
         "turns": rows,
         "int8_layer_compression": layer_ratio,
-        "int8": {k: v for k, v in quant.items() if k not in ("pictures",)},
-        "gguf_q8_0_relative_logit_error": gguf_error,
+        "int8": {k: v for k, v in quant.items() if k not in ("pictures", "params")},
+        "gguf_q8_0_relative_logit_error": gguf["relative_logit_error"],
         "last_prompt_report": last.report(),
-        "train_steps": trained.get("steps"), "train_seconds": TRAIN_SECONDS,
+        "train_steps": gguf["trained"].get("steps"), "train_seconds": TRAIN_SECONDS,
     }

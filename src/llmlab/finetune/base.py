@@ -32,7 +32,7 @@ def tiny_base(out: str | Path, seconds: float = 20.0, steps: int = 300, document
     stdlib_shards(out / "data", max_documents=documents, vocab_size=vocab_size)
     pretrain("gpt2-tiny", out / "data", out / "run",
              [f"max_time={seconds}", f"max_steps={steps}", "batch_size=8", "warmup_steps=20",
-              "eval_interval=0", "eval_iters=4", f"seed={seed}", "tensorboard=false", "save_best=false"],
+              "eval_interval=0", "eval_iters=4", f"seed={seed}", "report_to=none", "save_best=false"],
              overwrite=True)        # no finished base is here: what an interrupted build left is replaced
     return checkpoint
 

@@ -44,7 +44,7 @@ def train_config(cfg: FinetuneConfig, n_eval_batches: int) -> Any:
                        min_lr=0.0, warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay, beta1=0.9,
                        beta2=0.999, grad_clip=1.0, eval_interval=cfg.eval_interval, eval_iters=n_eval_batches,
                        log_interval=cfg.log_interval, sample_interval=0, checkpoint_interval=0, save_best=False,
-                       mixed_precision=cfg.mixed_precision, seed=cfg.seed, tensorboard=False)
+                       mixed_precision=cfg.mixed_precision, seed=cfg.seed, report_to="none")
 
 
 def save_adapter(model: torch.nn.Module, directory: str | Path, cfg: FinetuneConfig, base_name: str = "") -> Path:

@@ -55,7 +55,8 @@ def bench(preset: str = "gpt2-124m", overrides: list[str] | None = None, steps: 
     from llmlab.training import Trainer
 
     base = ["eval_interval=0", "sample_interval=0", "checkpoint_interval=0", "save_best=false",
-            "tensorboard=false", f"log_interval={window}", f"max_steps={steps}", "grad_accum=1", "warmup_steps=5"]
+            "report_to=none", f"log_interval={window}", f"max_steps={steps}", "grad_accum=1",
+            "warmup_steps=5"]
     spec, train = resolve(preset, base + list(overrides or []))
     configure_compiler(spec)
     model = build_model(spec, vocab_size, eot_id=vocab_size - 1, seed=train.seed)

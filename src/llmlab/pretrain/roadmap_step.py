@@ -41,7 +41,7 @@ def run(ctx) -> dict:
     data = ctx.out / "data"
     report = stdlib_shards(data, max_documents=docs or 100_000, vocab_size=vocab)
     summary = pretrain("gpt2-tiny", data, ctx.out / "run", [
-        "eval_interval=50", "sample_interval=0", f"seed={ctx.seed}", "tensorboard=false"] + shape,
+        "eval_interval=50", "sample_interval=0", f"seed={ctx.seed}", "report_to=none"] + shape,
         overwrite=True)                         # the roadmap replaces its own run every time
     evals = [r["val_loss"] for r in RunFolder(ctx.out / "run").metrics() if r.get("val_loss") is not None]
     baseline = unigram_val_loss(data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmlab.errors import LabError
+from llmlab.training.tracking import parse_report_to
 
 
 @dataclass
@@ -50,8 +51,7 @@ class TrainConfig:
                                           # one: a second thread costs more than it saves, badly so on a busy machine
     seed: int = 1337
     # --- tracking
-    tensorboard: bool = True
-    wandb: bool = False
+    report_to: str = "tensorboard"        # tensorboard | wandb | tensorboard,wandb | none (see tracking.py)
     wandb_project: str = "llmlab"
 
     def validate(self) -> TrainConfig:
@@ -75,6 +75,7 @@ class TrainConfig:
             raise LabError(f"unknown mixed_precision {self.mixed_precision!r}", hint="use auto, bf16, fp16 or no")
         if self.device not in ("auto", "cuda", "mps", "cpu"):
             raise LabError(f"unknown device {self.device!r}", hint="use auto, cuda, mps or cpu")
+        parse_report_to(self.report_to)
         if self.eval_interval < 0 or self.sample_interval < 0:
             raise LabError("eval_interval and sample_interval must be >= 0", hint="0 means only at the end")
         return self

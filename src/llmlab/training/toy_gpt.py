@@ -64,8 +64,9 @@ def train_toy_gpt(shape: Any, train: Any, val: Any, tokenizer: Any, run: Any, n_
                       lr=shape.lr, min_lr=shape.lr / 10,
                       warmup_steps=min(shape.warmup_steps, shape.max_steps // warmup_divisor),
                       weight_decay=0.0, eval_interval=max(shape.max_steps // 4, 1), eval_iters=4,
-                      log_interval=25, checkpoint_interval=0, sample_prompts=[], save_best=False, tensorboard=False,
-                      seed=shape.seed, threads=shape.threads, device=getattr(shape, "device", "auto"))
+                      log_interval=25, checkpoint_interval=0, sample_prompts=[], save_best=False,
+                      report_to="none", seed=shape.seed, threads=shape.threads,
+                      device=getattr(shape, "device", "auto"))
     summary = Trainer(model, cfg, run, train, val, tokenizer=tokenizer, run_config=run_config,
                       description=description).fit()
     model.eval()

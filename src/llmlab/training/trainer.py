@@ -164,7 +164,7 @@ class Trainer:
         cfg = self.cfg
         self._setup()
         acc = self.accelerator
-        self.sink = MetricsSink(self.run, acc.is_main_process, cfg.tensorboard, cfg.wandb, cfg.wandb_project,
+        self.sink = MetricsSink(self.run, acc.is_main_process, cfg.report_to, cfg.wandb_project,
                                 config=_as_dict(self.run_config))
         if resume:
             self._resume()
