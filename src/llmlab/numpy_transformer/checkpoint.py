@@ -63,7 +63,8 @@ def _resolve_directory(directory: str | Path) -> Path:
     try:  # a Hub name such as "gpt2" or "openai-community/gpt2": needs a network (or the local HF cache)
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(name, allow_patterns=[CONFIG, "model.safetensors*"]))
+        shards = ["model.safetensors*", "model-*.safetensors"]       # one file, or an index and its shards
+        return Path(snapshot_download(name, allow_patterns=[CONFIG, *shards]))
     except Exception as exc:  # noqa: BLE001 - any download problem is the same problem for the user
         raise LabError(f"there is no directory {name!r} here, and the Hugging Face Hub could not provide a "
                        f"model of that name ({type(exc).__name__})",

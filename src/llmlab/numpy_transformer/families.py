@@ -89,7 +89,7 @@ def hf_config(model) -> dict:
         "hidden_act": "silu", "max_position_embeddings": cfg.n_positions, "rms_norm_eps": cfg.rms_norm_eps,
         "rope_theta": cfg.rope_theta, "rope_parameters": rope, "attention_bias": cfg.o_bias,
         "tie_word_embeddings": cfg.tie_word_embeddings, "initializer_range": cfg.initializer_range,
-        "dtype": str(model.dtype), **cfg.extra}
+        "dtype": str(model.dtype), "bos_token_id": None, "eos_token_id": None, **cfg.extra}
     if cfg.rope_scaling:
         data["rope_scaling"] = rope
     if cfg.family != "llama":
