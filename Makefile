@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.llmlab-installed
 
-.PHONY: install browser demo test lint bench mutation clean
+.PHONY: install browser demo test lint bench mutation container-test clean
 
 install: $(STAMP)
 
@@ -38,6 +38,12 @@ bench: install
 # copy of src/; about half an hour on two cores, so not part of `make test`. Report: runs/mutation/<date-time>/.
 mutation: install
 	nice $(PY) mutation/run.py $(ARGS)
+
+# Build the CPU serving image with buildah (no Docker engine or registry needed: a local Debian base stands in
+# for python:3.12-slim), run it as its non-root user, probe it, stop it with SIGTERM. Root and buildah needed;
+# about a quarter of an hour on two cores the first time. docs/serve.md, "Run it in a container".
+container-test: install
+	$(PY) deploy/container_test.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
