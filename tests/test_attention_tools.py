@@ -180,3 +180,15 @@ def test_k_composition_is_scale_free_and_bounded(model):
                 w[cols] /= 3
             else:
                 w[:, cols] /= 3
+
+
+def test_the_numpy_gpts_lens_equals_the_hf_lens_on_the_same_weights(tmp_path):
+    from llmlab.numpy_transformer import GPT
+
+    model = _gpt2()
+    model.save_pretrained(tmp_path)
+    ours = logit_lens(GPT.from_pretrained(tmp_path, dtype="float64"), IDS)
+    hf = logit_lens(model, IDS)
+    assert np.abs(ours["lens_logits"][-1] - ours["model_logits"]).max() < 1e-9
+    assert np.abs(ours["lens_logits"] - hf["lens_logits"]).max() < 1e-4
+    assert (ours["next_rank"] == hf["next_rank"]).all()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmlab.attention.capture import AttentionModel, HFAttentionModel
+from llmlab.attention.capture import AttentionModel, HFAttentionModel, NumpyAttentionModel
 from llmlab.errors import LabError
 from llmlab.plots import plot_heatmaps
 from llmlab.runs import RunFolder
@@ -23,7 +23,7 @@ def hf_model(model: AttentionModel):
     """The transformers model inside; the NumPy GPT has no hooks to patch, so it is pointed at its HF twin."""
     if not isinstance(model, HFAttentionModel):
         raise LabError(
-            f"{model.name}: the lens, patching and attribution run on HF models",
+            f"{model.name}: patching and attribution run on HF models (the lens also on the NumPy GPT)",
             hint="pass the model directory itself (--model DIR): it holds the same weights",
         )
     return model.model
@@ -59,7 +59,8 @@ def lens_run(
             "the lens needs at least two tokens (it scores each position's next token)",
             hint="give a longer --text",
         )
-    result = logit_lens(hf_model(model), ids, top)
+    # the NumPy GPT has its own lens path; patching and attribution need transformers' hooks
+    result = logit_lens(model.model if isinstance(model, NumpyAttentionModel) else hf_model(model), ids, top)
     run = RunFolder.create("attention", name=name, out=out)
     run.save_config({"model": model.name, "text": text, "top": top})
     L, T = result["next_prob"].shape
