@@ -62,7 +62,7 @@ def test_attention_step_previous_token_head_recomputed(tmp_path):
     from llmlab.attention.roadmap_step import REPEATED
 
     summary, out = smoke_run("attention", tmp_path)
-    directory = out / "toy" / "checkpoint"
+    directory = out / "emergence" / "checkpoint"      # the attention-only toy that show looked at
     ids = AutoTokenizer.from_pretrained(directory)(REPEATED, return_tensors="pt").input_ids
     assert ids.shape[1] == len(REPEATED)
     model = AutoModelForCausalLM.from_pretrained(directory, attn_implementation="eager").eval()
