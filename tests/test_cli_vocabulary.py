@@ -75,11 +75,12 @@ def test_help_shows_no_old_spelling(name, capsys):
 
 
 def test_every_package_plugs_in_with_register():
-    modules = {p.cli_module for p in PROJECTS} | {"llmlab.data.cli", "llmlab.learn.cli", "llmlab.roadmap.cli"}
+    modules = {p.cli_module for p in PROJECTS} | {"llmlab.data.cli", "llmlab.learn.cli", "llmlab.roadmap.cli",
+                                                  "llmlab.dashboard.cli"}
     for module in sorted(modules):
         assert callable(getattr(importlib.import_module(module), "register", None)), module
     groups = {name.split()[0] for name in COMMANDS}
-    assert {p.key for p in PROJECTS} | {"data", "learn", "roadmap", "bench"} == groups
+    assert {p.key for p in PROJECTS} | {"data", "learn", "roadmap", "bench", "dashboard"} == groups
 
 
 # --- old spellings reach the same parameter as the new ones, with a note on stderr -------------------------

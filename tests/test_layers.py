@@ -22,7 +22,7 @@ SHARED = {"generation", "tokenizer", "data", "training", "llm", "search"}
 PROJECTS = {"numpy_transformer", "charlm", "finetune", "chat", "attention", "rag", "pretrain", "serve",
             "agents", "experiments"}
 LEARNER = {"learn"}
-DOOR_PACKAGES = {"cli", "roadmap"}
+DOOR_PACKAGES = {"cli", "roadmap", "dashboard"}   # dashboard: a page over every project's runs/, like roadmap
 DOOR_FILES = {"cli", "roadmap_step", "cot_step", "icl_step"}
 RANK = {**dict.fromkeys(GROUND, 0), **dict.fromkeys(SHARED, 1), **dict.fromkeys(PROJECTS, 2),
         **dict.fromkeys(LEARNER, 3)}

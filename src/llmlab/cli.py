@@ -59,7 +59,7 @@ def _add_projects() -> None:
     """Every door module plugs itself in the one way, `register(root)` (llmlab/projects.py says why)."""
     from llmlab.projects import PROJECTS
 
-    modules = ["llmlab.data.cli", "llmlab.learn.cli", "llmlab.roadmap.cli"]
+    modules = ["llmlab.data.cli", "llmlab.learn.cli", "llmlab.roadmap.cli", "llmlab.dashboard.cli"]
     modules += dict.fromkeys(p.cli_module for p in PROJECTS)     # cot and icl share llmlab.experiments.cli
     for name in modules:
         try:
