@@ -17,7 +17,7 @@ from llmlab.pretrain.presets import ModelSpec, resolve
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    from llmlab.pretrain.demo_data import stdlib_shards
+    from llmlab.data.demo_shards import stdlib_shards
 
     out = tmp_path_factory.mktemp("shards")
     stdlib_shards(out, max_documents=60, vocab_size=600)

@@ -54,7 +54,7 @@ def metrics(out) -> tuple[dict[int, float], dict[int, float]]:
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    from llmlab.pretrain.demo_data import stdlib_shards
+    from llmlab.data.demo_shards import stdlib_shards
 
     out = tmp_path_factory.mktemp("shards")
     stdlib_shards(out, max_documents=40, vocab_size=400)

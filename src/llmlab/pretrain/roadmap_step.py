@@ -27,7 +27,7 @@ def run(ctx) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llmlab.pretrain.demo_data import stdlib_shards
+    from llmlab.data.demo_shards import stdlib_shards
     from llmlab.pretrain.train import pretrain
     from llmlab.runs import RunFolder
 

@@ -3,8 +3,9 @@ full data pipeline (clean, de-duplicate, split, tokenise, shard) over the same d
 
     data = stdlib_shards("runs/pretrain/data", max_documents=300, vocab_size=2048)
 
-The roadmap's quick step and the tests train on this; the real recipe uses all of python-stdlib
-(or a Hub dataset) and a larger vocabulary (docs/pretrain.md).
+The pretrain roadmap step, fine-tuning's offline base model and the tests train on this; the real recipe
+uses all of python-stdlib (or a Hub dataset) and a larger vocabulary (docs/pretrain.md). It lives in the
+data layer because two projects use it (pretrain and finetune) and neither may import the other.
 """
 
 from __future__ import annotations
