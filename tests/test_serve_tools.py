@@ -1,5 +1,7 @@
-"""Tool calling and response_format through the OpenAI client against a running server (random model)."""
+"""Tool calling and response_format through the OpenAI client against a running server (random model,
+speculative decoding on), and 200 concurrent mixed requests."""
 
+import asyncio
 import json
 
 import jsonschema
@@ -26,12 +28,25 @@ ASK = [{"role": "user", "content": "weather in Paris?"}]
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    d = make_model_dir(tmp_path_factory.mktemp("tools"), n_layer=1, n_embd=32, tokenizer="bpe",
-                       n_positions=1024)   # the default tool prompt is long in a 300-token vocabulary
-    engine = Engine(EngineConfig(model=str(d), device="cpu", num_blocks=1024, block_size=8, max_num_seqs=32))
-    with BackgroundServer(engine, model_name="tiny") as s:
-        yield OpenAI(base_url=s.url + "/v1", api_key="unused", max_retries=0)
+def model_dir(tmp_path_factory):
+    return make_model_dir(tmp_path_factory.mktemp("tools"), n_layer=1, n_embd=32, tokenizer="bpe",
+                          n_positions=1024)   # the default tool prompt is long in a 300-token vocabulary
+
+
+def new_engine(model_dir, **kw):
+    return Engine(EngineConfig(model=str(model_dir), device="cpu", num_blocks=2048, block_size=8,
+                               max_num_seqs=64, **kw))
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    with BackgroundServer(new_engine(model_dir, speculative="ngram"), model_name="tiny") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
 
 
 def _args_valid(call, tool):
@@ -184,3 +199,56 @@ def test_the_agent_uses_native_tool_calls_when_offered(native):
         assert llm.seen[1][-2]["tool_calls"][0]["function"]["name"] == "calculator"
     else:                                      # the server refused tools: the ReAct protocol answered
         assert result.answer == "react" and result.tool_calls == 0
+
+
+def test_200_concurrent_mixed_requests_all_complete_correctly(server, model_dir):
+    """Plain (sampled, with a repetition penalty: not speculated), speculative (greedy: equal to the engine
+    without speculation), constrained (valid for the schema) and tool calls (valid arguments), all at once."""
+    from openai import AsyncOpenAI
+
+    from llmlab.generation import SamplingParams
+
+    prompts = ["ab ab ab ab", "The quick brown fox. The quick", "hello", "0 1 2 3 0 1 2", "xyz"]
+    expected = [c.text for c in new_engine(model_dir).generate(prompts, SamplingParams(temperature=0,
+                                                                                       max_new_tokens=8))]
+    schema = {"type": "object", "properties": {"a": {"type": "integer", "minimum": 0, "maximum": 9},
+                                               "b": {"enum": ["x", "y"]}}, "required": ["a", "b"],
+              "additionalProperties": False}
+    aclient = AsyncOpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=300)
+
+    async def one(i):
+        kind = ("plain", "speculative", "constrained", "tool")[i % 4]
+        if kind == "plain":
+            out = await aclient.completions.create(model="tiny", prompt=prompts[i % 5], max_tokens=8, seed=i,
+                                                   temperature=1.0, extra_body={"repetition_penalty": 1.2})
+            assert out.choices[0].finish_reason == "length" and out.usage.completion_tokens == 8
+        elif kind == "speculative":
+            out = await aclient.completions.create(model="tiny", prompt=prompts[i % 5], max_tokens=8,
+                                                   temperature=0)
+            assert out.choices[0].text == expected[i % 5]
+        elif kind == "constrained":
+            out = await aclient.chat.completions.create(
+                model="tiny", messages=[{"role": "user", "content": prompts[i % 5]}], max_tokens=40,
+                temperature=1.0, seed=i, response_format={"type": "json_schema",
+                                                          "json_schema": {"name": "s", "schema": schema}})
+            assert out.choices[0].finish_reason == "stop"
+            jsonschema.validate(json.loads(out.choices[0].message.content), schema)
+        else:
+            out = await aclient.chat.completions.create(model="tiny", messages=ASK, tools=[WEATHER],
+                                                        tool_choice="required", max_tokens=120,
+                                                        temperature=1.0, seed=i)
+            assert out.choices[0].finish_reason == "tool_calls", out.choices[0]
+            [call] = out.choices[0].message.tool_calls
+            _args_valid(call, WEATHER)
+        return kind
+
+    async def all_of_them():
+        try:
+            return await asyncio.gather(*(one(i) for i in range(200)))
+        finally:
+            await aclient.close()
+
+    kinds = asyncio.run(all_of_them())
+    assert sorted(set(kinds)) == ["constrained", "plain", "speculative", "tool"] and len(kinds) == 200
+    stats = server.app.state.served.engine.stats()
+    assert stats["spec_verifications"] > 0 and stats["kv_blocks_in_use"] == 0

@@ -33,13 +33,15 @@ class EngineConfig:
     triton_max_chunk: int = 1          # graphed chunks of up to this many tokens per request use the kernel too
                                        # (1: decode only; more saves the gather's kernels on short cached suffixes)
     seed: int = 0                      # for requests that sample without a seed of their own
+    speculative: str = ""              # "ngram" (prompt lookup) or "draft:<model dir>"; "" -> none
+    num_speculative_tokens: int = 4    # drafts verified per request per step
 
     def validate(self) -> EngineConfig:
         if self.dtype not in DTYPES:
             raise LabError(f"unknown dtype {self.dtype!r}", hint="choose one of " + ", ".join(DTYPES))
         if self.block_size < 1 or self.block_size & (self.block_size - 1):
             raise LabError(f"block_size must be a power of two, got {self.block_size}", hint="use 16 (the default)")
-        for name in ("max_num_seqs", "max_batched_tokens", "triton_max_chunk"):
+        for name in ("max_num_seqs", "max_batched_tokens", "triton_max_chunk", "num_speculative_tokens"):
             if getattr(self, name) < 1:
                 raise LabError(f"{name} must be at least 1, got {getattr(self, name)}", hint=f"raise {name}")
         if self.num_blocks < 0 or self.kv_cache_gb < 0 or self.max_model_len < 0:

@@ -6,7 +6,9 @@
 
 One step = schedule (which requests, how many tokens each), run the model once over all of them,
 sample one token for every request whose prompt is fully in the cache, detokenise, check stops.
-A request with a grammar (`grammar=`, structured.py) samples only tokens its grammar allows.
+A request with a grammar (`grammar=`, structured.py) samples only tokens its grammar allows. With
+`speculative` set, each decoding request first gets up to k drafted tokens (proposers.py), all verified
+in the same forward pass (speculative.py): one step can then append up to k + 1 tokens to a request.
 Not thread-safe: `AsyncEngine` drives it from one thread for the API.
 
 A request whose sampling or post-processing raises finishes alone with reason "error" (its exception kept
@@ -42,8 +44,10 @@ from llmlab.serve.config import EngineConfig, resolve_dtype
 from llmlab.serve.model import load_model
 from llmlab.serve.model_runner import ModelRunner
 from llmlab.serve.paged_attention import PagedKVCache
+from llmlab.serve.proposers import make_proposer
 from llmlab.serve.request import Request, RequestOutput
 from llmlab.serve.scheduler import Scheduler
+from llmlab.serve.speculative import Speculator
 from llmlab.serve.step_clock import StepClock
 from llmlab.tokenizer.detokenizer import byte_table, make_detokenizer
 
@@ -83,6 +87,9 @@ class Engine:
         self.tokenizer = load_hf_tokenizer(cfg.model, required=False) if tokenizer == "auto" else tokenizer
         self.byte_table = byte_table(self.tokenizer) if self.tokenizer is not None else None
         self.eos_ids = eos_token_ids(self.tokenizer, hf_cfg)      # the same EOS set as the hf: backend
+        proposer = make_proposer(cfg.speculative, self.device, spec.vocab_size)
+        self.speculator = None if proposer is None else Speculator(proposer, cfg.num_speculative_tokens,
+                                                                   self.tables)
         self.requests: dict[str, Request] = {}
         self.errors: dict[str, BaseException] = {}    # failed request id -> why; the caller pops them
         self.failed_steps = 0                          # steps in a row in which every request failed
@@ -138,8 +145,10 @@ class Engine:
         return self._grammars
 
     def add_request(self, prompt: str | Sequence[int], params: SamplingParams | None = None,
-                    request_id: str | None = None, ignore_eos: bool = False, grammar: str | None = None) -> str:
-        """Queue one request; `grammar` (from `self.grammars`) constrains every token it samples."""
+                    request_id: str | None = None, ignore_eos: bool = False, grammar: str | None = None,
+                    speculate: bool = True) -> str:
+        """Queue one request; `grammar` (from `self.grammars`) constrains every token it samples;
+        `speculate=False` keeps it out of speculative decoding."""
         params = params or SamplingParams()
         ids = self.encode(prompt)
         self.validate(ids, params)
@@ -151,7 +160,8 @@ class Engine:
                               piece=detok and detok.step, flush=detok and detok.flush,
                               limit=self.max_model_len - len(ids))
         req = Request(rid, ids, params, stopper=stopper, generator=make_generator(params.seed, self.device),
-                      constraint=None if grammar is None else self.grammars.constraint(grammar))
+                      constraint=None if grammar is None else self.grammars.constraint(grammar),
+                      speculate=speculate)
         self.requests[rid] = req
         self.scheduler.add(req)
         return rid
@@ -205,9 +215,13 @@ class Engine:
         self.clock.log = log
 
     def step(self) -> list[RequestOutput]:
-        """Schedule -> run the model -> sample -> append the tokens; `self.clock` times each phase."""
+        """(Draft ->) schedule -> run the model -> sample -> append; `self.clock` times each phase."""
         lap = self.clock.start()
+        if self.speculator:
+            lap("propose", self.speculator.propose(self.scheduler.running))
         scheduled = lap("schedule", self.scheduler.schedule())
+        if self.speculator:
+            self.speculator.fit(scheduled)
         if not scheduled:
             return []
         try:
@@ -229,7 +243,8 @@ class Engine:
         bs = self.block_size
         for req, n in scheduled:
             req.num_computed += n
-            if req.num_computed // bs > req.num_committed:     # a block just filled: name it in the cache
+            # a block just filled: name it in the cache (after verification, if it may hold drafts)
+            if req.num_computed // bs > req.num_committed and not req.drafts:
                 self.tables.commit(req)
         self.steps += 1
         return logits, sampled
@@ -239,21 +254,49 @@ class Engine:
         """Append each new token (stops checked) and make its output; a request that raises fails alone."""
         now = time.perf_counter()
         outputs = []
-        failed = 0
+        failed = appended = 0
         for req, tok in zip(sampled, next_ids, strict=True):
             try:
                 if isinstance(tok, Exception):
                     raise tok
-                self._append(req, tok, now)
-                outputs.append(self._output(req))    # every token is an event; its text may be empty
+                tokens = tok if isinstance(tok, list) else [tok]
+                drafted = self.speculator.unwind(req) if req.drafts else 0
+                for t in tokens:
+                    self._append(req, t, now)
+                    appended += 1
+                    if req.finished:
+                        break
+                if drafted:
+                    self.speculator.settle(req, drafted, len(tokens))
+                outputs.append(self._output(req))    # every step is an event; its text may be empty
             except Exception as exc:
                 outputs.append(self._fail(req, exc))
                 failed += 1
         self.failed_steps = self.failed_steps + 1 if failed == num_scheduled else 0
-        self.generated_tokens += len(sampled) - failed
+        self.generated_tokens += appended
         return outputs
 
-    def _sample(self, logits: torch.Tensor, reqs: list[Request]) -> list[int | Exception]:
+    def _sample(self, logits: torch.Tensor, reqs: list[Request]) -> list[int | list[int] | Exception]:
+        """One token per request, or, for a request with drafts, the tokens its verification keeps."""
+        if not (self.speculator and self.speculator.drafting):
+            return self._draw(logits, reqs)
+        sizes = [1 + len(r.drafts) for r in reqs]
+        starts = [sum(sizes[:i]) for i in range(len(reqs))]
+        plain = [i for i, r in enumerate(reqs) if not r.drafts]
+        out: list[int | list[int] | Exception] = [0] * len(reqs)
+        if plain:
+            drawn = self._draw(logits[[starts[i] for i in plain]], [reqs[i] for i in plain])
+            for i, tok in zip(plain, drawn, strict=True):
+                out[i] = tok
+        for i, r in enumerate(reqs):
+            if r.drafts:
+                try:
+                    out[i] = self.speculator.verify(logits[starts[i]:starts[i] + sizes[i]], r)
+                except Exception as exc:
+                    out[i] = exc
+        return out
+
+    def _draw(self, logits: torch.Tensor, reqs: list[Request]) -> list[int | Exception]:
         """One batched draw; if it raises, one draw per request, so that only the request at fault fails."""
         if any(r.constraint is not None for r in reqs):
             logits = self._mask(logits, reqs)
@@ -346,4 +389,4 @@ class Engine:
                 "prefix_query_tokens": self.tables.query_tokens, "preemptions": self.scheduler.preemptions,
                 "evictions": a.evictions, "steps": self.steps, "generated_tokens": self.generated_tokens,
                 "graph_steps": self.runner.graph_steps, "eager_steps": self.runner.eager_steps,
-                "attention": self.runner.kernel_note}
+                "attention": self.runner.kernel_note, **(self.speculator.stats() if self.speculator else {})}

@@ -40,6 +40,10 @@ class EngineMetrics:
             ("prefix_cache_hit_rate", "Prompt tokens served from the prefix cache / prompt tokens looked up"),
             ("prefix_cache_hit_tokens", "Prompt tokens served from the prefix cache"),
             ("prefix_cache_query_tokens", "Prompt tokens looked up in the prefix cache"),
+            ("spec_draft_tokens", "Speculative tokens proposed"),
+            ("spec_accepted_tokens", "Speculative tokens the target accepted"),
+            ("spec_acceptance_rate", "Accepted / proposed speculative tokens"),
+            ("spec_mean_accepted_length", "Tokens appended per verifying forward pass (1: no speculation)"),
         )}
 
     def bind(self, engine: Any, queued: Any = None) -> None:
@@ -54,6 +58,10 @@ class EngineMetrics:
         g["prefix_cache_hit_rate"].set_function(lambda: t.hit_rate)
         g["prefix_cache_hit_tokens"].set_function(lambda: t.hit_tokens)
         g["prefix_cache_query_tokens"].set_function(lambda: t.query_tokens)
+        spec = getattr(engine, "speculator", None)
+        for name in ("spec_draft_tokens", "spec_accepted_tokens", "spec_acceptance_rate",
+                     "spec_mean_accepted_length"):
+            g[name].set_function((lambda n=name: spec.stats()[n]) if spec else (lambda: 0.0))
 
     # called by the engine, on its own thread
     def on_first_token(self, seconds: float) -> None:

@@ -1,6 +1,7 @@
 """From a scheduled step to logits: flatten the requests' new tokens, run the model, pick the rows to sample.
 
     logits, sampled = runner.execute([(req, n_new), ...])   # logits (S, V) for the S requests that sample
+                                                            # (1 + k rows for one verifying k drafts)
 
 Every index the model needs (token ids, positions, cache slots, block tables, context lengths) is packed
 into one int64 tensor and copied to the device in one transfer. On a GPU, a step whose tokens are few
@@ -61,7 +62,7 @@ class StepInputs:
     context_lens: list[int]       # (R,) positions each attention row sees, its own included
     block_tables: list[int]       # (S * width,) the rows' block tables end to end, padded with the null block
     width: int                    # blocks per table
-    last_rows: list[int]          # the row of each sampling request's last token: its logits are sampled
+    last_rows: list[int]          # the row of each sampling request's last token (and of its drafts)
     sampled: list[Request]
     context_slots: list[int] = field(default_factory=list)   # eager: each continued chunk's whole context
     # eager: (first row, new tokens, positions already cached, offset in context_slots), one per chunk
@@ -221,7 +222,7 @@ class ModelRunner:
                 token_ids[first + j], positions[first + j], slots[first + j], context_lens[first + j] = (
                     req.token_ids[p], p, self._slot(req, p), p + 1)
             if cached + n == req.num_tokens:
-                last_rows.append(first + n - 1)
+                last_rows.extend(range(first + n - 1 - len(req.drafts), first + n))
                 sampled.append(req)
         block_tables = self._tables([req for req, _ in scheduled], width)
         block_tables += [NULL_BLOCK] * ((tables - len(scheduled)) * width)
@@ -259,7 +260,7 @@ class ModelRunner:
             positions.extend(range(cached, cached + n))
             slots.extend(self._slots(req, cached, cached + n))
             if cached + n == req.num_tokens:
-                last_rows.append(len(token_ids) - 1)
+                last_rows.extend(range(len(token_ids) - 1 - len(req.drafts), len(token_ids)))
                 sampled.append(req)
         context_lens = [req.num_computed + 1 for req, _ in decode]
         block_tables = self._tables([req for req, _ in decode], width)

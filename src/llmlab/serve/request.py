@@ -1,8 +1,8 @@
 """A request's life inside the engine (`Request`) and what the engine hands back after each step.
 
-`token_ids` holds the prompt followed by every generated token; `num_computed` says how many of them
-already have their K/V in the cache. A request waits, runs (prefill chunks, then one token per step),
-and finishes when its `StopChecker` says (a stop token, a stop string, its token limit or the context's:
+`token_ids` holds the prompt followed by every generated token (and, within one speculative step, the
+drafts being verified); `num_computed` says how many of them already have their K/V in the cache. A
+request waits, runs (prefill chunks, then one token per step), and finishes when its `StopChecker` says (a stop token, a stop string, its token limit or the context's:
 llmlab.generation.stopping, the rule every decoder shares), or on an abort or an error.
 """
 
@@ -30,6 +30,7 @@ class Request:
     stopper: StopChecker | None = None       # its finish rules, fed each token (None: params' stops only)
     generator: Any = None                    # torch.Generator for seeded sampling
     constraint: Any = None                   # structured.Constraint: its grammar masks every sampled token
+    speculate: bool = True                   # draft tokens for it when the engine has a proposer
     arrival_time: float = field(default_factory=time.perf_counter)
 
     token_ids: list[int] = field(init=False)
@@ -43,6 +44,8 @@ class Request:
     num_preemptions: int = 0
     tokens_sent: int = 0                     # output tokens already handed out
     finish_reason: str | None = None         # one of llmlab.generation.FINISH_REASONS
+    drafts: list[int] = field(default_factory=list)   # speculative tokens at the end of token_ids (one step)
+    draft_probs: Any = None                  # (len(drafts), V) the draft's distributions; None: point guesses
     first_token_time: float | None = None
     last_token_time: float | None = None
 

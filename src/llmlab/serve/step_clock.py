@@ -14,7 +14,7 @@ import time
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-PHASES = ("schedule", "execute", "sample", "process")
+PHASES = ("propose", "schedule", "execute", "sample", "process")     # propose: speculative drafts
 
 
 class StepClock:
