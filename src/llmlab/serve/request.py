@@ -2,8 +2,9 @@
 
 `token_ids` holds the prompt followed by every generated token (and, within one speculative step, the
 drafts being verified); `num_computed` says how many of them already have their K/V in the cache. A
-request waits, runs (prefill chunks, then one token per step), and finishes when its `StopChecker` says (a stop token, a stop string, its token limit or the context's:
-llmlab.generation.stopping, the rule every decoder shares), or on an abort or an error.
+request waits, runs (prefill chunks, then one token per step), and finishes when its `StopChecker` says
+(a stop token, a stop string, its token limit or the context's: llmlab.generation.stopping, the rule
+every decoder shares), or on an abort or an error.
 """
 
 from __future__ import annotations
