@@ -1,15 +1,15 @@
 """Roadmap step for project 5: build the lab model, chat with it through int8 past the end of its window and
-show memory putting a fact back; save and reload the session; quantise to int8 and round-trip a Q8_0 GGUF; build
-the Gradio app.
+show memory putting a fact back; save and reload the session; quantise to int8 and round-trip a Q8_0 GGUF;
+build the Gradio app. `_run` lists the steps, one small function each.
 
 The lab model (lab_model.py: GPT-2, BPE, a 1,024-token window, trained 800 steps on the Python docs and
-synthetic memory dialogues) is left at runs/roadmap/lab-model for chat, serve, `rag ask`, agents, cot and icl. The
-conversation states a locker code, then small talk runs it out of the window; asked "What is my locker code?"
-with memory (BM25 recall puts the turn back under the system prompt) the model answers with a code, and with
-memory off (no recall, no pinned facts) it says it does not know. Whether it copies the digits exactly is
+synthetic memory dialogues) is left at runs/roadmap/lab-model for chat, serve, `rag ask`, agents, cot and icl.
+The conversation states a locker code, then small talk runs it out of the window; asked "What is my locker
+code?" with memory (BM25 recall puts the turn back under the system prompt) the model answers with a code, and
+with memory off (no recall, no pinned facts) it says it does not know. Whether it copies the digits exactly is
 measured and reported (code_copied, and the held-out accuracy), not checked: 800 steps teach the model to tell
-whether its prompt holds the fact, not yet to copy four digits. GGUF export handles Llama-family models only,
-so the GGUF round trip runs on a tiny Llama trained TRAIN_SECONDS on the docs.
+whether its prompt holds the fact, not to copy four digits. GGUF export handles Llama-family models only, so
+the GGUF round trip runs on a tiny Llama trained TRAIN_SECONDS on the docs.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import random
 TRAIN_SECONDS = 5.0         # the tiny Llama, for the GGUF round trip
 TINY_WINDOW = 256
 PINNED = "my name is Ada"
-TOPICS = ["dictionaries", "generators", "decorators", "exceptions", "iterators", "modules", "classes", "functions",
-          "strings", "integers", "lists", "tuples", "comprehensions", "closures", "coroutines", "descriptors",
-          "namespaces", "packages", "arguments", "keywords", "operators", "slices", "sequences", "mappings",
-          "attributes", "methods", "threads", "sockets", "files", "numbers", "objects", "types", "variables"]
+TOPICS = ["dictionaries", "generators", "decorators", "exceptions", "iterators", "modules", "classes",
+          "functions", "strings", "integers", "lists", "tuples", "comprehensions", "closures", "coroutines",
+          "descriptors", "namespaces", "packages", "arguments", "keywords", "operators", "slices",
+          "sequences", "mappings", "attributes", "methods", "threads", "sockets", "files", "numbers",
+          "objects", "types", "variables"]
 QUESTION = "What is my locker code?"
 MAX_TURNS = 60
 
@@ -72,8 +73,8 @@ def default_fits(llm) -> dict[str, bool]:
     plan = fit_context(llm, DEFAULT_SYSTEM, [], "Hello!", 256)
     rag = llm.count_chat_tokens(qa_messages("How do I leave a loop early?", []))
     return {"chat": plan.fits and 256 <= window // 2, "rag_ask": rag + 256 <= window and 256 <= window // 2,
-            "agents": AgentConfig().max_new_tokens <= window // 2, "cot": CotRun().max_new_tokens <= window // 2,
-            "icl": IclRun().max_new_tokens <= window // 2}
+            "agents": AgentConfig().max_new_tokens <= window // 2,
+            "cot": CotRun().max_new_tokens <= window // 2, "icl": IclRun().max_new_tokens <= window // 2}
 
 
 def _context_picture(rows: list[dict], budget: int, window: int, path) -> None:
@@ -90,7 +91,7 @@ def run(ctx) -> dict:
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)        # a model this small decodes fastest on one thread (two wait on each other)
+    torch.set_num_threads(1)    # a model this small decodes fastest on one thread (two wait on each other)
     try:
         return _run(ctx)
     finally:
@@ -101,9 +102,9 @@ def _conversation(llm, store, code: str, seed: int, prompt_room: int) -> dict:
     """State the code, make small talk until the conversation is longer than the window and the statement is
     out of it, then ask for the code with memory (the ChatBot: pinned facts + BM25 recall) and without.
 
-    Every turn keeps window - prompt_room tokens for the answer, so the prompt sent stays within the prompt_room
-    tokens the lab model was trained on (its rows are at most 128 tokens); the conversation still outgrows the
-    whole window."""
+    Every turn keeps window - prompt_room tokens for the answer, so the prompt sent stays within the
+    prompt_room tokens the lab model was trained on (its rows are at most 128 tokens); the conversation still
+    outgrows the whole window."""
     from llmlab.chat.bot import DEFAULT_SYSTEM, ChatBot
     from llmlab.chat.context import fit_context, system_message
     from llmlab.generation import SamplingParams
@@ -118,12 +119,13 @@ def _conversation(llm, store, code: str, seed: int, prompt_room: int) -> dict:
     rows, plans = [], []
     while len(users) <= MAX_TURNS:
         text = users[-1]
-        untrimmed = llm.count_chat_tokens(system_message(DEFAULT_SYSTEM, bot.session.facts) + bot.session.history()
-                                          + [{"role": "user", "content": text}])
+        untrimmed = llm.count_chat_tokens(system_message(DEFAULT_SYSTEM, bot.session.facts)
+                                          + bot.session.history() + [{"role": "user", "content": text}])
         bot.reply(text, talk)
         plans.append(bot.last_plan)
         rows.append({"turn": len(users), "untrimmed": untrimmed, "prompt": bot.last_plan.prompt_tokens,
-                     "dropped_messages": len(bot.last_plan.dropped), "memory_notes": len(bot.last_plan.memory_kept)})
+                     "dropped_messages": len(bot.last_plan.dropped),
+                     "memory_notes": len(bot.last_plan.memory_kept)})
         if untrimmed > llm.context_window and bot.last_plan.dropped:
             break
         users.append(f"Tell me about {rng.choice(TOPICS)}.")
@@ -145,19 +147,18 @@ def _run(ctx) -> dict:
     torch.manual_seed(ctx.seed)
     lab = _build_lab_model(ctx)
     quant = _int8_against_float(ctx, lab["dir"])
-    llm, report = _int8_chat_model(lab["dir"])
-    talk = _long_conversation(ctx, llm, lab["cfg"].block_size)
-    reloaded, app = _reload_session_and_build_app(ctx, llm, talk["store"])
+    int8 = _int8_chat_model(lab["dir"])
+    talk = _long_conversation(ctx, int8["llm"], lab["cfg"].block_size)
+    reloaded, app = _reload_session_and_build_app(ctx, int8["llm"], talk["store"])
     fits = _defaults_fit(lab["dir"])
     gguf = _gguf_round_trip(ctx)
-    layer_ratio = _int8_layer_ratio(report)
-    checks = _checks(llm, talk, quant, layer_ratio, fits, reloaded, app, gguf)
-    return _summary(lab, llm, talk, quant, layer_ratio, fits, gguf, checks)
+    checks = _checks(int8, quant, talk, fits, reloaded, app, gguf)
+    return _summary(lab, int8, quant, talk, fits, gguf, checks)
 
 
 def _build_lab_model(ctx) -> dict:
-    """Train the lab model at runs/roadmap/lab-model (a fresh training run each time), then measure how often it
-    answers held-out memory questions exactly (dialogues like its training ones, another seed)."""
+    """Train the lab model at runs/roadmap/lab-model (a fresh training run each time), then measure how often
+    it answers held-out memory questions exactly (dialogues like its training ones, another seed)."""
     import shutil
 
     from llmlab.chat.dialogues import docs_sentences
@@ -175,24 +176,29 @@ def _build_lab_model(ctx) -> dict:
 
 
 def _int8_against_float(ctx, lab_dir) -> dict:
-    """int8 logits and greedy tokens against the fp32 lab model (layer_errors.png), and its parameter count."""
+    """int8 logits and greedy tokens against the fp32 lab model (layer_errors.png); its parameter count."""
     from llmlab.chat.evaluate import compare_int8
     from llmlab.hub import load_causal_lm
 
     model, tokenizer = load_causal_lm(str(lab_dir), dtype="float32")
-    return {**compare_int8(model, tokenizer, out=ctx.out), "params": sum(p.numel() for p in model.parameters())}
+    params = sum(p.numel() for p in model.parameters())
+    return {**compare_int8(model, tokenizer, out=ctx.out), "params": params}
 
 
-def _int8_chat_model(lab_dir) -> tuple:
-    """(LLM, QuantReport): the lab model quantised to int8, as `llmlab chat --quantize int8` loads it."""
+def _int8_chat_model(lab_dir) -> dict:
+    """The lab model quantised to int8 as `llmlab chat --quantize int8` loads it, and how much smaller its
+    quantised layers are: 4 bytes a weight -> 1 byte a weight + 4 bytes a row (the scale)."""
     from llmlab.chat.loading import load_chat_llm
 
-    return load_chat_llm(str(lab_dir), quantize="int8")
+    llm, report = load_chat_llm(str(lab_dir), quantize="int8")
+    shapes = [r.shape for r in report.layers]
+    ratio = sum(4 * o * i for o, i in shapes) / sum(o * i + 4 * o for o, i in shapes)
+    return {"llm": llm, "report": report, "layer_ratio": ratio}
 
 
 def _long_conversation(ctx, llm, prompt_room: int) -> dict:
-    """A fresh session; the conversation that outgrows the window (context_budget.png), with the locker code
-    drawn from the seed and what the last prompt recalled of it."""
+    """A fresh session and the conversation that outgrows the window (context_budget.png), with the locker
+    code drawn from the seed and the notes of the last prompt that hold it."""
     import shutil
 
     from llmlab.chat.memory import ChatStore
@@ -201,7 +207,8 @@ def _long_conversation(ctx, llm, prompt_room: int) -> dict:
     store = ChatStore(ctx.out / "sessions")
     code = f"{random.Random(ctx.seed).randrange(10_000):04d}"
     talk = _conversation(llm, store, code, ctx.seed, prompt_room=prompt_room)
-    _context_picture(talk["rows"], talk["plans"][0].budget, llm.context_window, ctx.out / "context_budget.png")
+    budget = talk["plans"][0].budget
+    _context_picture(talk["rows"], budget, llm.context_window, ctx.out / "context_budget.png")
     last = talk["plans"][-1]
     return {**talk, "store": store, "code": code, "last": last,
             "recalled": [note for note in last.memory_kept if code in note]}
@@ -223,7 +230,8 @@ def _defaults_fit(lab_dir) -> dict[str, bool]:
 
 
 def _gguf_round_trip(ctx) -> dict:
-    """A Q8_0 GGUF of the tiny Llama, loaded back by transformers: its logits' distance from the float model's."""
+    """A Q8_0 GGUF of the tiny Llama loaded back by transformers: its logits' distance from the float
+    model's."""
     import torch
 
     from llmlab.chat.gguf_export import export_gguf
@@ -242,62 +250,59 @@ def _gguf_round_trip(ctx) -> dict:
             "trained": trained}
 
 
-def _int8_layer_ratio(report) -> float:
-    """The quantised layers alone: 4 bytes a weight -> 1 byte a weight + 4 bytes a row (the scale)."""
-    shapes = [r.shape for r in report.layers]
-    return sum(4 * o * i for o, i in shapes) / sum(o * i + 4 * o for o, i in shapes)
-
-
-def _checks(llm, talk, quant, layer_ratio, fits, reloaded, app, gguf) -> dict[str, bool]:
-    rows, plans, last, code = talk["rows"], talk["plans"], talk["last"], talk["code"]
-    bot = talk["bot"]
+def _checks(int8, quant, talk, fits, reloaded, app, gguf) -> dict[str, bool]:
+    llm, report, plans, last, code = int8["llm"], int8["report"], talk["plans"], talk["last"], talk["code"]
+    session = talk["bot"].session
     return {
         "lab_model_window_at_least_1024": llm.context_window >= 1024,
         **{f"lab_model_{k}_defaults_fit": v for k, v in fits.items()},
-        "int8_logits_close_to_float": quant["relative_logit_error"] < 0.06 and quant["argmax_agreement"] >= 0.9,
-        "int8_layers_4x_smaller": layer_ratio > 3.5,
-        "conversation_longer_than_window": rows[-1]["untrimmed"] > llm.context_window,
+        "int8_logits_close_to_float": quant["relative_logit_error"] < 0.06
+                                      and quant["argmax_agreement"] >= 0.9,
+        "int8_layers_4x_smaller": int8["layer_ratio"] > 3.5 and report.bytes_after < report.bytes_before,
+        "conversation_longer_than_window": talk["rows"][-1]["untrimmed"] > llm.context_window,
         "context_trimmed_and_fits": all(p.prompt_tokens <= p.budget for p in plans),
         "system_first_newest_user_last": all(p.messages[0]["role"] == "system" and
                                              p.messages[-1] == {"role": "user", "content": t}
                                              for p, t in zip(plans, talk["users"], strict=True)),
         "fact_out_of_window": {"role": "user", "content": f"My locker code is {code}."} in last.dropped,
         "memory_put_fact_back": bool(talk["recalled"]) and f"- {PINNED}" in last.messages[0]["content"],
-        # what 800 steps teach: whether the prompt holds the fact (memory on: it answers with a code; off: "I do
-        # not know"). Copying the four digits exactly is reported (code_copied), not checked: it is not learned yet
+        # what 800 steps teach: whether the prompt holds the fact (memory on: it answers with a code; off:
+        # "I do not know"). Copying the four digits exactly is reported (code_copied), not checked: the
+        # model does not learn it within the budget
         "with_memory_answers_with_a_code": talk["answer_with"].startswith("Your locker code is"),
         "without_memory_says_not_known": talk["answer_without"].startswith("I do not know")
                                          and code not in talk["answer_without"],
-        "session_reloaded": reloaded.history() == bot.session.history() and reloaded.facts == bot.session.facts,
+        "session_reloaded": reloaded.history() == session.history() and reloaded.facts == session.facts,
         "gradio_app_builds": type(app).__name__ == "Blocks",
         "gguf_q8_0_close_to_float": gguf["relative_logit_error"] < 0.06,
     }
 
 
-def _summary(lab, llm, talk, quant, layer_ratio, fits, gguf, checks) -> dict:
-    rows, code, last, held_out = talk["rows"], talk["code"], talk["last"], lab["held_out"]
-    dropped_max = max(r["dropped_messages"] for r in rows)
+def _summary(lab, int8, quant, talk, fits, gguf, checks) -> dict:
+    llm, rows, code, last, held_out = int8["llm"], talk["rows"], talk["code"], talk["last"], lab["held_out"]
+    copied = code in talk["answer_with"]
     return {
         "checks": checks,
-        "headline": (f"lab model at {lab['dir']} ({quant['params'] / 1e3:.0f}k params, {llm.context_window}-token "
-                     f"window, {lab['trained']['steps']} steps, {held_out['memory_accuracy']:.0%} of held-out memory "
-                     f"questions right); {len(talk['users'])} turns, {rows[-1]['untrimmed']} tokens in all, up "
-                     f"to {dropped_max} old messages trimmed; '{QUESTION}' with memory: "
-                     f"'{talk['answer_with']}', without: '{talk['answer_without']}' (code {code}, "
-                     f"{'copied' if code in talk['answer_with'] else 'not copied'}); int8 layers "
-                     f"{layer_ratio:.2f}x smaller, logits within {quant['relative_logit_error']:.2%}; Q8_0 GGUF "
-                     f"within {gguf['relative_logit_error']:.2%}"),
+        "headline": (f"lab model at {lab['dir']} ({quant['params'] / 1e3:.0f}k params, "
+                     f"{llm.context_window}-token window, {lab['trained']['steps']} steps, "
+                     f"{held_out['memory_accuracy']:.0%} of held-out memory questions right); "
+                     f"{len(talk['users'])} turns, {rows[-1]['untrimmed']} tokens in all, up to "
+                     f"{max(r['dropped_messages'] for r in rows)} old messages trimmed; '{QUESTION}' with "
+                     f"memory: '{talk['answer_with']}', without: '{talk['answer_without']}' (code {code}, "
+                     f"{'copied' if copied else 'not copied'}); int8 layers {int8['layer_ratio']:.2f}x "
+                     f"smaller, logits within {quant['relative_logit_error']:.2%}; Q8_0 GGUF within "
+                     f"{gguf['relative_logit_error']:.2%}"),
         "pictures": ["context_budget.png", "layer_errors.png"],
         "model": [{"name": "lab model: GPT-2, BPE 1024, trained on python-docs + memory dialogues",
                    "params": quant["params"]},
                   {"name": "tiny Llama for int8/GGUF, trained on python-docs", "params": gguf["params"]}],
         "lab_model": {"path": str(lab["dir"]), "train": lab["trained"], "defaults_fit": fits, **held_out},
-        "memory": {"code": code, "question": QUESTION, "code_copied": code in talk["answer_with"],
+        "memory": {"code": code, "question": QUESTION, "code_copied": copied,
                    "answer_with_memory": talk["answer_with"],
                    "answer_without_memory": talk["answer_without"], "recalled_notes": talk["recalled"],
                    "prompt_without_memory": talk["without"].report(), "prompt_with_memory": last.report()},
         "turns": rows,
-        "int8_layer_compression": layer_ratio,
+        "int8_layer_compression": int8["layer_ratio"],
         "int8": {k: v for k, v in quant.items() if k not in ("pictures", "params")},
         "gguf_q8_0_relative_logit_error": gguf["relative_logit_error"],
         "last_prompt_report": last.report(),
