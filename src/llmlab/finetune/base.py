@@ -25,7 +25,7 @@ class TinyBaseShape:
     """The offline base: the shape of pretrain's `gpt2-tiny` (2 layers, 4 heads, width 64, 128-token
     blocks), trained by the shared toy-GPT loop (llmlab.training.toy_gpt) for a step budget."""
     max_steps: int = 300
-    max_time: float | None = 20.0
+    max_time: float | None = 120.0
     n_layer: int = 2
     n_head: int = 4
     n_embd: int = 64
@@ -37,10 +37,12 @@ class TinyBaseShape:
     threads: int = 0                 # 0: torch's default
 
 
-def tiny_base(out: str | Path, seconds: float = 20.0, steps: int = 300, documents: int = 150,
+def tiny_base(out: str | Path, seconds: float = 120.0, steps: int = 300, documents: int = 150,
               vocab_size: int = 1024, seed: int = 0) -> Path:
     """Build (once) and return `out/run/checkpoint`, an HF directory with model and tokenizer.
-    A step budget, so a busy machine trains the same model more slowly, capped at `seconds`."""
+    A step budget, so a busy machine trains the same model more slowly; `seconds` is only a safety cap
+    (300 steps take about 20 s on a quiet laptop core), so the base, and every figure fine-tuned from it,
+    does not depend on how loaded the machine was."""
     from llmlab.data.demo_shards import stdlib_shards
     from llmlab.data.prepare import open_tokenizer
     from llmlab.data.shards import TokenShards
@@ -63,7 +65,7 @@ def tiny_base(out: str | Path, seconds: float = 20.0, steps: int = 300, document
     return checkpoint
 
 
-def load_base(spec: str | Path, work_dir: str | Path | None = None, seconds: float = 20.0) -> tuple[Any, Any, str]:
+def load_base(spec: str | Path, work_dir: str | Path | None = None, seconds: float = 120.0) -> tuple[Any, Any, str]:
     """(model, tokenizer, where it came from) for a Hub name, a directory, or `tiny` (built in work_dir,
     reused when it is there already)."""
     source = str(spec)

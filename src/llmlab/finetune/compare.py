@@ -21,7 +21,7 @@ KEYS = ("val_loss_before", "val_loss_after", "val_ppl_before", "val_ppl_after", 
 
 def compare_methods(model: str, corpus: str, out: str | Path | None, preset: str = "tiny",
                     overrides: list[str] | None = None, methods: tuple[str, ...] = METHODS,
-                    max_steps: int | None = None, base_seconds: float = 20.0, overwrite: bool = False) -> dict[str, Any]:
+                    max_steps: int | None = None, base_seconds: float = 120.0, overwrite: bool = False) -> dict[str, Any]:
     from llmlab.plots import plot_curves
 
     run = RunFolder.create("finetune", name="compare", out=out)

@@ -35,7 +35,7 @@ RUN_OUTPUTS = ("config.json", "metrics.jsonl", "summary.json", "loss.png", "samp
 
 def finetune(cfg: FinetuneConfig, model: str | Path = "gpt2", corpus: str = "python-docs",
              out: str | Path | None = None, base_dir: str | Path | None = None,
-             base_seconds: float = 20.0, overwrite: bool = False) -> dict[str, Any]:
+             base_seconds: float = 120.0, overwrite: bool = False) -> dict[str, Any]:
     """A folder that already holds a run is refused unless `overwrite`."""
     with cpu_threads(cfg.threads):
         return _finetune(cfg, model, corpus, out, base_dir, base_seconds, overwrite)
