@@ -44,13 +44,17 @@ def test_windows_hold_one_repeated_segment_at_varied_places():
 
 def test_the_phase_change_is_read_from_the_rows():
     rows = [
-        {"step": s, "induction": [[0.0], [v]], "icl_score": icl}
-        for s, v, icl in ((0, 0.05, 0.0), (50, 0.1, -0.05), (100, 0.62, -0.6), (150, 0.8, -0.7))
+        {"step": s, "induction": [[0.9, 0.9], [v, w]], "icl_score": icl}  # layer 0 never counts
+        for s, v, w, icl in (
+            (0, 0.05, 0.1, 0.0),
+            (50, 0.1, 0.3, -0.05),
+            (100, 0.4, 0.62, -0.6),
+            (150, 0.8, 0.7, -0.7),
+        )
     ]
     found = _phase_change(rows, 1, 0)
-    assert found["formed_at_step"] == 100 and found["icl_drop_between"] == [50, 100]
-    rows[2]["induction"][1][0] = 0.4
-    assert _phase_change(rows, 1, 0)["formed_at_step"] == 150
+    assert found["formed_at_step"] == 100 and found["chosen_head_formed_at_step"] == 150
+    assert found["icl_drop_between"] == [50, 100] and found["icl_after"] == -0.7
 
 
 @pytest.fixture(scope="module")

@@ -77,14 +77,18 @@ def measure(model, val: np.ndarray, n_symbols: int, seed: int) -> dict:
 
 
 def _phase_change(rows: list[dict], layer: int, head: int) -> dict:
-    """When the head crossed FORMED, and where the ICL score fell the most between two measurements."""
+    """When the first head after layer 0 crossed FORMED (the phase change; several heads often rise together),
+    when the chosen head (layer, head) did, and where the ICL score fell the most between two measurements."""
     steps = [r["step"] for r in rows]
-    scores = [r["induction"][layer][head] for r in rows]
-    formed = next((s for s, v in zip(steps, scores, strict=True) if v >= FORMED), None)
+
+    def first(values):
+        return next((s for s, v in zip(steps, values, strict=True) if v >= FORMED), None)
+
     icl = np.array([r["icl_score"] for r in rows])
     drop = int(np.argmin(np.diff(icl))) if len(icl) > 1 else 0
     return {
-        "formed_at_step": formed,
+        "formed_at_step": first([max(max(h) for h in r["induction"][1:]) for r in rows]),
+        "chosen_head_formed_at_step": first([r["induction"][layer][head] for r in rows]),
         "icl_drop_between": [steps[drop], steps[min(drop + 1, len(steps) - 1)]],
         "icl_before": float(icl[0]),
         "icl_after": float(icl[-1]),
