@@ -218,7 +218,7 @@ def _quant_eval(model_dir: Path, formats: str | None, corpus: str, eval_rows: in
     if as_json:
         print(json.dumps(summary, indent=1, default=str))
         return
-    console.print((run.path / "table.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+    print((run.path / "table.md").read_text(encoding="utf-8"), end="")      # unwrapped: it is Markdown
     console.print(f"table.md, quality_vs_size.png and summary.json in {run.path}")
 
 
