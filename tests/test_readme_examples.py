@@ -59,6 +59,7 @@ BY_TEST = {
     "llmlab cot train": "tests/test_experiments_train.py",
     "llmlab icl train": "tests/test_experiments_train.py",
     "llmlab roadmap --only transformer,charlm": "tests/test_roadmap.py",
+    "llmlab attention emergence --seeds 3": "tests/test_attention_emergence.py",
     "make test": "tests/",
 }
 BY_DEMO = {"make demo", "llmlab roadmap --quick"}
@@ -79,6 +80,7 @@ CANNOT = {
     "llmlab attention heads --model gpt2 --json": "Hub model",
     "llmlab attention compare --model gpt2 --text 'def add(a, b): return a + b' --text 'Once upon a time'":
         "Hub model",
+    "llmlab attention patch --model gpt2": "Hub model",
     "llmlab rag ask 'How do I leave a loop early?' --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0":
         "Hub model",
     "llmlab pretrain bench --preset gpt2-124m --batch-size 64 --json": "a GPU",
