@@ -64,13 +64,15 @@ class GroupedQueryAttention(Module):
         if cache is not None:
             k, v = cache.update(layer, k, v)                             # (B, nkv, Tk, d)
         qg = q.reshape(b, nkv, g * t, d)                                 # a group's g heads stacked: no copy
+        qg *= self.scale                       # s folded into q: a pass over (g·T, d), not over (g·T, Tk)
         att = np.matmul(qg, k.swapaxes(-1, -2))                          # (B, nkv, g·T, Tk)
-        att *= self.scale
         att.reshape(b, nkv, g, t, -1)[...] += bias[:, :, None]           # (1|B, 1, 1, T, Tk) over the heads
         softmax_(att)
-        y = np.matmul(att, v).reshape(b, self.n_head, t, d)              # (B, nh, T, d)
-        self._saved = (qg, k, v, att, cos, sin)
-        return self.o_proj.forward(y.transpose(0, 2, 1, 3).reshape(b, t, self.n_head * d))
+        y = np.empty((b, t, self.n_head * d), dtype=x.dtype)             # heads merged, as o_proj reads them
+        np.matmul(att.reshape(b, nkv, g, t, -1), v[:, :, None],          # written straight into (B, T, nh·d)
+                  out=y.reshape(b, t, nkv, g, d).transpose(0, 2, 3, 1, 4))
+        self._saved = (qg, k, v, att, cos, sin)                          # qg is s·q
+        return self.o_proj.forward(y)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         qg, k, v, att, cos, sin = self._saved
@@ -80,10 +82,10 @@ class GroupedQueryAttention(Module):
         dy = dy.reshape(b, nkv, -1, d)                                   # (B, nkv, g·T, d), one copy
         dv = np.matmul(att.swapaxes(-1, -2), dy)                         # (B, nkv, Tk, d): Σ over the group
         datt = np.matmul(dy, v.swapaxes(-1, -2))                         # (B, nkv, g·T, Tk)
-        softmax_backward_(datt, att)
-        datt *= self.scale
+        softmax_backward_(datt, att)                                     # dS
         dq = np.matmul(datt, k).reshape(b, self.n_head, t, d)            # (B, nh, T, d)
-        dk = np.matmul(datt.swapaxes(-1, -2), qg)                        # (B, nkv, Tk, d)
+        dq *= self.scale                                                 # dq = s · dS k
+        dk = np.matmul(datt.swapaxes(-1, -2), qg)                        # (B, nkv, Tk, d): dSᵀ (s q)
         dq, dk = rope_backward(dq, cos, sin), rope_backward(dk, cos, sin)
         dqkv = np.empty((b, t, (self.n_head + 2 * nkv) * d), dtype=dout.dtype)
         gq, gk, gv = self._split(dqkv)                                   # views: gradients land in place

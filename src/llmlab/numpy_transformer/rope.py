@@ -56,7 +56,8 @@ def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     """y = x ⊙ cos + rot(x) ⊙ sin; x (..., T, d), cos/sin broadcastable to it. Returns a new array.
     Written half by half, y₁ = x₁ cos₁ - x₂ sin₁ and y₂ = x₂ cos₂ + x₁ sin₂, so rot(x) is never built."""
     h = x.shape[-1] // 2
-    y = x * cos
+    y = np.empty(np.broadcast_shapes(x.shape, cos.shape), dtype=x.dtype)   # C order, whatever x's layout
+    np.multiply(x, cos, out=y)
     y[..., :h] -= x[..., h:] * sin[..., :h]
     y[..., h:] += x[..., :h] * sin[..., h:]
     return y
