@@ -10,6 +10,15 @@ Same model (random weights, GPT-2 shape), same prompts (random token ids), greed
 installed version has it), and llmlab's engine with everything submitted at once. Throughput is output
 tokens / wall time, each method's median over `--repeats` interleaved runs; ratios are against HF static
 batching. The prefix test: TTFT of a request whose `--prefix-len`-token prefix is cached vs one whose is not.
+
+    python benchmarks/serve.py --speculative --threads 1    # only the speculative rows (CPU, minutes)
+
+The speculative rows: engine tokens/s without speculation, with prompt lookup and with a draft model, at
+batch 1 and batch 16, greedy (outputs checked equal to the plain engine's) and sampled at T=1. The pair
+is built so that the draft is worth something with random weights: the target has 8 layers, the draft
+is its first layer plus its embeddings and head, and the target's other 7 layers are scaled down (their
+output projections x0.1), so the draft agrees with it often. The acceptance rate is printed beside each
+row: the gain at a given acceptance is what the row measures, not how good a real draft would be.
 """
 
 from __future__ import annotations
@@ -117,6 +126,76 @@ def prefix_ttft(engine: Engine, args, gen: torch.Generator) -> dict:
             "ttft_warm_ms": w * 1e3, "ttft_cut": c / w, "first_step_ms_median": phases}
 
 
+def speculative_pair(root: Path, text: str) -> tuple[Path, Path]:
+    """(target, draft) directories: see the module's docstring."""
+    import shutil
+
+    from transformers import GPT2LMHeadModel
+
+    target = make_model_dir(root / "target", preset="small", n_layer=8, tokenizer="bpe", text=text,
+                            bpe_vocab=8000, init_std=0.02)
+    model = GPT2LMHeadModel.from_pretrained(str(target))
+    with torch.no_grad():
+        for block in model.transformer.h[1:]:
+            block.attn.c_proj.weight.mul_(0.1)
+            block.mlp.c_proj.weight.mul_(0.1)
+    model.save_pretrained(str(target))
+    model.transformer.h = model.transformer.h[:1]
+    model.config.n_layer = 1
+    draft = root / "draft"
+    model.save_pretrained(str(draft))
+    for f in target.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens", "vocab", "merges")):
+            shutil.copy(f, draft / f.name)
+    return target, draft
+
+
+def speculative_rows(args, text: str) -> dict:
+    """tokens/s and acceptance without speculation, with prompt lookup, with the draft; batch 1 and 16."""
+    tmp = tempfile.TemporaryDirectory()
+    target, draft = speculative_pair(Path(tmp.name), text)
+    gen = torch.Generator().manual_seed(0)
+    rows = {}
+    for batch, temperature in ((1, 0.0), (16, 0.0), (1, 1.0), (16, 1.0)):
+        prompts = [torch.randint(0, 4000, (args.input_len,), generator=gen).tolist() for _ in range(batch)]
+        params = SamplingParams(temperature=temperature, max_new_tokens=args.output_len, seed=0)
+        base = None
+        for label, spec in (("no speculation", ""), ("prompt lookup", "ngram"),
+                            ("draft model", f"draft:{draft}")):
+            label = f"{label}, {'greedy' if temperature == 0 else 'T=1'}"
+            engine = Engine(EngineConfig(model=str(target), device=args.device, dtype=args.dtype,
+                                         max_num_seqs=16, speculative=spec, num_speculative_tokens=4))
+            engine.generate(prompts[:1], SamplingParams(temperature=0.0, max_new_tokens=4), ignore_eos=True)
+            secs = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                out = engine.generate(prompts, params, ignore_eos=True)
+                secs.append(time.perf_counter() - t0)
+            ids = [c.token_ids for c in out]
+            base = base or ids
+            s = engine.stats()
+            sec = statistics.median(secs)
+            rows[f"{label} @ batch {batch}"] = {
+                "tokens_per_s": batch * args.output_len / sec, "seconds": sec,
+                # sampled rows draw different random numbers with and without speculation
+                "equal_to_plain": ids == base if temperature == 0 else None,
+                "acceptance_rate": s.get("spec_acceptance_rate"),
+                "mean_accepted_length": s.get("spec_mean_accepted_length")}
+    tmp.cleanup()
+    for key, r in rows.items():
+        mode, batch = key.split(", ")[1].split(" @ ")
+        r["speedup"] = r["tokens_per_s"] / rows[f"no speculation, {mode} @ {batch}"]["tokens_per_s"]
+    print(f"\nspeculative decoding, {args.device} ({torch.get_num_threads()} threads) · target 8 x 256, "
+          f"draft 1 x 256 · {args.input_len} in / {args.output_len} out · k = 4 · median of {args.repeats}")
+    print(f"{'row':<36}{'tok/s':>9}{'speedup':>9}{'accepted':>10}{'tokens/pass':>13}{'equal':>7}")
+    for key, r in rows.items():
+        acc = "-" if r["acceptance_rate"] is None else f"{r['acceptance_rate']:.2f}"
+        per = "-" if r["mean_accepted_length"] is None else f"{r['mean_accepted_length']:.2f}"
+        equal = "-" if r["equal_to_plain"] is None else str(r["equal_to_plain"])
+        print(f"{key:<36}{r['tokens_per_s']:>9.0f}{r['speedup']:>8.2f}x{acc:>10}{per:>13}{equal:>7}")
+    return rows
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="small", help="tiny | small | gpt2-124m (random weights)")
@@ -139,6 +218,7 @@ def main(argv=None) -> dict:
                     help="an EngineConfig override for llmlab's engine (repeatable), e.g. triton_max_chunk=16")
     ap.add_argument("--method-timeout", type=int, default=240, help="seconds before a method is given up")
     ap.add_argument("--quick", action="store_true", help="fewer prompts and repeats")
+    ap.add_argument("--speculative", action="store_true", help="only the speculative-decoding rows")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default); 1 steadies "
                     "timings on a machine shared with other work")
     args = ap.parse_args(argv)
@@ -152,6 +232,13 @@ def main(argv=None) -> dict:
     from transformers import AutoModelForCausalLM
 
     from llmlab.data import load_corpus
+
+    if args.speculative:
+        rows = speculative_rows(args, load_corpus("python-docs").text[:200_000])
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps({"speculative": rows, "command": " ".join(sys.argv)},
+                                                      indent=2) + "\n", encoding="utf-8")
+        return {"speculative": rows}
 
     tmp = tempfile.TemporaryDirectory()
     model_dir = args.model_dir or make_model_dir(Path(tmp.name) / "model", preset=args.preset, tokenizer="bpe",

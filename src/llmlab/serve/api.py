@@ -56,7 +56,8 @@ def _error(exc: APIError) -> Response:
 
 
 def _as_api_error(exc: Exception) -> APIError:
-    """What a client is told about an exception that ended its request (in a body or as a stream's last event)."""
+    """What a client is told about an exception that ended its request (in a body or as a stream's last
+    event)."""
     if isinstance(exc, APIError):
         return exc
     if isinstance(exc, EngineDeadError):

@@ -83,7 +83,8 @@ class AsyncEngine:
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, request_id: str,
                  ignore_eos: bool = False, grammar: str | None = None) -> AsyncIterator[RequestOutput]:
-        """Queue the request now (so the queue length counts it at once); iterate the result for its outputs."""
+        """Queue the request now (so the queue length counts it at once); iterate the result for its
+        outputs."""
         if not self.alive:
             raise EngineDeadError(ENGINE_STOPPED)
         stream: asyncio.Queue = asyncio.Queue()
@@ -149,7 +150,8 @@ class AsyncEngine:
         for o in outputs:
             exc = errors.pop(o.request_id, None)
             items.append((o.request_id, o if exc is None else RequestFailedError(
-                f"this request failed in the engine ({type(exc).__name__}); the server's log has the details")))
+                f"this request failed in the engine ({type(exc).__name__}); the server's log has the "
+                "details")))
         return items
 
     def _run(self) -> None:

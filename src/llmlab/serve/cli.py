@@ -4,6 +4,7 @@
     LLMLAB_API_KEY=s3cret llmlab serve --model runs/pretrain/tiny --host 0.0.0.0   # beyond this machine: use a key
     llmlab bench serve --url http://127.0.0.1:8000 --num-prompts 200 --request-rate 20 --max-concurrency 64
     llmlab bench serve --model runs/pretrain/tiny --num-prompts 50      # starts a server here, then measures it
+    llmlab serve --model DIR --speculative draft:SMALLER_DIR     # or --speculative ngram (prompt lookup)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def serve(model: Path = typer.Option(..., "--model", help="a Hugging Face model 
           max_num_seqs: int = typer.Option(128, "--max-num-seqs", help="requests in the running batch at most"),
           kv_cache_gb: float = typer.Option(0.0, "--kv-cache-gb", help="KV-cache memory (0: automatic)"),
           no_prefix_cache: bool = typer.Option(False, "--no-prefix-cache", help="turn automatic prefix caching off"),
+          speculative: str = typer.Option("", "--speculative",
+                                          help="ngram (prompt lookup) or draft:DIR (smaller, same tokenizer)"),
           overrides: list[str] = typer.Option([], "--set", help="any EngineConfig field, e.g. --set block_size=32"),
           log_level: str = typer.Option("info", "--log-level")) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (continuous batching, paged KV cache, prefix cache)."""
@@ -43,7 +46,8 @@ def serve(model: Path = typer.Option(..., "--model", help="a Hugging Face model 
     if not max_body_mb > 0:
         raise LabError(f"--max-body-mb must be positive, got {max_body_mb}", hint="a few MB, e.g. --max-body-mb 4")
     cfg = EngineConfig(model=str(model), device=device, dtype=dtype, max_num_seqs=max_num_seqs,
-                       kv_cache_gb=kv_cache_gb, enable_prefix_caching=not no_prefix_cache)
+                       kv_cache_gb=kv_cache_gb, enable_prefix_caching=not no_prefix_cache,
+                       speculative=speculative)
     engine = Engine(apply_overrides(cfg, overrides))
     c = engine.config
     print(f"llmlab serve: {model} on {c.device} ({c.dtype}), context {c.max_model_len}, "
@@ -84,6 +88,7 @@ def bench_serve(url: str = typer.Option("", "--url", help="a running OpenAI-comp
                 max_concurrency: int = typer.Option(0, "--max-concurrency", help="requests in flight at most (0: no cap)"),
                 api_key: str = typer.Option("", "--api-key", envvar="LLMLAB_API_KEY"),
                 device: str = typer.Option("auto", "--device", help="with --model"),
+                speculative: str = typer.Option("", "--speculative", help="with --model: ngram or draft:DIR"),
                 seed: int = typer.Option(0, "--seed"),
                 out: Path = typer.Option(None, "--out", help="run folder (default runs/serve/bench-<time>)"),
                 as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
@@ -100,7 +105,7 @@ def bench_serve(url: str = typer.Option("", "--url", help="a running OpenAI-comp
     cfg = LoadConfig(url=url, num_prompts=num_prompts, input_len=input_len, output_len=output_len,
                      prefix_len=prefix_len, prompts_file=str(prompts or ""), request_rate=request_rate,
                      arrival=arrival, max_concurrency=max_concurrency, api_key=api_key, seed=seed)
-    summary = run_benchmark(cfg, model_dir=model, device=device, out=out)
+    summary = run_benchmark(cfg, model_dir=model, device=device, out=out, speculative=speculative)
     print_summary(summary, as_json=as_json, title="llmlab bench serve")
     if summary["failed"]:
         raise LabError(f"{summary['failed']} of {summary['requests']} requests failed; the first: "

@@ -30,8 +30,9 @@ class EngineConfig:
     graph_max_rows: int = 128          # the largest batch of token rows captured as a graph
     rows_only: bool = False            # run small steps in the graph layout without graphs (for tests)
     triton_attention: bool = True      # on a GPU, paged attention for decode rows as a Triton kernel
-    triton_max_chunk: int = 1          # graphed chunks of up to this many tokens per request use the kernel too
-                                       # (1: decode only; more saves the gather's kernels on short cached suffixes)
+    triton_max_chunk: int = 1          # graphed chunks of up to this many tokens per request use the kernel
+                                       # too (1: decode only; more saves the gather's kernels on short
+                                       # cached suffixes)
     seed: int = 0                      # for requests that sample without a seed of their own
     speculative: str = ""              # "ngram" (prompt lookup) or "draft:<model dir>"; "" -> none
     num_speculative_tokens: int = 4    # drafts verified per request per step
@@ -40,7 +41,8 @@ class EngineConfig:
         if self.dtype not in DTYPES:
             raise LabError(f"unknown dtype {self.dtype!r}", hint="choose one of " + ", ".join(DTYPES))
         if self.block_size < 1 or self.block_size & (self.block_size - 1):
-            raise LabError(f"block_size must be a power of two, got {self.block_size}", hint="use 16 (the default)")
+            raise LabError(f"block_size must be a power of two, got {self.block_size}",
+                           hint="use 16 (the default)")
         for name in ("max_num_seqs", "max_batched_tokens", "triton_max_chunk", "num_speculative_tokens"):
             if getattr(self, name) < 1:
                 raise LabError(f"{name} must be at least 1, got {getattr(self, name)}", hint=f"raise {name}")

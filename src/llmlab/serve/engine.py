@@ -82,7 +82,8 @@ class Engine:
         self.scheduler = Scheduler(self.tables, cfg.max_num_seqs, cfg.max_batched_tokens)
         self.runner = ModelRunner(self.model, self.kv, -(-max_len // cfg.block_size), cfg.cuda_graphs,
                                   cfg.graph_max_rows, rows_only=cfg.rows_only,
-                                  triton_attention=cfg.triton_attention, triton_max_chunk=cfg.triton_max_chunk)
+                                  triton_attention=cfg.triton_attention,
+                                  triton_max_chunk=cfg.triton_max_chunk)
         # no tokenizer in the folder: the engine takes token ids
         self.tokenizer = load_hf_tokenizer(cfg.model, required=False) if tokenizer == "auto" else tokenizer
         self.byte_table = byte_table(self.tokenizer) if self.tokenizer is not None else None
@@ -130,8 +131,9 @@ class Engine:
                 f"({num_prompt} in the prompt, {max_new_tokens} to generate)",
                 hint="shorten the prompt or lower max_tokens")
         if self.tables.blocks_needed(total) > self.allocator.usable:
-            raise LabError(f"the KV cache holds {self.allocator.usable * self.block_size} tokens; this request "
-                           f"needs {total}", hint="raise kv_cache_gb / num_blocks or lower max_tokens")
+            raise LabError(f"the KV cache holds {self.allocator.usable * self.block_size} tokens; this "
+                           f"request needs {total}",
+                           hint="raise kv_cache_gb / num_blocks or lower max_tokens")
 
     @property
     def grammars(self):
@@ -140,7 +142,8 @@ class Engine:
             from llmlab.serve.structured import GrammarCompiler
 
             if self.tokenizer is None:
-                raise LabError("structured output needs the model's tokenizer", hint="save one with the model")
+                raise LabError("structured output needs the model's tokenizer",
+                               hint="save one with the model")
             self._grammars = GrammarCompiler(self.tokenizer, self.model.spec.vocab_size)
         return self._grammars
 
@@ -167,11 +170,13 @@ class Engine:
         return rid
 
     def validate(self, ids: list[int], params: SamplingParams) -> None:
-        """Everything that can be wrong with a request, checked before it is queued (reads no mutable state)."""
+        """Everything that can be wrong with a request, checked before it is queued (reads no mutable
+        state)."""
         if not ids:
             raise LabError("the prompt is empty", hint="send at least one token")
         if min(ids) < 0 or max(ids) >= self.model.spec.vocab_size:
-            raise LabError(f"token ids must lie in [0, {self.model.spec.vocab_size}), got {min(ids)}..{max(ids)}",
+            raise LabError(f"token ids must lie in [0, {self.model.spec.vocab_size}), "
+                           f"got {min(ids)}..{max(ids)}",
                            hint="encode the prompt with this model's tokenizer")
         if params.max_new_tokens < 1:
             raise LabError("max_new_tokens must be at least 1", hint="ask for at least one token")
@@ -314,7 +319,8 @@ class Engine:
         drawn: list[int | Exception] = []
         for i, r in enumerate(reqs):
             try:
-                drawn.append(int(sample_next(logits[i], r.params, previous=r.token_ids, generators=r.generator)))
+                drawn.append(int(sample_next(logits[i], r.params, previous=r.token_ids,
+                                             generators=r.generator)))
             except Exception as exc:
                 drawn.append(exc)
         return drawn
@@ -358,11 +364,13 @@ class Engine:
         new_ids, req.tokens_sent = req.token_ids[req.num_prompt + req.tokens_sent:], n_out
         return RequestOutput(req.request_id, text, new_ids, req.finished, req.finish_reason, req.num_prompt,
                              n_out, max(req.num_cached_tokens, 0),
-                             None if req.first_token_time is None else req.first_token_time - req.arrival_time)
+                             None if req.first_token_time is None
+                             else req.first_token_time - req.arrival_time)
 
     # ---- convenience ----------------------------------------------------------------------------
 
-    def generate(self, prompts: Sequence[str | Sequence[int]], params: SamplingParams | Sequence[SamplingParams] = None,
+    def generate(self, prompts: Sequence[str | Sequence[int]],
+                 params: SamplingParams | Sequence[SamplingParams] = None,
                  ignore_eos: bool = False) -> list[Completion]:
         """Run every prompt to completion, all in one continuous batch; results in prompt order."""
         params = params or SamplingParams()
@@ -376,7 +384,8 @@ class Engine:
                 for rid in reqs:
                     self.abort(rid)
                 raise self.errors.pop(failed)
-        return [Completion(r.text, r.finish_reason, r.num_prompt, len(r.output_ids), r.prompt_ids, r.output_ids, rid,
+        return [Completion(r.text, r.finish_reason, r.num_prompt, len(r.output_ids), r.prompt_ids,
+                           r.output_ids, rid,
                            max(r.num_cached_tokens, 0),
                            None if r.first_token_time is None else r.first_token_time - r.arrival_time)
                 for rid, r in reqs.items()]
@@ -384,7 +393,8 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         a = self.allocator
         return {"waiting": len(self.scheduler.waiting), "running": len(self.scheduler.running),
-                "kv_blocks_total": a.usable, "kv_blocks_in_use": a.num_in_use, "kv_blocks_cached": len(a.evictable),
+                "kv_blocks_total": a.usable, "kv_blocks_in_use": a.num_in_use,
+                "kv_blocks_cached": len(a.evictable),
                 "prefix_hit_rate": self.tables.hit_rate, "prefix_hit_tokens": self.tables.hit_tokens,
                 "prefix_query_tokens": self.tables.query_tokens, "preemptions": self.scheduler.preemptions,
                 "evictions": a.evictions, "steps": self.steps, "generated_tokens": self.generated_tokens,

@@ -22,12 +22,15 @@ class EngineMetrics:
         r = self.registry = CollectorRegistry()
         self.ttft = Histogram(f"{prefix}_time_to_first_token_seconds", "Time from arrival to the first token",
                               buckets=LATENCY_BUCKETS, registry=r)
-        self.itl = Histogram(f"{prefix}_inter_token_latency_seconds", "Time between two tokens of one request",
+        self.itl = Histogram(f"{prefix}_inter_token_latency_seconds",
+                             "Time between two tokens of one request",
                              buckets=LATENCY_BUCKETS, registry=r)
         self.e2e = Histogram(f"{prefix}_e2e_request_latency_seconds", "Time from arrival to the last token",
                              buckets=LATENCY_BUCKETS, registry=r)
-        self.finished = Counter(f"{prefix}_requests_finished", "Finished requests by reason", ["reason"], registry=r)
-        self.prompt_tokens = Counter(f"{prefix}_prompt_tokens", "Prompt tokens of finished requests", registry=r)
+        self.finished = Counter(f"{prefix}_requests_finished", "Finished requests by reason", ["reason"],
+                                registry=r)
+        self.prompt_tokens = Counter(f"{prefix}_prompt_tokens", "Prompt tokens of finished requests",
+                                     registry=r)
         self.generation_tokens = Counter(f"{prefix}_generation_tokens", "Generated tokens", registry=r)
         self.rejected = Counter(f"{prefix}_requests_rejected", "Requests refused because the queue was full",
                                 registry=r)
@@ -83,7 +86,8 @@ class EngineMetrics:
 
 
 def parse_metrics(text: str) -> dict[str, float]:
-    """Sample name (with labels) -> value, from the Prometheus text format (for the load generator and tests)."""
+    """Sample name (with labels) -> value, from the Prometheus text format (for the load generator and
+    tests)."""
     out = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):

@@ -130,7 +130,8 @@ class ModelRunner:
             from llmlab.serve.triton_attention import load_kernel
 
             s = model.spec
-            self.kernel = load_kernel(self.device, s.n_head, s.n_kv_head, s.head_dim, self.block_size, model.dtype)
+            self.kernel = load_kernel(self.device, s.n_head, s.n_kv_head, s.head_dim, self.block_size,
+                                      model.dtype)
             self.kernel_note = "triton" if self.kernel else f"torch gather ({load_kernel.why})"
 
     def _slot(self, req: Request, p: int) -> int:
@@ -148,11 +149,13 @@ class ModelRunner:
         return out
 
     def _tables(self, reqs: list[Request], width: int) -> list[int]:
-        """The requests' block tables end to end, each padded to `width` with the null block: (len(reqs) * width,).
+        """The requests' block tables end to end, each padded to `width` with the null block:
+        (len(reqs) * width,).
 
         Built from `req.block_ids` at every step, never kept between steps: a preempted request comes back on
         other blocks (often as many as before), and a table kept from before would read K/V that other
-        requests have since overwritten. The padding lists are made once, so a table costs two list extends."""
+        requests have since overwritten. The padding lists are made once, so a table costs two list
+        extends."""
         out: list[int] = []
         pads = self.null_pads
         for req in reqs:

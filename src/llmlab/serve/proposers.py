@@ -6,9 +6,10 @@
     proposer.accepted(req, num_tokens)           # after verification: only the first num_tokens are real
     proposer.forget(live_ids)                    # drop the state of requests that have finished
 
-Prompt lookup (as in vLLM's ngram proposer): find the most recent earlier occurrence of the last n tokens
-(n from max_ngram down to 1) and propose the k tokens that followed it. It costs nothing and pays off
-where answers copy their context (summaries, code edits, extraction); elsewhere it proposes nothing.
+Prompt lookup (as in vLLM's ngram proposer): find the most recent earlier occurrence of the last n
+tokens (n from max_ngram down to 1) with k tokens after it (else the one with the most) and propose
+those. It costs nothing and pays off where answers copy their context (summaries, code edits,
+extraction); elsewhere it proposes nothing, or guesses that are rejected.
 
 The draft model keeps one Hugging Face KV cache per request (not paged: it is small), feeds it only the
 tokens it has not seen, drafts k tokens one at a time with the request's own sampling settings (its q),
@@ -34,13 +35,19 @@ class PromptLookup:
         self.max_ngram, self.min_ngram = max_ngram, min_ngram
 
     def propose(self, req: Request, k: int) -> tuple[list[int], None]:
-        """[1, 2, 3, 9, 1, 2] with k=2: the tail (1, 2) occurred at 0, followed by 3, 9 -> [3, 9]."""
+        """[1, 2, 3, 9, 1, 2] with k=2: the tail (1, 2) occurred at 0, followed by 3, 9 -> [3, 9].
+        In a loop ([7, 7, 7, 7]) the most recent match has one token after it; an older one has k."""
         ids = req.token_ids
         for n in range(min(self.max_ngram, len(ids) - 1), self.min_ngram - 1, -1):
-            tail = ids[-n:]
+            tail, best = ids[-n:], []
             for start in range(len(ids) - n - 1, -1, -1):         # the most recent match first
                 if ids[start:start + n] == tail:
-                    return ids[start + n:start + n + k], None
+                    follow = ids[start + n:start + n + k]
+                    if len(follow) == k:
+                        return follow, None
+                    best = follow if len(follow) > len(best) else best
+            if best:
+                return best, None
         return [], None
 
     def accepted(self, req: Request, num_tokens: int) -> None:

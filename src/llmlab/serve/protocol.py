@@ -3,8 +3,9 @@
 Shapes (wrong types, missing fields) are checked by pydantic and answered 422; values (temperature out of
 range, n too large, an empty message list, a prompt longer than the context) by `to_params`/`chat_prompt`,
 answered 400 with the parameter named. Fields OpenAI has but this server does not implement are refused
-when set, never silently ignored. Extensions as in vLLM: top_k, repetition_penalty, stop_token_ids, ignore_eos.
-`response_format` (json_object, json_schema) and chat `tools` / `tool_choice` become a grammar (`grammar_for`).
+when set, never silently ignored. Extensions as in vLLM: top_k, repetition_penalty, stop_token_ids,
+ignore_eos. `response_format` (json_object, json_schema) and chat `tools` / `tool_choice` become a
+grammar (`grammar_for`).
 
 Every number is bounded here, before the engine sees it: one request's NaN penalty, 1e-40 temperature
 or 2**70 top_k would otherwise overflow inside the batched sampler and fail every request that shares
@@ -32,7 +33,8 @@ SEED_RANGE = (-(2**63), 2**63 - 1)   # OpenAI's int64; torch.Generator takes any
 
 
 class APIError(Exception):
-    """An error answered as OpenAI does: {"error": {"message", "type", "param", "code"}} with an HTTP status."""
+    """An error answered as OpenAI does: {"error": {"message", "type", "param", "code"}} with an HTTP
+    status."""
 
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
                  kind: str = "invalid_request_error"):
@@ -43,7 +45,8 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
     def json(self) -> bytes:
-        """The body as JSON, ASCII-escaped: a message may quote what a client sent, lone surrogates included."""
+        """The body as JSON, ASCII-escaped: a message may quote what a client sent, lone surrogates
+        included."""
         return json.dumps(self.body()).encode()
 
 
@@ -64,7 +67,7 @@ class ResponseFormat(BaseModel):
 
 
 class _Sampling(BaseModel):
-    model_config = ConfigDict(extra="ignore")   # unknown OpenAI fields (user, metadata, ...) change nothing here
+    model_config = ConfigDict(extra="ignore")   # unknown OpenAI fields (user, metadata, ...) change nothing
 
     model: str | None = None
     max_tokens: int | None = None
@@ -97,7 +100,8 @@ class _Sampling(BaseModel):
                            "response_format.json_schema")
         return rf.json_schema.schema_
 
-    def to_params(self, default_max_tokens: int, seed_offset: int = 0, vocab_size: int | None = None) -> SamplingParams:
+    def to_params(self, default_max_tokens: int, seed_offset: int = 0,
+                  vocab_size: int | None = None) -> SamplingParams:
         """The request's SamplingParams, every value checked; top_k is clamped to the vocabulary."""
         t = _finite("temperature", 1.0 if self.temperature is None else self.temperature)
         p = _finite("top_p", 1.0 if self.top_p is None else self.top_p)
@@ -116,7 +120,8 @@ class _Sampling(BaseModel):
             raise APIError(400, f"top_k must be -1, 0 (off) or positive, got {top_k}", "top_k")
         if vocab_size is not None and top_k >= vocab_size:
             top_k = 0                                    # keeping every token is no filter at all
-        rep = _finite("repetition_penalty", 1.0 if self.repetition_penalty is None else self.repetition_penalty)
+        rep = _finite("repetition_penalty",
+                      1.0 if self.repetition_penalty is None else self.repetition_penalty)
         lo, hi = REPETITION_PENALTY_RANGE
         if not lo <= rep <= hi:
             raise APIError(400, f"repetition_penalty must be between {lo} and {hi} (1 is off), got {rep}",
@@ -125,7 +130,8 @@ class _Sampling(BaseModel):
             if getattr(self, name):
                 raise APIError(400, f"{name} is not supported by this server", name, "unsupported_parameter")
         if self.logit_bias:
-            raise APIError(400, "logit_bias is not supported by this server", "logit_bias", "unsupported_parameter")
+            raise APIError(400, "logit_bias is not supported by this server", "logit_bias",
+                           "unsupported_parameter")
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         if len(stops) > MAX_STOPS or any(not s for s in stops):
             raise APIError(400, f"stop takes 1 to {MAX_STOPS} non-empty strings", "stop")
@@ -148,16 +154,18 @@ def _finite(name: str, value: float) -> float:
 
 
 def check_text(text: str, param: str, max_chars: int | None = None) -> None:
-    """Refuse text no tokenizer can take (a lone surrogate such as "\\ud800" is not Unicode text) and text so long
-    that it cannot fit the context whatever it tokenises to (checked before tokenising, which would take seconds)."""
+    """Refuse text no tokenizer can take (a lone surrogate such as "\\ud800" is not Unicode text) and text so
+    long that it cannot fit the context whatever it tokenises to (checked before tokenising, which would
+    take seconds)."""
     if max_chars is not None and len(text) > max_chars:
-        raise APIError(400, f"the {param} has {len(text)} characters, more than this model's context can hold in "
-                       f"any tokenisation (at most {max_chars}); shorten it", param, "context_length_exceeded")
+        raise APIError(400, f"the {param} has {len(text)} characters, more than this model's context can "
+                       f"hold in any tokenisation (at most {max_chars}); shorten it", param,
+                       "context_length_exceeded")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise APIError(400, f"the {param} holds a lone surrogate ({text[exc.start]!a} at character {exc.start}), "
-                       "which is not valid Unicode text; send UTF-8", param) from None
+        raise APIError(400, f"the {param} holds a lone surrogate ({text[exc.start]!a} at character "
+                       f"{exc.start}), which is not valid Unicode text; send UTF-8", param) from None
 
 
 class CompletionRequest(_Sampling):
@@ -257,10 +265,12 @@ class ChatRequest(_Sampling):
         if max_chars is not None:         # the rendered template only adds characters to the contents
             check_text("".join(m.text() for m in self.messages), "messages", max_chars)
         if self.logprobs:
-            raise APIError(400, "logprobs are not supported by this server", "logprobs", "unsupported_parameter")
+            raise APIError(400, "logprobs are not supported by this server", "logprobs",
+                           "unsupported_parameter")
         choice = self.tool_choice
         if choice not in (None, "none", "auto") and not self.tools:
-            raise APIError(400, "tool_choice needs tools: send the functions the model may call", "tool_choice")
+            raise APIError(400, "tool_choice needs tools: send the functions the model may call",
+                           "tool_choice")
         if isinstance(choice, NamedToolChoice) and choice.function.name not in self.tool_names():
             raise APIError(400, f"tool_choice names {choice.function.name!r}, which is not among the tools "
                            f"({', '.join(self.tool_names())})", "tool_choice")
@@ -281,7 +291,8 @@ class ChatRequest(_Sampling):
         return [t.model_dump(exclude_none=True) for t in self.tools]
 
     def forced_tools(self) -> list[dict[str, Any]]:
-        """The tools one of which must be called (required: any; named: that one); [] when the model chooses."""
+        """The tools one of which must be called (required: any; named: that one); [] when the model
+        chooses."""
         tools, choice = self.active_tools(), self.tool_choice
         if choice == "required":
             return tools
@@ -308,10 +319,10 @@ def grammar_for(engine: Any, body: _Sampling) -> str | None:
 
 
 def max_prompt_chars(tokenizer: Any, max_model_len: int) -> int | None:
-    """Characters beyond which a text cannot fit `max_model_len` tokens however it tokenises: no token covers
-    more characters than its vocabulary entry spells (a byte-level entry spells one character per byte), and the
-    factor 2 leaves room for normalisers that compose characters (e + U+0301 -> é). None if the vocabulary is
-    not readable."""
+    """Characters beyond which a text cannot fit `max_model_len` tokens however it tokenises: no token
+    covers more characters than its vocabulary entry spells (a byte-level entry spells one character per
+    byte), and the factor 2 leaves room for normalisers that compose characters (e + U+0301 -> é). None
+    if the vocabulary is not readable."""
     try:
         longest = max(len(t) for t in tokenizer.get_vocab())
     except (AttributeError, TypeError, ValueError):    # no readable vocabulary: no early length check
