@@ -4,6 +4,9 @@
     llmlab finetune train --model tiny --method lora-scratch --preset tiny      # offline: a GPT-2 trained here
     llmlab finetune compare --model tiny --preset tiny --out runs/finetune/compare
     llmlab finetune parity                                                      # llmlab's LoRA vs PEFT's
+    llmlab finetune sft --model tiny --data toy          # post-training: chat SFT, then DPO / GRPO on model/
+    llmlab finetune dpo --model runs/finetune/sft/model;  llmlab finetune grpo --model runs/finetune/sft/model
+    llmlab finetune demo --seeds 0,1,2                   # SFT, SFT+DPO, SFT+GRPO on held-out problems
 """
 
 from __future__ import annotations
@@ -105,6 +108,97 @@ def parity(model: str = typer.Option(None, "--model", help="an HF model director
     if not report["passed"]:
         raise LabError("llmlab's LoRA differs from PEFT's beyond the tolerances " + str(report["tolerance"]),
                        hint="see the differences above")
+
+
+POST_MODEL_HELP = ("tiny (a fresh tiny GPT, sft on --data toy), an HF model directory (a run's model/), "
+                   "or a Hub name")
+OVERWRITE_HELP = "replace the run already in the run folder"
+POST_PRESET_HELP = "toy (offline, seconds), cpu (GPT-2 small) or gpu"
+
+
+def _post_stage(stage: str, model: str, data: str, out: Path | None, preset: str, overrides: list[str] | None,
+                chat_template: Path | None, method: str | None, max_steps: int | None, seed: int | None,
+                overwrite: bool, as_json: bool, reward: str = "exact") -> None:
+    from llmlab.console import print_summary
+    from llmlab.finetune.posttrain_run import posttrain
+
+    summary = posttrain(stage, model, data, out, preset, overrides, chat_template=chat_template,
+                        reward=reward, overwrite=overwrite, method=method, max_steps=max_steps, seed=seed)
+    print_summary(summary, as_json, title=f"finetune {stage} on {data}")
+
+
+@app.command()
+def sft(model: str = typer.Option("tiny", "--model", help=POST_MODEL_HELP),
+        data: str = typer.Option("toy", "--data", help="toy, a .jsonl of {messages}, or hf:NAME[:split]"),
+        out: Path = typer.Option(None, "--out", help="run folder (default runs/finetune/sft)"),
+        preset: str = typer.Option("toy", "--preset", help=POST_PRESET_HELP),
+        overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. lr=1e-4 or max_length=256"),
+        chat_template: Path = typer.Option(None, "--chat-template", help="a Jinja chat template file"),
+        method: str = typer.Option(None, "--method", help="full or lora-scratch"),
+        max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
+        seed: int = typer.Option(None, "--seed"),
+        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+        as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """Chat SFT: the model's chat template, the loss on the assistant turns only; model/ at the end."""
+    _post_stage("sft", model, data, out, preset, overrides, chat_template, method, max_steps, seed, overwrite,
+                as_json)
+
+
+@app.command()
+def dpo(model: str = typer.Option(..., "--model", help="the SFT model: an HF model directory or a Hub name"),
+        data: str = typer.Option("toy", "--data", help="toy, a .jsonl of {prompt, chosen, rejected}, hf:N"),
+        out: Path = typer.Option(None, "--out", help="run folder (default runs/finetune/dpo)"),
+        preset: str = typer.Option("toy", "--preset", help=POST_PRESET_HELP),
+        overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. beta=0.1 or lr=5e-7"),
+        chat_template: Path = typer.Option(None, "--chat-template", help="a Jinja chat template file"),
+        method: str = typer.Option(None, "--method", help="full or lora-scratch"),
+        max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
+        seed: int = typer.Option(None, "--seed"),
+        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+        as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """DPO on (prompt, chosen, rejected) pairs against the starting model as reference; model/ at the end."""
+    _post_stage("dpo", model, data, out, preset, overrides, chat_template, method, max_steps, seed, overwrite,
+                as_json)
+
+
+@app.command()
+def grpo(model: str = typer.Option(..., "--model", help="the SFT model: an HF model directory or a Hub name"),
+         data: str = typer.Option("toy", "--data", help="toy, a .jsonl of {prompt, answer}, hf:NAME[:split]"),
+         reward: str = typer.Option("exact", "--reward", help="exact (the chain task's) or last-number"),
+         out: Path = typer.Option(None, "--out", help="run folder (default runs/finetune/grpo)"),
+         preset: str = typer.Option("toy", "--preset", help=POST_PRESET_HELP),
+         overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. kl_beta=0.04"),
+         chat_template: Path = typer.Option(None, "--chat-template", help="a Jinja chat template file"),
+         method: str = typer.Option(None, "--method", help="full or lora-scratch"),
+         max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
+         seed: int = typer.Option(None, "--seed"),
+         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """GRPO: groups of sampled completions, rewards from a verifier, the clipped objective, a KL penalty."""
+    _post_stage("grpo", model, data, out, preset, overrides, chat_template, method, max_steps, seed,
+                overwrite, as_json, reward=reward)
+
+
+@app.command()
+def demo(seeds: str = typer.Option("0,1,2", "--seeds", help="comma-separated seeds"),
+         out: Path = typer.Option(None, "--out", help="run folder (default runs/finetune/posttrain)"),
+         preset: str = typer.Option("toy", "--preset", help=POST_PRESET_HELP),
+         overrides: list[str] = typer.Option(None, "--set", help="key=value: all stages; dpo.k=v: one"),
+         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """SFT -> DPO and SFT -> GRPO on the offline chain task per seed: held-out accuracy, Wilson intervals."""
+    from llmlab.console import print_summary
+    from llmlab.errors import LabError
+    from llmlab.finetune.posttrain_demo import posttrain_demo
+
+    try:
+        chosen = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise LabError(f"--seeds {seeds!r} must be integers separated by commas",
+                       hint="--seeds 0,1,2") from None
+    summary = posttrain_demo(out, chosen, preset, overrides, overwrite=overwrite)
+    print_summary(summary if as_json else {"headline": summary["headline"], **summary["checks"]}, as_json,
+                  title="post-training on the chain task")
 
 
 def register(root: typer.Typer) -> None:

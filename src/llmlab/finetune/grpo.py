@@ -148,18 +148,24 @@ class GroupRollouts:
         chosen = rng.choice(len(self.prompts), size=cfg.batch_size, replace=few)
         was_training = self.policy.training
         self.policy.eval()                            # no dropout while sampling
-        seqs, flags, texts = [], [], []
-        for j, k in enumerate(chosen):
+        # prompts of one length are sampled together, G rows each (rows of one call must be equally long)
+        by_length: dict[int, list[int]] = {}
+        for k in chosen:
+            by_length.setdefault(len(self.prompt_ids[k]), []).append(int(k))
+        order, seqs, flags, texts = [], [], [], []
+        for j, ks in enumerate(by_length.values()):
             params = SamplingParams(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
                                     max_new_tokens=cfg.max_new_tokens, stop_token_ids=self.stop,
                                     seed=int(cfg.seed * 1_000_003 + index * 1009 + j))
-            gen = generate(self.policy, self.prompt_ids[k], params, tokenizer=self.tok, num_samples=g)
-            for tokens, text in zip(gen.tokens, gen.texts, strict=True):
-                ids = (self.prompt_ids[k] + tokens)[:cfg.max_length]
+            rows = [self.prompt_ids[k] for k in ks for _ in range(g)]        # (n*G, T): groups contiguous
+            gen = generate(self.policy, rows, params, tokenizer=self.tok)
+            for prompt, tokens, text in zip(rows, gen.tokens, gen.texts, strict=True):
+                ids = (prompt + tokens)[:cfg.max_length]
                 seqs.append(ids)
-                n = len(self.prompt_ids[k])
-                flags.append([False] * n + [True] * (len(ids) - n))
+                flags.append([False] * len(prompt) + [True] * (len(ids) - len(prompt)))
                 texts.append(text)
+            order += ks
+        chosen = order
         self.policy.train(was_training)
         prompts = [self.prompts[k]["prompt"] for k in chosen for _ in range(g)]
         answers = [self.prompts[k]["answer"] for k in chosen for _ in range(g)]

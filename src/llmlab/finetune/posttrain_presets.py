@@ -32,6 +32,7 @@ class PostTrainConfig:
     batch_size: int = 16                 # conversations (sft), pairs (dpo), prompts (grpo: x group_size rows)
     lr: float = 1e-4
     warmup_steps: int = 5
+    schedule: str = "constant"           # after warmup: constant, or cosine down to lr / 10
     max_length: int = 512                # tokens per row (cut beyond; a row left with no target is dropped)
     log_interval: int = 10
     seed: int = 0
@@ -49,7 +50,9 @@ class PostTrainConfig:
     kl_correction: bool = True           # weigh the KL by pi / pi_old (TRL's use_bias_correction_kl)
     iterations: int = 1                  # optimizer steps per batch of samples (mu; 1: the ratio is always 1)
     loss_type: str = "grpo"              # grpo: token mean per completion, then mean | bnpo: all tokens' mean
-    eval_problems: int = 200             # held-out problems (toy task)
+    # --- the toy task (--data toy)
+    problems: int = 4000                 # training problems (DPO pairs: the first 1000 of them)
+    eval_problems: int = 100             # held-out problems
 
 
 @dataclass
@@ -60,14 +63,15 @@ class Preset:
 
 
 def _toy(stage: str, **kw) -> PostTrainConfig:
-    return PostTrainConfig(stage=stage, threads=1, max_length=32, log_interval=10, warmup_steps=5, **kw)
+    return PostTrainConfig(**{"stage": stage, "threads": 1, "max_length": 48, "log_interval": 10,
+                              "warmup_steps": 5, **kw})
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("toy", "a tiny GPT trained here on the chain task: the offline demonstration", {
-        "sft": _toy("sft", max_steps=300, batch_size=32, lr=3e-3, warmup_steps=20),
-        "dpo": _toy("dpo", max_steps=60, batch_size=32, lr=3e-4, beta=0.1),
-        "grpo": _toy("grpo", max_steps=60, batch_size=8, group_size=8, lr=3e-4, max_new_tokens=4,
+        "sft": _toy("sft", max_steps=500, batch_size=32, lr=3e-3, warmup_steps=20, schedule="cosine"),
+        "dpo": _toy("dpo", max_steps=60, batch_size=32, lr=1e-5, beta=0.1),
+        "grpo": _toy("grpo", max_steps=100, batch_size=16, group_size=8, lr=1e-4, max_new_tokens=24,
                      kl_beta=0.04, iterations=2),
     }),
     Preset("cpu", "GPT-2 small on a laptop CPU", {
@@ -106,11 +110,12 @@ def resolve_posttrain(preset: str, overrides: list[str] | None = None, stage: st
 
 
 def train_config(cfg: PostTrainConfig):
-    """The shared loop's config for one stage: warmup then a constant rate (TRL's schedules are short too)."""
+    """The shared loop's config for one stage: warmup, then a constant rate or a cosine to lr / 10."""
     from llmlab.training import TrainConfig
 
-    return TrainConfig(max_steps=cfg.max_steps, batch_size=cfg.batch_size, lr=cfg.lr, min_lr=cfg.lr,
-                       warmup_steps=min(cfg.warmup_steps, cfg.max_steps // 4), schedule="constant",
+    return TrainConfig(max_steps=cfg.max_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                       min_lr=cfg.lr / 10 if cfg.schedule == "cosine" else cfg.lr,
+                       warmup_steps=min(cfg.warmup_steps, cfg.max_steps // 4), schedule=cfg.schedule,
                        weight_decay=0.0, beta2=0.999, grad_clip=1.0, eval_interval=0,
                        log_interval=cfg.log_interval,
                        sample_interval=0, sample_prompts=[], checkpoint_interval=0, save_best=False,
