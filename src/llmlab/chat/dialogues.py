@@ -7,8 +7,8 @@ newest message), for training the lab's chat model to use what memory puts back.
     d.answer       # "Your locker code is 4821."  (or "I do not know your locker code." when no source has it)
 
 A fact lives in one of four places: an earlier turn still in the window, a note recalled from a dropped turn
-("earlier, user said: My locker code is 4821."), a pinned fact ("my locker code is 4821"), or nowhere. Only the
-last answer is learned; the rest is context. Not handled: facts that change during a conversation.
+("earlier, user said: My locker code is 4821."), a pinned fact ("my locker code is 4821"), or nowhere. Only
+the last answer is learned; the rest is context. Not handled: facts that change during a conversation.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from llmlab.chat.bot import DEFAULT_SYSTEM
 from llmlab.chat.context import system_message
 
 NAMES = ["Ada", "Alan", "Grace", "Linus", "Guido", "Barbara", "Ken", "Dennis", "Edsger", "Donald", "Margaret",
-         "Tim", "Radia", "Frances", "John", "Karen", "Niklaus", "Bjarne", "Leslie", "Yukihiro", "Anders", "Hedy"]
-COLOURS = ["teal", "red", "blue", "green", "orange", "purple", "yellow", "black", "white", "pink", "grey", "gold"]
-CITIES = ["Paris", "Lagos", "Lima", "Oslo", "Tokyo", "Cairo", "Delhi", "Quito", "Seoul", "Vienna", "Dublin", "Rome"]
+         "Tim", "Radia", "Frances", "John", "Karen", "Niklaus", "Bjarne", "Leslie", "Yukihiro", "Anders",
+         "Hedy"]
+COLOURS = ["teal", "red", "blue", "green", "orange", "purple", "yellow", "black", "white", "pink", "grey",
+           "gold"]
+CITIES = ["Paris", "Lagos", "Lima", "Oslo", "Tokyo", "Cairo", "Delhi", "Quito", "Seoul", "Vienna", "Dublin",
+          "Rome"]
 
 
 def _digits(n: int):
@@ -126,11 +129,12 @@ def memory_dialogue(rng: random.Random, sentences: Sequence[str], max_fillers: i
             notes.append(f.pinned.format(v))
         else:
             values[f.key] = None
-    if notes and rng.random() < 0.5:            # recall also brings back turns that are not about the question
+    if notes and rng.random() < 0.5:        # recall also brings back turns that are not about the question
         user, reply = filler_exchange(rng, sentences)
         notes.insert(rng.randint(0, len(notes)), recalled_note(rng.choice(["user", "assistant"]),
                                                               user if rng.random() < 0.5 else reply))
-    history = [{"role": role, "content": text} for ex in exchanges for role, text in zip(("user", "assistant"), ex, strict=True)]
+    history = [{"role": role, "content": text}
+               for ex in exchanges for role, text in zip(("user", "assistant"), ex, strict=True)]
     kind = rng.random()
     if kind < 0.7:
         asked = rng.choice(facts) if rng.random() < 0.85 else rng.choice([f for f in FACTS if f not in facts])

@@ -4,14 +4,18 @@
     llmlab chat repl --model runs/roadmap/lab-model
     build_lab_model(Path("runs/roadmap/lab-model"), LabModelConfig())      # what the roadmap step runs
 
-A byte-level BPE (llmlab's own, 1,024 tokens) fitted to the Python docs, and a GPT-2 (2 layers, width 64) with a
-1,024-token window, trained for `max_steps` on two things at once: windows of the Python docs (it writes
-documentation-like English) and synthetic memory dialogues (dialogues.py), where the answer must be copied from
-an earlier turn, a recalled note or a pinned fact. It is no assistant. After the quick budget it tells whether
-its prompt holds the fact asked for ("Your locker code is ..." vs "I do not know your locker code."), which
-makes chat memory visible, but it does not yet copy the value exactly (5% of held-out questions, seed 0). Rows are at most `block_size` tokens
-and a quarter of the batches sit at a random offset of the window, so the later position embeddings are
-trained too: every command's default prompt fits, though past ~128 tokens of prompt the model writes noise.
+A byte-level BPE (llmlab's own, 1,024 tokens) fitted to the Python docs, and a GPT-2 (2 layers, width 64) with
+a 1,024-token window, trained for `max_steps` on two things at once: windows of the Python docs (it writes
+documentation-like English) and synthetic memory dialogues (dialogues.py), where the answer must be copied
+from an earlier turn, a recalled note or a pinned fact. It is no assistant. After the quick budget (800 steps)
+it tells whether its prompt holds the fact asked for ("Your locker code is ..." vs "I do not know your locker
+code."), which makes chat memory visible, but it does not copy the value: 0 of 30 held-out locker codes exact,
+and no better with a Llama of the same size (RoPE), with copy drills (repeated random tokens or digits, a
+quarter or half of the rows) or in-format copy rows — copying needs an induction circuit, which does not form
+in 800 steps at this size (benchmarks/lab_model_copying.py; numbers in docs/results.md). Rows are at most
+`block_size` tokens and a quarter of the batches sit at a random offset of the window, so the later position
+embeddings are trained too: every command's default prompt fits, though past ~128 tokens of prompt the model
+writes noise.
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ class LabBatches:
     (seed, stream, i), so a resume is exact and eval_batch(i) is the same at every evaluation."""
 
     def __init__(self, tokenizer, corpus_ids, sentences: list[str], cfg: LabModelConfig, stream: int = 0):
-        self.tok, self.ids, self.sentences, self.cfg, self.stream = tokenizer, corpus_ids, sentences, cfg, stream
+        self.tok, self.ids, self.sentences, self.cfg = tokenizer, corpus_ids, sentences, cfg
+        self.stream = stream
         self.block_size, self.batch_size = cfg.block_size, cfg.batch_size
         self.eot = tokenizer.convert_tokens_to_ids(EOT)
         self.cursor = 0
@@ -89,7 +94,8 @@ class LabBatches:
         y = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)                # (B, T)
         for i, (ids, learn) in enumerate(rows):
             x[i, :len(ids) - 1] = torch.tensor(ids[:-1])
-            y[i, :len(ids) - 1] = torch.tensor([t if ok else IGNORE_INDEX for t, ok in zip(ids[1:], learn[1:], strict=True)])
+            y[i, :len(ids) - 1] = torch.tensor([t if ok else IGNORE_INDEX
+                                                for t, ok in zip(ids[1:], learn[1:], strict=True)])
         return x, y
 
     def next_batch(self):
@@ -107,16 +113,17 @@ class LabBatches:
 
 
 def chat_ids(tok, messages: list[dict[str, str]]) -> tuple[list[int], list[bool]]:
-    """The ids of `messages` in CHAT_TEMPLATE, message by message (the same ids as the whole rendered text: the
-    pre-tokeniser cuts at ':', before a space and at the special token), and which are learned: every assistant
-    reply that copies or acknowledges a fact, the last reply whatever it is, and the EOT that ends them (earlier
-    small talk is context only: it would take most of the loss from the copying)."""
+    """The ids of `messages` in CHAT_TEMPLATE, message by message (the same ids as the whole rendered text:
+    the pre-tokeniser cuts at ':', before a space and at the special token), and which are learned: every
+    assistant reply that copies or acknowledges a fact, the last reply whatever it is, and the EOT that ends
+    them (earlier small talk is context only: it would take most of the loss from the copying)."""
     from llmlab.chat.dialogues import is_memory_reply
 
     ids: list[int] = []
     learn: list[bool] = []
     for i, m in enumerate(messages):
-        head, body = tok.encode(f"{m['role']}:"), tok.encode(f" {m['content']}") + [tok.convert_tokens_to_ids(EOT)]
+        head = tok.encode(f"{m['role']}:")
+        body = tok.encode(f" {m['content']}") + [tok.convert_tokens_to_ids(EOT)]
         ids += head + body + tok.encode("\n")
         learned = m["role"] == "assistant" and (i == len(messages) - 1 or is_memory_reply(m["content"]))
         learn += [False] * len(head) + [learned] * len(body) + [False]
@@ -126,7 +133,8 @@ def chat_ids(tok, messages: list[dict[str, str]]) -> tuple[list[int], list[bool]
 def offset_positions_loss(n_positions: int, seed: int, share: float):
     """The causal-LM loss with a `share` of the batches placed at a random offset of the window (positions
     offset..offset+T), so rows of at most block_size tokens also train the later position embeddings; the rest
-    start at 0, where a chat's prompt starts (every offset at once would spread the few steps over 1,024 places)."""
+    start at 0, where a chat's prompt starts (every offset at once would spread the few steps over 1,024
+    places)."""
     import torch
     import torch.nn.functional as F
 
@@ -144,25 +152,29 @@ def offset_positions_loss(n_positions: int, seed: int, share: float):
 
 
 def lab_pattern() -> str:
-    """GPT-2's split pattern with one digit per piece (as Llama's and DeepSeek's tokenizers do): a code is then a
-    token per digit, the same tokens wherever it appears, so copying it is copying a few known tokens."""
+    """GPT-2's split pattern with one digit per piece (as Llama's and DeepSeek's tokenizers do): a code is
+    then a token per digit, the same tokens wherever it appears, so copying it is copying a few known
+    tokens."""
     from llmlab.tokenizer.pretokenize import PATTERNS
 
     return PATTERNS["gpt2"].replace(r" ?\p{N}+", r" ?\p{N}")
 
 
 def fit_tokenizer(text: str, vocab_size: int):
-    """llmlab's byte-level BPE with <|endoftext|> (the EOS every answer ends with), as a transformers tokenizer."""
+    """llmlab's byte-level BPE with <|endoftext|> (the EOS every answer ends with), as a transformers
+    tokenizer."""
     from llmlab.tokenizer.bpe import BPETokenizer
 
-    hf = BPETokenizer.train(text, vocab_size, pattern=lab_pattern(), special_tokens=[EOT], progress=False).to_hf()
+    bpe = BPETokenizer.train(text, vocab_size, pattern=lab_pattern(), special_tokens=[EOT], progress=False)
+    hf = bpe.to_hf()
     hf.chat_template = CHAT_TEMPLATE
     return hf
 
 
 def build_lab_model(out: Path, cfg: LabModelConfig, train_dir: Path | None = None) -> dict[str, Any]:
-    """Fit the tokenizer, train the model, and write a Hugging Face model directory into `out`; the training run
-    (metrics.jsonl, config.json) goes to `train_dir` (default out/train). Returns the trainer's summary."""
+    """Fit the tokenizer, train the model, and write a Hugging Face model directory into `out`; the training
+    run (metrics.jsonl, config.json) goes to `train_dir` (default out/train). Returns the trainer's
+    summary."""
     import numpy as np
     import torch
 
@@ -188,15 +200,17 @@ def build_lab_model(out: Path, cfg: LabModelConfig, train_dir: Path | None = Non
     # rebuilding the lab model replaces its training run (never a second run's steps appended to the first's)
     run = RunFolder.start("lab-model", out=train_dir or out / "train", overwrite=True)
     summary = Trainer(model, tc, run, train, val, tokenizer=None, run_config=asdict(cfg),
-                      loss_fn=offset_positions_loss(cfg.n_positions, cfg.seed, cfg.offset_share), description="lab model").fit()
+                      loss_fn=offset_positions_loss(cfg.n_positions, cfg.seed, cfg.offset_share),
+                      description="lab model").fit()
     model.eval().save_pretrained(str(out))
     tok.save_pretrained(str(out))
     return summary
 
 
-def memory_accuracy(llm, sentences: list[str], n: int = 40, seed: int = 10_000, max_fillers: int = 2) -> dict[str, Any]:
-    """Greedy answers to n held-out memory questions (fact in a turn, a recalled note, a pinned fact, or nowhere):
-    the share answered exactly, and a few examples."""
+def memory_accuracy(llm, sentences: list[str], n: int = 40, seed: int = 10_000,
+                    max_fillers: int = 2) -> dict[str, Any]:
+    """Greedy answers to n held-out memory questions (fact in a turn, a recalled note, a pinned fact, or
+    nowhere): the share answered exactly, and a few examples."""
     from llmlab.chat.dialogues import memory_dialogue
     from llmlab.generation import SamplingParams
 
