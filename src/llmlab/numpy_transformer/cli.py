@@ -57,6 +57,7 @@ def compare_command(
         corpus: str = typer.Option(None, "--corpus", help="python-docs (default) | tinyshakespeare | PATH"),
         overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. --set max_steps=500"),
         out: Path = typer.Option(None, "--out", help="run folder (default runs/transformer/compare-PRESET)"),
+        name: str = typer.Option(None, "--name", help="run name under runs/transformer/"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in the run folder"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Train GPT-2 style and Llama style (same loop, data, steps, parameters): both curves in one picture."""
@@ -69,7 +70,7 @@ def compare_command(
     if corpus:
         cfg.corpus = corpus
     cfg = apply_overrides(cfg, overrides).validate()
-    run = RunFolder.start("transformer", name=f"compare-{preset}", out=out, overwrite=overwrite)
+    run = RunFolder.start("transformer", name=name or f"compare-{preset}", out=out, overwrite=overwrite)
     summary = compare_architectures(cfg, run,
                                     log=lambda m: None if as_json else console.print(m, markup=False))
     print_summary(summary, as_json=as_json, title=f"transformer compare ({run.path})")
