@@ -141,7 +141,7 @@ def emergence(out: Path = typer.Option(None, "--out", help="run folder (default 
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Train the 2-layer attention-only toy while measuring: the loss, the in-context-learning score, every
     head's induction and previous-token scores and their K-composition, in one picture per seed; then ablate
-    the induction head. An induction head forms after about 600 steps (about a minute per seed on 2 cores)."""
+    the induction head(s). A layer-1 head passes 0.5 after 650-700 steps (20 ms a step on one idle core)."""
     from llmlab.attention.emergence import run_emergence, run_seeds
     from llmlab.console import print_summary
     from llmlab.errors import LabError
