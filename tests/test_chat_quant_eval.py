@@ -50,7 +50,7 @@ def test_perplexity_equals_transformers_loss_and_self_comparison_is_exact(model_
     assert got["kl_mean"] == got["kl_p99"] == 0 and got["top1_agreement"] == 1 and got["kl_check"] < 1e-12
 
 
-def _eval(model_dir, out, formats="int8,int4-g32-sym,gptq-g32-sym,gguf-q4_0"):
+def _eval(model_dir, out, formats="int8,int4-g32-sym,gptq-g32-sym,awq-g32-sym,gguf-q4_0"):
     return main(["chat", "quantize", "--eval", str(model_dir), "--out", str(out), "--eval-rows", "2",
                  "--decode-tokens", "4", "--formats", formats, "--json"])
 
@@ -62,7 +62,8 @@ def test_eval_command_table_sizes_and_repeatability(model_dir, tmp_path, capsys)
     assert _eval(model_dir, tmp_path / "a") == 0
     summary = json.loads(capsys.readouterr().out)
     rows = {r["format"]: r for r in summary["rows"]}
-    assert list(rows) == ["int8", "int4-g32-sym", "gptq-g32-sym", "gguf-q4_0"]    # fp32: the baseline only
+    # fp32 is the baseline only
+    assert list(rows) == ["int8", "int4-g32-sym", "gptq-g32-sym", "awq-g32-sym", "gguf-q4_0"]
     assert (tmp_path / "a" / "quality_vs_size.png").stat().st_size > 1000
     assert "| gptq-g32-sym |" in (tmp_path / "a" / "table.md").read_text()
     # int4 memory: fp32 minus each Conv1D weight's 4 bytes, plus half a byte and 2/32 bytes of scale each
@@ -76,7 +77,10 @@ def test_eval_command_table_sizes_and_repeatability(model_dir, tmp_path, capsys)
         assert r["kl_check"] < 1e-9 and 0 < r["kl_mean"] <= r["kl_p99"] * 10 and 0 < r["top1_agreement"] <= 1
     assert rows["int8"]["kl_mean"] < rows["int4-g32-sym"]["kl_mean"]
     assert rows["gguf-q4_0"]["tokens_per_s"] is None and rows["int8"]["speed_vs_fp32"] > 0
-    assert "below round-to-nearest" in rows["gptq-g32-sym"]["notes"]
+    assert "below round-to-nearest" in rows["gptq-g32-sym"]["notes"] and "α" in rows["awq-g32-sym"]["notes"]
+    # AWQ keeps 2 bytes per input channel more than round to nearest
+    inputs = sum(m.weight.shape[0] for n, m in model.named_modules() if type(m).__name__ == "Conv1D")
+    assert rows["awq-g32-sym"]["memory_bytes"] == int4["memory_bytes"] + 2 * inputs
     # seeded and deterministic: a second run gives the same quality figures (speed is a measurement)
     assert _eval(model_dir, tmp_path / "b", "int4-g32-sym,gptq-g32-sym") == 0
     again = {r["format"]: r for r in json.loads(capsys.readouterr().out)["rows"]}

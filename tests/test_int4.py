@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from llmlab.chat.awq import awq_quantize_model
 from llmlab.chat.gptq import collect_hessians, gptq_quantize, gptq_quantize_model, output_error
 from llmlab.chat.int4 import (
     Int4Linear,
@@ -194,3 +195,29 @@ def test_gptq_damping_and_dead_inputs():
     assert output_error(w, dequantize_int4(q), h) < output_error(w, dequantize_int4(quantize_int4(w, 32)), h)
     with pytest.raises(LabError, match="calibration"):
         collect_hessians(nn.Linear(4, 4), {"": nn.Linear(4, 4)}, [])
+
+
+def test_awq_never_worse_than_round_to_nearest_and_better_on_most_layers(tiny_gpt2):
+    calibration = _calibration()
+    names = list(int4_targets(tiny_gpt2))
+    inputs = _layer_inputs(tiny_gpt2, names, calibration)
+    rtn, awq = copy.deepcopy(tiny_gpt2), copy.deepcopy(tiny_gpt2)
+    quantize_model_int4(rtn, group=32)
+    _, errors = awq_quantize_model(awq, calibration, group=32)
+    better = 0
+    for name in names:
+        x, w = inputs[name], linear_weight(tiny_gpt2.get_submodule(name))
+        direct = {kind: float(((x @ (w - m.get_submodule(name).dequantized_weight()).t()) ** 2).sum())
+                  for kind, m in (("rtn", rtn), ("awq", awq))}
+        assert direct["awq"] <= direct["rtn"] * (1 + 1e-6), name      # α = 0 is on the grid: plain rounding
+        better += direct["awq"] < direct["rtn"] * 0.999
+    assert better >= len(names) // 2, errors
+    # the stored input scales are part of the layer: 2 bytes per input on top of codes and group scales
+    layer = awq.get_submodule(names[0])
+    assert layer.input_scale.dtype == torch.float16 and layer.input_scale.shape == (layer.in_features,)
+    codes = layer.out_features * layer.in_features // 2
+    scales = layer.scale.numel() * 2 + layer.in_features * 2
+    assert weight_bytes(layer) - layer.bias.numel() * 4 == codes + scales
+    x = torch.randn(3, layer.in_features)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), x @ layer.dequantized_weight().t() + layer.bias)

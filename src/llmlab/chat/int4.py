@@ -34,19 +34,20 @@ GROUP_SIZES = (32, 64, 128)
 @dataclass
 class Int4Weight:
     """A (out, in) weight as packed codes (out, in/2) uint8, fp16 scales (out, in/group) and, when asymmetric,
-    fp16 mins (out, in/group)."""
+    fp16 mins (out, in/group); awq.py adds fp16 input scales s (in,): the codes then hold W diag(s)."""
     packed: torch.Tensor
     scale: torch.Tensor
     minimum: torch.Tensor | None
     group: int
+    input_scale: torch.Tensor | None = None
 
     @property
     def symmetric(self) -> bool:
         return self.minimum is None
 
     def nbytes(self) -> int:
-        tensors = [self.packed, self.scale] + ([] if self.minimum is None else [self.minimum])
-        return sum(t.numel() * t.element_size() for t in tensors)
+        tensors = [self.packed, self.scale, self.minimum, self.input_scale]
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
 
 def group_params(w: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -89,7 +90,7 @@ def effective_group(in_features: int, group: int) -> int:
 
 
 def dequantize_int4(weight: Int4Weight, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Ŵ (out, in) in `dtype`: d (q - 8) or d q + min, per group."""
+    """Ŵ (out, in) in `dtype`: d (q - 8) or d q + min, per group (then each column j / s_j, for AWQ)."""
     codes = unpack_codes(weight.packed)                                       # (out, in)
     out, n = codes.shape
     grouped = codes.reshape(out, n // weight.group, weight.group).to(dtype)   # (out, G, group)
@@ -98,7 +99,8 @@ def dequantize_int4(weight: Int4Weight, dtype: torch.dtype = torch.float32) -> t
         values = (grouped - 8) * scale
     else:
         values = grouped * scale + weight.minimum.to(dtype)[..., None]
-    return values.reshape(out, n)
+    values = values.reshape(out, n)
+    return values if weight.input_scale is None else values / weight.input_scale.to(dtype)
 
 
 def quantize_int4(weight: torch.Tensor, group: int = 32, symmetric: bool = True) -> Int4Weight:
@@ -122,10 +124,11 @@ class Int4Linear(nn.Module):
         self.register_buffer("packed", weight.packed.contiguous())
         self.register_buffer("scale", weight.scale.contiguous())
         self.register_buffer("minimum", None if weight.minimum is None else weight.minimum.contiguous())
+        self.register_buffer("input_scale", weight.input_scale)
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), requires_grad=False)
 
     def int4_weight(self) -> Int4Weight:
-        return Int4Weight(self.packed, self.scale, self.minimum, self.group)
+        return Int4Weight(self.packed, self.scale, self.minimum, self.group, self.input_scale)
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return dequantize_int4(self.int4_weight(), dtype)

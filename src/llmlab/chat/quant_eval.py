@@ -7,9 +7,10 @@ fp32, top-1 agreement and CPU decode speed, as a table (table.md, summary.json) 
 Text: the corpus (python-docs by default) is cut in four; GPTQ calibrates on token rows from the first quarter
 and everything is measured on rows from the last (for the lab model, which trains on the first 300,000 of its
 ~465,000 characters, text it never saw). Formats: `fp32`, `int8` (quantize.py), `int4-g32-sym` ... (int4.py,
-round to nearest), `gptq-g32-sym` ... (gptq.py), and `gguf-q8_0` / `gguf-q4_0` / `gguf-q4_1` (written by
-gguf_export.py, read back by transformers' GGUF reader). int8/int4/GPTQ quantise the Linear layers and keep
-embeddings and the head float; GGUF quantises every 2-D tensor, embeddings included, as llama.cpp's files do.
+round to nearest), `gptq-g32-sym` ... (gptq.py), `awq-g32-sym` ... (awq.py), and `gguf-q8_0` / `gguf-q4_0` /
+`gguf-q4_1` (written by gguf_export.py, read back by transformers' GGUF reader). The others quantise the
+Linear layers and keep embeddings and the head float; GGUF quantises every 2-D tensor, embeddings included,
+as llama.cpp's files do.
 Memory is the bytes of the weights as held (GGUF: its tensors as llama.cpp maps them); disk is the file
 written (safetensors, or the .gguf with its tokenizer). Speed is greedy decoding with transformers' KV cache,
 `threads` threads, fastest of five; GGUF files need llama.cpp for a speed of their own, so theirs is blank.
@@ -32,8 +33,9 @@ from llmlab.errors import LabError
 DEFAULT_FORMATS = ("fp32", "int8",
                    "int4-g32-sym", "int4-g32-asym", "int4-g64-sym", "int4-g128-sym", "int4-g128-asym",
                    "gptq-g32-sym", "gptq-g32-asym", "gptq-g64-sym", "gptq-g128-sym", "gptq-g128-asym",
+                   "awq-g32-sym", "awq-g32-asym", "awq-g128-sym", "awq-g128-asym",
                    "gguf-q8_0", "gguf-q4_0", "gguf-q4_1")
-FORMAT_PATTERN = re.compile(r"fp32|int8|(int4|gptq)-g(\d+)-(sym|asym)|gguf-(q8_0|q4_0|q4_1)")
+FORMAT_PATTERN = re.compile(r"fp32|int8|(int4|gptq|awq)-g(\d+)-(sym|asym)|gguf-(q8_0|q4_0|q4_1)")
 
 
 @dataclass
@@ -54,8 +56,8 @@ def check_formats(formats: tuple[str, ...] | list[str]) -> None:
     for name in formats:
         if not FORMAT_PATTERN.fullmatch(name):
             raise LabError(f"unknown format {name!r}",
-                           hint="use fp32, int8, int4-gG-sym|asym, gptq-gG-sym|asym (G = 32, 64, 128) or "
-                                "gguf-q8_0|q4_0|q4_1")
+                           hint="use fp32, int8, int4-gG-sym|asym, gptq-gG-sym|asym, awq-gG-sym|asym "
+                                "(G = 32, 64, 128) or gguf-q8_0|q4_0|q4_1")
 
 
 def token_rows(tokenizer, cfg: QuantEvalConfig) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -113,31 +115,39 @@ def build_format(name: str, model_dir: Path, float_model, calibration: list[torc
 
             quantize_model_int4(model, group, symmetric)
         else:
-            return _build_gptq(model, float_model, calibration, held_out, group, symmetric, cfg, work / name)
+            return _build_compensated(match.group(1), model, float_model, calibration, held_out, group,
+                                      symmetric, cfg, work / name)
     else:
         return _build_gguf(match.group(4), model_dir, float_model, work)
     return Built(model, weight_bytes(model), _disk_bytes(model, work / name))
 
 
-def _build_gptq(model, float_model, calibration, held_out, group, symmetric, cfg, work: Path) -> Built:
-    """GPTQ in place on `model`, and how often it beat round to nearest on each layer's output, on the
-    calibration rows (what GPTQ minimises) and on held-out rows (what it should generalise to)."""
+def _build_compensated(method, model, float_model, calibration, held_out, group, symmetric, cfg,
+                       work: Path) -> Built:
+    """GPTQ or AWQ in place on `model`, and how often it beat round to nearest on each layer's output, on the
+    calibration rows (what both minimise) and on held-out rows (what they should generalise to)."""
+    from llmlab.chat.awq import awq_quantize_model
     from llmlab.chat.gptq import collect_hessians, gptq_quantize_model, output_error
     from llmlab.chat.int4 import dequantize_int4, int4_targets, linear_weight, quantize_int4
     from llmlab.chat.quantize import weight_bytes
 
     targets = int4_targets(float_model)
     unseen = collect_hessians(float_model, targets, held_out[:8])
-    _, errors = gptq_quantize_model(model, calibration, group, symmetric, cfg.damp, cfg.act_order)
+    if method == "gptq":
+        _, errors = gptq_quantize_model(model, calibration, group, symmetric, cfg.damp, cfg.act_order)
+    else:
+        _, errors = awq_quantize_model(model, calibration, group, symmetric)
     wins_unseen = 0
     for name in errors:
         weight = linear_weight(targets[name]).float()
         rtn = dequantize_int4(quantize_int4(weight, group, symmetric))
-        gptq = model.get_submodule(name).dequantized_weight()
-        wins_unseen += output_error(weight, gptq, unseen[name]) < output_error(weight, rtn, unseen[name])
-    wins = sum(e["gptq"] < e["rtn"] for e in errors.values())
+        ours = model.get_submodule(name).dequantized_weight()
+        wins_unseen += output_error(weight, ours, unseen[name]) < output_error(weight, rtn, unseen[name])
+    wins = sum(e[method] < e["rtn"] for e in errors.values())
     notes = (f"layer output error below round-to-nearest on {wins}/{len(errors)} layers (calibration), "
              f"{wins_unseen}/{len(errors)} (held-out)")
+    if method == "awq":
+        notes += "; α per layer " + " ".join(f"{e['alpha']:.2f}" for e in errors.values())
     return Built(model, weight_bytes(model), _disk_bytes(model, work), notes)
 
 
@@ -250,7 +260,7 @@ def plot_quality_vs_size(rows: list[dict[str, Any]], path: Path, title: str = "q
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
     families = {"fp32": "black", "int8": "tab:blue", "int4": "tab:orange", "gptq": "tab:green",
-                "gguf": "tab:purple"}
+                "awq": "tab:red", "gguf": "tab:purple"}
     for r in rows:
         if r["format"] == "fp32":
             continue                                   # KL 0: off a log scale; its size is the 1.0 on x
