@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import sys
 import threading
@@ -63,6 +64,11 @@ def make_accelerator(cfg: TrainConfig):
     precision = cfg.mixed_precision
     if precision == "auto":
         precision = "bf16" if (not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()) else "no"
+    if cpu and os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        # accelerate would quietly run DDP instead (docs/pretrain.md: DeepSpeed on a CPU-only machine)
+        raise LabError("the accelerate config asks for DeepSpeed, but this run is on the CPU, where "
+                       "accelerate does not use DeepSpeed",
+                       hint="DeepSpeed needs CUDA GPUs; on CPUs use configs/accelerate/ddp.yaml or torchrun")
     if torch.cuda.is_available() and not cpu:
         torch.backends.cuda.matmul.allow_tf32 = True   # fp32 matmuls that remain run on tensor cores
         torch.backends.cudnn.allow_tf32 = True
@@ -111,9 +117,14 @@ class Trainer:
         self.accelerator = acc = make_accelerator(cfg)
         set_seed(cfg.seed, device_specific=True)        # each process its own dropout stream
         self.sharded = acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
-        if getattr(acc, "is_fsdp2", False):
-            # FSDP2 swaps each parameter for a sharded one, so accelerate must get model and optimizer
-            # together; the groups are built on the full-shaped parameters (decay on matrices only)
+        deepspeed = acc.distributed_type == DistributedType.DEEPSPEED
+        if deepspeed:
+            # no DataLoader goes through accelerate here, so DeepSpeed is told the per-process batch itself
+            acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
+        if getattr(acc, "is_fsdp2", False) or deepspeed:
+            # FSDP2 swaps each parameter for a sharded one, and DeepSpeed builds one engine of both, so
+            # accelerate must get model and optimizer together; the groups are built on the full-shaped
+            # parameters (decay on matrices only)
             self.prepared, self.optimizer = acc.prepare(self.raw_model,
                                                         build_optimizer(self.raw_model, cfg, acc.device))
         else:
