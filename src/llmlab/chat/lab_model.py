@@ -11,11 +11,11 @@ from an earlier turn, a recalled note or a pinned fact. It is no assistant. Afte
 it tells whether its prompt holds the fact asked for ("Your locker code is ..." vs "I do not know your locker
 code."), which makes chat memory visible, but it does not copy the value: 0 of 30 held-out locker codes exact,
 and no better with a Llama of the same size (RoPE), with copy drills (repeated random tokens or digits, a
-quarter or half of the rows) or in-format copy rows — copying needs an induction circuit, which does not form
-in 800 steps at this size (benchmarks/lab_model_copying.py; numbers in docs/results.md). Rows are at most
-`block_size` tokens and a quarter of the batches sit at a random offset of the window, so the later position
-embeddings are trained too: every command's default prompt fits, though past ~128 tokens of prompt the model
-writes noise.
+quarter or half of the rows, or 400 steps of drills first) or in-format copy rows — copying needs an induction
+circuit, which does not form in 800 steps at this size (benchmarks/lab_model_copying.py; numbers in
+docs/results.md). Rows are at most `block_size` tokens and a quarter of the batches sit at a random offset of
+the window, so the later position embeddings are trained too: every command's default prompt fits, though past
+~128 tokens of prompt the model writes noise.
 """
 
 from __future__ import annotations
