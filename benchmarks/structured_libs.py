@@ -1,6 +1,7 @@
 """Which structured-generation library the engine uses: per-step mask cost and JSON-schema coverage, measured.
 
     .venv/bin/python benchmarks/structured_libs.py [--vocab 8000] [--steps 200]
+    .venv/bin/python benchmarks/structured_libs.py --engine    # the engine's cost per step, with llguidance
 
 For each of xgrammar, llguidance and outlines-core that is importable: compile time per schema, the time to
 compute one step's allowed-token mask and advance by one token (library calls only; a random walk
@@ -167,11 +168,52 @@ def measure(lib, steps: int) -> dict:
             "step_us_p99": round(step_us[int(len(step_us) * 0.99)], 1) if step_us else None}
 
 
+def engine_overhead(vocab: int, batch: int = 16, tokens: int = 48) -> None:
+    """ms per engine step (median) for `batch` requests, free vs each constrained by a JSON schema."""
+    import pydoc_data.topics as topics
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    from llmlab.generation import SamplingParams
+    from llmlab.serve.config import EngineConfig
+    from llmlab.serve.engine import Engine
+    from llmlab.serve.random_model import make_model_dir
+
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 40},
+                                               "tags": {"type": "array", "items": {"type": "string"}}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = make_model_dir(Path(tmp), preset="small", tokenizer="bpe", bpe_vocab=vocab,
+                           text="\n".join(topics.topics.values()))
+        engine = Engine(EngineConfig(model=str(d), device="cpu", max_num_seqs=batch))
+        grammar = engine.grammars.json_schema(schema)
+        params = SamplingParams(temperature=1.0, max_new_tokens=tokens, seed=0)
+        for label, g in (("free", None), ("json schema", grammar), ("free", None), ("json schema", grammar)):
+            for _ in range(batch):
+                engine.add_request("{", params, grammar=g)
+            engine.step_log = []
+            while engine.has_unfinished():
+                engine.step()
+            steps = [s for s in engine.step_log if s["requests"] == batch and s["tokens"] == batch]
+            phases = {k: statistics.median(s[k] for s in steps) * 1e3
+                      for k in ("execute", "sample", "process")}
+            print(f"{label:<12} {batch} requests, {len(steps)} decode steps, median ms: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vocab", type=int, default=8000)
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--engine", action="store_true",
+                    help="the engine's per-step cost with and without a schema (one torch thread)")
     args = ap.parse_args()
+    if args.engine:
+        import torch
+
+        torch.set_num_threads(1)     # steadier on a shared machine
+        engine_overhead(args.vocab)
+        return
     tok = tokenizer(args.vocab)
     print(f"byte-level BPE, {len(tok)} tokens; {len(SCHEMAS)} schemas")
     for cls in (Xgrammar, Llguidance, OutlinesCore):

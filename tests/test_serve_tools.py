@@ -124,6 +124,7 @@ def test_parse_and_stream_tool_calls():
     content, [call] = parse_tool_calls(text)
     assert content == "Let me look." and json.loads(call["function"]["arguments"]) == {"city": "Oslo"}
     assert parse_tool_calls(f"{OPEN}not json</tool_call>") == (f"{OPEN}not json</tool_call>", [])
+    assert parse_tool_calls(text, ["clock"]) == (text, [])          # a function nobody offered
     ts = ToolStream()
     # a partial tag is held back until it is surely not a call
     assert ts.feed("Hi <tool") == "Hi " and ts.feed("kit") == "<toolkit"

@@ -269,11 +269,11 @@ async def _collect(request: Request, streams, totals: _Totals) -> list[dict[str,
 
 
 def _stream(name: str, kind: str, rid: str, streams, totals: _Totals,
-            include_usage: bool, tools: bool = False) -> StreamingResponse:
+            include_usage: bool, tools: list[str] | None = None) -> StreamingResponse:
     """The choices as server-sent events, as they come; an error after the first event is the last event.
     With tools, text that may be a tool call is held back (tools.ToolStream) and sent as tool_calls deltas."""
     obj = "text_completion" if kind == "cmpl" else "chat.completion.chunk"
-    held = [ToolStream() for _ in streams] if tools else None
+    held = [ToolStream(tools) for _ in streams] if tools else None
 
     def chunk(i: int, text: str | None, finish: str | None, first: bool = False, calls=None) -> str:
         if kind == "cmpl":
@@ -319,7 +319,7 @@ def _stream(name: str, kind: str, rid: str, streams, totals: _Totals,
 
 
 async def _answer(request: Request, body, prompts: list[list[int]], kind: str, id_prefix: str, obj: str,
-                  choice: Callable[[str, str | None], dict[str, Any]], tools: bool = False):
+                  choice: Callable[[str, str | None], dict[str, Any]], tools: list[str] | None = None):
     """Admit the prompts with one SamplingParams per choice, then stream them or answer in one body.
     `choice(text, finish_reason)` is one choice's body (with its finish_reason)."""
     s = _served(request)
@@ -340,11 +340,11 @@ async def _answer(request: Request, body, prompts: list[list[int]], kind: str, i
             "usage": totals.usage()}
 
 
-def _message(text: str, finish: str | None, tools: bool) -> dict[str, Any]:
-    """A chat choice: the assistant's message, its tool calls parsed out when tools were offered."""
+def _message(text: str, finish: str | None, tools: list[str]) -> dict[str, Any]:
+    """A chat choice: the assistant's message, its calls of the offered `tools` parsed out."""
     if not tools:
         return {"message": {"role": "assistant", "content": text}, "finish_reason": finish}
-    content, calls = parse_tool_calls(text)
+    content, calls = parse_tool_calls(text, tools)
     if not calls:
         return {"message": {"role": "assistant", "content": text}, "finish_reason": finish}
     return {"message": {"role": "assistant", "content": content, "tool_calls": calls},
@@ -374,6 +374,7 @@ async def chat_completions(body: ChatRequest, request: Request):
     s = _served(request)
     body.check(s.max_chars)
     tools = body.active_tools()
+    names = [t["function"]["name"] for t in tools]
     if s.engine.tokenizer is None:
         raise APIError(400, "this model has no tokenizer, so it cannot take chat messages; "
                        "use /v1/completions with token ids", "messages")
@@ -384,7 +385,7 @@ async def chat_completions(body: ChatRequest, request: Request):
     max_tokens = s.engine.max_model_len - len(prompt) if body.max_tokens is None else body.max_tokens
     body.max_tokens = max(max_tokens, 1)
     return await _answer(request, body, [prompt], "chat", "chatcmpl", "chat.completion",
-                         lambda text, finish: _message(text, finish, bool(tools)), bool(tools))
+                         lambda text, finish: _message(text, finish, names), names)
 
 
 @router.get("/v1/models")

@@ -75,12 +75,18 @@ class DraftModel:
                            f"({target_vocab})",
                            hint="the draft must share the target's tokenizer")
         self.device, self.target_vocab = device, target_vocab
+        cfg = self.model.config
+        # past its context the draft proposes nothing (the target goes on alone)
+        self.max_positions = (getattr(cfg, "n_positions", None)
+                              or getattr(cfg, "max_position_embeddings", None) or 1 << 30)
         self.caches: dict[str, tuple[Any, int]] = {}      # request id -> (KV cache, tokens in it)
 
     @torch.inference_mode()
     def propose(self, req: Request, k: int) -> tuple[list[int], torch.Tensor]:
         from transformers import DynamicCache
 
+        if req.num_tokens + k > self.max_positions:
+            return [], None
         cache, seen = self.caches.get(req.request_id, (None, 0))
         if cache is None:
             cache = DynamicCache()

@@ -23,9 +23,13 @@ not speculate) and grammars (constrained requests do not speculate either).
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from llmlab.generation import SamplingParams, process_logits
+
+log = logging.getLogger("llmlab.serve")
 
 
 def verify(target_logits: torch.Tensor, params: SamplingParams, drafts: list[int],
@@ -95,7 +99,11 @@ class Speculator:
             k = min(self.k, req.stopper.budget - req.stopper.count - 1)    # never past max_tokens
             if k < 1:
                 continue
-            drafts, probs = self.proposer.propose(req, k)
+            try:
+                drafts, probs = self.proposer.propose(req, k)
+            except Exception:            # a broken draft must not stop the engine: this step goes without
+                log.exception("the %s proposer failed for request %s", self.proposer.name, req.request_id)
+                continue
             if drafts:
                 req.drafts, req.draft_probs = drafts[:k], probs
                 req.token_ids.extend(req.drafts)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from llmlab.tokenizer.chat_template import render_chat
@@ -72,12 +73,13 @@ def tool_call_grammar(grammars, tools: list[dict]) -> str:
     return grammars.lark(f'start: "{OPEN}" call "{CLOSE}"\ncall: %json {call}')
 
 
-def parse_tool_calls(text: str) -> tuple[str | None, list[dict[str, Any]]]:
+def parse_tool_calls(text: str, names: Collection[str] | None = None) -> tuple[str | None, list[dict]]:
     """(content left outside the calls or None, the calls in OpenAI's shape). A call that is not a JSON
-    object with a name stays in the content, so nothing the model wrote is lost."""
+    object with a name (one of `names`, when given) stays in the content, so nothing the model wrote is
+    lost."""
     calls, kept, end = [], [], 0
     for m in CALL.finditer(text):
-        call = _call(m.group(1))
+        call = _call(m.group(1), names)
         if call is None:
             continue
         kept.append(text[end:m.start()])
@@ -85,18 +87,20 @@ def parse_tool_calls(text: str) -> tuple[str | None, list[dict[str, Any]]]:
         calls.append(call)
     kept.append(text[end:])
     if not calls:
-        whole = _call(text.strip()) if text.strip().startswith("{") else None
+        whole = _call(text.strip(), names) if text.strip().startswith("{") else None
         return (None, [whole]) if whole else (text, [])
     content = "".join(kept).strip()
     return content or None, calls
 
 
-def _call(body: str) -> dict[str, Any] | None:
+def _call(body: str, names: Collection[str] | None) -> dict[str, Any] | None:
     try:
         obj = json.loads(body)
     except json.JSONDecodeError:
         return None
     if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        return None
+    if names is not None and obj["name"] not in names:
         return None
     args = obj.get("arguments", obj.get("parameters", {}))
     args = args if isinstance(args, str) else json.dumps(args)
@@ -108,8 +112,8 @@ class ToolStream:
     """Streaming with tools: content goes out as it comes until a call may be starting (any suffix that could
     begin `<tool_call>`); from there the text is held, and the calls are parsed once the answer ends."""
 
-    def __init__(self):
-        self.held = ""
+    def __init__(self, names: Collection[str] | None = None):
+        self.held, self.names = "", names
         self.in_call = False
 
     def feed(self, text: str) -> str:
@@ -128,4 +132,4 @@ class ToolStream:
 
     def finish(self) -> tuple[str | None, list[dict[str, Any]]]:
         """(the held content, the calls) at the end of the answer."""
-        return parse_tool_calls(self.held) if self.held else (None, [])
+        return parse_tool_calls(self.held, self.names) if self.held else (None, [])
