@@ -12,8 +12,9 @@ round to nearest), `gptq-g32-sym` ... (gptq.py), `awq-g32-sym` ... (awq.py), and
 Linear layers and keep embeddings and the head float; GGUF quantises every 2-D tensor, embeddings included,
 as llama.cpp's files do.
 Memory is the bytes of the weights as held (GGUF: its tensors as llama.cpp maps them); disk is the file
-written (safetensors, or the .gguf with its tokenizer). Speed is greedy decoding with transformers' KV cache,
-`threads` threads, fastest of five; GGUF files need llama.cpp for a speed of their own, so theirs is blank.
+written (safetensors, or the .gguf with its tokenizer). Speed is greedy decoding with transformers' KV cache
+on `threads` threads, timed five times in turn with fp32 (`decode_speed`); GGUF files need llama.cpp for a
+speed of their own, so theirs is blank.
 Everything but the speed is deterministic: the same command gives the same table.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import re
+import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -177,17 +179,23 @@ def _quiet_stderr():
 
 
 @torch.no_grad()
-def decode_speed(model, prompt: torch.Tensor, new_tokens: int, repeats: int = 5) -> float:
-    """Greedy decoding tokens/s after a warm-up call: the fastest of `repeats` timed runs (on a shared
-    machine other programs only ever slow a run down, so the fastest is the closest to the format's own)."""
+def decode_speed(model, reference, prompt: torch.Tensor, new_tokens: int, repeats: int = 5
+                 ) -> tuple[float, float]:
+    """(greedy decoding tokens/s of `model`, its speed relative to `reference`), after a warm-up call each.
+    Timed runs alternate between the two, so a machine that gets busier or quieter meanwhile slows both
+    alike: the ratio is the median of the pairs' ratios, the tokens/s the fastest run (other programs on a
+    shared machine only ever slow a run down)."""
     kwargs = dict(do_sample=False, pad_token_id=0, min_new_tokens=new_tokens, max_new_tokens=new_tokens)
-    model.generate(prompt, **{**kwargs, "min_new_tokens": 4, "max_new_tokens": 4})
-    speeds = []
-    for _ in range(repeats):
+
+    def seconds(m) -> float:
         start = time.perf_counter()
-        model.generate(prompt, **kwargs)
-        speeds.append(new_tokens / (time.perf_counter() - start))
-    return max(speeds)
+        m.generate(prompt, **kwargs)
+        return time.perf_counter() - start
+
+    for m in (model, reference):
+        m.generate(prompt, **{**kwargs, "min_new_tokens": 4, "max_new_tokens": 4})
+    pairs = [(seconds(reference), seconds(model)) for _ in range(repeats)]
+    return new_tokens / min(t for _, t in pairs), statistics.median(r / t for r, t in pairs)
 
 
 def evaluate_formats(model_dir: str | Path, cfg: QuantEvalConfig, out: Path, progress=None) -> dict[str, Any]:
@@ -217,19 +225,18 @@ def evaluate_formats(model_dir: str | Path, cfg: QuantEvalConfig, out: Path, pro
                 if progress:
                     progress(name)
                 built = build_format(name, model_dir, float_model, calibration, held_out, cfg, Path(tmp))
-                row = {"format": name, "memory_bytes": built.memory_bytes, "disk_bytes": built.disk_bytes,
-                       **compare_to_reference(built.model, held_out, reference),
-                       "tokens_per_s": (decode_speed(built.model, held_out[0][:, :16], cfg.decode_tokens)
-                                        if built.speed else None),
-                       "notes": built.notes}
-                rows.append(row)
+                speed, ratio = (decode_speed(built.model, float_model, held_out[0][:, :16], cfg.decode_tokens)
+                                if built.speed else (None, None))
+                rows.append({"format": name, "memory_bytes": built.memory_bytes,
+                             "disk_bytes": built.disk_bytes,
+                             **compare_to_reference(built.model, held_out, reference),
+                             "tokens_per_s": speed, "speed_vs_fp32": 1.0 if name == "fp32" else ratio,
+                             "notes": built.notes})
     finally:
         torch.set_num_threads(threads)
     base = rows[0]
     for row in rows:                                   # same-run ratios against fp32
         row["memory_vs_fp32"] = row["memory_bytes"] / base["memory_bytes"]
-        speed = row["tokens_per_s"]
-        row["speed_vs_fp32"] = None if speed is None else speed / base["tokens_per_s"]
     rows = [r for r in rows if r["format"] in cfg.formats]
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(format_table(rows) + "\n", encoding="utf-8")
