@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -86,8 +87,11 @@ def build(ctx: Path, dockerfile: str, tag: str, base_arg: str) -> float:
     sh(["nice", *BUILDAH, "bud", "--quiet", "--isolation", "chroot", "--format", "docker", "-f", dockerfile,
         *args, "-t", tag, str(ctx)], stdout=subprocess.DEVNULL)
     took = time.monotonic() - start
-    size = json.loads(buildah_out("images", "--json", tag))[0]["size"]
-    say(f"built {tag} in {took:.0f} s; image size {size / 1e9:.2f} GB ({size / 2**30:.2f} GiB)")
+    # the image's size unpacked: the sum of its layers (the base's and one per stage's changes)
+    manifest = json.loads(json.loads(buildah_out("inspect", "--type", "image", tag))["Manifest"])
+    size = sum(layer["size"] for layer in manifest["layers"])
+    say(f"built {tag} in {took:.0f} s; image size {size / 1e9:.2f} GB ({size / 2**30:.2f} GiB) "
+        f"in {len(manifest['layers'])} layers")
     return took
 
 
@@ -194,7 +198,7 @@ def stop_during_a_stream(server: subprocess.Popen, pid: int, model_name: str) ->
     resp = request("/v1/completions", body)
     events = sse_events(resp)
     first = json.loads(next(events))
-    os.kill(pid, 15)                            # what `docker stop` sends (STOPSIGNAL SIGTERM) to PID 1
+    os.kill(pid, signal.SIGTERM)                # what `docker stop` sends (STOPSIGNAL SIGTERM) to PID 1
     rest = list(events)
     if rest[-1] != "[DONE]":
         fail(f"the stream in flight at SIGTERM was cut: it ended with {rest[-1:]}")
@@ -224,7 +228,8 @@ def run_phase(tag: str, model: Path, log: Path) -> None:
             # no --user: buildah run takes the image's USER, as docker run does
             server = subprocess.Popen([*BUILDAH, "run", "--isolation", "chroot",
                                        "-v", f"{model}:/models/model:ro", "-e", f"LLMLAB_API_KEY={KEY}",
-                                       ctr, "--", *argv], stdout=out, stderr=subprocess.STDOUT)
+                                       ctr, "--", *argv], stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True)   # its own group: cleaned up as one
         try:
             start = time.monotonic()
             wait_healthy(server, log)
@@ -242,9 +247,12 @@ def run_phase(tag: str, model: Path, log: Path) -> None:
             say("HEALTHCHECK command inside the image: exit 0")
             stop_during_a_stream(server, pid, model_name)
         finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
+            # killing buildah run alone would leave the server inside running: the whole group goes
+            try:
+                os.killpg(server.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            server.wait()
         text = log.read_text()
         if "Application shutdown complete" not in text:
             fail(f"no graceful shutdown in the server's log:\n{text[-3000:]}")
