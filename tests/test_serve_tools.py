@@ -253,3 +253,9 @@ def test_200_concurrent_mixed_requests_all_complete_correctly(server, model_dir)
     assert sorted(set(kinds)) == ["constrained", "plain", "speculative", "tool"] and len(kinds) == 200
     stats = server.app.state.served.engine.stats()
     assert stats["spec_verifications"] > 0 and stats["kv_blocks_in_use"] == 0
+    # what `llmlab bench serve` adds to its summary, read from /metrics
+    from llmlab.serve.bench import speculation
+
+    figures = speculation(server.url)
+    assert figures["spec_draft_tokens"] == stats["spec_draft_tokens"] > 0
+    assert figures["spec_acceptance_rate"] == pytest.approx(stats["spec_acceptance_rate"])
