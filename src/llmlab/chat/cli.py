@@ -145,9 +145,9 @@ def quantize(model: str = typer.Option(None, "--model", help="hf:NAME_OR_DIR or 
              out: Path = typer.Option(None, "--out", help="run folder (default runs/chat/quantize-<time>)"),
              as_json: bool = typer.Option(False, "--json"),
              eval_dir: Path = typer.Option(None, "--eval", help="a model directory: measure every weight "
-                                           "format of it side by side (fp32, int8, int4, GPTQ, GGUF)"),
+                                           "format of it side by side (fp32, int8, int4, GPTQ, AWQ, GGUF)"),
              formats: str = typer.Option(None, "--formats", help="with --eval: comma-separated formats "
-                                         "[default: all of them]"),
+                                         "(default: all of them)"),
              corpus: str = typer.Option("python-docs", "--corpus", help="with --eval: calibration and "
                                         "held-out text (first and last quarter)"),
              eval_rows: int = typer.Option(64, "--eval-rows",
