@@ -4,6 +4,9 @@ quick (15 s measured at load 2.6 on 2 cores; 45 s at most of the demo's budget):
 python-stdlib, capped at 10 s), then 30 steps of llmlab's LoRA and of PEFT's LoRA (HF Trainer) on
 python-docs; llmlab's LoRA checked equal to PEFT's; the merged model directory loaded back and sampled.
 full: a 300-step base and all three methods (lora, full, lora-scratch) for 200 steps each.
+Post-training row (both modes, one seed): a tiny GPT trained by chat SFT on the CoT chain task, then DPO and
+GRPO copies of it; held-out accuracy of the three. quick keeps it to ~10 s (so it is near chance and shows
+the pipeline, not the gain); the 3-seed demonstration is `llmlab finetune demo` (docs/results.md).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ def run(ctx: StepContext) -> dict:
     from llmlab.finetune.compare import compare_methods
     from llmlab.finetune.parity import lora_peft_parity
     from llmlab.finetune.run import cpu_threads
-    from llmlab.runs import read_summary
+    from llmlab.runs import RunFolder
     from llmlab.training import count_params
 
     steps, base_steps, base_cap = (5, 5, 10.0) if ctx.smoke else (30, 100, 10.0) if ctx.quick else (200, 300, 60.0)
@@ -48,18 +51,41 @@ def run(ctx: StepContext) -> dict:
     checks["scratch_and_peft_lora_agree_after_training"] = abs(
         results["lora"]["val_loss_after"] - results["lora-scratch"]["val_loss_after"]) < 0.05
     checks["merged_model_loads_with_automodel_and_generates"] = generated.shape[1] == ids.shape[1] + 16
+    post = _posttrain(ctx)
+    # the base's own loop writes no summary.json: its last logged step is how far it trained
+    base_steps_done = RunFolder(base_dir.parent).metrics()[-1]["step"]
+    post_line = "; chain task, held-out exact match " + " / ".join(
+        f"{stage} {r['accuracy']:.0%}" for stage, r in post.items())
+    checks["posttrain_sft_dpo_grpo_ran_and_saved"] = all(
+        (ctx.out / "posttrain" / stage / "model" / "config.json").exists() for stage in post)
     loss = " · ".join(f"{m} {r['val_loss_before']:.2f}->{r['val_loss_after']:.2f}" for m, r in results.items())
     diff = max(parity["max_abs_diff"][k] for k in ("forward", "grad_A", "grad_B", "losses"))
     return {
         "checks": checks,
         "headline": f"python-docs val loss in {steps} steps: {loss}; LoRA trains "
-                    f"{results['lora']['trainable_share']:.1%} of the weights; llmlab LoRA vs PEFT max |diff| {diff:.1e}",
+                    f"{results['lora']['trainable_share']:.1%} of the weights; llmlab LoRA vs PEFT max |diff| "
+                    f"{diff:.1e}" + post_line,
         "pictures": ["methods.png", "lora/loss.png", "lora-scratch/loss.png"],
         # the row says "GPT-2": name the base actually fine-tuned, a small GPT-2-shaped model pretrained here
-        "model": {"name": f"gpt2-tiny base pretrained here for {read_summary(base_dir.parent)['steps']} steps on "
+        "model": {"name": f"gpt2-tiny base pretrained here for {base_steps_done} steps on "
                           "python-stdlib", "params": count_params(base)},
         "methods": results,
         "parity": {"max_abs_diff": parity["max_abs_diff"], "tolerance": parity["tolerance"],
                    "layers": parity["layers"]},
         "merged_sample": tok.decode(generated[0]),
+        "posttrain": post,
     }
+
+
+def _posttrain(ctx: StepContext) -> dict:
+    """SFT -> DPO / GRPO on the chain task, one seed, a small budget: {stage: accuracy, interval, steps}."""
+    from llmlab.finetune.posttrain_demo import one_seed, split_overrides
+
+    sft, dpo, grpo = (5, 2, 2) if ctx.smoke else (150, 20, 15) if ctx.quick else (500, 60, 100)
+    small = ["problems=1000", "eval_problems=50"] if ctx.quick or ctx.smoke else []
+    overrides = split_overrides([*small, f"sft.max_steps={sft}", f"dpo.max_steps={dpo}",
+                                 f"grpo.max_steps={grpo}", "grpo.batch_size=8"])
+    result = one_seed(ctx.seed, "toy", overrides, ctx.out / "posttrain", dpo_pairs=200,
+                      stages=("sft", "dpo", "grpo"))
+    return {stage: {k: r[k] for k in ("accuracy", "ci95", "total", "steps", "train_seconds")}
+            for stage, r in result["stages"].items()}
