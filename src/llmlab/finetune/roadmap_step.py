@@ -1,7 +1,7 @@
 """Roadmap step for project 4: a small GPT-2 pretrained on code, fine-tuned on python-docs two ways.
 
-quick (15 s measured at load 2.6 on 2 cores; 45 s at most of the demo's budget): a `gpt2-tiny` base (100 steps on
-python-stdlib, capped at 10 s), then 30 steps of llmlab's LoRA and of PEFT's LoRA (HF Trainer) on
+quick (15 s measured at load 2.6 on 2 cores; 45 s at most of the demo's budget): a `gpt2-tiny` base (100 steps
+on python-stdlib, capped at 10 s), then 30 steps of llmlab's LoRA and of PEFT's LoRA (HF Trainer) on
 python-docs; llmlab's LoRA checked equal to PEFT's; the merged model directory loaded back and sampled.
 full: a 300-step base and all three methods (lora, full, lora-scratch) for 200 steps each.
 Post-training row (both modes, one seed): a tiny GPT trained by chat SFT on the CoT chain task, then DPO and
@@ -25,12 +25,13 @@ def run(ctx: StepContext) -> dict:
     from llmlab.runs import RunFolder
     from llmlab.training import count_params
 
-    steps, base_steps, base_cap = (5, 5, 10.0) if ctx.smoke else (30, 100, 10.0) if ctx.quick else (200, 300, 60.0)
+    steps, base_steps, base_cap = ((5, 5, 10.0) if ctx.smoke else (30, 100, 10.0) if ctx.quick
+                                   else (200, 300, 60.0))
     methods = ("lora-scratch", "lora") if ctx.quick else ("lora", "full", "lora-scratch")
     with cpu_threads(1):    # the tiny preset's setting, for the base model's pretraining too
         base_dir = tiny_base(ctx.out / "base", seconds=base_cap, steps=base_steps, seed=ctx.seed)
     summary = compare_methods(str(base_dir), "python-docs", ctx.out, "tiny", [f"seed={ctx.seed}"], methods,
-                              max_steps=steps, overwrite=True)   # the roadmap replaces its own runs every time
+                              max_steps=steps, overwrite=True)   # the roadmap replaces its own runs each time
     results = summary["methods"]
 
     # llmlab's LoRA = PEFT's on the base model itself: forward, grads of A and B, merges, 5 training steps
@@ -58,12 +59,14 @@ def run(ctx: StepContext) -> dict:
         f"{stage} {r['accuracy']:.0%}" for stage, r in post.items())
     checks["posttrain_sft_dpo_grpo_ran_and_saved"] = all(
         (ctx.out / "posttrain" / stage / "model" / "config.json").exists() for stage in post)
-    loss = " · ".join(f"{m} {r['val_loss_before']:.2f}->{r['val_loss_after']:.2f}" for m, r in results.items())
+    loss = " · ".join(f"{m} {r['val_loss_before']:.2f}->{r['val_loss_after']:.2f}"
+                      for m, r in results.items())
     diff = max(parity["max_abs_diff"][k] for k in ("forward", "grad_A", "grad_B", "losses"))
     return {
         "checks": checks,
         "headline": f"python-docs val loss in {steps} steps: {loss}; LoRA trains "
-                    f"{results['lora']['trainable_share']:.1%} of the weights; llmlab LoRA vs PEFT max |diff| "
+                    f"{results['lora']['trainable_share']:.1%} of the weights; llmlab LoRA vs PEFT max "
+                    "|diff| "
                     f"{diff:.1e}" + post_line,
         "pictures": ["methods.png", "lora/loss.png", "lora-scratch/loss.png"],
         # the row says "GPT-2": name the base actually fine-tuned, a small GPT-2-shaped model pretrained here
