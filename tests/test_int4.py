@@ -53,6 +53,7 @@ def _weight(out=6, inp=128, seed=0):
     w = torch.randn(out, inp, generator=torch.Generator().manual_seed(seed)) * 0.05
     w[0, 5] = 0.9                        # one outlier: its group's scale grows, the other groups keep theirs
     w[1, :32] = 0                        # an all-zero group
+    w[2, :2] = torch.tensor([1.0, 0.1875])   # d = -1/8 and w/d = -1.5 exactly: a tie llama.cpp rounds up
     return w
 
 
