@@ -79,3 +79,29 @@ def test_unconstrained_rows_of_a_mixed_batch_are_untouched(engine):
     while not req.finished:
         engine.step()
     assert req.text == alone.text
+
+
+def test_a_tokenizer_llguidance_cannot_read_is_spelled_token_by_token(tmp_path):
+    """llmlab's CharTokenizer (a decoder llguidance does not know): the fallback spells each id."""
+    import torch
+
+    from llmlab.hub import load_hf_tokenizer
+    from llmlab.serve.random_model import SAMPLE_TEXT
+    from llmlab.serve.structured import GrammarCompiler, new_mask
+    from llmlab.tokenizer.char import CharTokenizer
+
+    CharTokenizer.train(SAMPLE_TEXT).save(tmp_path)
+    tok = load_hf_tokenizer(str(tmp_path))
+    tok.add_special_tokens({"eos_token": "<eos>"})
+    grammars = GrammarCompiler(tok, len(tok))
+    schema = {"type": "object", "properties": {"a": {"type": "boolean"}}, "required": ["a"],
+              "additionalProperties": False}
+    c = grammars.constraint(grammars.json_schema(schema))
+    out = []
+    while not c.done and len(out) < 40:        # always the highest allowed id: a deterministic walk
+        mask = new_mask(1, len(tok))
+        c.fill(mask, 0)
+        allowed = ((mask[0].unsqueeze(-1) >> torch.arange(32)) & 1).flatten()[:len(tok)].nonzero()
+        out.append(int(allowed[-1]))
+        c.advance(out[-1])
+    jsonschema.validate(json.loads(tok.decode(out)), schema)
