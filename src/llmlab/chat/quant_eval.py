@@ -260,26 +260,35 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def plot_quality_vs_size(rows: list[dict[str, Any]], path: Path, title: str = "quality vs size") -> Path:
-    """Mean KL against fp32 (log scale) over weight memory, one labelled point per format."""
+    """Left: mean KL against fp32 (log scale) over weight memory, one point per format. Right: every
+    format's mean KL (bar) and p99 KL (tick), best first, where formats of one size would overlap."""
     import matplotlib.pyplot as plt
 
     from llmlab.plots import save_figure
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
     families = {"fp32": "black", "int8": "tab:blue", "int4": "tab:orange", "gptq": "tab:green",
                 "awq": "tab:red", "gguf": "tab:purple"}
-    for r in rows:
-        if r["format"] == "fp32":
-            continue                                   # KL 0: off a log scale; its size is the 1.0 on x
+    shown = [r for r in rows if r["format"] != "fp32"]       # KL 0: off a log scale; its size is x = 1
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8), dpi=110,
+                                      gridspec_kw={"width_ratios": [1, 1.1]})
+    for r in shown:
         family = r["format"].split("-")[0]
-        x, y = r["memory_vs_fp32"], max(r["kl_mean"], 1e-9)
-        ax.scatter(x, y, color=families[family], s=22, label=family)
-        ax.annotate(r["format"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    handles, labels = ax.get_legend_handles_labels()
+        left.scatter(r["memory_vs_fp32"], max(r["kl_mean"], 1e-9), color=families[family], s=22, label=family)
+    handles, labels = left.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), fontsize=8)
-    ax.set(title=title, xlabel="weight memory / fp32's", ylabel="mean KL(fp32 || format), nats")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
+    left.legend(unique.values(), unique.keys(), fontsize=8)
+    left.set(title=title, xlabel="weight memory / fp32's", ylabel="mean KL(fp32 || format), nats")
+    left.set_yscale("log")
+    left.grid(alpha=0.3)
+    ordered = sorted(shown, key=lambda r: r["kl_mean"])
+    ys = range(len(ordered))
+    right.barh(ys, [max(r["kl_mean"], 1e-9) for r in ordered],
+               color=[families[r["format"].split("-")[0]] for r in ordered])
+    right.scatter([max(r["kl_p99"], 1e-9) for r in ordered], ys, marker="|", color="black", s=60, label="p99")
+    right.set_yticks(list(ys), [f"{r['format']} ({r['memory_vs_fp32']:.2f}x)" for r in ordered], fontsize=7)
+    right.invert_yaxis()
+    right.set_xscale("log")
+    right.set(title="KL per format (memory vs fp32)", xlabel="KL, nats: bar = mean, | = p99")
+    right.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return save_figure(fig, path)
