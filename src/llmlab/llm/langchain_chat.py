@@ -83,8 +83,10 @@ class LabChatModel(BaseChatModel):
         return {"model": self.llm.name, **{name: getattr(self, name) for name in sorted(SAMPLING)}}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = self._params(stop, kwargs)
-        return LangSmithParams(ls_provider="llmlab", ls_model_name=self.llm.name, ls_model_type="chat",
+        # tracing metadata only: a per-call `model` names the model, other non-sampling keys are not ours
+        params = self._params(stop, {k: v for k, v in kwargs.items() if k in SAMPLING})
+        return LangSmithParams(ls_provider="llmlab", ls_model_name=kwargs.get("model", self.llm.name),
+                               ls_model_type="chat",
                                ls_temperature=params.temperature, ls_max_tokens=params.max_new_tokens,
                                ls_stop=list(params.stop) or None)
 
