@@ -39,6 +39,8 @@ BY_TEST = {
     "llmlab finetune compare --model tiny --preset tiny --max-steps 200": "tests/test_finetune_train.py",
     "llmlab finetune parity": "tests/test_finetune_lora.py",
     "llmlab chat ui --model runs/roadmap/lab-model --quantize int8": "tests/test_chat_ui.py",
+    "llmlab chat quantize --eval runs/roadmap/lab-model":
+        "tests/test_chat_quant_eval.py::test_eval_command_table_sizes_and_repeatability",
     "llmlab rag index --corpus python-docs": "tests/test_rag_cli.py::test_index_search_eval_ask_summarize",
     "llmlab rag search 'how do I leave a loop early?' -k 5":
         "tests/test_rag_cli.py::test_index_search_eval_ask_summarize",
