@@ -68,6 +68,16 @@ def tiny_models(vocab: int, n: int):
     return models
 
 
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """TRL's trainers set accelerate's process-wide state; llmlab's Trainer (in later tests) builds its own
+    Accelerator, which refuses a state left with other settings. Each test here leaves none behind."""
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 class ExactLogProbs:
     """TRL's chunked log-prob kernel's interface, computed with a plain log-softmax in the model's dtype."""
 
