@@ -72,7 +72,8 @@ def test_a_template_that_rewrites_earlier_turns_is_refused(task, tok):
 
     odd = copy.deepcopy(tok)      # renders the prompt one way and the finished conversation another
     odd.chat_template = ("{% for m in messages %}{{ m['role'][0] }}"
-                         "{% if not add_generation_prompt %}!{% endif %}:{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}a:{% endif %}")
+                         "{% if not add_generation_prompt %}!{% endif %}:{{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}a:{% endif %}")
     with pytest.raises(LabError, match="prefix-stable"):
         encode_conversation(odd, task.conversations(1)[0])
 
