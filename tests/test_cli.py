@@ -166,3 +166,23 @@ def test_the_libraries_own_future_warnings_show_only_with_verbose(monkeypatch):
         quiet_libraries(False)
         warnings.warn_explicit("old API", FutureWarning, "m.py", 3, module="transformers.modeling_utils")
     assert [str(w.message) for w in seen] == ["yours", "old API"]
+
+
+def test_verbose_after_quiet_enables_the_hubs_bars_without_a_warning(monkeypatch):
+    # the hub copies HF_HUB_DISABLE_PROGRESS_BARS into a constant at import; after quiet (ours set) then
+    # verbose (ours removed), enabling must neither warn that the variable "has priority" nor keep bars off
+    import importlib
+    import warnings
+
+    from llmlab.console import quiet_libraries
+
+    hub_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")      # the module, not its tqdm class
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setattr(hub_tqdm, "HF_HUB_DISABLE_PROGRESS_BARS", True)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_libraries(False)
+    assert not [w for w in seen if "progress bars" in str(w.message)]
+    assert hub_tqdm.are_progress_bars_disabled() is False
+    quiet_libraries(True)
+    assert hub_tqdm.are_progress_bars_disabled() is True

@@ -56,11 +56,18 @@ def quiet_libraries(quiet: bool | None = None) -> None:
     imported are switched through their own calls.
     """
     quiet = not verbose() if quiet is None else quiet
+    removed = set()
     for name, value in QUIET_ENV.items():
         if quiet:
             os.environ.setdefault(name, value)
         elif os.environ.get(name) == value:
             del os.environ[name]
+            removed.add(name)
+    hub_tqdm = sys.modules.get("huggingface_hub.utils.tqdm")
+    if "HF_HUB_DISABLE_PROGRESS_BARS" in removed and hub_tqdm is not None:
+        # the hub copied our variable into a constant at import; left set, enabling its bars (here or through
+        # transformers) would only warn that the now removed variable "has priority" and keep them off
+        hub_tqdm.HF_HUB_DISABLE_PROGRESS_BARS = None
     if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging
 
