@@ -46,7 +46,8 @@ class KVCache:
     def check_room(self, t: int) -> None:
         if self.length + t > self.max_len:
             raise LabError(f"the KV cache holds {self.max_len} positions; {self.length} are used and {t} "
-                           "more were given", hint="start a new cache, or crop the context (generate() does this)")
+                           "more were given",
+                           hint="start a new cache, or crop the context (generate() does this)")
 
     def update(self, layer: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Write k, v (B, nh, T, hs) at the current position; return views (B, nh, length + T, hs)."""
