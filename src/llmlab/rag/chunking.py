@@ -48,14 +48,21 @@ class Chunk:
     end: int
     text: str
     n_units: int     # its size in the configured unit
+    context: str = ""   # title > section path (rag/contextual.py): embedded and indexed, never shown as text
+
+    @property
+    def indexed(self) -> str:
+        """What is embedded and keyword-indexed: the context line, a blank line, then the exact slice."""
+        return f"{self.context}\n\n{self.text}" if self.context else self.text
 
     def to_dict(self) -> dict:
         return {"id": self.id, "doc": self.doc, "start": self.start, "end": self.end, "text": self.text,
-                "n_units": self.n_units}
+                "n_units": self.n_units, **({"context": self.context} if self.context else {})}
 
     @classmethod
     def from_dict(cls, row: dict) -> Chunk:
-        return cls(row["id"], row["doc"], row["start"], row["end"], row["text"], row["n_units"])
+        return cls(row["id"], row["doc"], row["start"], row["end"], row["text"], row["n_units"],
+                   row.get("context", ""))
 
 
 # Boundary strength at a cut position p (the chunk ends just before p); higher is better.

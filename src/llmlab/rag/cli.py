@@ -4,7 +4,8 @@
     chroma) llmlab rag search "how do I leave a loop early?" -k 5 --method hybrid
     llmlab rag ask "How do I leave a loop early?" --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0
     llmlab rag summarize --doc typesseq --model openai:http://127.0.0.1:8000/v1
-    llmlab rag eval --json                                         # dense vs BM25 vs hybrid on 61 questions
+    llmlab rag eval --eval-set test --json                         # dense vs BM25 vs hybrid, held out
+    llmlab rag eval --answers hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0  # + grounding of generated answers
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ app = typer.Typer(help="Retrieval-augmented generation: chunk, embed, search (de
 
 INDEX_HELP = "an index folder, or a name under runs/rag/ (default: the corpus's name)"
 METHOD_HELP = "hybrid (RRF of dense and BM25), dense or bm25"
+MMR_HELP = "re-rank for diversity by maximal marginal relevance, lambda in (0, 1] (e.g. 0.7); off by default"
+RERANK_HELP = "re-score candidates with a cross-encoder, e.g. cross-encoder/ms-marco-MiniLM-L-6-v2 (network)"
 
 
 @app.command()
@@ -66,8 +69,12 @@ def search(query: str = typer.Argument(..., help="what to look for"),
            index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
            k: int = typer.Option(5, "-k", "--k", help="how many chunks"),
            method: str = typer.Option("hybrid", "--method", help=METHOD_HELP),
+           mmr: float = typer.Option(None, "--mmr", help=MMR_HELP),
+           rerank: str = typer.Option(None, "--rerank", help=RERANK_HELP),
+           dedup: bool = typer.Option(True, "--dedup/--no-dedup",
+                                      help="collapse copies of one text into one hit listing every source"),
            as_json: bool = typer.Option(False, "--json")) -> None:
-    """The best chunks for a query, with their document, offsets and scores."""
+    """The best chunks for a query, with their document, offsets and scores (copies listed as also in)."""
     import json
 
     from rich.table import Table
@@ -75,7 +82,7 @@ def search(query: str = typer.Argument(..., help="what to look for"),
     from llmlab.console import console
     from llmlab.rag.index import open_index
 
-    hits = open_index(index_name).search(query, k=k, method=method)
+    hits = open_index(index_name).search(query, k=k, method=method, mmr=mmr, rerank=rerank, dedup=dedup)
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=1, ensure_ascii=False))
         return
@@ -84,7 +91,8 @@ def search(query: str = typer.Argument(..., help="what to look for"),
         table.add_column(col, overflow="fold")
     for h in hits:
         text = " ".join(h.chunk.text.split())
-        table.add_row(str(h.rank), f"{h.score:.4f}", h.chunk.doc, f"{h.chunk.start}-{h.chunk.end}",
+        doc = h.chunk.doc + "".join(f"\n(also {c.doc} {c.start}-{c.end})" for c in h.copies)
+        table.add_row(str(h.rank), f"{h.score:.4f}", doc, f"{h.chunk.start}-{h.chunk.end}",
                       text[:160] + ("…" if len(text) > 160 else ""))
     console.print(table)
 
@@ -116,6 +124,15 @@ def ask(question: str = typer.Argument(...),
     for i, h in enumerate(result.sources, start=1):
         mark = "✓" if i in result.citations.cited else " "
         console.print(f" {mark} [{i}] {h.chunk.doc} (chars {h.chunk.start}-{h.chunk.end})")
+    g = result.grounding
+    if g.sentences:
+        console.print(f"grounding: faithfulness {g.faithfulness:.2f} (sentences supported by their sources), "
+                      f"context precision {g.context_precision:.2f}")
+        for s in g.sentences:
+            if not s.supported:
+                sim = "" if s.similarity is None else f", similarity {s.similarity:.2f}"
+                console.print(f"[yellow]  unsupported: {s.text[:100]} (words in [{s.source}] "
+                              f"{s.lexical:.2f}{sim})[/yellow]")
     note = (
         f"{result.dropped} retrieved source(s) left out to fit the context window" if result.dropped else ""
     )
@@ -168,7 +185,12 @@ def summarize(model: str = typer.Option(..., "--model", help=SPEC_HELP),
 @app.command("eval")
 def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX_HELP),
              eval_set: str = typer.Option("questions", "--eval-set",
-                                          help="questions (61 hand-written) or titles"),
+                                          help="questions (= dev, 61 hand-written), test (81 held out), "
+                                               "stdlib (docstrings; index python-stdlib) or titles"),
+             answers: str = typer.Option(None, "--answers",
+                                         help="also answer each question with this model and report "
+                                              "grounding (" + SPEC_HELP + ")"),
+             limit: int = typer.Option(None, "--limit", help="with --answers: only the first N questions"),
              out: Path = typer.Option(None, "--out",
                                       help="where summary.json and the picture go (default "
                                            "<index>/eval-<set>)"),
@@ -201,6 +223,8 @@ def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX
     summary = {"index": str(idx.folder), "eval_set": eval_set, "queries": result["queries"],
                "embed_model": idx.manifest["embed_model"], "store": idx.manifest["store"], "chunks": len(idx),
                "metrics": result["metrics"], "picture": result["picture"]}
+    if answers:
+        summary["answers"] = answer_grounding(idx, queries[:limit] if limit else queries, answers)
     run.save_summary(summary)
     if as_json:
         print_summary(summary, as_json=True)
@@ -214,7 +238,29 @@ def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX
     for method, row in result["metrics"].items():
         table.add_row(method, *(f"{row[c]:.3f}" for c in cols))
     console.print(table)
+    if answers:
+        a = summary["answers"]
+        console.print(f"answers by {answers} on {a['questions']} questions: "
+                      f"faithfulness {a['faithfulness']:.3f}, "
+                      f"context precision {a['context_precision']:.3f}")
     console.print(f"summary and recall@k picture in {run.path}")
+
+
+def answer_grounding(idx, queries, model: str) -> dict:
+    """Answer each query with `model` over `idx` and average the grounding scores (rag/grounding.py)."""
+    from llmlab.llm import load_llm
+    from llmlab.rag.qa import answer, default_params
+
+    rows = []
+    with load_llm(model) as llm:
+        for q in queries:
+            g = answer(llm, idx, q.text, params=default_params(192)).grounding
+            rows.append({"question": q.text, "faithfulness": g.faithfulness,
+                         "context_precision": g.context_precision, "sentences": len(g.sentences)})
+    n = max(len(rows), 1)
+    return {"model": model, "questions": len(rows),
+            "faithfulness": sum(r["faithfulness"] for r in rows) / n,
+            "context_precision": sum(r["context_precision"] for r in rows) / n, "per_question": rows}
 
 
 def register(root: typer.Typer) -> None:

@@ -1,8 +1,12 @@
-"""Evaluation sets for python-docs: questions whose answer document is known, so retrieval can be scored
-offline.
+"""Evaluation sets: questions whose answer document is known, so retrieval can be scored offline.
 
-- `questions`: 61 questions written by hand for this lab, in a user's words rather than the manual's (e.g.
-  "How do I leave a loop before it finishes?" -> break). Each names the one document that answers it.
+- `questions` (= `dev`): 61 questions written by hand for this lab, in a user's words rather than the
+  manual's (e.g. "How do I leave a loop before it finishes?" -> break). Each names the one document that
+  answers it. Retrieval settings are tuned on these only.
+- `test`: 81 more python-docs questions (evalsets/python_docs_test.py), written before any tuning and only
+  reported, never tuned on.
+- `stdlib`: 34 "how do I ..." questions over 14 python-stdlib modules whose answer is one function's
+  docstring (evalsets/stdlib_docstrings.py); a hit counts only if its chunk overlaps that docstring.
 - `titles`: every document's own title as the query (79 known-item queries): easy, a sanity floor.
 
 Relevance is widened by rule, not by hand: python-docs repeats text (`else` is a copy of `if`; `compound`
@@ -94,6 +98,13 @@ class Query:
     text: str
     answer: str                          # the document written down as the answer
     groups: tuple[frozenset[str], ...]   # answer groups: documents equivalent to the answer
+    span: tuple[int, int] | None = None  # when set, only a chunk of `answer` overlapping these offsets counts
+
+    def label(self, doc: str, start: int, end: int) -> str:
+        """The document a retrieved chunk stands for; a chunk of the answer outside `span` is a miss."""
+        if self.span is not None and doc == self.answer and not (start < self.span[1] and end > self.span[0]):
+            return f"{doc}#elsewhere"
+        return doc
 
 
 def opening(text: str, chars: int = 400) -> str:
@@ -116,10 +127,32 @@ def questions(corpus: Corpus) -> list[Query]:
     return [Query(q, a, (answer_group(corpus, a),)) for q, a in QUESTIONS if a in names]
 
 
+def heldout(corpus: Corpus) -> list[Query]:
+    """The test split: questions written before tuning, in a user's words (never tuned on)."""
+    from llmlab.rag.evalsets.python_docs_test import TEST_QUESTIONS
+
+    names = {d.name for d in corpus.documents}
+    return [Query(q, a, (answer_group(corpus, a),)) for q, a in TEST_QUESTIONS if a in names]
+
+
+def stdlib(corpus: Corpus) -> list[Query]:
+    """Docstring questions whose module is in `corpus` (all of them for python-stdlib or its subset
+    evalsets.stdlib_docstrings.stdlib_corpus())."""
+    from llmlab.rag.evalsets.stdlib_docstrings import STDLIB_QUESTIONS, docstring_span
+
+    texts = {d.name: d.text for d in corpus.documents}
+    out = []
+    for q, module, function in STDLIB_QUESTIONS:
+        span = docstring_span(texts[module], function) if module in texts else None
+        if span is not None:
+            out.append(Query(q, module, (frozenset({module}),), span))
+    return out
+
+
 def titles(corpus: Corpus) -> list[Query]:
     """Each document's first line as a query for that document."""
     return [Query(d.text.split("\n", 1)[0].strip(), d.name, (answer_group(corpus, d.name),))
             for d in corpus.documents if d.text.strip()]
 
 
-EVAL_SETS = {"questions": questions, "titles": titles}
+EVAL_SETS = {"questions": questions, "dev": questions, "test": heldout, "stdlib": stdlib, "titles": titles}

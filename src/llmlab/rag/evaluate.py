@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from llmlab.rag.evalset import Query
-from llmlab.rag.index import METHODS, Index
+from llmlab.rag.index import METHODS, Hit, Index
 from llmlab.rag.metrics import as_answers, evaluate_rankings
 from llmlab.rag.stores import NumpyStore, make_store
 
@@ -27,10 +27,31 @@ def index_methods(index: Index) -> tuple[str, ...]:
     return METHODS if index.store is not None else ("bm25",)
 
 
+def hit_labels(queries: Sequence[Query], hits: Sequence[Sequence[Hit]]) -> list[list[list[str]]]:
+    """Per query, per hit: the documents it stands for (its own and its copies'), as the query labels them."""
+    return [[[q.label(c.doc, c.start, c.end) for c in h.sources] for h in hs]
+            for q, hs in zip(queries, hits, strict=True)]
+
+
+def hit_scores(queries: Sequence[Query], hits: Sequence[Sequence[Hit]], ks: Sequence[int]) -> dict:
+    """What a user sees in the first k hits of `rag search`: hit_recall@k (share of questions whose answer
+    is among them) and sources@k (mean number of distinct documents they show)."""
+    labels = hit_labels(queries, hits)
+    out = {}
+    n = max(len(queries), 1)
+    for k in ks:
+        found = sum(any(d in g for h in hs[:k] for d in h for g in q.groups) for q, hs in zip(queries, labels,
+                                                                                                strict=True))
+        out[f"hit_recall@{k}"] = found / n
+        out[f"sources@{k}"] = sum(len({d for h in hs[:k] for d in h}) for hs in labels) / n
+    return out
+
+
 def evaluate_index(index: Index, queries: Sequence[Query], methods: Sequence[str] | None = None,
-                   ks: Sequence[int] = KS, depth: int = DEPTH) -> dict[str, dict]:
+                   ks: Sequence[int] = KS, depth: int = DEPTH, **options) -> dict[str, dict]:
     """Per method: mean recall@k, nDCG@k, MRR, seconds per query, and each query's answer rank (0: not
-    found)."""
+    found). recall@k counts distinct documents down the ranking (a document at the rank of its best chunk);
+    hit_recall@k counts the first k hits exactly as search returns them. `options` go to search_many."""
     methods = methods or index_methods(index)
     texts = [q.text for q in queries]
     if any(m != "bm25" for m in methods):
@@ -39,11 +60,11 @@ def evaluate_index(index: Index, queries: Sequence[Query], methods: Sequence[str
     report = {}
     for method in methods:
         start = time.perf_counter()
-        hits = index.search_many(texts, k=depth, method=method)
+        hits = index.search_many(texts, k=depth, method=method, **options)
         seconds = time.perf_counter() - start
-        rankings = [[h.chunk.doc for h in hs] for hs in hits]
+        rankings = [[d for h in hs for d in h] for hs in hit_labels(queries, hits)]
         groups = [list(q.groups) for q in queries]
-        scores = evaluate_rankings(rankings, groups, ks)
+        scores = {**evaluate_rankings(rankings, groups, ks), **hit_scores(queries, hits, ks)}
         ranks = []
         for ranking, g in zip(rankings, groups, strict=True):
             ids, _ = as_answers(ranking, g)

@@ -24,12 +24,19 @@ from llmlab.atomic import rebuild_dir
 from llmlab.data import Corpus, load_corpus
 from llmlab.errors import LabError
 from llmlab.rag.chunking import Chunk, ChunkConfig, chunk_corpus, corpus_hash
+from llmlab.rag.contextual import add_context
+from llmlab.rag.dedup import collapse, exact_copies
 from llmlab.rag.embed import DEFAULT_MODEL
 from llmlab.rag.fusion import RRF_K, reciprocal_rank_fusion
 from llmlab.rag.stores import STORES, VectorStore, load_store, make_store
-from llmlab.search.bm25 import BM25
+from llmlab.search.bm25 import BM25, with_identifiers
 
 METHODS = ("hybrid", "dense", "bm25")
+# hybrid search defaults, chosen on the dev questions only (docs/rag.md, "Tuning"): weights of (dense, BM25)
+# in the fusion, the RRF constant, and how many candidates each method hands to the fusion
+WEIGHTS = (1.0, 1.0)
+CANDIDATES = 50
+FUSION_K = RRF_K
 # embed_model="none": chunks + BM25, no embeddings (fast to build, bm25 search only)
 KEYWORD_ONLY = "none"
 FORMAT = 1
@@ -50,6 +57,8 @@ class IndexConfig:
     max_documents: int | None = None
     batch_size: int = 32
     device: str = "cpu"
+    contextual: bool = True         # embed and BM25-index "title > section" + the chunk (rag/contextual.py)
+    identifiers: bool = True        # BM25 also indexes code identifiers whole (str.join, **kwargs, __init__)
 
     @property
     def chunking(self) -> ChunkConfig:
@@ -71,12 +80,20 @@ class Hit:
     rank: int
     method: str
     parts: dict[str, float] = field(default_factory=dict)   # hybrid: each method's rank of this chunk
+    copies: list[Chunk] = field(default_factory=list)       # other sources repeating this text (rag/dedup.py)
+
+    @property
+    def sources(self) -> list[Chunk]:
+        """Every chunk this hit stands for: its own, then its copies in other places."""
+        return [self.chunk, *self.copies]
 
     def to_dict(self) -> dict:
         return {"rank": self.rank, "score": self.score, "method": self.method, "id": self.chunk.id,
                 "doc": self.chunk.doc, "start": self.chunk.start, "end": self.chunk.end,
                 "text": self.chunk.text,
-                **({"parts": self.parts} if self.parts else {})}
+                **({"parts": self.parts} if self.parts else {}),
+                **({"also_in": [{"id": c.id, "doc": c.doc, "start": c.start, "end": c.end}
+                                for c in self.copies]} if self.copies else {})}
 
 
 class Index:
@@ -85,6 +102,8 @@ class Index:
                  embedder=None, folder: Path | None = None):
         self.chunks, self.vectors, self.store, self.bm25 = chunks, vectors, store, bm25
         self.manifest, self._embedder, self.folder = manifest, embedder, folder
+        self.copies = exact_copies([c.text for c in chunks])     # row -> rows with the same text
+        self._rerankers: dict = {}
 
     # ---- building and loading -------------------------------------------------------------------
 
@@ -115,9 +134,11 @@ class Index:
         if not chunks:
             raise LabError(f"corpus {corpus.name!r} gave no chunks",
                            hint="it holds no text; point --corpus elsewhere")
+        if cfg.contextual:
+            chunks = add_context(chunks, corpus.documents)
         chunk_s = time.perf_counter() - start
         vectors = (np.zeros((len(chunks), 0), np.float32) if keyword_only
-                   else embedder.embed_documents([c.text for c in chunks], progress=progress))   # (N, D)
+                   else embedder.embed_documents([c.indexed for c in chunks], progress=progress))   # (N, D)
         embed_s = time.perf_counter() - start - chunk_s
         info = {
             "format": FORMAT, "corpus": corpus.name, "corpus_spec": spec, "max_documents": cfg.max_documents,
@@ -127,6 +148,7 @@ class Index:
             "dim": 0 if keyword_only else embedder.dim,
             "max_tokens": None if keyword_only else embedder.max_tokens,
             "chunking": dataclasses.asdict(cfg.chunking), "chroma_url": cfg.chroma_url,
+            "contextual": cfg.contextual, "identifiers": cfg.identifiers,
         }
 
         def assemble(folder: Path | None) -> Index:
@@ -138,8 +160,8 @@ class Index:
                         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                         "seconds": {"chunk": round(chunk_s, 3), "embed": round(embed_s, 3),
                                     "store": round(time.perf_counter() - start - chunk_s - embed_s, 3)}}
-            return cls(chunks, vectors, store, BM25.build([c.text for c in chunks]), manifest, embedder,
-                       folder)
+            return cls(chunks, vectors, store, BM25.build(bm25_texts(chunks, cfg.identifiers)), manifest,
+                       embedder, folder)
 
         if out is None:
             return assemble(None)
@@ -189,8 +211,8 @@ class Index:
             store_options["url"] = manifest["chroma_url"]
         store = (None if manifest["store"] == KEYWORD_ONLY
                  else load_store(manifest["store"], folder, manifest["dim"], **store_options))
-        index = cls(chunks, vectors, store, BM25.load(folder, [c.text for c in chunks]), manifest, embedder,
-                    folder)
+        bm25 = BM25.load(folder, bm25_texts(chunks, manifest.get("identifiers", False)))
+        index = cls(chunks, vectors, store, bm25, manifest, embedder, folder)
         if corpus is not None:
             index.check_fresh(corpus)
         if embedder is not None:
@@ -208,6 +230,9 @@ class Index:
                 reasons.append(f"embedding model {m['embed_model']!r}, asked for {cfg.embed_model!r}")
             if dataclasses.asdict(cfg.chunking) != m["chunking"]:
                 reasons.append(f"chunking {m['chunking']}, asked for {dataclasses.asdict(cfg.chunking)}")
+            for key in ("contextual", "identifiers"):
+                if getattr(cfg, key) != m.get(key, False):
+                    reasons.append(f"{key}={m.get(key, False)}, asked for {key}={getattr(cfg, key)}")
             want = KEYWORD_ONLY if cfg.embed_model == KEYWORD_ONLY else make_store_kind(cfg.store)
             if want != m["store"]:
                 reasons.append(f"store {m['store']!r}, asked for {cfg.store!r}")
@@ -239,14 +264,18 @@ class Index:
                            f"not {embedder.name} ({embedder.dim} dims)",
                            hint="search with the model that built the index, or rebuild it")
 
-    def search(self, query: str, k: int = 5, method: str = "hybrid", candidates: int = 50,
-               weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = RRF_K) -> list[Hit]:
+    def search(self, query: str, k: int = 5, method: str = "hybrid", **options) -> list[Hit]:
         """The best k chunks for one query (see `search_many`)."""
-        return self.search_many([query], k, method, candidates, weights, rrf_k)[0]
+        return self.search_many([query], k, method, **options)[0]
 
-    def search_many(self, queries: list[str], k: int = 5, method: str = "hybrid", candidates: int = 50,
-                    weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = RRF_K) -> list[list[Hit]]:
-        """Best k chunks per query. hybrid fuses the top `candidates` of dense and BM25 with weighted RRF."""
+    def search_many(self, queries: list[str], k: int = 5, method: str = "hybrid",
+                    candidates: int = CANDIDATES, weights: tuple[float, float] = WEIGHTS,
+                    rrf_k: int = FUSION_K, dedup: bool = True,
+                    mmr: float | None = None, rerank: str | None = None) -> list[list[Hit]]:
+        """Best k chunks per query. hybrid fuses the top `candidates` of dense and BM25 with weighted RRF.
+
+        Then, in order: `rerank` (a cross-encoder's name) re-scores the candidates, `mmr` (lambda in (0, 1])
+        re-orders them for diversity, and `dedup` collapses copies of one text into one hit with `copies`."""
         if method not in METHODS:
             raise LabError(f"unknown retrieval method {method!r}", hint="use one of " + ", ".join(METHODS))
         if k < 1:
@@ -257,36 +286,62 @@ class Index:
                            hint="search with --method bm25 (method='bm25' in Python), or rebuild the index "
                                 "with an "
                                 "embedding model")
-        depth = k if method != "hybrid" else max(k, candidates)
+        if mmr is not None and not 0.0 < mmr <= 1.0:
+            raise LabError(f"mmr={mmr} is outside (0, 1]", hint="e.g. --mmr 0.7 (1 keeps the plain order)")
+        reorder = dedup or mmr is not None or rerank is not None
+        # deeper lists when something after the ranking may drop or move items
+        depth = max(k, candidates) if (method == "hybrid" or reorder) else k
         dense = self.dense_rows(queries, depth) if method != "bm25" else None
-        sparse = self.bm25.search(queries, depth) if method != "dense" else None
+        sparse = self.bm25.search(self.bm25_queries(queries), depth) if method != "dense" else None
         out = []
         for qi in range(len(queries)):
-            if method == "dense":
-                out.append(self._hits(dense[1][qi], dense[0][qi], "dense"))
-            elif method == "bm25":
-                out.append(self._hits(sparse[1][qi], sparse[0][qi], "bm25"))
-            else:
+            if method == "hybrid":
                 ranks = [dense[1][qi].tolist(), sparse[1][qi].tolist()]
-                fused = reciprocal_rank_fusion(ranks, k=rrf_k, weights=weights)[:k]
-                hits = []
-                for rank, (row, score) in enumerate(fused, start=1):
-                    parts = {name: r.index(row) + 1 for name, r in zip(("dense", "bm25"), ranks, strict=True)
-                             if row in r}
-                    hits.append(Hit(self.chunks[row], float(score), rank, "hybrid", parts))
-                out.append(hits)
+                fused = reciprocal_rank_fusion(ranks, k=rrf_k, weights=weights)
+                ranked = [(row, float(score)) for row, score in fused]
+                where = [{row: i for i, row in enumerate(r, start=1)} for r in ranks]
+                parts = {row: {name: w[row] for name, w in zip(("dense", "bm25"), where, strict=True)
+                               if row in w} for row, _ in ranked}
+            else:
+                scores, rows = (dense if method == "dense" else sparse)
+                ranked = [(r, float(sc)) for r, sc in zip(rows[qi].tolist(), scores[qi].tolist(), strict=True)
+                          if r >= 0]
+                parts = {}
+            out.append(self._finish(queries[qi], ranked, k, method, parts, dedup, mmr, rerank))
         return out
+
+    def _finish(self, query: str, ranked: list[tuple[int, float]], k: int, method: str, parts: dict,
+                dedup: bool, mmr: float | None, rerank: str | None) -> list[Hit]:
+        """Re-rank, diversify and de-duplicate one query's ranked (row, score) list into k hits."""
+        if rerank is not None:
+            from llmlab.rag.rerank import cross_encoder
+
+            model = self._rerankers.setdefault(rerank, cross_encoder(rerank))
+            scores = model.predict([(query, self.chunks[r].indexed) for r, _ in ranked])
+            ranked = sorted(((r, float(s)) for (r, _), s in zip(ranked, scores, strict=True)),
+                            key=lambda rs: -rs[1])
+        if mmr is not None and ranked and self.vectors.shape[1]:
+            from llmlab.rag.mmr import mmr as mmr_order
+
+            rows = [r for r, _ in ranked]
+            order = mmr_order(np.array([s for _, s in ranked]), self.vectors[rows], len(rows), mmr)
+            ranked = [ranked[i] for i in order]
+        score = dict(ranked)
+        if dedup:
+            kept = collapse([r for r, _ in ranked], [c.text for c in self.chunks], k, copies=self.copies)
+        else:
+            kept = [(r, []) for r, _ in ranked[:k]]
+        return [Hit(self.chunks[row], score[row], rank, method, parts.get(row, {}),
+                    [self.chunks[c] for c in copies])
+                for rank, (row, copies) in enumerate(kept, start=1)]
+
+    def bm25_queries(self, queries: list[str]) -> list[str]:
+        """Queries as the BM25 index reads them (with identifier terms when it was built with them)."""
+        return [with_identifiers(q) for q in queries] if self.manifest.get("identifiers") else queries
 
     def dense_rows(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows), (Q, k): the vector store's answer for the embedded queries."""
         return self.store.search(self.embedder.embed_queries(queries), k)
-
-    def _hits(self, rows: np.ndarray, scores: np.ndarray, method: str) -> list[Hit]:
-        hits: list[Hit] = []
-        for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
-            if row >= 0:                  # -1 pads a store that had fewer than k results
-                hits.append(Hit(self.chunks[row], float(score), len(hits) + 1, method))
-        return hits
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -294,6 +349,11 @@ class Index:
     def __repr__(self) -> str:
         m = self.manifest
         return f"<Index {m['corpus']}: {m['chunks']} chunks, {m['embed_model']}, {m['store']}>"
+
+
+def bm25_texts(chunks: list[Chunk], identifiers: bool) -> list[str]:
+    """What BM25 indexes per chunk: its contextual text, plus identifier terms when asked."""
+    return [with_identifiers(c.indexed) if identifiers else c.indexed for c in chunks]
 
 
 def make_store_kind(kind: str) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from llmlab.errors import LabError
 from llmlab.generation import SamplingParams
 from llmlab.rag.chunking import Chunk
+from llmlab.rag.grounding import Grounding, grounding
 from llmlab.rag.prompts import (
     Citations,
     check_question,
@@ -45,9 +46,11 @@ class Answer:
     budget: int
     repeats: int = 0         # retrieved hits with the same text as a better one, left out
     messages: list = field(default_factory=list)   # the chat sent to the model
+    grounding: Grounding = field(default_factory=Grounding)   # each sentence against its cited sources
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.text, "citations": self.citations.to_dict(),
+                "grounding": self.grounding.to_dict(),
                 "sources": [{"n": i + 1, **h.to_dict()} for i, h in enumerate(self.sources)],
                 "dropped_sources": self.dropped, "repeated_sources": self.repeats,
                 "prompt_tokens": self.prompt_tokens,
@@ -65,10 +68,13 @@ def answer(llm, index, question: str, k: int = 5, method: str = "hybrid",
     hits, repeats = unique_texts(hits)
     plan = fit_sources(llm, lambda chunks: qa_messages(question, chunks), hits, params.max_new_tokens)
     out = llm.chat(plan.messages, params)
+    # embedding similarity only when an index (and so its embedding model) is at hand
+    embed = index.embedder.embed_queries if index is not None and index.store is not None else None
+    checked = grounding(out.text, [getattr(h, "chunk", h).text for h in plan.used], embed)
     return Answer(question, out.text, plan.used, len(plan.dropped), parse_citations(out.text, len(plan.used)),
                   out.prompt_tokens or plan.prompt_tokens, out.completion_tokens, out.finish_reason,
                   plan.budget,
-                  repeats, plan.messages)
+                  repeats, plan.messages, checked)
 
 
 def unique_texts(hits: list) -> tuple[list, int]:

@@ -34,6 +34,30 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+# code identifiers that `tokenize` splits apart or hides: dotted names, starred parameters, dunder names
+_DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+_STARRED = re.compile(r"(?<![\w*])(\*\*?)([A-Za-z_]\w*)")
+_DUNDER = re.compile(r"\b__([A-Za-z]\w*?)__\b")
+
+
+def identifier_terms(text: str) -> list[str]:
+    """Extra one-word terms for the identifiers in `text`, so keyword search can match them whole:
+    "str.join" -> "str__join", "**kwargs" -> "starstar__kwargs", "*args" -> "star__args",
+    "__init__" -> "init" (a user writes "init" for it). `tokenize` of each term is the term itself."""
+    out = ["__".join(m.group(0).lower().split(".")) for m in _DOTTED.finditer(text)]
+    out += [("starstar__" if m.group(1) == "**" else "star__") + m.group(2).lower()
+            for m in _STARRED.finditer(text)]
+    out += [m.group(1).lower() for m in _DUNDER.finditer(text)]
+    return out
+
+
+def with_identifiers(text: str) -> str:
+    """`text` followed by its identifier_terms: what a code-aware BM25 index and its queries tokenise,
+    so the scores stay plain BM25 (equal to rank_bm25) over those tokens."""
+    extra = identifier_terms(text)
+    return text + ("\n" + " ".join(extra) if extra else "")
+
+
 def topic_terms(text: str) -> list[str]:
     """`tokenize` without STOPWORDS: "what is my name?" -> ["name"]."""
     return [w for w in tokenize(text) if w not in STOPWORDS]
