@@ -1,4 +1,5 @@
-"""llmlab's LoRA vs PEFT's LoRA: time of one training step (forward, backward, AdamW) on the same random GPT-2.
+"""llmlab's LoRA vs PEFT's LoRA: time of one training step (forward, backward, AdamW) on the same random
+GPT-2.
 
     python benchmarks/finetune.py            # a 4-layer, width-256 GPT-2 (vocabulary 4096) on the CPU
     python benchmarks/finetune.py --gpt2     # GPT-2 small's shape (124M; use a GPU or be patient)
@@ -35,7 +36,8 @@ def main() -> None:
     shape = dict(n_layer=12, n_embd=768, n_head=12) if args.gpt2 else dict(n_layer=4, n_embd=256, n_head=4)
     torch.manual_seed(0)
     vocab = 50257 if args.gpt2 else 4096   # a small vocabulary keeps the lm_head from hiding the LoRA layers
-    base = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=1024, bos_token_id=0, eos_token_id=0, **shape))
+    base = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=1024, bos_token_id=0, eos_token_id=0,
+                                      **shape))
     targets = ["c_attn", "c_proj", "c_fc"]
     theirs = get_peft_model(copy.deepcopy(base), peft_lora_config(base, targets, 8, 16.0, 0.05)).to(device)
     ours = copy.deepcopy(base)

@@ -67,7 +67,8 @@ def minhash_speed(n_docs: int, repeats: int) -> dict:
         for text in docs:
             minhash_signature(text, 128, 5)
 
-    times: dict[str, list[float]] = {"datasketch sha1 shingles (reference)": [], "llmlab vectorised shingles": []}
+    times: dict[str, list[float]] = {"datasketch sha1 shingles (reference)": [],
+                                     "llmlab vectorised shingles": []}
     for _ in range(repeats):
         for name, fn in zip(times, (reference, ours), strict=True):
             t = time.perf_counter()
@@ -75,7 +76,8 @@ def minhash_speed(n_docs: int, repeats: int) -> dict:
             times[name].append(time.perf_counter() - t)
     med = {name: statistics.median(v) for name, v in times.items()}
     ref, mine = med.values()
-    return {"documents": len(docs), "MB": round(mb, 2), "MB_per_s": {k: round(mb / v, 2) for k, v in med.items()},
+    return {"documents": len(docs), "MB": round(mb, 2), "MB_per_s": {k: round(mb / v, 2) for k,
+                                                                     v in med.items()},
             "speedup_vs_reference": round(ref / mine, 2)}
 
 
@@ -97,7 +99,8 @@ def main() -> int:
         print(f"{name:50s} {rate:>10,.0f}")
     print(f"{'ratio llmlab / reference':50s} {t['ratio_llmlab_vs_reference']:>10.2f}")
     print(f"{'ratio chunked / llmlab':50s} {t['ratio_chunked_vs_llmlab']:>10.2f}")
-    print(f"\n{'MinHash signatures, ' + str(m['documents']) + ' stdlib files, ' + str(m['MB']) + ' MB':50s} {'MB/s':>10s}")
+    print(f"\n{'MinHash signatures, ' + str(m['documents']) + ' stdlib files, ' + str(m['MB']) + ' MB':50s} "
+          f"{'MB/s':>10s}")
     for name, rate in m["MB_per_s"].items():
         print(f"{name:50s} {rate:>10.2f}")
     print(f"{'speed-up llmlab / reference':50s} {m['speedup_vs_reference']:>10.2f}")

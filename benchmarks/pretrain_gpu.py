@@ -18,7 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-PLAIN = ["loss_chunk_size=0"]   # transformers' lm_head + cross-entropy (the preset's default before the chunked loss)
+# transformers' lm_head + cross-entropy (the preset's default before the chunked loss)
+PLAIN = ["loss_chunk_size=0"]
 VARIANTS = [  # name, batch size, --set overrides
     ("hf-style: hf sdpa, loss outside, B=16", 16, ["attention=hf-sdpa", "loss_in_forward=false"]),
     ("llmlab: mask-free sdpa, loss inside, B=16", 16, PLAIN),
@@ -84,7 +85,8 @@ def main() -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print("no CUDA GPU here: the GPU throughput benchmark is skipped (see docs/pretrain.md for the command)")
+        print("no CUDA GPU here: the GPU throughput benchmark is skipped (see docs/pretrain.md for the "
+              "command)")
         return 0
     out = Path(os.environ.get("OUT", "runs/pretrain/bench-gpu"))
     out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +109,8 @@ def main() -> int:
         if "error" in r:
             print(f"{r['variant']:46s} failed: {r['error'][:120]}")
             continue
-        print(f"{r['variant']:46s} {r['tokens_per_s']:>10,.0f} {r['ms_per_step']:>8.1f} {r.get('mfu', 0):>6.1%} "
+        print(f"{r['variant']:46s} {r['tokens_per_s']:>10,.0f} {r['ms_per_step']:>8.1f} "
+              f"{r.get('mfu', 0):>6.1%} "
               f"{r.get('x_nanogpt', float('nan')):>9.2f} {r.get('x_hf_compiled', float('nan')):>6.2f}")
     return 0
 

@@ -29,7 +29,8 @@ def tiny_llama():
 
     torch.manual_seed(1)
     cfg = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, vocab_size=VOCAB, initializer_range=0.3, max_position_embeddings=64)
+                      num_key_value_heads=2, vocab_size=VOCAB, initializer_range=0.3,
+                      max_position_embeddings=64)
     return LlamaForCausalLM(cfg).eval()
 
 

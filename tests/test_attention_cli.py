@@ -37,7 +37,10 @@ def test_heads_json_and_numpy_model(toy_dir, capsys):
     ours = json.loads(capsys.readouterr().out)["heads"]
     assert [r["kind"] for r in hf] == [r["kind"] for r in ours]
     for a, b in zip(hf, ours, strict=True):
-        assert abs(a["previous_token"] - b["previous_token"]) < 1e-3 and abs(a["induction"] - b["induction"]) < 1e-3
+        assert (
+            abs(a["previous_token"] - b["previous_token"]) < 1e-3
+            and abs(a["induction"] - b["induction"]) < 1e-3
+        )
 
 
 def test_compare_and_errors(toy_dir, tmp_path, capsys):
@@ -55,9 +58,11 @@ def test_the_default_text_is_cut_to_fit_a_small_context(toy_dir, tmp_path, capsy
     from llmlab.attention.cli import DEFAULT_TEXT
 
     context = load_attention_model(str(toy_dir)).max_positions
-    assert context < len(DEFAULT_TEXT)                    # the toy's characters: the full sentence does not fit
+    # the toy's characters: the full sentence does not fit
+    assert context < len(DEFAULT_TEXT)
     assert main(["attention", "heads", "--model", str(toy_dir), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["heads"]) == 8
-    assert main(["attention", "show", "--model", str(toy_dir), "--out", str(tmp_path / "show"), "--period", "6",
+    assert main(["attention", "show", "--model", str(toy_dir), "--out", str(tmp_path / "show"), "--period",
+                 "6",
                  "--json"]) == 0
     assert 1 < json.loads(capsys.readouterr().out)["tokens"] <= context

@@ -1,5 +1,5 @@
-"""The forward-hook capture equals transformers' own output_attentions capture and P rebuilt from q and k, and leaves
-the model as it found it (attention implementation, hooks)."""
+"""The forward-hook capture equals transformers' own output_attentions capture and P rebuilt from q and k, and
+leaves the model as it found it (attention implementation, hooks)."""
 
 import numpy as np
 import pytest

@@ -39,7 +39,8 @@ UNIFORM = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
 def test_pure_patterns_score_as_defined():
     m = head_metrics(as_capture(PREVIOUS, SELF, SINK, UNIFORM))
     get = {k: v[0] for k, v in m.items()}                    # (H,) per metric
-    np.testing.assert_allclose(get["previous_token"], [1.0, 0.0, 1 / (T - 1), np.mean([1 / (i + 1) for i in range(1, T)])])
+    np.testing.assert_allclose(get["previous_token"], [1.0, 0.0, 1 / (T - 1),
+                                                       np.mean([1 / (i + 1) for i in range(1, T)])])
     np.testing.assert_allclose(get["self"][:3], [0.0, 1.0, 0.0])
     np.testing.assert_allclose(get["sink"][:3], [1 / (T - 1), 0.0, 1.0])
     # distance: one token back, none, and i tokens back for query i (mean of 1..T-1), i/2 for uniform
@@ -51,8 +52,10 @@ def test_pure_patterns_score_as_defined():
 
 
 def test_batch_and_layers_average_per_head():
-    probs = np.stack([as_capture(PREVIOUS, SELF)[0, 0], as_capture(SELF, PREVIOUS)[0, 0]])[:, None]  # (2,1,2,T,T)
-    probs = np.concatenate([probs, probs[:, :, ::-1]], axis=1)                                        # B=2, heads swapped
+    # (2,1,2,T,T)
+    probs = np.stack([as_capture(PREVIOUS, SELF)[0, 0], as_capture(SELF, PREVIOUS)[0, 0]])[:, None]
+    # B=2, heads swapped
+    probs = np.concatenate([probs, probs[:, :, ::-1]], axis=1)
     m = head_metrics(probs)
     np.testing.assert_allclose(m["previous_token"], 0.5)
 
@@ -61,10 +64,14 @@ def test_batch_and_layers_average_per_head():
 def test_induction_and_duplicate_patterns(prefix):
     period = 5
     t = prefix + 2 * period
-    first_copy = list(range(t))                               # targets before the second copy: self (irrelevant)
-    induction = one_hot_rows(first_copy[:prefix + period] + [i - period + 1 for i in range(prefix + period, t)])
+    # targets before the second copy: self (irrelevant)
+    first_copy = list(range(t))
+    induction = one_hot_rows(first_copy[:prefix + period] + [i - period + 1 for i in range(prefix + period,
+                                                                                           t)])
     duplicate = one_hot_rows(first_copy[:prefix + period] + [i - period for i in range(prefix + period, t)])
-    scores = repetition_scores(as_capture(induction, duplicate, np.tril(np.ones((t, t))) / np.arange(1, t + 1)[:, None]),
+    scores = repetition_scores(as_capture(induction, duplicate, np.tril(np.ones((t, t))) / np.arange(1,
+                                                                                                     t + 1)[:,
+                                                                                                            None]),
                                period, prefix)
     np.testing.assert_allclose(scores["induction"][0][:2], [1.0, 0.0])
     np.testing.assert_allclose(scores["duplicate"][0][:2], [0.0, 1.0])

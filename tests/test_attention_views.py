@@ -1,4 +1,5 @@
-"""Pictures and the interactive page: files are written, the HTML is self-contained and carries the capture."""
+"""Pictures and the interactive page: files are written, the HTML is self-contained and carries the
+capture."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def test_pictures_are_written(tmp_path):
     metrics = head_metrics(cap.probs)
     for path in (head_view(cap, tmp_path / "h.png"), model_view(cap, tmp_path / "m.png", token=-1),
                  metric_heatmaps(metrics, tmp_path / "k.png"),
-                 delta_heatmaps(metric_deltas(metrics, head_metrics(random_capture(seed=1).probs)), tmp_path / "d.png",
+                 delta_heatmaps(metric_deltas(metrics, head_metrics(random_capture(seed=1).probs)),
+                                tmp_path / "d.png",
                                 "delta"),
                  layer_profile_plot({"a": metrics}, tmp_path / "l.png")):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -41,7 +43,8 @@ def test_html_is_self_contained_and_holds_the_capture():
     assert "http" not in page.lower()                       # no CDN, no fonts, no links out
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
     scripts = re.findall(r"<script[^>]*>(.*?)</script>", page, flags=re.S)
-    assert len(scripts) == 2                                # the data and the code; the token '</script>' is escaped
+    # the data and the code; the token '</script>' is escaped
+    assert len(scripts) == 2
     data = json.loads(scripts[0].replace("<\\/", "</"))
     assert data["tokens"] == cap.tokens[0]
     np.testing.assert_allclose(np.array(data["probs"]), cap.probs[:, 0], atol=5e-4)

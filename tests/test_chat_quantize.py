@@ -1,5 +1,6 @@
 """Own int8 weight-only quantisation: exact parity of the int8 weights with torch's per-channel quantiser, the
-per-layer error bound, whole-model logits on tiny random GPT-2 and Llama, and torch's dynamic int8 as reference."""
+per-layer error bound, whole-model logits on tiny random GPT-2 and Llama, and torch's dynamic int8 as
+reference."""
 
 import copy
 import warnings
@@ -20,7 +21,8 @@ def models(tmp_path_factory):
 
     out = {}
     for family in ("gpt2", "llama"):
-        directory = make_model_dir(tmp_path_factory.mktemp(family), family=family, preset="tiny", tokenizer="bpe")
+        directory = make_model_dir(tmp_path_factory.mktemp(family), family=family, preset="tiny",
+                                   tokenizer="bpe")
         out[family] = AutoModelForCausalLM.from_pretrained(directory).eval()
     return out
 
@@ -34,7 +36,8 @@ def test_int8_weights_equal_torch_per_channel_quantiser():
     q, scale = quantize_weight(weight)
     zero = torch.zeros(300, dtype=torch.long)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")     # torch marks its quantised tensors as deprecated; the math is the reference
+        # torch marks its quantised tensors as deprecated; the math is the reference
+        warnings.simplefilter("ignore")
         reference = torch.quantize_per_channel(weight, scale.double(), zero, 0, torch.qint8).int_repr()
     assert torch.equal(q, reference)
     assert q.abs().max() == 127 and torch.allclose(scale, weight.abs().amax(1) / 127)
@@ -150,7 +153,8 @@ def test_closer_to_float_than_torch_dynamic_int8(models):
     quantize_model(ours, lm_head=True, kernel="dequant")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dynamic = quantize_dynamic(copy.deepcopy(model), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        dynamic = quantize_dynamic(copy.deepcopy(model), {nn.Linear: per_channel_dynamic_qconfig},
+                                   dtype=torch.qint8)
     assert not any(isinstance(m, nn.Linear) for m in dynamic.modules())
     ids = _ids(seed=5)
     with torch.no_grad():

@@ -48,7 +48,8 @@ def test_scratch_lora_equals_peft_forward_grads_merge_and_training():
     and the same losses over 5 AdamW steps on the same batches; all within TOLERANCE (float32)."""
     torch.manual_seed(1)
     batch = torch.randint(0, 96, (2, 16))        # one batch, five times: the loss has to fall
-    report = lora_peft_parity(tiny_gpt2(), TARGETS, r=4, alpha=8.0, dropout=0.1, batches=[batch], steps=5, lr=1e-2)
+    report = lora_peft_parity(tiny_gpt2(), TARGETS, r=4, alpha=8.0, dropout=0.1, batches=[batch], steps=5,
+                              lr=1e-2)
     assert report["layers"] == 2 * 4            # per block: attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj
     for key, diff in report["max_abs_diff"].items():
         assert diff <= TOLERANCE[key], (key, diff)
@@ -92,7 +93,8 @@ def test_nn_linear_layers_match_peft_too():
 
     torch.manual_seed(0)
     base = Tiny()
-    peft_model = get_peft_model(copy.deepcopy(base), LoraConfig(r=2, lora_alpha=4, target_modules=["up", "down"]))
+    peft_model = get_peft_model(copy.deepcopy(base), LoraConfig(r=2, lora_alpha=4, target_modules=["up",
+                                                                                                   "down"]))
     ours = copy.deepcopy(base)
     add_lora(ours, ["up", "down"], r=2, alpha=4)
     with torch.no_grad():
@@ -173,7 +175,8 @@ def test_scratch_adapter_loads_in_peft(tmp_path):
     ours = copy.deepcopy(base)
     add_lora(ours, TARGETS, r=4, alpha=8.0)
     with_random_b(ours)
-    save_adapter(ours, tmp_path / "adapter", FinetuneConfig(r=4, alpha=8.0, lora_dropout=0.0, target_modules=TARGETS))
+    save_adapter(ours, tmp_path / "adapter", FinetuneConfig(r=4, alpha=8.0, lora_dropout=0.0,
+                                                            target_modules=TARGETS))
     loaded = PeftModel.from_pretrained(copy.deepcopy(base), tmp_path / "adapter").eval()
     ids = torch.randint(0, 96, (2, 10))
     with torch.no_grad():

@@ -8,7 +8,8 @@ import torch
 from llmlab.errors import LabError
 from llmlab.finetune.presets import resolve
 
-FAST = ["block_size=32", "val_blocks=8", "batch_size=4", "eval_interval=3", "log_interval=1", "warmup_steps=1",
+FAST = ["block_size=32", "val_blocks=8", "batch_size=4", "eval_interval=3", "log_interval=1",
+        "warmup_steps=1",
         "sample_tokens=6", "r=4", "alpha=8"]
 
 
@@ -27,9 +28,11 @@ def base_and_corpus(tmp_path_factory):
     corpus.mkdir()
     for i, doc in enumerate(docs):
         (corpus / f"doc{i:02d}.txt").write_text(doc.text[:6000], encoding="utf-8")
-    tok = BPETokenizer.train("\n".join(d.text for d in docs), vocab_size=300, special_tokens=[EOT], progress=False)
+    tok = BPETokenizer.train("\n".join(d.text for d in docs), vocab_size=300, special_tokens=[EOT],
+                             progress=False)
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=tok.vocab_size, n_positions=64,
+    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=tok.vocab_size,
+                                       n_positions=64,
                                        bos_token_id=tok.eot_id, eos_token_id=tok.eot_id))
     save_model_dir(model, root / "base", tokenizer=tok)
     return root / "base", corpus
@@ -81,7 +84,8 @@ def test_peft_lora_through_hf_trainer_merges_into_a_plain_model(base_and_corpus,
     data = domain_data(str(base_and_corpus[1]), tok, 32, 8)
     assert block_loss(merged, data.blocks("val"), 4) == pytest.approx(s["val_loss_after"], abs=1e-4)
     # the adapter alone, on the base model, gives the same model (PEFT merges it again)
-    again = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_and_corpus[0]), s["adapter_dir"])
+    again = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_and_corpus[0]),
+                                      s["adapter_dir"])
     again = again.merge_and_unload()
     for (name, p), (_, q) in zip(merged.named_parameters(), again.named_parameters(), strict=True):
         assert torch.allclose(p, q, atol=1e-6), name
@@ -100,8 +104,10 @@ def test_scratch_lora_on_llmlab_loop_and_its_adapter_loads_in_peft(base_and_corp
     assert config["finetune"]["method"] == "lora-scratch" and config["train"]["max_steps"] == 8
     assert config["data"]["block_size"] == 32
     merged = _load_and_generate(s["model_dir"])
-    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_and_corpus[0]), s["adapter_dir"])
-    for (name, p), (_, q) in zip(merged.named_parameters(), peft.merge_and_unload().named_parameters(), strict=True):
+    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_and_corpus[0]),
+                                     s["adapter_dir"])
+    for (name, p), (_, q) in zip(merged.named_parameters(), peft.merge_and_unload().named_parameters(),
+                                 strict=True):
         assert torch.allclose(p, q, atol=1e-6), name
 
 
@@ -137,7 +143,8 @@ def test_compare_puts_the_methods_side_by_side(base_and_corpus, tmp_path):
     from llmlab.finetune.compare import compare_methods
 
     base, corpus = base_and_corpus
-    s = compare_methods(str(base), str(corpus), tmp_path / "cmp", "tiny", FAST, ("lora-scratch", "full"), max_steps=3)
+    s = compare_methods(str(base), str(corpus), tmp_path / "cmp", "tiny", FAST, ("lora-scratch", "full"),
+                        max_steps=3)
     assert list(s["methods"]) == ["lora-scratch", "full"]
     assert s["methods"]["full"]["trainable_share"] == 1.0 > s["methods"]["lora-scratch"]["trainable_share"]
     before = {r["val_loss_before"] for r in s["methods"].values()}
@@ -177,15 +184,17 @@ def test_sigkill_during_a_rerun_leaves_the_previous_run_loadable(base_and_corpus
     before = _run_files(out)
     base, corpus = base_and_corpus
     run_killed(f"""
-        kill_on_call("llmlab.training.checkpoint", "save_model_dir")   # metrics of the new run written; then the kill
+        # metrics of the new run written; then the kill
+        kill_on_call("llmlab.training.checkpoint", "save_model_dir")
         from test_finetune_train import FAST
         from llmlab.finetune.presets import resolve
         from llmlab.finetune.run import finetune
-        finetune(resolve("tiny", FAST, method="full", max_steps=3), {str(base)!r}, {str(corpus)!r}, {str(out)!r},
-                 overwrite=True)
+        finetune(resolve("tiny", FAST, method="full", max_steps=3), {str(base)!r}, {str(corpus)!r},
+                 {str(out)!r}, overwrite=True)
     """)
     assert _run_files(out) == before
     assert json.loads((out / "summary.json").read_text())["val_loss_after"] == first["val_loss_after"]
     _load_and_generate(out / "model")
-    again = _finetune("full", base_and_corpus, out, steps=3, overwrite=True)  # the next run tidies and replaces
+    # the next run tidies and replaces
+    again = _finetune("full", base_and_corpus, out, steps=3, overwrite=True)
     assert again["steps"] == 3 and [p.name for p in tmp_path.iterdir()] == ["full"]

@@ -1,5 +1,6 @@
 """llmlab.pretrain on one CPU process: presets, models (GPT-2 and Llama), attention and loss parity with
-transformers, a tiny end-to-end run whose checkpoint loads with AutoModelForCausalLM + AutoTokenizer, bench."""
+transformers, a tiny end-to-end run whose checkpoint loads with AutoModelForCausalLM + AutoTokenizer,
+bench."""
 
 import json
 import statistics
@@ -79,7 +80,8 @@ def test_mask_free_sdpa_matches_transformers_attention(arch):
     spec = ModelSpec(arch=arch, n_layer=2, n_head=4, n_embd=64, block_size=64)
     models = {}
     for attention in ("sdpa", "hf-sdpa", "eager"):
-        models[attention] = build_model(ModelSpec(**{**spec.__dict__, "attention": attention}), 300, 0, seed=0).eval()
+        models[attention] = build_model(ModelSpec(**{**spec.__dict__, "attention": attention}), 300, 0,
+                                        seed=0).eval()
     x = torch.randint(1, 300, (3, 24))
     mask = torch.ones_like(x)
     mask[1, :5] = 0                                            # a left-padded row
@@ -117,7 +119,8 @@ def test_pretrain_end_to_end_checkpoint_is_a_hugging_face_model(shards, tmp_path
 
     out = tmp_path / "run"
     result = CliRunner().invoke(app, [
-        "pretrain", "train", "--preset", "gpt2-tiny", "--data", str(shards), "--out", str(out), "--max-steps", "40",
+        "pretrain", "train", "--preset", "gpt2-tiny", "--data", str(shards), "--out", str(out), "--max-steps",
+        "40",
         "--seed", "3", "--set", "batch_size=8", "--set", "eval_interval=20", "--set", "log_interval=5",
         "--set", "sample_interval=20", "--set", "sample_tokens=8", "--json"])
     assert result.exit_code == 0, result.output
@@ -128,7 +131,8 @@ def test_pretrain_end_to_end_checkpoint_is_a_hugging_face_model(shards, tmp_path
     evals = [r for r in rows if "val_loss" in r]
     assert {"step", "loss", "lr", "grad_norm", "tokens_per_s"} <= set(train[0])
     assert [r["step"] for r in evals] == [20, 40] and {"val_ppl", "val_bpb"} <= set(evals[0])
-    assert train[-1]["loss"] < train[0]["loss"] - 0.5 and evals[1]["val_loss"] < evals[0]["val_loss"]  # it learns
+    # it learns
+    assert train[-1]["loss"] < train[0]["loss"] - 0.5 and evals[1]["val_loss"] < evals[0]["val_loss"]
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert {s["prompt"] for s in samples} == {"def ", "import ", "class "}
     for picture in ("loss.png", "val_ppl.png", "lr_gradnorm.png"):
@@ -178,7 +182,8 @@ def test_bench_runs_on_cpu(monkeypatch):
         return model
 
     monkeypatch.setattr(pretrain_model, "build_model", stamped_build)
-    result = bench("gpt2-tiny", ["batch_size=4", "block_size=32"], steps=8, warmup=2, window=2, vocab_size=256)
+    result = bench("gpt2-tiny", ["batch_size=4", "block_size=32"], steps=8, warmup=2, window=2,
+                   vocab_size=256)
     assert result["timed_windows"] == 3 and len(stamps) == 8
     step_ms = 1000 * statistics.median(b - a for a, b in zip(stamps[2:], stamps[3:], strict=False))
     assert 0.5 < result["ms_per_step"] / step_ms < 2.0, (result["ms_per_step"], step_ms)

@@ -33,7 +33,8 @@ def test_loss_and_gradients_equal_plain_cross_entropy(dtype, tol, chunk):
     for got, want in zip(grads, ref_grads, strict=True):
         assert got.dtype == want.dtype
         torch.testing.assert_close(got, want, rtol=tol, atol=tol)
-    with torch.no_grad():                                            # evaluation: the loss alone, no gradients
+    # evaluation: the loss alone, no gradients
+    with torch.no_grad():
         torch.testing.assert_close(linear_cross_entropy(h, w, t, chunk_size=chunk), expected.detach(),
                                    rtol=tol, atol=tol)
 
@@ -93,7 +94,8 @@ def test_preset_switches():
     assert spec.loss_chunk_size == 16384                      # the default where it measured faster (H100)
     assert resolve("gpt2-tiny")[0].loss_chunk_size == 0
     assert resolve("gpt2-124m", ["loss_chunk_size=0"])[0].loss_chunk_size == 0
-    assert resolve("gpt2-124m", ["loss_in_forward=false"])[0].loss_chunk_size == 0     # it lives in the forward
+    # it lives in the forward
+    assert resolve("gpt2-124m", ["loss_in_forward=false"])[0].loss_chunk_size == 0
     with pytest.raises(LabError, match="loss_chunk_size"):
         resolve("gpt2-tiny", ["loss_chunk_size=-1"])
     with pytest.raises(LabError, match="loss_in_forward=true"):

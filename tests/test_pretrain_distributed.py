@@ -23,7 +23,8 @@ COMMON = ["--preset", "gpt2-tiny", "--set", "n_embd=32", "--set", "block_size=64
 
 
 def env() -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "LLMLAB_NO_PROGRESS": "1", "TOKENIZERS_PARALLELISM": "false",
+    return {**os.environ, "OMP_NUM_THREADS": "1", "LLMLAB_NO_PROGRESS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
             "HF_HUB_OFFLINE": "1"}
 
 
@@ -109,7 +110,8 @@ def test_fsdp2_on_two_cpu_processes_matches_one_process_and_resumes(shards, tmp_
     launcher = tmp_path / "fsdp_on_cpu.py"
     launcher.write_text(FSDP_ON_CPU)
     steps = ["--set", "eval_interval=3", "--set", "batch_size=4", "--set", "lr_decay_steps=9"]
-    fsdp = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+    fsdp = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+            "127.0.0.1",
             "--master_port", str(free_port()), str(launcher), "pretrain", "train", "--data", str(shards),
             "--out", str(tmp_path / "fsdp"), *COMMON, *steps]
     run([*fsdp, "--max-steps", "6"])

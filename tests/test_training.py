@@ -14,7 +14,8 @@ from llmlab.tokenizer import CharTokenizer
 from llmlab.training import TokenWindows, TrainConfig, Trainer, lr_at
 from llmlab.training.checkpoint import begin_atomic, commit_atomic, find_checkpoint
 
-TEXT = ("the quick brown fox jumps over the lazy dog. " * 40 + "pack my box with five dozen liquor jugs! " * 40)
+TEXT = ("the quick brown fox jumps over the lazy dog. " * 40 + "pack my box with five dozen liquor jugs! "
+                                                               "" * 40)
 
 
 def _tiny_gpt2(vocab: int, seed: int = 0) -> GPT2LMHeadModel:
@@ -33,7 +34,8 @@ def _data(tok, batch=8, block=16):
 
 
 def _cfg(**kw):
-    base = dict(max_steps=10, batch_size=8, lr=3e-3, min_lr=3e-4, warmup_steps=2, eval_interval=5, eval_iters=2,
+    base = dict(max_steps=10, batch_size=8, lr=3e-3, min_lr=3e-4, warmup_steps=2, eval_interval=5,
+                eval_iters=2,
                 log_interval=1, report_to="none", save_best=False, seed=7)
     base.update(kw)
     return TrainConfig(**base)
@@ -78,7 +80,8 @@ def test_windows_shift_and_process_layout():
 
 
 def test_windows_over_shards_stay_inside_each_shard():
-    shards = [np.full(50, 1, dtype=np.uint16), np.full(20, 2, dtype=np.uint16), np.full(5, 3, dtype=np.uint16)]
+    shards = [np.full(50, 1, dtype=np.uint16), np.full(20, 2, dtype=np.uint16), np.full(5, 3,
+                                                                                        dtype=np.uint16)]
     src = TokenWindows(shards, block_size=8, batch_size=64, seed=0)
     x, y = src.next_batch()
     rows = torch.cat([x, y[:, -1:]], dim=1)
@@ -191,7 +194,8 @@ def test_bad_settings_fail_with_a_hint():
 
 @pytest.fixture
 def ctrl_c_reaches_python():
-    """A shell's background job starts with SIGINT ignored (and the trainer leaves it so): give it Python's handler."""
+    """A shell's background job starts with SIGINT ignored (and the trainer leaves it so): give it Python's
+    handler."""
     import signal
 
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -215,7 +219,8 @@ def _interrupting_loss(at_call: int):
     return loss
 
 
-def test_ctrl_c_saves_a_checkpoint_prints_the_resume_command_and_resumes(tmp_path, capsys, ctrl_c_reaches_python):
+def test_ctrl_c_saves_a_checkpoint_prints_the_resume_command_and_resumes(tmp_path, capsys,
+                                                                         ctrl_c_reaches_python):
     import signal
 
     tok = CharTokenizer.train(TEXT)
@@ -232,7 +237,8 @@ def test_ctrl_c_saves_a_checkpoint_prints_the_resume_command_and_resumes(tmp_pat
     assert state["step"] == 3                            # the step under way finished, then it stopped
     assert f"checkpoint saved in {run.path / 'checkpoint'}" in err and f"resume with: {command}" in err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # Ctrl-C means Ctrl-C again
-    summary = Trainer(_tiny_gpt2(tok.vocab_size, seed=5), _cfg(max_steps=10, eval_interval=0), run, *_data(tok),
+    summary = Trainer(_tiny_gpt2(tok.vocab_size, seed=5), _cfg(max_steps=10, eval_interval=0), run,
+                      *_data(tok),
                       tokenizer=tok).fit(resume=True)
     assert summary["resumed_from"] == 3 and summary["steps"] == 10
     assert sorted(_losses(run)) == list(range(1, 11))    # no step logged twice, none missing
@@ -240,7 +246,8 @@ def test_ctrl_c_saves_a_checkpoint_prints_the_resume_command_and_resumes(tmp_pat
 
 def test_resume_with_nothing_to_resume_is_an_error(tmp_path):
     tok = CharTokenizer.train(TEXT)
-    trainer = Trainer(_tiny_gpt2(tok.vocab_size), _cfg(max_steps=2), RunFolder(tmp_path / "empty"), *_data(tok),
+    trainer = Trainer(_tiny_gpt2(tok.vocab_size), _cfg(max_steps=2), RunFolder(tmp_path / "empty"),
+                      *_data(tok),
                       tokenizer=tok)
     with pytest.raises(LabError, match="nothing to resume") as err:
         trainer.fit(resume=True)
@@ -261,7 +268,8 @@ class _Payload:
 def test_data_position_is_json_and_a_tampered_pickle_does_not_run_on_resume(tmp_path):
     tok = CharTokenizer.train(TEXT)
     run = RunFolder(tmp_path / "run")
-    Trainer(_tiny_gpt2(tok.vocab_size), _cfg(max_steps=3, eval_interval=0), run, *_data(tok), tokenizer=tok).fit()
+    Trainer(_tiny_gpt2(tok.vocab_size), _cfg(max_steps=3, eval_interval=0), run, *_data(tok),
+            tokenizer=tok).fit()
     checkpoint = find_checkpoint(run.path)
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     assert state["data"]["cursor"] == 3                  # 3 steps x 1 micro-batch, as plain JSON

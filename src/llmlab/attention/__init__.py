@@ -1,5 +1,5 @@
-"""Project 6: look inside attention. Capture every head's probabilities from any HF causal LM or the NumPy GPT,
-measure each head (entropy, distance, sink, previous-token, induction, ...), and draw them.
+"""Project 6: look inside attention. Capture every head's probabilities from any HF causal LM or the NumPy
+GPT, measure each head (entropy, distance, sink, previous-token, induction, ...), and draw them.
 
     from llmlab.attention import load_attention_model, head_metrics
     cap = load_attention_model("gpt2").capture_text("The cat sat on the mat"); head_metrics(cap.probs)

@@ -29,7 +29,8 @@ from llmlab.errors import LabError
 from llmlab.runs import RunFolder
 
 
-def induction_test(model: AttentionModel, period: int = 20, batch: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
+def induction_test(model: AttentionModel, period: int = 20, batch: int = 4, seed: int = 0) -> dict[str,
+                                                                                                   np.ndarray]:
     """Induction and duplicate-token scores (L, H) on [BOS] + r + r, r random tokens (no special ones).
 
     Measured at two periods, `period` and about 2/3 of it, keeping the lower score: a head that always looks
@@ -52,7 +53,8 @@ def head_report(model: AttentionModel, text: str, period: int = 20, seed: int = 
     """Metrics on `text`, induction scores on repeated random tokens, and a label for every head."""
     cap = model.capture_text(text)
     if cap.seq_len < 2:
-        raise LabError("the text is a single token; the metrics need at least two", hint="give a longer --text")
+        raise LabError("the text is a single token; the metrics need at least two",
+                       hint="give a longer --text")
     metrics = {**head_metrics(cap.probs), **induction_test(model, period, seed=seed)}
     return {"capture": cap, "metrics": metrics, "labels": classify_heads(metrics)}
 
@@ -93,7 +95,8 @@ def show(model: AttentionModel, text: str, out: str | Path | None = None, name: 
     return summary
 
 
-def compare(model: AttentionModel, texts: list[str], out: str | Path | None = None, name: str | None = None) -> dict:
+def compare(model: AttentionModel, texts: list[str], out: str | Path | None = None,
+            name: str | None = None) -> dict:
     """Metrics of each text, and each later text's deltas against the first: per head, and per layer."""
     if len(texts) < 2:
         raise LabError("compare needs at least two texts", hint="pass --text twice: --text 'A' --text 'B'")

@@ -1,4 +1,5 @@
-"""Capture attention probabilities, one (B, heads, T, T) array per layer, from any HF causal LM or the NumPy GPT.
+"""Capture attention probabilities, one (B, heads, T, T) array per layer, from any HF causal LM or the NumPy
+GPT.
 
     model = load_attention_model("gpt2")            # a Hub name, a model directory, or "numpy:DIR"
     cap = model.capture_text("The cat sat on the mat")
@@ -24,7 +25,8 @@ from llmlab.hub import load_hf_tokenizer
 
 @dataclass
 class AttentionCapture:
-    """Attention probabilities of one forward pass. probs[l, b, h, i, j] = how much query i attends to key j."""
+    """Attention probabilities of one forward pass. probs[l, b, h, i, j] = how much query i attends to key
+    j."""
     probs: np.ndarray                        # (L, B, H, T, T) float32
     ids: np.ndarray                          # (B, T) int
     tokens: list[list[str]] = field(default_factory=list)   # B lists of T token strings
@@ -77,7 +79,11 @@ class AttentionModel:
         if self.tokenizer is None:
             raise LabError(f"{self.name} has no tokenizer, so text cannot be encoded",
                            hint="save the tokenizer files next to the model (tokenizer.json)")
-        ids = list(self.tokenizer(text)["input_ids"]) if callable(self.tokenizer) else self.tokenizer.encode(text)
+        ids = (
+            list(self.tokenizer(text)["input_ids"])
+            if callable(self.tokenizer)
+            else self.tokenizer.encode(text)
+        )
         if not ids:
             raise LabError("the text encodes to no tokens", hint="give a non-empty --text")
         if self.max_positions and len(ids) > self.max_positions:
@@ -101,7 +107,8 @@ class AttentionModel:
         if probs.shape[:2] != (self.n_layers, ids.shape[0]) or probs.shape[-1] != ids.shape[1]:
             raise LabError(f"captured attention has shape {probs.shape} for ids {ids.shape}",
                            hint="this model's attention layout is not supported")
-        return AttentionCapture(probs.astype(np.float32), ids, [self.token_strings(row) for row in ids], self.name)
+        return AttentionCapture(probs.astype(np.float32), ids, [self.token_strings(row) for row in ids],
+                                self.name)
 
     def _forward(self, ids: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -130,7 +137,8 @@ class HFAttentionModel(AttentionModel):
         try:
             device = next(model.parameters()).device
             with torch.no_grad():
-                out = model(input_ids=torch.as_tensor(ids, device=device), output_attentions=True, use_cache=False)
+                out = model(input_ids=torch.as_tensor(ids, device=device), output_attentions=True,
+                            use_cache=False)
         finally:
             if previous != "eager":
                 model.set_attn_implementation(previous)
@@ -151,7 +159,8 @@ class NumpyAttentionModel(AttentionModel):
 
     def _forward(self, ids: np.ndarray) -> np.ndarray:
         self.model(ids)
-        # each CausalSelfAttention keeps (q, k, v, P) from its forward for the backward pass; P is (B, H, T, T)
+        # each CausalSelfAttention keeps (q, k, v, P) from its forward for the backward pass; P is (B, H, T,
+        # T)
         probs = [block.attn._saved[3].copy() for block in self.model.h]
         for block in self.model.h:
             block.attn._saved = None
@@ -166,14 +175,18 @@ def load_attention_model(spec: str | Path, device: str = "cpu") -> AttentionMode
 
         directory = spec.removeprefix("numpy:")
         if not Path(directory).is_dir():
-            raise LabError(f"no model directory {directory!r}", hint="give numpy:DIR with a GPT-2 config.json")
-        return NumpyAttentionModel(GPT.from_pretrained(directory), load_hf_tokenizer(directory, required=False),
+            raise LabError(f"no model directory {directory!r}",
+                           hint="give numpy:DIR with a GPT-2 config.json")
+        return NumpyAttentionModel(GPT.from_pretrained(directory), load_hf_tokenizer(directory,
+                                                                                     required=False),
                                    f"numpy:{directory}")
     from llmlab.hub import load_causal_lm
 
     # eager attention: the fused kernels never materialise the probabilities the hooks read
     model, tokenizer = load_causal_lm(spec, device=device, dtype="float32", require_tokenizer=False,
                                       attn_implementation="eager",
-                                      hint="a Hub name needs a network the first time; offline, train the toy "
-                                           "model with `llmlab attention train-toy --out DIR` and pass --model DIR")
+                                      hint="a Hub name needs a network the first time; offline, train the "
+                                           "toy "
+                                           "model with `llmlab attention train-toy --out DIR` and pass "
+                                           "--model DIR")
     return HFAttentionModel(model, tokenizer, spec)

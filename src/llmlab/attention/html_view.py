@@ -32,11 +32,14 @@ cursor:pointer;border-radius:3px}
 _JS = """
 const D = JSON.parse(document.getElementById('data').textContent);
 const T = D.tokens.length, L = D.probs.length, H = D.probs[0].length;
-const colors = ['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
+const colors = ['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd',
+                '#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
 const color = h => colors[h % colors.length];
 let layer = 0, pinned = null, shown = new Set([...Array(H).keys()]);
 const sel = document.getElementById('layer');
-for (let l = 0; l < L; l++) { const o = document.createElement('option'); o.value = l; o.textContent = 'layer ' + l; sel.appendChild(o); }
+for (let l = 0; l < L; l++) {
+  const o = document.createElement('option'); o.value = l; o.textContent = 'layer ' + l; sel.appendChild(o);
+}
 sel.onchange = () => { layer = +sel.value; draw(pinned); };
 const heads = document.getElementById('heads');
 for (let h = 0; h < H; h++) {
@@ -76,22 +79,28 @@ function draw(i) {
     }
   }
   ctx.globalAlpha = 1;
-  ks.forEach((d, j) => { if (best[j] > 0) d.style.background = 'rgba(31,119,180,' + best[j].toFixed(2) + ')'; });
+  ks.forEach((d, j) => {
+    if (best[j] > 0) d.style.background = 'rgba(31,119,180,' + best[j].toFixed(2) + ')';
+  });
   grid(i);
 }
 function grid(i) {
   const g = document.getElementById('grid'); g.innerHTML = '';
   const head = g.insertRow(); head.appendChild(document.createElement('th'));
-  for (let h = 0; h < H; h++) { const th = document.createElement('th'); th.textContent = 'head ' + h; head.appendChild(th); }
+  for (let h = 0; h < H; h++) {
+    const th = document.createElement('th'); th.textContent = 'head ' + h; head.appendChild(th);
+  }
   for (let l = 0; l < L; l++) {
-    const tr = g.insertRow(); const th = document.createElement('th'); th.textContent = 'layer ' + l; tr.appendChild(th);
+    const tr = g.insertRow(); const th = document.createElement('th');
+    th.textContent = 'layer ' + l; tr.appendChild(th);
     for (let h = 0; h < H; h++) {
       const td = tr.insertCell(); const kind = D.kinds ? D.kinds[l][h] : '';
       let text = '';
       if (i !== null) {
         const row = D.probs[l][h][i];
         const top = [...row.keys()].sort((a, b) => row[b] - row[a]).slice(0, 3);
-        text = top.filter(j => row[j] > 0).map(j => JSON.stringify(D.tokens[j]) + ' ' + row[j].toFixed(2)).join('\\n');
+        text = top.filter(j => row[j] > 0)
+                 .map(j => JSON.stringify(D.tokens[j]) + ' ' + row[j].toFixed(2)).join('\\n');
         td.style.background = 'rgba(31,119,180,' + (0.6 * row[top[0]]).toFixed(2) + ')';
       }
       td.textContent = text; td.style.whiteSpace = 'pre';
@@ -106,7 +115,8 @@ draw(null);
 """
 
 
-def attention_page(cap: AttentionCapture, labels: np.ndarray | None = None, b: int = 0, title: str = "") -> str:
+def attention_page(cap: AttentionCapture, labels: np.ndarray | None = None, b: int = 0,
+                   title: str = "") -> str:
     """The HTML text. probs are rounded to 3 decimals to keep the file small (gpt2 on 40 tokens: ~1 MB)."""
     data = {"tokens": cap.tokens[b] if cap.tokens else [str(i) for i in cap.ids[b]],
             "probs": np.round(cap.probs[:, b].astype(np.float64), 3).tolist(),
@@ -116,7 +126,8 @@ def attention_page(cap: AttentionCapture, labels: np.ndarray | None = None, b: i
     heading = html.escape(title or f"attention of {cap.model}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{heading}</title><style>{_CSS}</style>"
             f"</head><body><h2>{heading}</h2><p>Hover a token on the left (click to pin it): lines show "
-            f"where it looks in the chosen layer. The grid shows every head's top keys for that token; click a "
+            f"where it looks in the chosen layer. The grid shows every head's top keys for that token; click "
+            f"a "
             f"cell to show that head alone.</p><div id='controls'><select id='layer'></select> "
             f"<span id='heads'></span></div><div id='view'><div id='left' class='col'></div>"
             f"<canvas id='lines' width='160'></canvas><div id='right' class='col'></div></div>"

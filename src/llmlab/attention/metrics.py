@@ -2,8 +2,8 @@
 
 Every metric is a (L, H) array: the mean over the batch and over query positions i >= 1 (query 0 can only
 attend to itself, so it says nothing about a head). With A = probs[l, b, h] (T, T):
-    entropy         -Σ_j A_ij ln A_ij (nats);  entropy_norm divides by ln(i + 1), the uniform maximum: 1 = flat
-    distance        Σ_j A_ij (i - j): how many tokens back the head looks, on average
+    entropy         -Σ_j A_ij ln A_ij (nats);  entropy_norm divides by ln(i + 1), the uniform maximum: 1 =
+    flat distance        Σ_j A_ij (i - j): how many tokens back the head looks, on average
     sink            A_i0: weight on the first token (the "attention sink" many heads park on)
     previous_token  A_i,i-1;   self  A_ii
 On a sequence r r (r random tokens, period p, after an optional prefix), for queries i in the second copy:
@@ -45,7 +45,8 @@ def head_metrics(probs: np.ndarray) -> dict[str, np.ndarray]:
 
 def repeated_random_ids(vocab_size: int, period: int, batch: int = 4, seed: int = 0,
                         prefix: list[int] | None = None, exclude: set[int] | None = None) -> np.ndarray:
-    """(B, len(prefix) + 2·period) ids: prefix + r + r, r drawn uniformly from the vocabulary without `exclude`."""
+    """(B, len(prefix) + 2·period) ids: prefix + r + r, r drawn uniformly from the vocabulary without
+    `exclude`."""
     allowed = np.setdiff1d(np.arange(vocab_size), np.array(sorted(exclude or []), dtype=np.int64))
     r = np.random.default_rng(seed).choice(allowed, size=(batch, period))
     head = np.tile(np.asarray(prefix or [], dtype=np.int64), (batch, 1))
@@ -92,7 +93,8 @@ def top_changes(deltas: dict[str, np.ndarray], k: int = 5) -> list[dict]:
     """The k largest |delta| over every (metric, layer, head), largest first; only the scores in [0, 1]
     compete (entropy in nats and distance in tokens have other units)."""
     rows = [{"metric": name, "layer": int(l_), "head": int(h), "delta": float(values[l_, h])}
-            for name, values in deltas.items() if name in SCORES_IN_UNIT for l_, h in np.ndindex(*values.shape)]
+            for name, values in deltas.items() if name in SCORES_IN_UNIT for l_,
+            h in np.ndindex(*values.shape)]
     return sorted(rows, key=lambda r: -abs(r["delta"]))[:k]
 
 

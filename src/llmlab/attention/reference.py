@@ -1,10 +1,11 @@
-"""Attention recomputed by hand from a model's weights, to check a capture against: P = softmax(q kᵀ/√d + mask).
+"""Attention recomputed by hand from a model's weights, to check a capture against: P = softmax(q kᵀ/√d +
+mask).
 
     probs = recompute_attention(model, ids)          # (L, B, H, T, T) float64, GPT-2 and Llama families
 
 Only each attention module's input (the normed hidden state x) is taken from the model, through a forward
-pre-hook; q and k are rebuilt from the weights: GPT-2 q|k|v = x W + b (Conv1D), Llama q = x W_qᵀ and k = x W_kᵀ
-rotated by RoPE (θ_i = base^(-2i/d), rotate-half layout) with the K heads repeated for grouped queries.
+pre-hook; q and k are rebuilt from the weights: GPT-2 q|k|v = x W + b (Conv1D), Llama q = x W_qᵀ and k = x
+W_kᵀ rotated by RoPE (θ_i = base^(-2i/d), rotate-half layout) with the K heads repeated for grouped queries.
 """
 
 from __future__ import annotations
@@ -88,14 +89,17 @@ def recompute_attention(model, ids) -> np.ndarray:
         n_q, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
         base = (cfg.rope_parameters or {}).get("rope_theta", 10000.0)
         if (cfg.rope_parameters or {}).get("rope_type", "default") != "default":
-            raise LabError("only the default RoPE is recomputed here", hint="use a model without rope scaling")
+            raise LabError("only the default RoPE is recomputed here",
+                           hint="use a model without rope scaling")
         out = []
         for layer, x in zip(layers, xs, strict=True):
             att = layer.self_attn
             q = x @ _w(att.q_proj.weight).T + (_w(att.q_proj.bias) if att.q_proj.bias is not None else 0.0)
             k = x @ _w(att.k_proj.weight).T + (_w(att.k_proj.bias) if att.k_proj.bias is not None else 0.0)
             q, k = _rope(_heads(q, n_q), base), _rope(_heads(k, n_kv), base)        # (B, Hq|Hkv, T, d)
-            k = np.repeat(k, n_q // n_kv, axis=1)                                   # query head h reads K head h // group
+            # query head h reads K head h // group
+            k = np.repeat(k, n_q // n_kv, axis=1)
             out.append(_softmax_causal(q @ k.swapaxes(-1, -2) * q.shape[-1] ** -0.5))
         return np.stack(out)
-    raise LabError(f"no hand recomputation for model type {cfg.model_type!r}", hint="gpt2 and llama are covered")
+    raise LabError(f"no hand recomputation for model type {cfg.model_type!r}",
+                   hint="gpt2 and llama are covered")

@@ -25,7 +25,8 @@ def head_view(cap: AttentionCapture, path: str | Path, b: int = 0, layers: list[
     layers = layers[:max(1, MAX_HEAD_VIEW_PANELS // heads)]
     panels = [(f"L{l_} H{h}", cap.probs[l_, b, h]) for l_ in layers for h in range(heads)]
     tokens = cap.tokens[b] if cap.tokens else None
-    return plot_heatmaps(panels, path, ncols=heads, title=f"attention of {cap.model} (rows: queries, columns: keys)",
+    return plot_heatmaps(panels, path, ncols=heads,
+                         title=f"attention of {cap.model} (rows: queries, columns: keys)",
                          xlabels=tokens, ylabels=tokens, vmin=0.0, vmax=1.0, cmap="Blues",
                          cell_inches=1.6 if heads > 6 else 2.2)
 
@@ -43,12 +44,14 @@ def model_view(cap: AttentionCapture, path: str | Path, token: int = -1, b: int 
                          cell_inches=max(3.0, 0.22 * (i + 1)), xlabel="key token", ylabel="layer, head")
 
 
-def metric_heatmaps(metrics: dict[str, np.ndarray], path: str | Path, title: str = "per-head metrics") -> Path:
+def metric_heatmaps(metrics: dict[str, np.ndarray], path: str | Path,
+                    title: str = "per-head metrics") -> Path:
     """One layer x head heatmap per metric, each with its own scale and the values written in."""
     panels = [(name, values) for name, values in metrics.items()]
     n_layers, n_heads = next(iter(metrics.values())).shape
     return plot_heatmaps(panels, path, ncols=min(4, len(panels)), title=title,
-                         xlabels=[str(h) for h in range(n_heads)], ylabels=[str(l_) for l_ in range(n_layers)],
+                         xlabels=[str(h) for h in range(n_heads)],
+                         ylabels=[str(l_) for l_ in range(n_layers)],
                          colorbar="each", annotate=n_layers * n_heads <= 64, xlabel="head", ylabel="layer",
                          cell_inches=max(2.4, 0.3 * n_heads))
 
@@ -58,7 +61,8 @@ def delta_heatmaps(deltas: dict[str, np.ndarray], path: str | Path, title: str) 
     panels = [(name, values) for name, values in deltas.items() if name != "entropy"]
     n_layers, n_heads = panels[0][1].shape
     labels = {"xlabels": [str(h) for h in range(n_heads)], "ylabels": [str(l_) for l_ in range(n_layers)]}
-    return plot_heatmaps(panels, path, ncols=min(4, len(panels)), title=title, diverging=True, colorbar="each",
+    return plot_heatmaps(panels, path, ncols=min(4, len(panels)), title=title, diverging=True,
+                         colorbar="each",
                          annotate=n_layers * n_heads <= 64, xlabel="head", ylabel="layer",
                          cell_inches=max(2.4, 0.3 * n_heads), **labels)
 

@@ -65,7 +65,8 @@ def tiny_base(out: str | Path, seconds: float = 120.0, steps: int = 300, documen
     return checkpoint
 
 
-def load_base(spec: str | Path, work_dir: str | Path | None = None, seconds: float = 120.0) -> tuple[Any, Any, str]:
+def load_base(spec: str | Path, work_dir: str | Path | None = None, seconds: float = 120.0) -> tuple[Any, Any,
+                                                                                                     str]:
     """(model, tokenizer, where it came from) for a Hub name, a directory, or `tiny` (built in work_dir,
     reused when it is there already)."""
     source = str(spec)

@@ -1,8 +1,8 @@
 """`llmlab finetune ...`: fine-tune a GPT-2 on a domain corpus with LoRA (PEFT or llmlab's own) or fully.
 
     llmlab finetune train --model gpt2 --corpus python-docs --method lora --out runs/finetune/lora
-    llmlab finetune train --model tiny --method lora-scratch --preset tiny      # offline: a GPT-2 trained here
-    llmlab finetune compare --model tiny --preset tiny --out runs/finetune/compare
+    llmlab finetune train --model tiny --method lora-scratch --preset tiny      # offline: a GPT-2 trained
+    here llmlab finetune compare --model tiny --preset tiny --out runs/finetune/compare
     llmlab finetune parity                                                      # llmlab's LoRA vs PEFT's
     llmlab finetune sft --model tiny --data toy          # post-training: chat SFT, then DPO / GRPO on model/
     llmlab finetune dpo --model runs/finetune/sft/model;  llmlab finetune grpo --model runs/finetune/sft/model
@@ -31,9 +31,11 @@ def train(model: str = typer.Option("gpt2", "--model", help=MODEL_HELP),
           preset: str = typer.Option("cpu", "--preset", help=PRESET_HELP),
           overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. r=16 or lr_lora=1e-3"),
           max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
-          overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
+          overwrite: bool = typer.Option(False, "--overwrite",
+                                         help="replace the run already in the run folder"),
           as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
-    """Fine-tune once: val loss/perplexity before and after, a sample before and after, model/ and adapter/."""
+    """Fine-tune once: val loss/perplexity before and after, a sample before and after, model/ and
+    adapter/."""
     from llmlab.console import print_summary
     from llmlab.finetune.presets import resolve
     from llmlab.finetune.run import finetune
@@ -70,18 +72,22 @@ def _print_methods(summary: dict) -> None:
 
     from llmlab.console import console
 
-    table = Table(title=f"{summary['corpus']}, {summary['steps']} steps from {summary['model']}", show_lines=True)
-    for col in ("method", "val loss before -> after", "val ppl after", "trainable", "seconds", "sample after"):
+    table = Table(title=f"{summary['corpus']}, {summary['steps']} steps from {summary['model']}",
+                  show_lines=True)
+    for col in ("method", "val loss before -> after", "val ppl after", "trainable", "seconds",
+                "sample after"):
         table.add_column(col, overflow="fold")
     for method, r in summary["methods"].items():
-        table.add_row(method, f"{r['val_loss_before']:.3f} -> {r['val_loss_after']:.3f}", f"{r['val_ppl_after']:.1f}",
+        table.add_row(method, f"{r['val_loss_before']:.3f} -> {r['val_loss_after']:.3f}",
+                      f"{r['val_ppl_after']:.1f}",
                       f"{r['trainable_params']:,} ({r['trainable_share']:.2%})", f"{r['train_seconds']:.1f}",
                       repr(summary["prompt"] + r["sample_after"]))
     console.print(table)
 
 
 @app.command()
-def parity(model: str = typer.Option(None, "--model", help="an HF model directory (default: a tiny random GPT-2)"),
+def parity(model: str = typer.Option(None, "--model",
+                                     help="an HF model directory (default: a tiny random GPT-2)"),
            targets: str = typer.Option("c_attn,c_proj,c_fc", "--targets"),
            r: int = typer.Option(4, "--r"), alpha: float = typer.Option(8.0, "--alpha"),
            dropout: float = typer.Option(0.1, "--dropout"), steps: int = typer.Option(5, "--steps"),

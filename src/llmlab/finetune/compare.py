@@ -21,7 +21,8 @@ KEYS = ("val_loss_before", "val_loss_after", "val_ppl_before", "val_ppl_after", 
 
 def compare_methods(model: str, corpus: str, out: str | Path | None, preset: str = "tiny",
                     overrides: list[str] | None = None, methods: tuple[str, ...] = METHODS,
-                    max_steps: int | None = None, base_seconds: float = 120.0, overwrite: bool = False) -> dict[str, Any]:
+                    max_steps: int | None = None, base_seconds: float = 120.0,
+                    overwrite: bool = False) -> dict[str, Any]:
     from llmlab.plots import plot_curves
 
     run = RunFolder.create("finetune", name="compare", out=out)
@@ -41,7 +42,8 @@ def compare_methods(model: str, corpus: str, out: str | Path | None, preset: str
     plot_curves(train, run.file("train_loss.png"), title=f"train loss on {corpus}")
     first = next(iter(results.values()))
     summary = {"model": first["model"], "corpus": corpus, "preset": preset, "steps": first["steps"],
-               "block_size": first["block_size"], "prompt": first["prompt"], "sample_before": first["sample_before"],
+               "block_size": first["block_size"], "prompt": first["prompt"],
+               "sample_before": first["sample_before"],
                "methods": {m: {k: r[k] for k in KEYS} for m, r in results.items()},
                "pictures": ["methods.png", "train_loss.png"] + [f"{m}/loss.png" for m in methods]}
     run.save_summary(summary)

@@ -49,7 +49,9 @@ def training_arguments(cfg: FinetuneConfig, output_dir: str) -> Any:
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
-    bf16 = cfg.mixed_precision == "bf16" or (cfg.mixed_precision == "auto" and cuda and torch.cuda.is_bf16_supported())
+    bf16 = cfg.mixed_precision == "bf16" or (
+        cfg.mixed_precision == "auto" and cuda and torch.cuda.is_bf16_supported()
+    )
     return TrainingArguments(
         output_dir=output_dir, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
@@ -71,7 +73,8 @@ def train_hf(model: Any, data: DomainData, cfg: FinetuneConfig, run: RunFolder) 
 
         from llmlab.finetune.parity import peft_lora_config
 
-        peft_model = model = get_peft_model(model, peft_lora_config(model, cfg.target_modules, cfg.r, cfg.alpha,
+        peft_model = model = get_peft_model(model, peft_lora_config(model, cfg.target_modules, cfg.r,
+                                                                    cfg.alpha,
                                                                     cfg.lora_dropout))
     params = trainable_parameters(model)
     tokens_per_step = cfg.batch_size * cfg.grad_accum * data.block_size

@@ -2,7 +2,8 @@
 
     wrapped = add_lora(model, ["c_attn", "c_proj"], r=8, alpha=16, dropout=0.05)   # only LoRA trains now
     merge_lora(model); unmerge_lora(model)      # fold B A into W and back
-    plain = strip_lora(model)                   # merged, wrappers removed: a plain HF model to save_pretrained
+    plain = strip_lora(model)                   # merged, wrappers removed: a plain HF model to
+    save_pretrained
 
 The update (Hu et al. 2021), for a frozen layer y = W x + b with W: (out, in):
 
@@ -100,7 +101,8 @@ def add_lora(model: nn.Module, targets: Sequence[str], r: int = 8, alpha: float 
     """Wrap every target layer in a LoRALinear (in named_modules order) and freeze everything else."""
     for p in model.parameters():
         p.requires_grad_(False)
-    names = [n for n, m in model.named_modules() if n and _matches(n, targets) and not isinstance(m, LoRALinear)]
+    names = [n for n, m in model.named_modules() if n and _matches(n, targets) and not isinstance(m,
+                                                                                                  LoRALinear)]
     if not names:
         found = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
                         if isinstance(m, nn.Linear) or _is_conv1d(m)})

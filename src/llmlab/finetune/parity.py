@@ -25,7 +25,8 @@ TOLERANCE = {"forward": 1e-5, "grad_A": 1e-6, "grad_B": 1e-6, "merged_weights": 
 
 
 def peft_lora_config(model: nn.Module, targets: Sequence[str], r: int, alpha: float, dropout: float) -> Any:
-    """PEFT's LoraConfig for these targets; fan_in_fan_out for GPT-2's Conv1D layers (weights stored (in, out))."""
+    """PEFT's LoraConfig for these targets; fan_in_fan_out for GPT-2's Conv1D layers (weights stored (in,
+    out))."""
     from peft import LoraConfig
 
     # a layer already wrapped by add_lora (saving our adapter) is judged by the layer inside it
@@ -38,7 +39,9 @@ def peft_lora_config(model: nn.Module, targets: Sequence[str], r: int, alpha: fl
 def peft_layers(peft_model: nn.Module) -> dict[str, nn.Module]:
     """PEFT's LoRA layers by their name inside the wrapped HF model (the names add_lora uses)."""
     inner = peft_model.base_model.model
-    return {n: m for n, m in inner.named_modules() if hasattr(m, "lora_A") and "default" in getattr(m, "lora_A", {})}
+    return {n: m for n, m in inner.named_modules() if hasattr(m, "lora_A") and "default" in getattr(m,
+                                                                                                    "lora_A",
+                                                                                                    {})}
 
 
 @torch.no_grad()
@@ -65,7 +68,8 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 def lora_peft_parity(base: nn.Module, targets: Sequence[str], r: int = 4, alpha: float = 8.0,
                      dropout: float = 0.1, batches: Sequence[torch.Tensor] | None = None, steps: int = 5,
                      lr: float = 1e-2, seed: int = 0) -> dict[str, Any]:
-    """Compare llmlab's LoRA with PEFT's on copies of `base`; `batches`: (B, T) id tensors (random if None)."""
+    """Compare llmlab's LoRA with PEFT's on copies of `base`; `batches`: (B, T) id tensors (random if
+    None)."""
     from peft import get_peft_model
 
     torch.manual_seed(seed)
@@ -114,7 +118,8 @@ def lora_peft_parity(base: nn.Module, targets: Sequence[str], r: int = 4, alpha:
     diffs["merged_weights"] = max(_max_diff(m.base.weight, merged_peft[n + ".weight"])
                                   for n, m in lora_layers(ours).items())
     unmerge_lora(ours)
-    diffs["unmerge_roundtrip"] = max(_max_diff(m.base.weight, before[n]) for n, m in lora_layers(ours).items())
+    diffs["unmerge_roundtrip"] = max(_max_diff(m.base.weight, before[n]) for n,
+                                     m in lora_layers(ours).items())
 
     passed = {k: diffs[k] <= TOLERANCE[k] for k in diffs}
     return {"passed": all(passed.values()), "checks": passed, "max_abs_diff": diffs, "tolerance": TOLERANCE,
@@ -122,7 +127,8 @@ def lora_peft_parity(base: nn.Module, targets: Sequence[str], r: int = 4, alpha:
             "grad_A_norm": grad_A_norm}
 
 
-def _train(model: nn.Module, batches: Sequence[torch.Tensor], steps: int, lr: float, seed: int) -> list[float]:
+def _train(model: nn.Module, batches: Sequence[torch.Tensor], steps: int, lr: float,
+           seed: int) -> list[float]:
     """Plain AdamW steps; parameters in named order (both models list A, B per layer in module order)."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)

@@ -19,7 +19,8 @@ METHODS = ("lora", "full", "lora-scratch")
 
 @dataclass
 class FinetuneConfig:
-    method: str = "lora"                  # lora (HF Trainer + PEFT) | full (HF Trainer) | lora-scratch (llmlab)
+    # lora (HF Trainer + PEFT) | full (HF Trainer) | lora-scratch (llmlab)
+    method: str = "lora"
     # --- LoRA: y = W x + (alpha / r) B A dropout(x) on every target layer
     r: int = 8
     alpha: float = 16.0
@@ -60,7 +61,8 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("tiny", "a small GPT-2 trained here: tests and the quick step",
-           FinetuneConfig(block_size=64, val_blocks=32, max_steps=40, batch_size=8, lr_lora=1e-2, lr_full=1e-3,
+           FinetuneConfig(block_size=64, val_blocks=32, max_steps=40, batch_size=8, lr_lora=1e-2,
+                          lr_full=1e-3,
                           warmup_steps=5, eval_interval=10, log_interval=5, r=8, alpha=16.0, lora_dropout=0.0,
                           target_modules=["c_attn", "c_proj", "c_fc"], sample_tokens=24, threads=1)),
     Preset("cpu", "GPT-2 small on a laptop CPU (minutes)",

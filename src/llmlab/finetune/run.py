@@ -29,7 +29,8 @@ from llmlab.runs import RunFolder
 from llmlab.training.checkpoint import save_model_dir
 
 # what a fine-tune writes into its run folder (a new run replaces these; any other file there is kept)
-RUN_OUTPUTS = ("config.json", "metrics.jsonl", "summary.json", "loss.png", "samples.jsonl", "model", "adapter",
+RUN_OUTPUTS = ("config.json", "metrics.jsonl", "summary.json", "loss.png", "samples.jsonl", "model",
+               "adapter",
                "checkpoint", "checkpoint.old", "best", "hf_trainer", "tensorboard")
 
 
@@ -107,12 +108,14 @@ def _build(cfg: FinetuneConfig, model: str | Path, corpus: str, run: RunFolder, 
     summary = {
         "method": cfg.method, "model": source, "corpus": corpus, **data.info(),
         "val_loss_before": round(loss_before, 4), "val_loss_after": round(loss_after, 4),
-        "val_ppl_before": round(perplexity(loss_before), 3), "val_ppl_after": round(perplexity(loss_after), 3),
+        "val_ppl_before": round(perplexity(loss_before), 3), "val_ppl_after": round(perplexity(loss_after),
+                                                                                    3),
         **params, "steps": cfg.max_steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
         "train_seconds": round(seconds, 2),
         "tokens_per_s": round(cfg.max_steps * cfg.batch_size * cfg.grad_accum * data.block_size / seconds, 1),
         "prompt": cfg.sample_prompt, "sample_before": sample_before, "sample_after": sample_after,
-        "model_dir": str(final / "model"), "adapter_dir": str(final / "adapter") if cfg.method != "full" else None,
+        "model_dir": str(final / "model"),
+        "adapter_dir": str(final / "adapter") if cfg.method != "full" else None,
         "pictures": ["loss.png"],
     }
     run.save_summary(summary)

@@ -1,6 +1,7 @@
 """`lora-scratch`: llmlab's own LoRA (lora.py) trained by llmlab's own loop (llmlab.training).
 
-    model = train_scratch(model, data, cfg, run)    # returns the merged, plain model; run/adapter is PEFT's format
+    model = train_scratch(model, data, cfg, run)    # returns the merged, plain model; run/adapter is PEFT's
+    format
 
 The adapter is written in PEFT's layout (adapter_config.json + adapter_model.safetensors with PEFT's
 key names), so `PeftModel.from_pretrained(base, run/adapter)` loads what this code trained.
@@ -40,14 +41,17 @@ def train_config(cfg: FinetuneConfig, n_eval_batches: int) -> Any:
     beta2 0.999, clipping at 1.0), so the three methods train alike."""
     from llmlab.training import TrainConfig
 
-    return TrainConfig(max_steps=cfg.max_steps, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, lr=cfg.lr,
+    return TrainConfig(max_steps=cfg.max_steps, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+                       lr=cfg.lr,
                        min_lr=0.0, warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay, beta1=0.9,
                        beta2=0.999, grad_clip=1.0, eval_interval=cfg.eval_interval, eval_iters=n_eval_batches,
-                       log_interval=cfg.log_interval, sample_interval=0, checkpoint_interval=0, save_best=False,
+                       log_interval=cfg.log_interval, sample_interval=0, checkpoint_interval=0,
+                       save_best=False,
                        mixed_precision=cfg.mixed_precision, seed=cfg.seed, report_to="none")
 
 
-def save_adapter(model: torch.nn.Module, directory: str | Path, cfg: FinetuneConfig, base_name: str = "") -> Path:
+def save_adapter(model: torch.nn.Module, directory: str | Path, cfg: FinetuneConfig,
+                 base_name: str = "") -> Path:
     """Write the LoRA factors in PEFT's layout, so PEFT's `PeftModel.from_pretrained` reads them."""
     from safetensors.torch import save_file
 

@@ -117,7 +117,8 @@ class ChainTask:
 
     def preference_pairs(self, model: Any, tok: Any, n: int) -> list[dict[str, str]]:
         """DPO pairs on practice problems: chosen = the right answer, rejected = the model's own greedy answer
-        where it is wrong, cut after its first wrong step (else the right text with its last value one off)."""
+        where it is wrong, cut after its first wrong step (else the right text with its last value one
+        off)."""
         chains = self.practice[:n]
         got = self.answers(model, tok, chains)
         pairs = []

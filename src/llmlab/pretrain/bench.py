@@ -36,7 +36,8 @@ class SyntheticTokens:
         return self.batch_size * self.block_size
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = torch.randint(0, self.vocab_size, (self.batch_size, self.block_size + 1), generator=self.generator)
+        rows = torch.randint(0, self.vocab_size, (self.batch_size, self.block_size + 1),
+                             generator=self.generator)
         self.cursor += 1
         return rows[:, :-1], rows[:, 1:]
 
@@ -71,7 +72,8 @@ def bench(preset: str = "gpt2-124m", overrides: list[str] | None = None, steps: 
     if not rows:
         from llmlab.errors import LabError
 
-        raise LabError(f"no timed window after {warmup} warm-up steps", hint="raise --steps above --warmup + 5")
+        raise LabError(f"no timed window after {warmup} warm-up steps",
+                       hint="raise --steps above --warmup + 5")
     rate = statistics.median(r["tokens_per_s"] for r in rows)
     tokens_per_step = trainer.tokens_per_step
     result: dict[str, Any] = {
@@ -88,7 +90,12 @@ def bench(preset: str = "gpt2-124m", overrides: list[str] | None = None, steps: 
         result["peak_flops"] = trainer.peak_flops
         result["peak"] = f"dense bf16 tensor-core peak of {trainer.device_name} x {summary['processes']}"
         result["mfu"] = round(trainer.flops_per_token * rate / trainer.peak_flops, 4)
-    if "H100" in trainer.device_name and spec.n_layer == 12 and spec.n_embd == 768 and spec.block_size == 1024:
+    if (
+        "H100" in trainer.device_name
+        and spec.n_layer == 12
+        and spec.n_embd == 768
+        and spec.block_size == 1024
+    ):
         for key, ref in H100_REFERENCES.items():
             result["x_" + key.removesuffix("_tokens_per_s")] = round(rate / ref, 3)
     return result

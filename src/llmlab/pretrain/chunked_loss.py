@@ -27,7 +27,8 @@ class LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_size: int,
                 dtype: torch.dtype, with_grad: bool) -> torch.Tensor:
-        acc = torch.promote_types(dtype, torch.float32)                  # the softmax's dtype: float32 or wider
+        # the softmax's dtype: float32 or wider
+        acc = torch.promote_types(dtype, torch.float32)
         valid = targets != IGNORE_INDEX
         inv_count = 1.0 / valid.sum().clamp_min(1).to(acc)               # HF: mean over the valid targets
         w = weight.to(dtype)                                              # the autocast copy, made once
@@ -39,8 +40,11 @@ class LinearCrossEntropy(torch.autograd.Function):
             z = (h_c @ w.t()).to(acc)                                      # (n, V) logits, float32 math
             idx = t_c.clamp_min(0)[:, None]                                # (n, 1) target ids
             scale = v_c.to(acc)[:, None] * inv_count                       # (n, 1): 1/N_valid, 0 if ignored
-            if not with_grad:                                              # evaluation: the loss alone
-                loss = loss + ((torch.logsumexp(z, dim=-1) - z.gather(1, idx).squeeze(1)) * scale.squeeze(1)).sum()
+            if not with_grad:  # evaluation: the loss alone
+                loss = (
+                    loss
+                    + ((torch.logsumexp(z, dim=-1) - z.gather(1, idx).squeeze(1)) * scale.squeeze(1)).sum()
+                )
                 continue
             if torch.compiler.is_compiling():
                 # pure pointwise + one row reduction: inductor makes it one pass over the logits
@@ -77,9 +81,11 @@ def compute_dtype(t: torch.Tensor) -> torch.dtype:
 
 def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
                          chunk_size: int = 16384) -> torch.Tensor:
-    """= F.cross_entropy((h @ weight.T).float(), targets) for h (..., d), targets (...), without the logits."""
+    """= F.cross_entropy((h @ weight.T).float(), targets) for h (..., d), targets (...), without the
+    logits."""
     h2 = h.reshape(-1, h.shape[-1])                                        # (N, d)
-    with_grad = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad)  # else skip dz's matmuls
+    # else skip dz's matmuls
+    with_grad = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad)
     return LinearCrossEntropy.apply(h2, weight, targets.reshape(-1), chunk_size, compute_dtype(h2), with_grad)
 
 

@@ -41,7 +41,11 @@ def register_fast_sdpa() -> str:
         q_length = kwargs.get("q_length")
         if q_length is None and kwargs.get("cache_position") is not None:   # older transformers
             q_length = kwargs["cache_position"].shape[0]
-        if kwargs.get("attention_mask") is None and q_length is not None and q_length == kwargs.get("kv_length"):
+        if (
+            kwargs.get("attention_mask") is None
+            and q_length is not None
+            and q_length == kwargs.get("kv_length")
+        ):
             return None
         return sdpa_mask(*args, **kwargs)
 
@@ -55,7 +59,8 @@ def model_config(spec: ModelSpec, vocab_size: int, eot_id: int | None) -> Any:
     if spec.arch == "gpt2":
         from transformers import GPT2Config
 
-        return GPT2Config(vocab_size=vocab, n_positions=spec.block_size, n_embd=spec.n_embd, n_layer=spec.n_layer,
+        return GPT2Config(vocab_size=vocab, n_positions=spec.block_size, n_embd=spec.n_embd,
+                          n_layer=spec.n_layer,
                           n_head=spec.n_head, n_inner=spec.intermediate_size, resid_pdrop=spec.dropout,
                           embd_pdrop=spec.dropout, attn_pdrop=spec.dropout, initializer_range=spec.init_std,
                           bos_token_id=eot_id, eos_token_id=eot_id, tie_word_embeddings=True)
@@ -64,8 +69,10 @@ def model_config(spec: ModelSpec, vocab_size: int, eot_id: int | None) -> Any:
     inner = spec.intermediate_size or 64 * math.ceil(8 * spec.n_embd / 3 / 64)
     return LlamaConfig(vocab_size=vocab, hidden_size=spec.n_embd, intermediate_size=inner,
                        num_hidden_layers=spec.n_layer, num_attention_heads=spec.n_head,
-                       num_key_value_heads=spec.n_kv_head or spec.n_head, max_position_embeddings=spec.block_size,
-                       rope_theta=spec.rope_theta, attention_dropout=spec.dropout, initializer_range=spec.init_std,
+                       num_key_value_heads=spec.n_kv_head or spec.n_head,
+                       max_position_embeddings=spec.block_size,
+                       rope_theta=spec.rope_theta, attention_dropout=spec.dropout,
+                       initializer_range=spec.init_std,
                        bos_token_id=eot_id, eos_token_id=eot_id, tie_word_embeddings=True)
 
 

@@ -20,22 +20,29 @@ from llmlab.training import TrainConfig
 
 @dataclass
 class ModelSpec:
-    arch: str = "gpt2"                  # gpt2 (GPT2LMHeadModel) | llama (LlamaForCausalLM: RMSNorm, RoPE, SwiGLU)
+    # gpt2 (GPT2LMHeadModel) | llama (LlamaForCausalLM: RMSNorm, RoPE, SwiGLU)
+    arch: str = "gpt2"
     n_layer: int = 12
     n_head: int = 12
     n_embd: int = 768
     block_size: int = 1024              # context length, the T of every batch
-    intermediate_size: int | None = None  # MLP width; None: 4 * n_embd (gpt2), 8/3 * n_embd rounded to 64 (llama)
+    # MLP width; None: 4 * n_embd (gpt2), 8/3 * n_embd rounded to 64 (llama)
+    intermediate_size: int | None = None
     n_kv_head: int | None = None        # llama only: grouped-query attention (None: = n_head)
     rope_theta: float = 10000.0
     dropout: float = 0.0                # pretraining on more tokens than parameters needs none
     vocab_multiple: int = 64            # pad the embedding to a multiple: tensor-core friendly matmul shapes
-    attention: str = "sdpa"             # sdpa (torch's fused kernels, no mask built) | hf-sdpa (transformers' own) | eager
+    # sdpa (torch's fused kernels, no mask built) | hf-sdpa (transformers' own) | eager
+    attention: str = "sdpa"
     loss_in_forward: bool = True        # cross-entropy inside the model's forward, so torch.compile fuses it
-    loss_chunk_size: int = 0            # >0: lm_head + cross-entropy per chunk of this many tokens, gradients in
-                                        # the same pass, no full (B, T, V) logits (0: transformers' lm_head + loss)
-    coordinate_descent: bool = False    # torch.compile: tune each generated kernel's launch config (slower compile)
-    init_std: float = 0.02              # GPT-2 initialisation: N(0, 0.02), residual projections / sqrt(2 n_layer)
+    # >0: lm_head + cross-entropy per chunk of this many tokens, gradients in
+    loss_chunk_size: int = 0
+                                        # the same pass, no full (B, T, V) logits (0: transformers' lm_head +
+                                        # loss)
+    # torch.compile: tune each generated kernel's launch config (slower compile)
+    coordinate_descent: bool = False
+    # GPT-2 initialisation: N(0, 0.02), residual projections / sqrt(2 n_layer)
+    init_std: float = 0.02
 
 
 @dataclass
@@ -48,7 +55,8 @@ class Preset:
 
 def _gpt2_124m_train() -> TrainConfig:
     return TrainConfig(max_steps=19073, batch_size=32, grad_accum=16, lr=6e-4, min_lr=6e-5, warmup_steps=700,
-                       weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0, eval_interval=250, eval_iters=20,
+                       weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0, eval_interval=250,
+                       eval_iters=20,
                        log_interval=10, sample_interval=1000, sample_tokens=64, compile=True,
                        sample_prompts=["def ", "import ", "class "])
 
@@ -69,7 +77,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("llama-124m", "Llama-style: RMSNorm, RoPE, SwiGLU",
            ModelSpec(arch="llama", intermediate_size=2048), _gpt2_124m_train()),
     Preset("llama-tiny", "CPUs and tests",
-           ModelSpec(arch="llama", n_layer=2, n_head=4, n_embd=64, block_size=128, n_kv_head=2), _tiny_train()),
+           ModelSpec(arch="llama", n_layer=2, n_head=4, n_embd=64, block_size=128, n_kv_head=2),
+           _tiny_train()),
 ]}
 
 
@@ -94,6 +103,7 @@ def resolve(preset: str, overrides: list[str] | None = None) -> tuple[ModelSpec,
     if not spec.loss_in_forward and not any(m.split("=", 1)[0].strip() == "loss_chunk_size" for m in mine):
         spec.loss_chunk_size = 0            # the chunked loss lives in the forward: off with it, unless asked
     if spec.loss_chunk_size < 0 or (spec.loss_chunk_size and not spec.loss_in_forward):
-        raise LabError(f"loss_chunk_size={spec.loss_chunk_size} needs a positive size and loss_in_forward=true",
+        raise LabError(f"loss_chunk_size={spec.loss_chunk_size} needs a positive size and "
+                       f"loss_in_forward=true",
                        hint="use loss_chunk_size=0 (off) or e.g. 16384 with loss_in_forward=true")
     return spec, train.validate()

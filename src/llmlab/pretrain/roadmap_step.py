@@ -67,7 +67,8 @@ def run(ctx) -> dict:
                      f"val ppl {summary['final_val_ppl']:.1f} (unigram {math.exp(baseline):.0f}); "
                      f"pipeline kept {report['kept']['documents']}/{report['input']['documents']} files"),
         "pictures": [f"run/{p}" for p in summary.get("pictures", [])],
-        "model": {"name": f"gpt2-tiny ({model.config.n_layer} layers, {model.config.n_embd} wide), not gpt2-124m",
+        "model": {"name": f"gpt2-tiny ({model.config.n_layer} layers, {model.config.n_embd} wide), not "
+                          f"gpt2-124m",
                   "params": summary["params"]},
         "final_val_loss": summary["final_val_loss"],
         "final_val_ppl": summary["final_val_ppl"],

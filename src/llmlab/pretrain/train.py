@@ -38,7 +38,8 @@ def _report(data: str | Path) -> dict[str, Any]:
 
 
 def pretrain(preset: str, data: str | Path, out: str | Path | None = None, overrides: list[str] | None = None,
-             resume: bool = False, overwrite: bool = False, resume_command: str | None = None) -> dict[str, Any]:
+             resume: bool = False, overwrite: bool = False, resume_command: str | None = None) -> dict[str,
+                                                                                                       Any]:
     """Train, evaluate, sample and checkpoint; returns the summary (also written on the main process).
     A folder that already holds a run is refused unless `resume` (continue it) or `overwrite` (replace it)."""
     from llmlab.pretrain.model import build_model, causal_lm_loss_in_forward, configure_compiler
@@ -51,15 +52,19 @@ def pretrain(preset: str, data: str | Path, out: str | Path | None = None, overr
     tokenizer = open_tokenizer(Path(data) / "tokenizer")
     vocab = TokenShards(data, "train").vocab_size
     if tokenizer.vocab_size > vocab:
-        raise LabError(f"the shards in {data} were made with a vocabulary of {vocab}, the tokenizer beside them "
-                       f"has {tokenizer.vocab_size}", hint="prepare the shards again with `llmlab data prepare`")
+        raise LabError(f"the shards in {data} were made with a vocabulary of {vocab}, the tokenizer beside "
+                       f"them "
+                       f"has {tokenizer.vocab_size}",
+                       hint="prepare the shards again with `llmlab data prepare`")
     eot = TokenShards(data, "train").eot_id
     configure_compiler(spec)
     model = build_model(spec, vocab, eot, seed=train.seed)
-    run_config = {"preset": preset, "data": str(data), "model": config_dict(spec), "train": config_dict(train)}
+    run_config = {"preset": preset, "data": str(data), "model": config_dict(spec),
+                  "train": config_dict(train)}
     trainer = Trainer(model, train, run, train_data, val_data, tokenizer,
                       loss_fn=causal_lm_loss_in_forward if spec.loss_in_forward else None,
-                      sample_fn=sampler(tokenizer, train), run_config=run_config, description=f"pretrain {preset}",
+                      sample_fn=sampler(tokenizer, train), run_config=run_config,
+                      description=f"pretrain {preset}",
                       resume_command=resume_command)
     summary = trainer.fit(resume=resume)
     summary.update(preset=preset, data=str(data), block_size=spec.block_size, batch_size=train.batch_size,

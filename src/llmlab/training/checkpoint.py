@@ -1,8 +1,9 @@
-"""Checkpoint folders: the model as an interchange directory, the trainer's state beside it, written atomically.
+"""Checkpoint folders: the model as an interchange directory, the trainer's state beside it, written
+atomically.
 
     <run>/checkpoint/            latest, for resuming     <run>/best/    model only, lowest val loss
-        config.json, model.safetensors, tokenizer.json    (a Hugging Face model: AutoModelForCausalLM loads it)
-        or model.safetensors + llmlab_model.json          (an RNN: llmlab.charlm loads it)
+        config.json, model.safetensors, tokenizer.json    (a Hugging Face model: AutoModelForCausalLM loads
+        it) or model.safetensors + llmlab_model.json          (an RNN: llmlab.charlm loads it)
         trainer/                 accelerate's save_state: optimizer, every process's RNG
         trainer_state.json       step, tokens, elapsed seconds, best val loss, data position, the config
 
@@ -47,7 +48,8 @@ def save_model_dir(model: torch.nn.Module, directory: Path, state_dict: dict[str
         from safetensors.torch import save_file
 
         weights = state_dict if state_dict is not None else model.state_dict()
-        save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(directory / "model.safetensors"))
+        save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()},
+                  str(directory / "model.safetensors"))
         config = model.config_dict() if hasattr(model, "config_dict") else {"class": type(model).__name__}
         (directory / MODEL_CONFIG).write_text(json.dumps(config, indent=1), encoding="utf-8")
     if tokenizer is not None:
@@ -64,7 +66,8 @@ def load_model_weights(model: torch.nn.Module, directory: Path) -> None:
 
     files = sorted(directory.glob("model*.safetensors"))
     if not files:
-        raise LabError(f"{directory} holds no model*.safetensors", hint="point at a checkpoint folder the trainer wrote")
+        raise LabError(f"{directory} holds no model*.safetensors",
+                       hint="point at a checkpoint folder the trainer wrote")
     state: dict[str, torch.Tensor] = {}
     for f in files:
         state.update(load_file(str(f)))
@@ -73,7 +76,8 @@ def load_model_weights(model: torch.nn.Module, directory: Path) -> None:
     truly_missing = [k for k in missing if model.state_dict()[k].data_ptr() not in loaded]
     if truly_missing or unexpected:
         raise LabError(f"the weights in {directory} do not fit this model (missing: {truly_missing[:5]}, "
-                       f"unexpected: {unexpected[:5]})", hint="resume with the same model settings the run used")
+                       f"unexpected: {unexpected[:5]})",
+                       hint="resume with the same model settings the run used")
 
 
 def begin_atomic(target: Path) -> Path:
@@ -119,8 +123,9 @@ def read_state(directory: Path) -> dict[str, Any]:
 
 
 def read_data_position(directory: Path, state: dict[str, Any]) -> dict[str, Any]:
-    """The batch source's position: JSON in trainer_state.json. Checkpoints written before it moved there keep it
-    in trainer/custom_checkpoint_0.pkl, read with weights_only=True (plain numbers load, code in a pickle does not)."""
+    """The batch source's position: JSON in trainer_state.json. Checkpoints written before it moved there keep
+    it in trainer/custom_checkpoint_0.pkl, read with weights_only=True (plain numbers load, code in a pickle
+    does not)."""
     if state.get("data") is not None:
         return state["data"]
     legacy = directory / STATE_DIR / "custom_checkpoint_0.pkl"
@@ -128,12 +133,14 @@ def read_data_position(directory: Path, state: dict[str, Any]) -> dict[str, Any]
         return dict(torch.load(legacy, map_location="cpu", weights_only=True))
     except Exception:
         raise LabError(f"{directory} does not say where in the data the run stopped",
-                       hint="resume from a checkpoint this llmlab wrote, or start again with --overwrite") from None
+                       hint="resume from a checkpoint this llmlab wrote, or start again with "
+                            "--overwrite") from None
 
 
 def remove_pickled_position(directory: Path) -> None:
-    """Delete trainer/custom_checkpoint_*.pkl unread (its content came from read_data_position, or from the JSON):
-    accelerate refuses to load a folder holding custom pickles that nothing registered, and nothing here ever will."""
+    """Delete trainer/custom_checkpoint_*.pkl unread (its content came from read_data_position, or from the
+    JSON): accelerate refuses to load a folder holding custom pickles that nothing registered, and nothing
+    here ever will."""
     for stale in (directory / STATE_DIR).glob("custom_checkpoint_*.pkl"):
         stale.unlink()
 

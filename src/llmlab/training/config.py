@@ -15,7 +15,8 @@ from llmlab.training.tracking import parse_report_to
 @dataclass
 class TrainConfig:
     # --- how long
-    max_steps: int = 1000                 # optimizer steps; also the end of the LR schedule unless lr_decay_steps
+    # optimizer steps; also the end of the LR schedule unless lr_decay_steps
+    max_steps: int = 1000
     max_time: float | None = None         # seconds of wall clock; stops early, still evaluates and saves
     # --- batch (per process; global batch = batch_size * grad_accum * processes)
     batch_size: int = 32
@@ -47,8 +48,10 @@ class TrainConfig:
     device: str = "auto"                  # auto | cuda | mps | cpu
     mixed_precision: str = "auto"         # auto (bf16 on CUDA when supported, else none) | bf16 | fp16 | no
     compile: bool = False                 # torch.compile the model
-    threads: int = 0                      # CPU threads for torch (0: torch's default). Tiny models run faster on
-                                          # one: a second thread costs more than it saves, badly so on a busy machine
+    # CPU threads for torch (0: torch's default). Tiny models run faster on
+    threads: int = 0
+                                          # one: a second thread costs more than it saves, badly so on a busy
+                                          # machine
     seed: int = 1337
     # --- tracking
     report_to: str = "tensorboard"        # tensorboard | wandb | tensorboard,wandb | none (see tracking.py)
@@ -63,16 +66,20 @@ class TrainConfig:
         if self.threads < 0:
             raise LabError(f"threads must be >= 0, got {self.threads}", hint="use 0 for torch's default")
         if self.max_time is not None and self.max_time <= 0:
-            raise LabError(f"max_time must be > 0 seconds, got {self.max_time}", hint="leave it unset for no limit")
+            raise LabError(f"max_time must be > 0 seconds, got {self.max_time}",
+                           hint="leave it unset for no limit")
         if not 0.0 <= self.min_lr <= self.lr:
-            raise LabError(f"min_lr {self.min_lr} must lie in [0, lr={self.lr}]", hint="lower min_lr or raise lr")
+            raise LabError(f"min_lr {self.min_lr} must lie in [0, lr={self.lr}]",
+                           hint="lower min_lr or raise lr")
         if self.schedule not in ("cosine", "linear", "constant"):
             raise LabError(f"unknown schedule {self.schedule!r}", hint="use cosine, linear or constant")
         if self.decay_by not in ("steps", "time") or (self.decay_by == "time" and not self.max_time):
-            raise LabError(f"decay_by={self.decay_by!r} needs to be 'steps', or 'time' together with max_time",
+            raise LabError(f"decay_by={self.decay_by!r} needs to be 'steps', or 'time' together with "
+                           f"max_time",
                            hint="set max_time=SECONDS with decay_by=time")
         if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
-            raise LabError(f"unknown mixed_precision {self.mixed_precision!r}", hint="use auto, bf16, fp16 or no")
+            raise LabError(f"unknown mixed_precision {self.mixed_precision!r}",
+                           hint="use auto, bf16, fp16 or no")
         if self.device not in ("auto", "cuda", "mps", "cpu"):
             raise LabError(f"unknown device {self.device!r}", hint="use auto, cuda, mps or cpu")
         parse_report_to(self.report_to)

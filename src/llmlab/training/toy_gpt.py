@@ -33,13 +33,15 @@ def build_toy_gpt(shape: Any, vocab_size: int, n_positions: int, sinusoidal: boo
     from transformers import GPT2Config, GPT2LMHeadModel
 
     model = GPT2LMHeadModel(GPT2Config(
-        n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd, n_inner=getattr(shape, "n_inner", None),
+        n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd, n_inner=getattr(shape, "n_inner",
+                                                                                         None),
         vocab_size=vocab_size, n_positions=n_positions, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         bos_token_id=None, eos_token_id=None, pad_token_id=None))
     if getattr(shape, "sinusoidal_positions", False) if sinusoidal is None else sinusoidal:
         with torch.no_grad():
             wpe = model.transformer.wpe.weight                                  # (n_positions, n_embd)
-            wpe.copy_(sinusoidal_positions(wpe.shape[0], wpe.shape[1], float(model.transformer.wte.weight.std())))
+            wpe.copy_(sinusoidal_positions(wpe.shape[0], wpe.shape[1],
+                                           float(model.transformer.wte.weight.std())))
     return model
 
 

@@ -56,14 +56,18 @@ def make_accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
 
     if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise LabError("device=cuda was asked for but no CUDA GPU is visible", hint="use --set device=auto or cpu")
+        raise LabError("device=cuda was asked for but no CUDA GPU is visible",
+                       hint="use --set device=auto or cpu")
     if cfg.device == "mps" and not torch.backends.mps.is_available():
-        raise LabError("device=mps was asked for but Metal is not available", hint="use --set device=auto or cpu")
+        raise LabError("device=mps was asked for but Metal is not available",
+                       hint="use --set device=auto or cpu")
     cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()
                                   and not torch.backends.mps.is_available())
     precision = cfg.mixed_precision
     if precision == "auto":
-        precision = "bf16" if (not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()) else "no"
+        precision = (
+            "bf16" if (not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()) else "no"
+        )
     if cpu and os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
         # accelerate would quietly run DDP instead (docs/pretrain.md: DeepSpeed on a CPU-only machine)
         raise LabError("the accelerate config asks for DeepSpeed, but this run is on the CPU, where "
@@ -128,13 +132,15 @@ class Trainer:
             self.prepared, self.optimizer = acc.prepare(self.raw_model,
                                                         build_optimizer(self.raw_model, cfg, acc.device))
         else:
-            self.prepared = acc.prepare(self.raw_model)  # model first, then its optimizer (FSDP1 needs this order)
+            # model first, then its optimizer (FSDP1 needs this order)
+            self.prepared = acc.prepare(self.raw_model)
             self.optimizer = acc.prepare(build_optimizer(self.prepared, cfg, acc.device))
         self.model = torch.compile(self.prepared) if cfg.compile else self.prepared
         if hasattr(self.train_data, "bind"):
             self.train_data.bind(acc.process_index, acc.num_processes, cfg.grad_accum)
-        # the data position is saved as JSON in trainer_state.json, not with accelerate's register_for_checkpointing:
-        # that pickles it and loads it back with weights_only=False, so a tampered run folder would run code on --resume
+        # the data position is saved as JSON in trainer_state.json, not with accelerate's
+        # register_for_checkpointing: that pickles it and loads it back with weights_only=False, so a tampered
+        # run folder would run code on --resume
         if not self.sharded:
             # the weights live once, in the model directory; accelerate keeps optimizer, RNG and data state
             acc.register_save_state_pre_hook(lambda models, weights, out: weights.clear())
@@ -155,7 +161,8 @@ class Trainer:
         if self.accelerator.is_main_process:
             ckpt.remove_pickled_position(found)
         self.accelerator.wait_for_everyone()
-        self.accelerator.load_state(str(found / ckpt.STATE_DIR))   # optimizer, RNG of every process: weights_only
+        # optimizer, RNG of every process: weights_only
+        self.accelerator.load_state(str(found / ckpt.STATE_DIR))
         self.train_data.load_state_dict(position)
         self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed"]
         self.best_val_loss, self.last_val_loss = state.get("best_val_loss"), state.get("last_val_loss")
@@ -188,9 +195,16 @@ class Trainer:
         self._agreed_elapsed = self.elapsed
         window_loss, window_steps, window_start, window_tokens = None, 0, time.perf_counter(), 0
         last_log: dict[str, Any] = {}
-        with progress_bar(cfg.max_steps, self.description, unit="tok",
-                          enabled=None if acc.is_main_process else False,
-                          time_budget=None if cfg.max_time is None else cfg.max_time - self.elapsed) as bar, self._ctrl_c_stops_after_a_step():
+        with (
+            progress_bar(
+                cfg.max_steps,
+                self.description,
+                unit="tok",
+                enabled=None if acc.is_main_process else False,
+                time_budget=None if cfg.max_time is None else cfg.max_time - self.elapsed,
+            ) as bar,
+            self._ctrl_c_stops_after_a_step(),
+        ):
             bar.advance(self.step, amount=0)
             try:
                 while self.step < cfg.max_steps:
@@ -211,11 +225,17 @@ class Trainer:
                     bar.advance(1, amount=self.tokens_per_step)
                     if self.step % cfg.log_interval == 0 or self.step == cfg.max_steps:
                         now = time.perf_counter()
-                        last_log = self._log_train(window_loss / window_steps, window_tokens / (now - window_start))
+                        last_log = self._log_train(window_loss / window_steps,
+                                                   window_tokens / (now - window_start))
                         bar.set_status(f"loss {last_log['loss']:.3f}"
                                        + (f" val {self.last_val_loss:.3f}" if self.last_val_loss else "")
                                        + (f" mfu {last_log['mfu']:.0%}" if last_log.get("mfu") else ""))
-                        window_loss, window_steps, window_start, window_tokens = None, 0, time.perf_counter(), 0
+                        window_loss, window_steps, window_start, window_tokens = (
+                            None,
+                            0,
+                            time.perf_counter(),
+                            0,
+                        )
                     self._periodic()
             finally:
                 if window_loss is not None and window_steps and self.stopped_by != "nan":
@@ -227,8 +247,10 @@ class Trainer:
             "steps": self.step, "best_val_loss": self.best_val_loss, "final_val_loss": self.last_val_loss,
             "train_seconds": round(self.elapsed, 2), "tokens": self.tokens,
             "tokens_per_s": round(self.tokens / self.elapsed, 1) if self.elapsed else None,
-            "stopped_by": self.stopped_by, "resumed_from": resumed_from, "params": count_params(self.raw_model),
-            "device": self.device_name, "processes": acc.num_processes, "mixed_precision": acc.mixed_precision,
+            "stopped_by": self.stopped_by, "resumed_from": resumed_from,
+            "params": count_params(self.raw_model),
+            "device": self.device_name, "processes": acc.num_processes,
+            "mixed_precision": acc.mixed_precision,
             "checkpoint": str(self.run.path / ckpt.CHECKPOINT),
         }
         if self.flops_per_token and self.peak_flops and self.elapsed:
@@ -269,10 +291,10 @@ class Trainer:
 
     @contextlib.contextmanager
     def _ctrl_c_stops_after_a_step(self):
-        """While training, the first Ctrl-C (SIGINT) only sets a flag: the loop stops between two optimizer steps,
-        where model, optimizer, data position and step count agree, and saves. Python delivers signals to the main
-        thread only; elsewhere Ctrl-C keeps its ordinary meaning, and a process that ignores SIGINT (nohup, a
-        background job) goes on ignoring it."""
+        """While training, the first Ctrl-C (SIGINT) only sets a flag: the loop stops between two optimizer
+        steps, where model, optimizer, data position and step count agree, and saves. Python delivers signals
+        to the main thread only; elsewhere Ctrl-C keeps its ordinary meaning, and a process that ignores
+        SIGINT (nohup, a background job) goes on ignoring it."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -294,7 +316,8 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
 
     def _interrupt_agreed(self, at_sync: bool) -> bool:
-        """One process: the flag. Several: they stop together at a log boundary, so no collective is left waiting."""
+        """One process: the flag. Several: they stop together at a log boundary, so no collective is left
+        waiting."""
         if self.accelerator.num_processes == 1:
             return self._interrupted
         if not at_sync:
@@ -303,7 +326,8 @@ class Trainer:
         return bool(self.accelerator.reduce(flag, "max").item())
 
     def _save_and_stop(self) -> None:
-        """After Ctrl-C: save the checkpoint, say where it is and how to continue, and leave as KeyboardInterrupt."""
+        """After Ctrl-C: save the checkpoint, say where it is and how to continue, and leave as
+        KeyboardInterrupt."""
         self.save_checkpoint()
         self.sink.close()
         if self.accelerator.is_main_process:
@@ -425,7 +449,9 @@ class Trainer:
 
         params = SamplingParams(temperature=self.cfg.sample_temperature, top_k=self.cfg.sample_top_k,
                                 max_new_tokens=self.cfg.sample_tokens, seed=self.cfg.seed)
-        return lambda model: {p: generate_text(model, self.tokenizer, p, params) for p in self.cfg.sample_prompts}
+        return lambda model: {
+            p: generate_text(model, self.tokenizer, p, params) for p in self.cfg.sample_prompts
+        }
 
     def save_checkpoint(self) -> None:
         self._save(ckpt.CHECKPOINT, with_state=True)
