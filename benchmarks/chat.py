@@ -1,13 +1,14 @@
-"""llmlab's int8 (weight-only, per-channel) vs fp32 and vs torch's dynamic int8, on one random Llama, on the CPU.
+"""llmlab's int8 (weight-only, per-channel) vs fp32 and vs torch's dynamic int8, on one random Llama, on the
+CPU.
 
-    python benchmarks/chat.py                # a 4-layer, width-1024 Llama (TinyLlama's 32k vocabulary), 1-2 min
-    python benchmarks/chat.py --quick        # width 512, fewer repeats
+    python benchmarks/chat.py                # a 4-layer, width-1024 Llama (TinyLlama's 32k vocabulary), 1-2
+    min python benchmarks/chat.py --quick        # width 512, fewer repeats
     python benchmarks/chat.py --tinyllama    # TinyLlama-1.1B's shape (random weights; ~10 GB of RAM, minutes)
 
-Per variant: bytes of weights, relative logit error and argmax agreement against fp32 on one batch, prefill time
-(one forward of --prompt tokens) and decode time (one new token after the prompt, KV cache on). Variants run
-interleaved (fp32, ours, ours-dequant, torch, fp32, ...) and each time is the median over --repeats, so a busy
-machine slows all alike; the table gives ratios to fp32 and to torch's dynamic int8 (`quantize_dynamic`,
+Per variant: bytes of weights, relative logit error and argmax agreement against fp32 on one batch, prefill
+time (one forward of --prompt tokens) and decode time (one new token after the prompt, KV cache on). Variants
+run interleaved (fp32, ours, ours-dequant, torch, fp32, ...) and each time is the median over --repeats, so a
+busy machine slows all alike; the table gives ratios to fp32 and to torch's dynamic int8 (`quantize_dynamic`,
 per-channel weights, activations rounded to uint8 on the fly) — the reference for "int8 on a CPU in torch".
 A second table times single layers of TinyLlama's shapes.
 """
@@ -44,7 +45,8 @@ def _variants(base):
     dequant = copy.deepcopy(base)
     quantize_model(dequant, kernel="dequant")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")               # torch.ao.quantization is deprecated; still the reference
+        # torch.ao.quantization is deprecated; still the reference
+        warnings.simplefilter("ignore")
         # the same layers as ours: every Linear but the LM head
         spec = {name: per_channel_dynamic_qconfig for name, m in base.named_modules()
                 if isinstance(m, torch.nn.Linear) and name != "lm_head"}
@@ -72,7 +74,8 @@ def model_table(args) -> list[dict]:
 
     width, layers = (2048, 22) if args.tinyllama else (512, 4) if args.quick else (1024, 4)
     cfg = LlamaConfig(vocab_size=32000, hidden_size=width, intermediate_size=int(width * 2.75),
-                      num_hidden_layers=layers, num_attention_heads=width // 64, num_key_value_heads=width // 256,
+                      num_hidden_layers=layers, num_attention_heads=width // 64,
+                      num_key_value_heads=width // 256,
                       max_position_embeddings=2048, tie_word_embeddings=False)
     torch.manual_seed(0)
     base = LlamaForCausalLM(cfg).eval()
@@ -120,8 +123,10 @@ def layer_table(args) -> list[dict]:
         for rows in (1, 64):
             x = torch.randn(rows, i)
             w = layer.weight
-            fns = {"fp32": lambda x=x, w=w: F.linear(x, w), "llmlab int8 (int8pack)": lambda x=x, f=ours: f(x),
-                   "llmlab int8 (dequant)": lambda x=x, f=exact: f(x), "torch dynamic int8": lambda x=x, f=dyn: f(x)}
+            fns = {"fp32": lambda x=x, w=w: F.linear(x, w), "llmlab int8 (int8pack)": lambda x=x,
+                   f=ours: f(x),
+                   "llmlab int8 (dequant)": lambda x=x, f=exact: f(x), "torch dynamic int8": lambda x=x,
+                   f=dyn: f(x)}
             times = {k: [] for k in fns}
             for _ in range(args.rounds):
                 for k, fn in fns.items():

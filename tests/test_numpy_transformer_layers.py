@@ -52,7 +52,8 @@ def test_padding_hides_pad_keys_and_never_leaves_a_row_empty():
     visible = bias == 0
     assert visible[2].tolist() == [False, False, True, False]
     assert visible[3].tolist() == [False, False, True, True]
-    assert visible[0].all()             # a pad query with nothing to see sees everything (its output is unused)
+    # a pad query with nothing to see sees everything (its output is unused)
+    assert visible[0].all()
 
 
 def test_sinusoidal_table_matches_the_paper():

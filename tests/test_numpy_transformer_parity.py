@@ -117,7 +117,8 @@ def test_save_pretrained_loads_in_transformers(tmp_path):
 
 def test_untied_head_and_layer_scaled_attention(tmp_path):
     torch.manual_seed(0)
-    cfg = GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=VOCAB, n_positions=16, tie_word_embeddings=False,
+    cfg = GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=VOCAB, n_positions=16,
+                     tie_word_embeddings=False,
                      scale_attn_by_inverse_layer_idx=True, bos_token_id=None, eos_token_id=None)
     hf = GPT2LMHeadModel(cfg).double().eval()
     assert hf.lm_head.weight.data_ptr() != hf.transformer.wte.weight.data_ptr()

@@ -102,5 +102,6 @@ def test_roadmap_step_passes_its_checks(tmp_path, monkeypatch):
         index = rng.integers(0, len(val) - block - 1, cfg["batch_size"])[:, None] + np.arange(block)
         with torch.no_grad():
             logits = hf(torch.from_numpy(val[index])).logits
-        losses.append(float(F.cross_entropy(logits.flatten(0, 1), torch.from_numpy(val[index + 1]).flatten())))
+        losses.append(float(F.cross_entropy(logits.flatten(0, 1),
+                                            torch.from_numpy(val[index + 1]).flatten())))
     assert np.mean(losses) == pytest.approx(summary["val_loss"], abs=1e-4)

@@ -5,10 +5,10 @@
     bot.last_plan.report()      # "212/1024 tokens in the prompt ...; dropped the oldest 3 exchanges ..."
 
 Long-term memory, rebuilt on every turn and placed under the system prompt: with `summarize=True`, a running
-summary the model itself writes of the messages trimmed so far (one extra, greedy call on a turn that trims new
-messages); the session's facts (what the user asked to remember); then up to `recall_k` old messages that fell
-out of the window, found by BM25 on the newest message (recall.py). So a detail trimmed from the window comes
-back when the user asks about it.
+summary the model itself writes of the messages trimmed so far (one extra, greedy call on a turn that trims
+new messages); the session's facts (what the user asked to remember); then up to `recall_k` old messages that
+fell out of the window, found by BM25 on the newest message (recall.py). So a detail trimmed from the window
+comes back when the user asks about it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from llmlab.llm.base import LLM
 
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer briefly."
 RECALL_CHARS = 300          # a recalled message is cut to this many characters: a reminder, not a transcript
-SUMMARY_PROMPT = ("Summarise the conversation below in at most three sentences. Keep every name, number and fact "
+SUMMARY_PROMPT = ("Summarise the conversation below in at most three sentences. Keep every name, number and "
+                  "fact "
                   "the user stated. Write only the summary.")
 SUMMARY_NOTE = "summary of the earlier conversation: "
 
@@ -78,9 +79,12 @@ class ChatBot:
         previous = self.session.meta.get("summary")
         lines = [f"{m['role']}: {m['content']}" for m in new]
         # at most a quarter of the window, so the messages to summarise keep most of it
-        params = SamplingParams(temperature=0.0, max_new_tokens=min(self.summary_tokens, self.llm.context_window // 4))
+        params = SamplingParams(temperature=0.0, max_new_tokens=min(self.summary_tokens,
+                                                                    self.llm.context_window // 4))
         while True:
-            body = (f"Summary so far: {previous}\n\n" if previous else "") + "New messages:\n" + "\n".join(lines)
+            body = (
+                (f"Summary so far: {previous}\n\n" if previous else "") + "New messages:\n" + "\n".join(lines)
+            )
             request = [{"role": "system", "content": SUMMARY_PROMPT}, {"role": "user", "content": body}]
             fits = self.llm.count_chat_tokens(request) + params.max_new_tokens <= self.llm.context_window
             if fits or len(lines) == 1:
@@ -88,7 +92,8 @@ class ChatBot:
             lines = lines[1:]
         try:
             text = self.llm.chat(request, params).text.strip()
-        except LabError:               # not even one message fits beside the instruction: keep the old summary
+        # not even one message fits beside the instruction: keep the old summary
+        except LabError:
             text = ""
         if text:
             self.session.meta["summary"] = text
@@ -97,8 +102,8 @@ class ChatBot:
         return bool(text)
 
     def plan(self, user: str, params: SamplingParams) -> ContextPlan:
-        """Fit the turn: first with the pinned notes to learn what falls out (and summarise it, if asked), then
-        with the recalled notes too."""
+        """Fit the turn: first with the pinned notes to learn what falls out (and summarise it, if asked),
+        then with the recalled notes too."""
         history, n = self.session.history(), params.max_new_tokens
         pinned = self.pinned_notes()
         first = fit_context(self.llm, self.system, history, user, n, pinned)
@@ -112,7 +117,8 @@ class ChatBot:
         return fit_context(self.llm, self.system, history, user, n, pinned + recalled)
 
     def reply_stream(self, user: str, params: SamplingParams | None = None) -> Iterator[str]:
-        """Stream the answer; the user message and the answer are saved when the stream ends (or is closed)."""
+        """Stream the answer; the user message and the answer are saved when the stream ends (or is
+        closed)."""
         params = params or SamplingParams()
         plan = self.plan(user, params)
         self.last_plan = plan
@@ -130,13 +136,14 @@ class ChatBot:
         return "".join(self.reply_stream(user, params))
 
     def meter(self) -> dict[str, int]:
-        """The context meter: what the last turn (prompt + answer) used of the window, and how much was trimmed.
-        Before any turn of this bot (a session just loaded): the saved conversation's tokens as the model would
-        read it whole, system prompt and notes included (0 for an empty conversation)."""
+        """The context meter: what the last turn (prompt + answer) used of the window, and how much was
+        trimmed. Before any turn of this bot (a session just loaded): the saved conversation's tokens as the
+        model would read it whole, system prompt and notes included (0 for an empty conversation)."""
         window = self.llm.context_window
         if self.last_plan is None:
             history = self.session.history()
-            used = self.llm.count_chat_tokens(system_message(self.system, self.pinned_notes()) + history) if history else 0
+            used = self.llm.count_chat_tokens(system_message(self.system,
+                                                             self.pinned_notes()) + history) if history else 0
             return {"used": used, "window": window, "prompt": used, "answer": 0, "dropped_messages": 0}
         answer = self.session.messages[-1]["content"] if self.session.messages else ""
         answer_tokens = self.llm.count_tokens(answer) if answer else 0
@@ -154,4 +161,6 @@ class ChatBot:
                     + ("; the next turn keeps the newest messages that fit)" if over else ")"))
         text = (f"context: {m['used']} / {m['window']} tokens ({100 * m['used'] / m['window']:.0f}%: prompt "
                 f"{m['prompt']} + answer {m['answer']})")
-        return text + (f" · {m['dropped_messages']} old messages out of the window" if m["dropped_messages"] else "")
+        return text + (
+            f" · {m['dropped_messages']} old messages out of the window" if m["dropped_messages"] else ""
+        )

@@ -41,7 +41,8 @@ class ContextPlan:
 
     def report(self) -> str:
         """One line for the terminal and the UI: what was used and what was left out."""
-        parts = [f"{self.prompt_tokens}/{self.window} tokens in the prompt ({self.max_new_tokens} kept for the answer)"]
+        parts = [f"{self.prompt_tokens}/{self.window} tokens in the prompt ({self.max_new_tokens} kept for "
+                 f"the answer)"]
         if self.dropped:
             groups, n = len(exchanges(self.dropped)), len(self.dropped)
             parts.append(f"dropped the oldest {groups} exchange{'s' * (groups != 1)} "
@@ -65,7 +66,8 @@ def exchanges(history: Sequence[Message]) -> list[list[Message]]:
 
 
 def system_message(system: str | None, memory: Sequence[str]) -> list[Message]:
-    """The system prompt with the memory notes under it (one message: many chat templates allow one system)."""
+    """The system prompt with the memory notes under it (one message: many chat templates allow one
+    system)."""
     text = (system or "").strip()
     if memory:
         notes = "\n".join(f"- {item}" for item in memory)
@@ -75,7 +77,8 @@ def system_message(system: str | None, memory: Sequence[str]) -> list[Message]:
 
 def fit_context(llm: LLM, system: str | None, history: Sequence[Message], user: str, max_new_tokens: int,
                 memory: Sequence[str] = ()) -> ContextPlan:
-    """The largest recent part of `history` (whole exchanges) that fits with the system prompt, memory and `user`."""
+    """The largest recent part of `history` (whole exchanges) that fits with the system prompt, memory and
+    `user`."""
     window = llm.context_window
     budget = window - max_new_tokens
     newest: Message = {"role": "user", "content": user}
@@ -102,7 +105,8 @@ def fit_context(llm: LLM, system: str | None, history: Sequence[Message], user: 
         raise ContextWindowError(
             f"the system prompt and the newest message take {bare} tokens, but only {budget} fit "
             f"({window} in {llm.name}'s window, {max_new_tokens} kept for the answer)",
-            hint="shorten the message or the system prompt, lower max_new_tokens, or use a model with a longer window")
+            hint="shorten the message or the system prompt, lower max_new_tokens, or use a model with a "
+                 "longer window")
     # 1. the fewest oldest exchanges to drop with all memory kept: the least n in [0, len] that fits
     with_memory = count(len(groups), len(memory))
     if with_memory <= budget:

@@ -1,6 +1,8 @@
-"""How far int8 moves a model: logits and greedy tokens against the float model, bytes, and a per-layer picture.
+"""How far int8 moves a model: logits and greedy tokens against the float model, bytes, and a per-layer
+picture.
 
-    summary = compare_int8(model_dir_or_name, text, out=run_folder)     # quantises a copy; the float model stays
+    summary = compare_int8(model_dir_or_name, text, out=run_folder)     # quantises a copy; the float model
+    stays
 
 Measured on one text: the relative logit error ||z_int8 - z_fp32|| / ||z_fp32||, the largest logit change, how
 often the next-token argmax agrees (teacher-forced, every position), and greedy continuations side by side.
@@ -17,7 +19,8 @@ import torch
 from llmlab.chat.quantize import QuantReport, quantize_model
 from llmlab.generation.context_limit import context_length
 
-SAMPLE = ("The Python interpreter reads a program, compiles it to bytecode and runs it. A function is defined "
+SAMPLE = ("The Python interpreter reads a program, compiles it to bytecode and runs it. A function is "
+          "defined "
           "with def, and a class with class; modules are imported with import.")
 
 
@@ -39,18 +42,26 @@ def greedy_agreement(float_model, int8_model, ids: torch.Tensor, new_tokens: int
     return {"greedy_common_prefix": same, "greedy_tokens": len(a), "float_tokens": a, "int8_tokens": b}
 
 
-def plot_layer_errors(report: QuantReport, path: str | Path, title: str = "int8 weight error per layer") -> Path:
+def plot_layer_errors(report: QuantReport, path: str | Path,
+                      title: str = "int8 weight error per layer") -> Path:
     """Relative weight error ||W - Ŵ||/||W|| of each quantised layer, in model order."""
     from llmlab.plots import plot_curves
 
     xs = list(range(len(report.layers)))
     ys = [r.relative_error * 100 for r in report.layers]
-    return plot_curves({"relative weight error": (xs, ys)}, path, title=title,
-                       xlabel="layer (model order: " + ", ".join(r.name.rsplit(".", 1)[-1] for r in report.layers[:4])
-                       + ", ...)", ylabel="||W - Ŵ|| / ||W||  (%)")
+    return plot_curves(
+        {"relative weight error": (xs, ys)},
+        path,
+        title=title,
+        xlabel="layer (model order: "
+        + ", ".join(r.name.rsplit(".", 1)[-1] for r in report.layers[:4])
+        + ", ...)",
+        ylabel="||W - Ŵ|| / ||W||  (%)",
+    )
 
 
-def compare_int8(model, tokenizer, text: str = SAMPLE, out: str | Path | None = None, kernel: str = "int8pack",
+def compare_int8(model, tokenizer, text: str = SAMPLE, out: str | Path | None = None,
+                 kernel: str = "int8pack",
                  new_tokens: int = 24, lm_head: bool = False, embeddings: bool = False) -> dict[str, Any]:
     """Quantise a copy of `model` and measure it against the float model; a picture when `out` is given."""
     quant = copy.deepcopy(model)

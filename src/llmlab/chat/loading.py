@@ -28,7 +28,8 @@ def load_chat_llm(spec: str, quantize: str = "none", device: str = "cpu", kernel
         return load_llm(spec, **options), None
     if kind in ("gguf", "openai"):
         raise LabError(f"--quantize int8 works on a transformers model, not on {kind}:",
-                       hint="a GGUF file is quantised already (pick a Q8_0 / Q4_K_M file); a server quantises "
+                       hint="a GGUF file is quantised already (pick a Q8_0 / Q4_K_M file); a server "
+                            "quantises "
                             "its own model; or use --quantize none")
     if "dtype" in options:
         raise LabError("--quantize int8 starts from the float32 weights, so it takes no dtype option",

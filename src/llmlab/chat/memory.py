@@ -5,10 +5,11 @@
     session.add("user", "hi"); session.add("assistant", "hello"); session.remember("the user is Ada")
     store.list()                                # [{"name": "notes", "turns": 1, ...}]
 
-Files, each rewritten whole through a uniquely named temporary file and an atomic rename (a crash leaves the old
-file, never half a line; two threads saving one session never share a temporary file), under the session's lock so
-that a change and its save are one step: messages.jsonl (one message per line: role, content, time), facts.jsonl
-(long-term notes that survive any trimming of the context) and session.json (model, system prompt, times).
+Files, each rewritten whole through a uniquely named temporary file and an atomic rename (a crash leaves the
+old file, never half a line; two threads saving one session never share a temporary file), under the session's
+lock so that a change and its save are one step: messages.jsonl (one message per line: role, content, time),
+facts.jsonl (long-term notes that survive any trimming of the context) and session.json (model, system prompt,
+times).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class Session:
             meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
         except json.JSONDecodeError as exc:
             raise LabError(f"{meta_file} is not JSON ({exc.msg}, line {exc.lineno})",
-                           hint="fix the file, or delete it to reset the session's settings (its messages stay)") from None
+                           hint="fix the file, or delete it to reset the session's settings (its messages "
+                                "stay)") from None
         if not isinstance(meta, dict):
             raise LabError(f"{meta_file} holds a {type(meta).__name__}, not a JSON object",
                            hint="delete it to reset the session's settings (its messages stay)")
@@ -94,7 +96,8 @@ class Session:
     def forget(self, index: int) -> str:
         with locked(self.path):
             if not 0 <= index < len(self.facts):
-                raise LabError(f"there is no fact {index + 1}", hint=f"this session has {len(self.facts)} facts")
+                raise LabError(f"there is no fact {index + 1}",
+                               hint=f"this session has {len(self.facts)} facts")
             fact = self.facts.pop(index)
             self.save()
         return fact
@@ -116,7 +119,8 @@ class Session:
             _write_jsonl(self.path / "messages.jsonl", self.messages)
             _write_jsonl(self.path / "facts.jsonl", [{"text": f} for f in self.facts])
             # written last: its presence marks the session as saved
-            write_text_atomic(self.path / "session.json", json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n")
+            write_text_atomic(self.path / "session.json", json.dumps(self.meta, indent=2,
+                                                                     ensure_ascii=False) + "\n")
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "turns": sum(m["role"] == "user" for m in self.messages),

@@ -1,5 +1,6 @@
-"""Keyword recall of old turns: Okapi BM25 (llmlab.rag's, equal to rank-bm25) over the messages that fell out of
-the context window, with the commonest English words left out of both sides (`llmlab.search.bm25.topic_terms`).
+"""Keyword recall of old turns: Okapi BM25 (llmlab.rag's, equal to rank-bm25) over the messages that fell out
+of the context window, with the commonest English words left out of both sides
+(`llmlab.search.bm25.topic_terms`).
 
     recall(["my name is Ada", "the weather is nice"], "what is my name?")   # -> [0]
 

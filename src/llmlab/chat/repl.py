@@ -63,7 +63,8 @@ def run_repl(bot: ChatBot, params: SamplingParams, read: Callable[[str], str] = 
             sys.stdout.write(text)
             sys.stdout.flush()
 
-    out(f"chatting with {bot.llm.name} (window {bot.llm.context_window} tokens), session {bot.session.name!r}; "
+    out(f"chatting with {bot.llm.name} (window {bot.llm.context_window} tokens), session "
+        f"{bot.session.name!r}; "
         "/help for commands\n")
     answers = 0
     while True:

@@ -1,4 +1,5 @@
-"""The Gradio chat UI: token streaming, sampling controls, a context meter, saved sessions and long-term facts.
+"""The Gradio chat UI: token streaming, sampling controls, a context meter, saved sessions and long-term
+facts.
 
     llmlab chat ui --model hf:TinyLlama/TinyLlama-1.1B-Chat-v1.0 --quantize int8 --port 7860
 
@@ -83,20 +84,24 @@ class ChatUI:
 
     def respond(self, message: str, session: str, system: str, temperature: float, top_p: float,
                 max_tokens: float) -> Iterator[tuple[list[dict[str, str]], str, str]]:
-        """Stream one answer: yields (chat messages, the cleared textbox, the context meter) as tokens arrive."""
+        """Stream one answer: yields (chat messages, the cleared textbox, the context meter) as tokens
+        arrive."""
         bot = self.bot(session)
         bot.system = system.strip() or None
         if not message.strip():
             yield _chat_value(bot), "", bot.meter_text()
             return
-        params = SamplingParams(temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_tokens))
-        shown = _chat_value(bot) + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        params = SamplingParams(temperature=float(temperature), top_p=float(top_p),
+                                max_new_tokens=int(max_tokens))
+        shown = _chat_value(bot) + [{"role": "user", "content": message}, {"role": "assistant",
+                                                                           "content": ""}]
         stream = bot.reply_stream(message, params)
         try:
             for piece in stream:
                 shown[-1] = {"role": "assistant", "content": shown[-1]["content"] + piece}
                 yield list(shown), "", bot.meter_text()
-        except LabError as exc:             # e.g. the message alone does not fit the window: say so, keep the text
+        # e.g. the message alone does not fit the window: say so, keep the text
+        except LabError as exc:
             shown[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
             yield shown, message, bot.meter_text()
             return
@@ -174,12 +179,18 @@ class ChatUI:
                     system = gr.Textbox(value=system0, label="system prompt", lines=3)
                     temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="temperature (0 = greedy)")
                     top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="top-p")
-                    max_tokens = gr.Slider(1, max(1, min(2048, window // 2)), value=min(256, max(1, window // 4)),
-                                           step=1, label="max new tokens")
+                    max_tokens = gr.Slider(
+                        1,
+                        max(1, min(2048, window // 2)),
+                        value=min(256, max(1, window // 4)),
+                        step=1,
+                        label="max new tokens",
+                    )
                     facts = gr.Markdown(facts0, label="long-term facts")
                     fact = gr.Textbox(placeholder="a fact to remember across trimming", show_label=False)
             inputs = [box, sessions, system, temperature, top_p, max_tokens]
-            answering = gr.on([box.submit, send.click], shown_errors(self.respond), inputs, [chatbot, box, meter],
+            answering = gr.on([box.submit, send.click], shown_errors(self.respond), inputs, [chatbot, box,
+                                                                                             meter],
                               concurrency_limit=1, api_name="respond")
             stop.click(None, None, None, cancels=[answering])
             sessions.change(shown_errors(self.load), [sessions], [chatbot, system, meter, facts])

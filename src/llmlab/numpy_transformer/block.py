@@ -57,7 +57,8 @@ class Block(Module):
         self.ln_2 = LayerNorm(cfg.n_embd, cfg.eps, dtype)
         self.mlp = MLP(cfg.n_embd, cfg.n_inner, rng, dtype, cfg.activation, cfg.std, cfg.proj_std)
 
-    def forward(self, x: np.ndarray, bias: np.ndarray, cache: KVCache | None = None, layer: int = 0) -> np.ndarray:
+    def forward(self, x: np.ndarray, bias: np.ndarray, cache: KVCache | None = None,
+                layer: int = 0) -> np.ndarray:
         h = self.attn.forward(self.ln_1.forward(x), bias, cache, layer)
         h += x                                   # the branch output is ours: add the residual in place
         out = self.mlp.forward(self.ln_2.forward(h))

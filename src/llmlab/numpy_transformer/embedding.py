@@ -2,7 +2,8 @@
 
     Embedding:   y[b, t] = W[ids[b, t]]            ids (B, T) int -> y (B, T, C)
                  dW[i] = Σ_{(b,t): ids[b,t] = i} dy[b, t]   (a scatter-add; nothing flows to the ids)
-    Sinusoidal:  P[pos, 2i] = sin(pos / 10000^(2i/C)),  P[pos, 2i+1] = cos(pos / 10000^(2i/C))  (no parameters)
+    Sinusoidal:  P[pos, 2i] = sin(pos / 10000^(2i/C)),  P[pos, 2i+1] = cos(pos / 10000^(2i/C))  (no
+    parameters)
 GPT-2 learns its positions (`wpe` is an Embedding over position ids); the sinusoidal table is the
 original Transformer's fixed alternative.
 """

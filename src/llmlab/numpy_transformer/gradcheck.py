@@ -37,7 +37,8 @@ def _probe(size: int, max_probes: int | None, rng: np.random.Generator) -> np.nd
     return rng.choice(size, max_probes, replace=False)
 
 
-def numeric_grad(loss: Callable[[], float], array: np.ndarray, indices: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def numeric_grad(loss: Callable[[], float], array: np.ndarray, indices: np.ndarray,
+                 eps: float = 1e-6) -> np.ndarray:
     """Central differences of loss() with respect to array.flat[indices] (array is perturbed in place)."""
     flat = array.reshape(-1)
     out = np.empty(len(indices))
@@ -52,7 +53,8 @@ def numeric_grad(loss: Callable[[], float], array: np.ndarray, indices: np.ndarr
     return out
 
 
-def check_function(forward: Callable[[np.ndarray], np.ndarray], backward: Callable[[np.ndarray], np.ndarray | None],
+def check_function(forward: Callable[[np.ndarray], np.ndarray], backward: Callable[[np.ndarray],
+                                                                                   np.ndarray | None],
                    x: np.ndarray | None, module: Module | None, rng: np.random.Generator,
                    max_probes: int | None = None) -> dict[str, float]:
     """Relative error of the input gradient ("input") and of every parameter's, for one layer."""
@@ -104,16 +106,20 @@ def _layer_cases(rng: np.random.Generator) -> dict[str, Callable[[], dict[str, f
 
     return {
         "Linear": layer(Linear(c, 2 * c, rng, f64, std=0.5), x),
-        "Embedding (token and learned position)": lambda: check_function(lambda _: emb.forward(ids), emb.backward,
+        "Embedding (token and learned position)": lambda: check_function(lambda _: emb.forward(ids),
+                                                                         emb.backward,
                                                                          None, emb, rng),
         "LayerNorm": layer(ln, x),
         "GELU (tanh)": layer(GELU(), 3 * x),
         "ReLU": layer(ReLU(), x + 0.05),
-        "softmax": lambda: check_function(softmax_forward, lambda dp: softmax_backward_(dp, saved["p"]), x, None, rng),
-        "masked multi-head attention": lambda: check_function(lambda z: attn.forward(z, bias), attn.backward, x, attn,
+        "softmax": lambda: check_function(softmax_forward, lambda dp: softmax_backward_(dp, saved["p"]), x,
+                                          None, rng),
+        "masked multi-head attention": lambda: check_function(lambda z: attn.forward(z, bias), attn.backward,
+                                                              x, attn,
                                                               rng),
         "MLP": layer(MLP(c, 4 * c, rng, f64, std=0.3, proj_std=0.3), x),
-        "pre-LN block": lambda: check_function(lambda z: block.forward(z, bias), block.backward, x, block, rng),
+        "pre-LN block": lambda: check_function(lambda z: block.forward(z, bias), block.backward, x, block,
+                                               rng),
         "cross-entropy (ignore index)": lambda: check_function(
             lambda z: np.array(ce.forward(z, targets)), lambda d: ce.backward(float(d)), logits, None, rng),
     }

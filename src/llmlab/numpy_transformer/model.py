@@ -47,7 +47,8 @@ class GPTConfig:
             raise LabError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}",
                            hint="pick n_head so that each head gets n_embd / n_head features")
         if self.positional not in ("learned", "sinusoidal"):
-            raise LabError(f"unknown positional encoding {self.positional!r}", hint="use learned or sinusoidal")
+            raise LabError(f"unknown positional encoding {self.positional!r}",
+                           hint="use learned or sinusoidal")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,19 +84,23 @@ class GPT(Module):
         rng = np.random.default_rng(seed)
         std = cfg.initializer_range
         self.wte = Embedding(cfg.vocab_size, cfg.n_embd, rng, self.dtype, std)
-        self.wpe = (Embedding(cfg.n_positions, cfg.n_embd, rng, self.dtype, std) if cfg.positional == "learned"
+        self.wpe = (Embedding(cfg.n_positions, cfg.n_embd, rng, self.dtype,
+                              std) if cfg.positional == "learned"
                     else SinusoidalPositions(cfg.n_positions, cfg.n_embd, self.dtype))
         self.h = [Block(cfg.block_config(i), rng, self.dtype) for i in range(cfg.n_layer)]
         self.ln_f = LayerNorm(cfg.n_embd, cfg.layer_norm_epsilon, self.dtype)
-        self.lm_head = None                      # GPT-2 ties the head to wte; an untied head is (V, C) as in HF
+        # GPT-2 ties the head to wte; an untied head is (V, C) as in HF
+        self.lm_head = None
         if not cfg.tie_word_embeddings:
             self.lm_head = Module()
-            self.lm_head.add_param("weight", (rng.standard_normal((cfg.vocab_size, cfg.n_embd)) * std).astype(self.dtype))
+            self.lm_head.add_param("weight", (rng.standard_normal((cfg.vocab_size,
+                                                                   cfg.n_embd)) * std).astype(self.dtype))
         self.criterion = CrossEntropy(IGNORE_INDEX)
         self._saved: tuple | None = None
 
     # ---- the forward pass -------------------------------------------------------------------------
-    def __call__(self, ids, attention_mask=None, position_ids=None, cache: KVCache | None = None) -> np.ndarray:
+    def __call__(self, ids, attention_mask=None, position_ids=None,
+                 cache: KVCache | None = None) -> np.ndarray:
         """Logits (B, T, V) for token ids (B, T) (or (T,) -> (T, V))."""
         ids = np.asarray(ids)
         logits = self.forward(ids.reshape(1, -1) if ids.ndim == 1 else ids, None, attention_mask,
@@ -105,7 +110,8 @@ class GPT(Module):
     def forward(self, ids: np.ndarray, targets: np.ndarray | None = None, attention_mask=None,
                 position_ids=None, cache: KVCache | None = None):
         """Logits (B, T, V), or — given targets (B, T), `IGNORE_INDEX` where no loss is wanted — the mean
-        cross-entropy, keeping what `backward()` needs. Targets are the next tokens: targets[:, t] = ids[:, t+1]."""
+        cross-entropy, keeping what `backward()` needs. Targets are the next tokens: targets[:, t] = ids[:,
+        t+1]."""
         cfg = self.config
         ids = self._check_ids(ids, cache)
         b, t = ids.shape
@@ -166,10 +172,12 @@ class GPT(Module):
                            hint="pass np.array([[...]]) of token ids")
         past = cache.length if cache is not None else 0
         if past + ids.shape[1] > self.config.n_positions:
-            raise LabError(f"context is {self.config.n_positions} tokens; the input has {past + ids.shape[1]}",
+            raise LabError(f"context is {self.config.n_positions} tokens; the input has "
+                           f"{past + ids.shape[1]}",
                            hint="shorten the input (keep its last n_positions tokens)")
         if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
-            raise LabError(f"token ids must be in [0, {self.config.vocab_size}); got {ids.min()}..{ids.max()}",
+            raise LabError(f"token ids must be in [0, {self.config.vocab_size}); got "
+                           f"{ids.min()}..{ids.max()}",
                            hint="encode with the tokenizer the model was trained with")
         if cache is not None:
             cache.check_room(ids.shape[1])
@@ -187,14 +195,16 @@ class GPT(Module):
         mask = np.asarray(attention_mask).astype(bool)
         if mask.shape not in ((b, t), (b, past + t)):
             raise LabError(f"attention_mask is {mask.shape}; expected ({b}, {t})"
-                           + (f" or ({b}, {past + t})" if past else ""), hint="1 for real tokens, 0 for padding")
+                           + (f" or ({b}, {past + t})" if past else ""),
+                           hint="1 for real tokens, 0 for padding")
         if cache is None:
             return mask
         cache.key_mask[:, past:past + t] = mask[:, -t:]
         return cache.key_mask[:, :past + t]
 
     def make_stepper(self, context: int | None = None):
-        """What `llmlab.generation`'s decoding loop drives: prefill, then one token at a time on the KV cache."""
+        """What `llmlab.generation`'s decoding loop drives: prefill, then one token at a time on the KV
+        cache."""
         from llmlab.numpy_transformer.sampling import KVCacheStepper
 
         return KVCacheStepper(self, context)

@@ -61,7 +61,8 @@ def logit_error(hf, ours: GPT, ids: np.ndarray, mask: np.ndarray | None) -> floa
     import torch
 
     with torch.no_grad():
-        ref = hf(torch.tensor(ids), attention_mask=None if mask is None else torch.tensor(mask)).logits.numpy()
+        ref = hf(torch.tensor(ids),
+                 attention_mask=None if mask is None else torch.tensor(mask)).logits.numpy()
     got = ours(ids, attention_mask=mask)
     keep = np.ones(ids.shape, bool) if mask is None else mask.astype(bool)
     return float(np.abs(got - ref)[keep].max())
@@ -94,7 +95,8 @@ def kv_cache_error(model: GPT, ids: np.ndarray, mask: np.ndarray | None, prefill
     """Max |difference| between the full forward pass and a prefill followed by one token at a time."""
     full = model(ids, attention_mask=mask)
     cache = KVCache.for_model(model, batch=ids.shape[0])
-    pieces = [model(ids[:, :prefill], cache=cache, attention_mask=None if mask is None else mask[:, :prefill])]
+    pieces = [model(ids[:, :prefill], cache=cache, attention_mask=None if mask is None else mask[:,
+                                                                                                 :prefill])]
     for t in range(prefill, ids.shape[1]):
         step_mask = None if mask is None else mask[:, t:t + 1]
         pieces.append(model(ids[:, t:t + 1], cache=cache, attention_mask=step_mask))
@@ -109,7 +111,8 @@ def roundtrip_error(ours: GPT, folder: Path) -> float:
 
     path = folder / "numpy-saved"
     ours.save_pretrained(path)
-    hf = GPT2LMHeadModel.from_pretrained(path, dtype=torch.float64 if ours.dtype == np.float64 else torch.float32)
+    hf = GPT2LMHeadModel.from_pretrained(path,
+                                         dtype=torch.float64 if ours.dtype == np.float64 else torch.float32)
     ids = np.random.default_rng(1).integers(0, ours.config.vocab_size, (2, 9))
     return logit_error(hf.eval(), ours, ids, None)
 
@@ -121,7 +124,8 @@ def _row(check: str, value: float, tolerance: float) -> dict:
 def reference_checks(seed: int = 0) -> list[dict]:
     from llmlab.console import quiet_libraries
 
-    quiet_libraries()                  # tiny saves and loads: their bars are only noise (--verbose shows them)
+    # tiny saves and loads: their bars are only noise (--verbose shows them)
+    quiet_libraries()
     rng = np.random.default_rng(seed)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

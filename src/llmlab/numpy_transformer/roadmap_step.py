@@ -23,7 +23,8 @@ def run(ctx) -> dict:
     if ctx.quick:
         cfg.max_steps, cfg.max_time = 2000, QUICK_TRAIN_SECONDS
     # overwrite: the roadmap replaces its own run every time
-    result = train(cfg, RunFolder.start("transformer", out=ctx.out / "train", overwrite=True), log=lambda m: None)
+    result = train(cfg, RunFolder.start("transformer", out=ctx.out / "train", overwrite=True),
+                   log=lambda m: None)
     worst_grad = max(r["value"] for r in grads)
     checks = {
         "every layer's backward equals finite differences (<= 1e-6)": all(r["passed"] for r in grads),
@@ -35,8 +36,10 @@ def run(ctx) -> dict:
                 f"{result['steps']} steps ({result['seconds']:.0f}s); grads match to {worst_grad:.0e}")
     return {
         "checks": checks, "headline": headline, "pictures": ["train/loss.png"],
-        "model": {"name": f"NumPy GPT, {'tiny' if ctx.quick else 'small'} preset", "params": result["parameters"]},
-        "val_loss": result["val_loss"], "unigram_val_loss": result["unigram_val_loss"], "steps": result["steps"],
+        "model": {"name": f"NumPy GPT, {'tiny' if ctx.quick else 'small'} preset",
+                  "params": result["parameters"]},
+        "val_loss": result["val_loss"], "unigram_val_loss": result["unigram_val_loss"],
+        "steps": result["steps"],
         "train_seconds": result["seconds"], "tokens_per_s": result["tokens_per_s"],
         "worst_gradient_error": worst_grad,
         "worst_logit_error_float32": max(r["value"] for r in parity if "float32" in r["check"]),

@@ -20,7 +20,8 @@ from llmlab.numpy_transformer.kv_cache import KVCache
 
 
 class KVCacheStepper:
-    """prefill(ids (B, T)) -> next-token logits (B, V); step(next_ids (B,)) -> (B, V), one row of work each."""
+    """prefill(ids (B, T)) -> next-token logits (B, V); step(next_ids (B,)) -> (B, V), one row of work
+    each."""
 
     def __init__(self, model, context: int | None = None):
         self.model = model
