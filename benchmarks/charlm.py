@@ -60,7 +60,8 @@ def gpu(out: Path, seconds: float, overrides: list[str], variants: list[str], de
     ref_cfg = resolve("transformer", "shakespeare-char", base + ["checkpoint_interval=0", *ref_overrides],
                      max_time=seconds)
     data = corpus_ids(ref_cfg)
-    rows = [("nanoGPT shakespeare_char recipe, cut at the budget", _run("nanogpt-shakespeare-char", ref_cfg, out, data))
+    rows = [("nanoGPT shakespeare_char recipe, cut at the budget", _run("nanogpt-shakespeare-char", ref_cfg,
+                                                                        out, data))
             ] if reference else []
     for i, variant in enumerate(variants):
         extra = [v for v in variant.split(";") if v]
@@ -75,11 +76,13 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="the one-GPU comparison with a time budget")
     parser.add_argument("--seconds", type=float, default=60.0, help="GPU budget per run")
     parser.add_argument("--cpu-budget", type=float, default=65.0,
-                        help="CPU: most seconds for llmlab's run (nanoGPT's baby: 2000 iters in ~65 s on 2 cores)")
+                        help="CPU: most seconds for llmlab's run (nanoGPT's baby: 2000 iters in ~65 s on 2 "
+                             "cores)")
     parser.add_argument("--device", default="cuda", help="GPU mode's device (cpu for a dry run)")
     parser.add_argument("--variant", action="append", default=[],
                         help="GPU: extra --set overrides for one more llmlab run, ';'-separated")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="override for llmlab's runs")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="override for llmlab's runs")
     parser.add_argument("--no-reference", action="store_true",
                         help="GPU: skip nanoGPT's recipe (its figure on an H100 is in docs/results.md)")
     parser.add_argument("--ref-set", dest="ref_overrides", action="append", default=[],
@@ -101,11 +104,13 @@ def main() -> None:
     for name, s in rows:
         print(f"{name:<58} {s['steps']:>6} {s['train_seconds']:>8.1f} {s['best_val_loss']:>9.4f} "
               f"{s['best_val_loss'] - ref['best_val_loss']:>+8.4f}")
-    print(f"device: {ref['device']}, {ref['mixed_precision']}; val loss in nats/char on tinyshakespeare's last 10%")
+    print(f"device: {ref['device']}, {ref['mixed_precision']}; val loss in nats/char on tinyshakespeare's "
+          f"last 10%")
     if args.json:
         keep = ("steps", "train_seconds", "best_val_loss", "final_val_loss", "tokens_per_s", "mfu", "device",
                 "mixed_precision", "params", "wall_seconds")
-        args.json.write_text(json.dumps([{"recipe": n, **{k: s.get(k) for k in keep}} for n, s in rows], indent=1))
+        args.json.write_text(json.dumps([{"recipe": n, **{k: s.get(k) for k in keep}} for n, s in rows],
+                                        indent=1))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """llmlab's serving engine against Hugging Face generate: throughput and prefix-cache TTFT, in one run.
 
-    python benchmarks/serve.py                      # CPU: a small random GPT-2, 16 requests, a few minutes at most
-    python benchmarks/serve.py --preset gpt2-124m --device cuda --dtype bfloat16 \
+    python benchmarks/serve.py                      # CPU: a small random GPT-2, 16 requests, a few minutes at
+    most python benchmarks/serve.py --preset gpt2-124m --device cuda --dtype bfloat16 \
         --num-prompts 64 --input-len 128 --output-len 128 --prefix-len 992 --hf-single 8   # one H100
 
 Same model (random weights, GPT-2 shape), same prompts (random token ids), greedy, every request exactly
@@ -52,7 +52,8 @@ def sync(device: str) -> None:
 
 def hf_generate(model, batch: list[list[int]], out_len: int) -> int:
     ids = torch.tensor(batch, device=model.device)             # equal lengths: no padding needed
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=out_len, min_new_tokens=out_len,
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=out_len,
+                         min_new_tokens=out_len,
                          do_sample=False, eos_token_id=None, pad_token_id=0)
     return (out.shape[1] - ids.shape[1]) * out.shape[0]
 
@@ -95,7 +96,8 @@ def run_method(name: str, args, prompts, hf, engine) -> tuple[float, int]:
 
 
 def prefix_ttft(engine: Engine, args, gen: torch.Generator) -> dict:
-    """Median TTFT of a request alone, its long prefix cold (never seen) vs warm (cached by a previous one)."""
+    """Median TTFT of a request alone, its long prefix cold (never seen) vs warm (cached by a previous
+    one)."""
     vocab = min(engine.model.spec.vocab_size, args.token_range)
     rand = lambda n: torch.randint(0, vocab, (n,), generator=gen).tolist()   # noqa: E731
     params = SamplingParams(temperature=0.0, max_new_tokens=args.prefix_out)
@@ -115,10 +117,13 @@ def prefix_ttft(engine: Engine, args, gen: torch.Generator) -> dict:
     first_steps = {"cold": [], "cached": []}
     for _ in range(args.prefix_trials):
         shared = rand(args.prefix_len)
-        cold.append(ttft(shared + rand(args.suffix_len), "cold"))     # a new prefix: the whole prompt is prefilled
-        warm.append(ttft(shared + rand(args.suffix_len), "cached"))   # same prefix: only the suffix is computed
+        # a new prefix: the whole prompt is prefilled
+        cold.append(ttft(shared + rand(args.suffix_len), "cold"))
+        # same prefix: only the suffix is computed
+        warm.append(ttft(shared + rand(args.suffix_len), "cached"))
     c, w = statistics.median(cold), statistics.median(warm)
-    phases = {label: {k: statistics.median(s[k] for s in steps) * 1e3 for k in ("schedule", "execute", "sample",
+    phases = {label: {k: statistics.median(s[k] for s in steps) * 1e3 for k in ("schedule", "execute",
+                                                                                "sample",
                                                                                 "process")}
               for label, steps in first_steps.items()}
     engine.step_log = None
@@ -211,15 +216,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--prefix-out", type=int, default=4)
     ap.add_argument("--prefix-trials", type=int, default=5)
     ap.add_argument("--token-range", type=int, default=4000, help="prompt ids are drawn below this")
-    ap.add_argument("--skip", default="", help="comma-separated methods to leave out (e.g. 'hf continuous batching')")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated methods to leave out (e.g. 'hf continuous batching')")
     ap.add_argument("--model-dir", default="", help="reuse this model directory instead of building one")
     ap.add_argument("--json-out", default="", help="also write the results here")
     ap.add_argument("--engine-set", action="append", default=[], metavar="KEY=VALUE",
-                    help="an EngineConfig override for llmlab's engine (repeatable), e.g. triton_max_chunk=16")
+                    help="an EngineConfig override for llmlab's engine (repeatable), e.g. "
+                         "triton_max_chunk=16")
     ap.add_argument("--method-timeout", type=int, default=240, help="seconds before a method is given up")
     ap.add_argument("--quick", action="store_true", help="fewer prompts and repeats")
     ap.add_argument("--speculative", action="store_true", help="only the speculative-decoding rows")
-    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default); 1 steadies "
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads for torch (0: its default); 1 steadies "
                     "timings on a machine shared with other work")
     args = ap.parse_args(argv)
     if args.quick:
@@ -241,8 +249,10 @@ def main(argv=None) -> dict:
         return {"speculative": rows}
 
     tmp = tempfile.TemporaryDirectory()
-    model_dir = args.model_dir or make_model_dir(Path(tmp.name) / "model", preset=args.preset, tokenizer="bpe",
-                                                 text=load_corpus("python-docs").text[:200_000], bpe_vocab=8000,
+    model_dir = args.model_dir or make_model_dir(Path(tmp.name) / "model", preset=args.preset,
+                                                 tokenizer="bpe",
+                                                 text=load_corpus("python-docs").text[:200_000],
+                                                 bpe_vocab=8000,
                                                  init_std=0.02)
     from llmlab.config import apply_overrides
 
@@ -254,7 +264,9 @@ def main(argv=None) -> dict:
     CB_MODEL[:] = [AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).to(args.device).eval()]
     gen = torch.Generator().manual_seed(0)
     vocab = min(engine.model.spec.vocab_size, args.token_range)
-    prompts = [torch.randint(0, vocab, (args.input_len,), generator=gen).tolist() for _ in range(args.num_prompts)]
+    prompts = [
+        torch.randint(0, vocab, (args.input_len,), generator=gen).tolist() for _ in range(args.num_prompts)
+    ]
 
     methods = ["hf one at a time", "hf static batch", "llmlab engine"]
     if hasattr(hf, "generate_batch"):
@@ -312,7 +324,8 @@ def main(argv=None) -> dict:
         r["vs_hf_static"] = r["tokens_per_s"] / base if base else None
     prefix = prefix_ttft(engine, args, gen)
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    result = {"device": device_name, "threads": torch.get_num_threads(), "preset": args.preset, "dtype": args.dtype, "num_prompts": args.num_prompts,
+    result = {"device": device_name, "threads": torch.get_num_threads(), "preset": args.preset,
+              "dtype": args.dtype, "num_prompts": args.num_prompts,
               "input_len": args.input_len, "output_len": args.output_len, "repeats": args.repeats,
               "methods": rows, "unavailable": broken, "greedy_agreement_with_hf": agree, "prefix": prefix,
               "engine": {k: v for k, v in engine.stats().items()
@@ -322,7 +335,8 @@ def main(argv=None) -> dict:
               "decode_step_ms_median": anatomy,
               "graph_capture_s": engine.runner.capture_seconds, "command": " ".join(sys.argv)}
 
-    print(f"\n{device_name} ({torch.get_num_threads()} threads) · {args.preset} ({args.dtype}) · {args.num_prompts} requests · "
+    print(f"\n{device_name} ({torch.get_num_threads()} threads) · {args.preset} ({args.dtype}) · "
+          f"{args.num_prompts} requests · "
           f"{args.input_len} in / {args.output_len} out · median of {args.repeats}")
     print(f"{'method':<24}{'requests':>9}{'tokens':>8}{'seconds':>9}{'tok/s':>10}{'vs HF static':>14}")
     for m, r in rows.items():

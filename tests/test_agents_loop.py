@@ -1,5 +1,6 @@
-"""The agent loop against a scripted LLM: tool call -> observation -> answer, format slips, tool errors, the step
-limit, stop strings, chat mode, context trimming with exact counts, and memory carried from one run to the next."""
+"""The agent loop against a scripted LLM: tool call -> observation -> answer, format slips, tool errors, the
+step limit, stop strings, chat mode, context trimming with exact counts, and memory carried from one run to
+the next."""
 
 import json
 
@@ -11,7 +12,8 @@ from llmlab.llm.base import LLM, ContextWindowError, Delta
 
 
 class ScriptedLLM(LLM):
-    """Replies from a script, cut at the request's stop strings as a real backend cuts them; one word = one token."""
+    """Replies from a script, cut at the request's stop strings as a real backend cuts them; one word = one
+    token."""
 
     name = "scripted"
 
@@ -46,7 +48,8 @@ def test_tool_call_observation_then_final_answer(tmp_path):
     result = agent.run("What is 4821 + 377?")
     assert result.answer == "5198" and result.stopped_by == "final_answer" and result.tool_calls == 1
     first = result.steps[0]
-    assert (first.tool, first.tool_input, first.observation, first.ok) == ("calculator", "4821 + 377", "5198", True)
+    assert (first.tool, first.tool_input, first.observation, first.ok) == ("calculator", "4821 + 377", "5198",
+                                                                           True)
     assert first.thought == "I should add."
     # the model's own "Observation: 9999" was cut by the stop string; the real one is in the next prompt
     assert "\nObservation:" in llm.params[0].stop
@@ -63,7 +66,8 @@ def test_malformed_reply_becomes_an_observation():
     result = agent.run("1+2?")
     assert result.answer == "3"
     bad = result.steps[0]
-    assert bad.kind == "error" and not bad.ok and bad.observation.startswith("Invalid format: no Action or Final Answer")
+    assert bad.kind == "error" and not bad.ok and bad.observation.startswith("Invalid format: no Action or "
+                                                                             "Final Answer")
     assert "Action: <tool name>[<input>]" in llm.prompts[1]          # the model is shown the format again
 
 
@@ -86,7 +90,8 @@ def test_a_crashing_tool_is_reported_to_the_model():
     def broken(x: str) -> str:
         raise RuntimeError("disk on fire")
 
-    tools = ToolRegistry([Tool("broken", "always fails", {"type": "object", "properties": {"x": {"type": "string"}}},
+    tools = ToolRegistry([Tool("broken", "always fails", {"type": "object",
+                                                          "properties": {"x": {"type": "string"}}},
                                broken, "x")])
     agent = Agent(ScriptedLLM(["Action: broken[1]", "Final Answer: ok"]), tools)
     result = agent.run("q")
@@ -106,7 +111,8 @@ def test_chat_mode_sends_steps_as_messages():
     assert agent.run("2+3?").answer == "5"
     # the default chat template: "role: content" lines, then the assistant cue
     second = llm.prompts[1]
-    assert "user: Question: 2+3?\nassistant: Thought: add\nAction: calculator[2+3]\nuser: Observation: 5\nassistant:" \
+    assert ("user: Question: 2+3?\nassistant: Thought: add\nAction: calculator[2+3]\nuser: Observation: "
+            "5\nassistant:") \
         in second
     assert second.startswith("system: Answer the question")
 
@@ -146,11 +152,13 @@ def test_a_question_too_long_for_the_window_is_a_clear_error():
 
 
 def test_memory_carries_an_answer_into_a_new_run(tmp_path):
-    first = Agent(ScriptedLLM(["Action: calculator[17*23]", "Final Answer: 391"]), build_tools(["calculator"]),
+    first = Agent(ScriptedLLM(["Action: calculator[17*23]", "Final Answer: 391"]),
+                  build_tools(["calculator"]),
                   memory=LongTermMemory(tmp_path), config=AgentConfig(remember_answers=True))
     first.run("What is 17*23?")
     llm = ScriptedLLM(["Final Answer: 391"])
-    second = Agent(llm, build_tools(["calculator"]), memory=LongTermMemory(tmp_path))   # new objects, same folder
+    # new objects, same folder
+    second = Agent(llm, build_tools(["calculator"]), memory=LongTermMemory(tmp_path))
     result = second.run("Remind me: 17*23?")
     assert result.recalled == ["What is 17*23? -> 391"]
     assert "Question: Remind me: 17*23?\nMemory: What is 17*23? -> 391\n" in llm.prompts[0]
@@ -160,10 +168,12 @@ def test_memory_carries_an_answer_into_a_new_run(tmp_path):
 def test_memory_tools_store_and_recall_across_runs(tmp_path):
     memory = LongTermMemory(tmp_path)
     tools = build_tools(["memory"], memory=memory)
-    Agent(ScriptedLLM(["Action: remember[The user's name is Ada]", "Final Answer: noted"]), tools).run("I am Ada")
+    Agent(ScriptedLLM(["Action: remember[The user's name is Ada]", "Final Answer: noted"]),
+          tools).run("I am Ada")
     llm = ScriptedLLM(["Action: recall[user name]", "Final Answer: Ada"])
     reopened = LongTermMemory(tmp_path)
-    result = Agent(llm, build_tools(["memory"], memory=reopened), config=AgentConfig(recall_k=0)).run("Who am I?")
+    result = Agent(llm, build_tools(["memory"], memory=reopened),
+                   config=AgentConfig(recall_k=0)).run("Who am I?")
     assert result.steps[0].observation == "- The user's name is Ada"
     assert result.answer == "Ada"
 
@@ -179,8 +189,8 @@ def test_config_is_checked():
 
 @pytest.mark.parametrize("backend", [pytest.param("engine", marks=pytest.mark.slow), "hf"])
 def test_real_backends_keep_every_prompt_inside_the_window(tmp_path, backend):
-    """A random tiny model writes gibberish: every reply is a format error, the scratchpad grows past the window
-    and old steps are dropped, counted by the backend's own tokenizer."""
+    """A random tiny model writes gibberish: every reply is a format error, the scratchpad grows past the
+    window and old steps are dropped, counted by the backend's own tokenizer."""
     from llmlab.agents.prompt import render_prompt
     from llmlab.agents.toy import TOOLS
     from llmlab.llm import load_llm
@@ -193,8 +203,10 @@ def test_real_backends_keep_every_prompt_inside_the_window(tmp_path, backend):
         assert llm.context_window == 256 and result.steps[0].kind == "error"
         for step in result.steps:
             assert step.prompt_tokens + config.max_new_tokens <= llm.context_window
-            assert step.prompt_tokens == llm.count_tokens(render_prompt("What is 12 * 34?", [], TOOLS, "bare")) + (
-                llm.count_tokens(f"({step.dropped_steps} earlier step{'s' * (step.dropped_steps != 1)} left out to "
+            assert step.prompt_tokens == llm.count_tokens(render_prompt("What is 12 * 34?", [], TOOLS,
+                                                                        "bare")) + (
+                llm.count_tokens(f"({step.dropped_steps} earlier step{'s' * (step.dropped_steps != 1)} left "
+                                 f"out to "
                                  "fit the context window)\n") if step.dropped_steps else 0)
         # one gibberish step with its format-error observation is longer than the whole budget (208 tokens),
         # so every later prompt keeps no earlier step

@@ -1,5 +1,5 @@
-"""Long-term memory: facts kept on disk across instances, keys that replace, BM25 recall that ignores stop words
-and ranks like rank_bm25, and the named folders under runs/agents/."""
+"""Long-term memory: facts kept on disk across instances, keys that replace, BM25 recall that ignores stop
+words and ranks like rank_bm25, and the named folders under runs/agents/."""
 
 import pytest
 
@@ -87,5 +87,7 @@ def test_threads_adding_facts_to_one_memory_keep_every_fact(tmp_path):
         t.join()
     assert errors == []
     facts = LongTermMemory(tmp_path / "shared").facts()
-    assert sorted(f.text for f in facts) == sorted(f"fact number {i}-{j}" for i in range(8) for j in range(20))
+    assert sorted(f.text for f in facts) == sorted(
+        f"fact number {i}-{j}" for i in range(8) for j in range(20)
+    )
     assert [p.name for p in (tmp_path / "shared").iterdir()] == ["memory.jsonl"]

@@ -1,5 +1,5 @@
-"""Tools: the calculator against Python's own arithmetic and its refusals, argument parsing (text and JSON), the
-registry's error observations, the clock, docs search behind its small interface, and the ReAct parser."""
+"""Tools: the calculator against Python's own arithmetic and its refusals, argument parsing (text and JSON),
+the registry's error observations, the clock, docs search behind its small interface, and the ReAct parser."""
 
 import datetime as dt
 import random
@@ -29,7 +29,9 @@ def test_calculator_values(text, value):
 
 
 def test_calculator_formats_numbers():
-    assert calculate("0.1 + 0.2") == "0.3" and calculate("10 / 2") == "5" and calculate("2 ** 70") == str(2 ** 70)
+    assert (
+        calculate("0.1 + 0.2") == "0.3" and calculate("10 / 2") == "5" and calculate("2 ** 70") == str(2**70)
+    )
     assert calculate("1 / 3") == "0.333333333333"
 
 
@@ -77,7 +79,8 @@ def test_registry_json_and_text_arguments_and_errors():
     assert not wrong_type.ok and "must be a string" in wrong_type.text
     empty = tools.call("calculator", "")
     assert not empty.ok and "needs expression" in empty.text
-    assert tools.call("nope", "1").text.startswith("Error: there is no tool named 'nope'. Available tools: calculator")
+    assert tools.call("nope", "1").text.startswith("Error: there is no tool named 'nope'. Available tools: "
+                                                   "calculator")
 
 
 def test_registry_rejects_duplicate_names_and_unknown_builtins():
@@ -191,7 +194,8 @@ def test_parser_final_answer_thought_and_self_written_observation():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("I am not sure.", "no Action or Final Answer"), ("", "empty"), ("Final Answer:", "Final Answer is empty"),
+    ("I am not sure.", "no Action or Final Answer"), ("", "empty"), ("Final Answer:",
+                                                                     "Final Answer is empty"),
     ("Action: [1+1]", "could not read a tool name"),
 ])
 def test_parser_errors(text, message):
@@ -205,7 +209,8 @@ def test_search_tool_reads_a_real_rag_index(tmp_path, runs_dir):
     from llmlab.errors import LabError
     from llmlab.rag.index import Index, IndexConfig
 
-    corpus = Corpus("tiny", [         # four documents: with two, BM25's idf of a word in one of them is ln 1 = 0
+    # four documents: with two, BM25's idf of a word in one of them is ln 1 = 0
+    corpus = Corpus("tiny", [
         Document("loops", "The break statement leaves the nearest enclosing loop."),
         Document("files", "Use open() to read a file and close it when done."),
         Document("maths", "Integers, floats and complex numbers; // floors."),
@@ -233,7 +238,8 @@ def test_the_calculator_answers_every_heavy_expression_quickly():
     import time
 
     code = ("from llmlab.agents.tools import ToolRegistry, calculator_tool\n"
-            f"tools = ToolRegistry([calculator_tool()])\nfor e in {HEAVY!r}:\n    tools.call('calculator', e)\n")
+            f"tools = ToolRegistry([calculator_tool()])\nfor e in {HEAVY!r}:\n    tools.call('calculator', "
+            f"e)\n")
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -1,5 +1,6 @@
-"""The offline reproduction's pieces: traces in the agent's own format with the right loss mask, held-out questions
-kept out of training, the parser reading every trace, a tiny training run end to end, and the CLI."""
+"""The offline reproduction's pieces: traces in the agent's own format with the right loss mask, held-out
+questions kept out of training, the parser reading every trace, a tiny training run end to end, and the
+CLI."""
 
 import json
 import random
@@ -30,7 +31,8 @@ def test_traces_continue_the_agents_own_prompt():
     assert trace.text == prompt + "Action: calculator[4821+377]\nObservation: 5198\nFinal Answer: 5198\n\n"
     assert trace.start == len(prompt)
     assert direct_trace("2+2", "4").text == "Question: 2+2\nFinal Answer: 4\n\n"
-    assert memory_trace("2+2", "4").text == "Tools: calculator\nQuestion: 2+2\nMemory: 2+2 -> 4\nFinal Answer: 4\n\n"
+    assert memory_trace("2+2", "4").text == ("Tools: calculator\nQuestion: 2+2\nMemory: 2+2 -> 4\nFinal "
+                                             "Answer: 4\n\n")
     decoy = decoy_trace("2+2", "4", "2+5", "7")
     assert "Memory: 2+5 -> 7\nAction: calculator[2+2]" in decoy.text
 
@@ -82,7 +84,8 @@ def test_preset_is_checked():
 
 @pytest.mark.slow
 def test_tiny_reproduction_runs_end_to_end(tmp_path):
-    """A few steps only: the mechanics (training, checkpoint through llmlab.llm, evaluation, memory demo, files)."""
+    """A few steps only: the mechanics (training, checkpoint through llmlab.llm, evaluation, memory demo,
+    files)."""
     from llmlab.agents.reproduction import reproduce
 
     s = reproduce(out=tmp_path, overrides=["max_steps=6", "max_digits=1", "n_embd=16", "batch_size=4",
@@ -93,11 +96,14 @@ def test_tiny_reproduction_runs_end_to_end(tmp_path):
     assert s["memory"]["questions"] == 2
     rows = [json.loads(line) for line in (tmp_path / "transcript.jsonl").read_text().splitlines()]
     assert sum(r["event"] == "start" for r in rows) == 2
-    assert json.loads((tmp_path / "summary.json").read_text())["with_tool_accuracy"] == s["with_tool_accuracy"]
+    assert (
+        json.loads((tmp_path / "summary.json").read_text())["with_tool_accuracy"] == s["with_tool_accuracy"]
+    )
 
 
 def test_cli_run_with_a_scripted_model(tmp_path, runs_dir, monkeypatch):
-    """`llmlab agents run` end to end (tools, memory, transcript, --json) with the model replaced by a script."""
+    """`llmlab agents run` end to end (tools, memory, transcript, --json) with the model replaced by a
+    script."""
     from tests.test_agents_loop import ScriptedLLM
     from typer.testing import CliRunner
 
@@ -106,7 +112,8 @@ def test_cli_run_with_a_scripted_model(tmp_path, runs_dir, monkeypatch):
 
     monkeypatch.setattr(llmlab.llm, "load_llm",
                         lambda spec: ScriptedLLM(["Action: calculator[6*7]", "Final Answer: 42"]))
-    result = CliRunner().invoke(app, ["agents", "run", "What is 6*7?", "--model", "scripted:x", "--memory", "t",
+    result = CliRunner().invoke(app, ["agents", "run", "What is 6*7?", "--model", "scripted:x", "--memory",
+                                      "t",
                                       "--tools", "calculator,memory,clock", "--remember", "--out",
                                       str(tmp_path / "run"), "--json"])
     assert result.exit_code == 0, result.output
@@ -127,14 +134,16 @@ def test_cli_run_checks_its_arguments_before_loading_a_model(args, message, runs
     import llmlab.llm
     from llmlab.cli import main
 
-    monkeypatch.setattr(llmlab.llm, "load_llm", lambda spec: pytest.fail("no model may load for bad arguments"))
+    monkeypatch.setattr(llmlab.llm, "load_llm",
+                        lambda spec: pytest.fail("no model may load for bad arguments"))
     assert main(["agents", "run", *args]) == 2
     assert message in capsys.readouterr().err
     assert not (runs_dir / "agents").exists()
 
 
 def test_reproduction_gives_back_the_thread_count_when_evaluation_fails(tmp_path, monkeypatch):
-    """The toy decodes on one thread; a failure must not leave the rest of the process (a roadmap) on one thread."""
+    """The toy decodes on one thread; a failure must not leave the rest of the process (a roadmap) on one
+    thread."""
     import torch
 
     import llmlab.agents.reproduction as reproduction

@@ -1,4 +1,5 @@
-"""Char LMs: the four architectures learn, checkpoints round-trip, presets resolve, the CLI works end to end."""
+"""Char LMs: the four architectures learn, checkpoints round-trip, presets resolve, the CLI works end to
+end."""
 
 import json
 import math
@@ -31,7 +32,8 @@ def _data():
 
 @pytest.mark.parametrize("arch", ["rnn", "lstm", "gru", "transformer"])
 def test_each_architecture_learns(tmp_path, arch):
-    cfg = resolve(arch, "tiny", ["max_steps=40", "eval_interval=0", "lr=1e-2", "batch_size=8", "block_size=16",
+    cfg = resolve(arch, "tiny", ["max_steps=40", "eval_interval=0", "lr=1e-2", "batch_size=8",
+                                 "block_size=16",
                                  "report_to=none", "log_interval=5"])
     summary = train_charlm(cfg, out=tmp_path / arch, data=_data())
     rows = RunFolder(tmp_path / arch).metrics()
@@ -46,7 +48,9 @@ def test_rnn_checkpoint_round_trips_and_state_decoding_equals_recompute(tmp_path
     cfg = resolve("lstm", "tiny", ["max_steps=3", "eval_interval=0", "report_to=none"])
     train_charlm(cfg, out=tmp_path / "run", data=_data())
     ckpt = tmp_path / "run" / "checkpoint"
-    assert (ckpt / "model.safetensors").exists() and json.loads((ckpt / "llmlab_model.json").read_text())["model"] == "lstm"
+    assert (ckpt / "model.safetensors").exists() and json.loads((ckpt / "llmlab_model.json").read_text())[
+        "model"
+    ] == "lstm"
     model, tok = load_charlm(tmp_path / "run")
     assert isinstance(model, CharRNN) and tok.encode("to be") == _data()[2].encode("to be")
     prompt = tok.encode("to be or")
@@ -68,7 +72,12 @@ def test_presets_and_overrides():
     assert (baby.n_layer, baby.n_head, baby.n_embd, baby.block_size, baby.dropout) == (4, 4, 128, 64, 0.0)
     assert (t.batch_size, t.max_steps, t.lr, t.lr_decay_steps) == (12, 2000, 1e-3, 2000)
     cfg = resolve("gru", "cpu", ["hidden=64", "lr=5e-4"], max_time=7.0, corpus="python-docs")
-    assert cfg.hidden == 64 and cfg.train.lr == 5e-4 and cfg.train.max_time == 7.0 and cfg.corpus == "python-docs"
+    assert (
+        cfg.hidden == 64
+        and cfg.train.lr == 5e-4
+        and cfg.train.max_time == 7.0
+        and cfg.corpus == "python-docs"
+    )
     with pytest.raises(LabError, match="unknown setting 'hiden'"):
         resolve("gru", "cpu", ["hiden=64"])
     with pytest.raises(LabError, match="unknown preset"):
@@ -85,10 +94,13 @@ def test_cli_train_sample_compare(tmp_path, capsys, monkeypatch):
     corpus = tmp_path / "poem.txt"
     corpus.write_text(TEXT, encoding="utf-8")
     out = tmp_path / "gru"
-    assert main(["charlm", "train", "--model", "gru", "--corpus", str(corpus), "--preset", "tiny", "--max-steps", "4",
+    assert main(["charlm", "train", "--model", "gru", "--corpus", str(corpus), "--preset", "tiny",
+                 "--max-steps", "4",
                  "--set", "report_to=none", "--set", "eval_iters=1", "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert {"best_val_loss", "final_val_loss", "steps", "train_seconds"} <= set(summary) and summary["steps"] == 4
+    assert {"best_val_loss", "final_val_loss", "steps", "train_seconds"} <= set(summary) and summary[
+        "steps"
+    ] == 4
     assert main(["charlm", "sample", "--model-dir", str(out), "--strategy", "beam", "--tokens", "10",
                  "--prompt", "to"]) == 0
     printed = capsys.readouterr().out
@@ -105,6 +117,7 @@ def test_cli_train_sample_compare(tmp_path, capsys, monkeypatch):
     prompt_ids, ids = tok.encode("to"), tok.encode("to") + tok.encode(greedy["text"])
     with torch.no_grad():
         logits = model(torch.tensor([ids]))[0][0]      # an RNN returns (logits (B, T, V), state)
-    nll = torch.nn.functional.cross_entropy(logits[len(prompt_ids) - 1:-1], torch.tensor(ids[len(prompt_ids):]))
+    nll = torch.nn.functional.cross_entropy(logits[len(prompt_ids) - 1:-1],
+                                            torch.tensor(ids[len(prompt_ids):]))
     assert greedy["perplexity"] == pytest.approx(math.exp(float(nll)), rel=1e-4)
     assert main(["charlm", "train", "--model", "lstm", "--corpus", str(corpus), "--set", "bogus=1"]) == 2

@@ -1,5 +1,5 @@
-"""`llmlab chat ...` end to end on a tiny random model (offline): int8 loading through HFLLM.from_model, the REPL
-with real generation, session listing, the quantize report, and the errors for specs int8 cannot take."""
+"""`llmlab chat ...` end to end on a tiny random model (offline): int8 loading through HFLLM.from_model, the
+REPL with real generation, session listing, the quantize report, and the errors for specs int8 cannot take."""
 
 import io
 import json
@@ -25,7 +25,8 @@ def test_int8_llm_matches_float_llm_greedy(model_dir):
     float_llm, none = load_chat_llm(f"hf:{model_dir}")
     int8_llm, report = load_chat_llm(f"hf:{model_dir}", quantize="int8", kernel="dequant")
     assert none is None and report.layers and report.compression > 1.5
-    assert int8_llm.name == f"int8:{model_dir}" and isinstance(int8_llm.model.model.layers[0].mlp.up_proj, Int8Linear)
+    assert int8_llm.name == f"int8:{model_dir}" and isinstance(int8_llm.model.model.layers[0].mlp.up_proj,
+                                                               Int8Linear)
     assert int8_llm.context_window == float_llm.context_window
     params = SamplingParams(temperature=0, max_new_tokens=6)
     messages = [{"role": "user", "content": "The quick brown fox"}]
@@ -34,7 +35,9 @@ def test_int8_llm_matches_float_llm_greedy(model_dir):
     # random weights give near-ties: most, not necessarily all, greedy tokens agree
     ids = torch.tensor([float_llm.tokenizer.encode("The quick brown fox jumps over the lazy dog")])
     with torch.no_grad():
-        agree = (float_llm.model(ids).logits.argmax(-1) == int8_llm.model(ids).logits.argmax(-1)).float().mean()
+        agree = (
+            (float_llm.model(ids).logits.argmax(-1) == int8_llm.model(ids).logits.argmax(-1)).float().mean()
+        )
     assert agree >= 0.9
     assert "".join(int8_llm.chat_stream(messages, params)) == b.text
 
@@ -70,7 +73,8 @@ def test_repl_list_and_resume(model_dir, runs_dir, monkeypatch, capsys):
     assert main(["chat", "repl", "--model", f"hf:{model_dir}", "--session", "demo"]) == 0
     assert "1. the sky is green" in capsys.readouterr().out
     # --summarize: a long enough chat in a small window makes the model write a summary of what was trimmed
-    monkeypatch.setattr("sys.stdin", io.StringIO("".join(f"tell me about item number {i}\n" for i in range(12))))
+    monkeypatch.setattr("sys.stdin",
+                        io.StringIO("".join(f"tell me about item number {i}\n" for i in range(12))))
     assert main(["chat", "repl", "--model", f"hf:{model_dir}", "--session", "sum", "--summarize",
                  "--max-tokens", "12", "--temperature", "0"]) == 0
     assert json.loads((runs_dir / "chat" / "sum" / "session.json").read_text())["summarized"] > 0
@@ -80,7 +84,9 @@ def test_quantize_command_writes_summary_and_picture(model_dir, tmp_path, capsys
     out = tmp_path / "q"
     assert main(["chat", "quantize", "--model", str(model_dir), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["layers_quantized"] == 14 and summary["weight_bytes_after"] < summary["weight_bytes_before"]
+    assert (
+        summary["layers_quantized"] == 14 and summary["weight_bytes_after"] < summary["weight_bytes_before"]
+    )
     assert 0 < summary["relative_logit_error"] < 0.1 and summary["argmax_agreement"] > 0.8
     assert (out / "layer_errors.png").stat().st_size > 0 and (out / "summary.json").exists()
     assert main(["chat", "quantize", "--model", str(model_dir), "--out", str(tmp_path / "all"), "--lm-head",
@@ -90,8 +96,10 @@ def test_quantize_command_writes_summary_and_picture(model_dir, tmp_path, capsys
     assert everything["weight_bytes_after"] < summary["weight_bytes_after"]
     assert main(["chat", "quantize", "--model", "openai:http://127.0.0.1:1/v1"]) == 2
     # a model that is not there, or an unknown kernel: an error, and no empty run folder left behind
-    assert main(["chat", "quantize", "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "none")]) == 2
-    assert main(["chat", "quantize", "--model", str(model_dir), "--kernel", "fp4", "--out", str(tmp_path / "k")]) == 2
+    assert main(["chat", "quantize", "--model", str(tmp_path / "nowhere"), "--out",
+                 str(tmp_path / "none")]) == 2
+    assert main(["chat", "quantize", "--model", str(model_dir), "--kernel", "fp4", "--out",
+                 str(tmp_path / "k")]) == 2
     assert not (tmp_path / "none").exists() and not (tmp_path / "k").exists()
 
 
@@ -128,7 +136,9 @@ def test_roadmap_step_passes_its_checks(tmp_path):
     # Held to the session files it saved, not only to its own checks: the conversation on disk is the one the
     # summary reports, in order, every turn answered once, the memory answer last, the pinned fact kept.
     session = tmp_path / "chat" / "sessions" / "demo"
-    messages = [json.loads(line) for line in (session / "messages.jsonl").read_text().splitlines() if line.strip()]
+    messages = [
+        json.loads(line) for line in (session / "messages.jsonl").read_text().splitlines() if line.strip()
+    ]
     assert [m["role"] for m in messages] == ["user", "assistant"] * (len(messages) // 2)
     users = [m["content"] for m in messages if m["role"] == "user"]
     memory = summary["memory"]
@@ -157,8 +167,11 @@ def test_export_gguf_bad_inputs_are_lab_errors(model_dir, tmp_path, capsys):
 def test_repl_default_answer_length_leaves_room_in_a_small_window(model_dir, runs_dir, monkeypatch, capsys):
     # the tiny model's window is 256 tokens: a fixed 256-token answer budget would refuse every message
     monkeypatch.setattr("sys.stdin", io.StringIO("hello there\n/context\n"))
-    assert main(["chat", "repl", "--model", f"hf:{model_dir}", "--session", "small", "--temperature", "0"]) == 0
+    assert main(["chat", "repl", "--model", f"hf:{model_dir}", "--session", "small", "--temperature",
+                 "0"]) == 0
     out = capsys.readouterr().out
     assert "error" not in out and "(64 kept for the answer)" in out
-    messages = [json.loads(line) for line in (runs_dir / "chat" / "small" / "messages.jsonl").read_text().splitlines()]
+    messages = [
+        json.loads(line) for line in (runs_dir / "chat" / "small" / "messages.jsonl").read_text().splitlines()
+    ]
     assert [m["role"] for m in messages] == ["user", "assistant"]

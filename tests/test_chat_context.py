@@ -14,7 +14,8 @@ from word_llm import WordLLM
 
 def turn(i: int) -> list[dict]:
     # "user: question number i\n" is 4 words, "assistant: answer i\n" is 3
-    return [{"role": "user", "content": f"question number {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+    return [{"role": "user", "content": f"question number {i}"}, {"role": "assistant",
+                                                                  "content": f"answer {i}"}]
 
 
 HISTORY = [m for i in range(5) for m in turn(i)]          # 5 exchanges, 7 tokens each
@@ -56,7 +57,8 @@ def test_newest_turn_that_cannot_fit_is_a_clear_error():
 
 
 def test_memory_sits_under_the_system_prompt_and_goes_after_the_history():
-    memory = ["name is Ada", "likes tea"]            # header (6 words) + "- name is Ada" (4) + "- likes tea" (3)
+    # header (6 words) + "- name is Ada" (4) + "- likes tea" (3)
+    memory = ["name is Ada", "likes tea"]
     plan = fit_context(WordLLM(100), SYSTEM, HISTORY, NEWEST, 20, memory=memory)
     assert plan.messages[0]["content"] == f"{SYSTEM}\n\n{MEMORY_HEADER}\n- name is Ada\n- likes tea"
     assert plan.prompt_tokens == 42 + 13
@@ -65,11 +67,16 @@ def test_memory_sits_under_the_system_prompt_and_goes_after_the_history():
     assert plan.prompt_tokens == 20 and len(plan.dropped) == 10 and plan.memory_kept == memory
     # room for the header and the first note only
     plan = fit_context(WordLLM(19 + 20), SYSTEM, HISTORY, NEWEST, 20, memory=memory)
-    assert plan.memory_kept == ["name is Ada"] and plan.memory_dropped == ["likes tea"] and plan.prompt_tokens == 17
+    assert (
+        plan.memory_kept == ["name is Ada"]
+        and plan.memory_dropped == ["likes tea"]
+        and plan.prompt_tokens == 17
+    )
 
 
 def test_exchanges_keep_replies_with_their_question():
-    history = [{"role": "assistant", "content": "welcome"}] + turn(0) + [{"role": "assistant", "content": "more"}]
+    history = [{"role": "assistant", "content": "welcome"}] + turn(0) + [{"role": "assistant",
+                                                                          "content": "more"}]
     groups = exchanges(history)
     assert groups == [[history[0]], history[1:4]]
     plan = fit_context(WordLLM(20 + 10), None, history, NEWEST, 10)     # no system prompt at all
@@ -90,12 +97,14 @@ def test_binary_search_equals_brute_force(sizes, newest, window, memory):
     notes = [" ".join(["m"] * n) for n in memory]
     user = " ".join(["u"] * newest)
     candidates = [(d, k) for d in range(len(sizes) + 1) for k in range(len(notes), -1, -1)]
-    # the rule: fewest exchanges dropped with all memory; if none fits that way, all dropped and the most memory
+    # the rule: fewest exchanges dropped with all memory; if none fits that way, all dropped and the most
+    # memory
     def tokens(d, k):
         from llmlab.chat.context import system_message
 
         kept = history[2 * d:]
-        return llm.count_chat_tokens(system_message("sys", notes[:k]) + kept + [{"role": "user", "content": user}])
+        return llm.count_chat_tokens(system_message("sys", notes[:k]) + kept + [{"role": "user",
+                                                                                 "content": user}])
     budget = window - 4
     fitting = [(d, k) for d, k in candidates if tokens(d, k) <= budget]
     if not fitting:
@@ -103,7 +112,8 @@ def test_binary_search_equals_brute_force(sizes, newest, window, memory):
             fit_context(llm, "sys", history, user, 4, notes)
         return
     full = [d for d, k in fitting if k == len(notes)]
-    expected = (min(full), len(notes)) if full else (len(sizes), max(k for d, k in fitting if d == len(sizes)))
+    expected = (min(full), len(notes)) if full else (len(sizes), max(k for d,
+                                                                     k in fitting if d == len(sizes)))
     plan = fit_context(llm, "sys", history, user, 4, notes)
     assert (len(plan.dropped) // 2, len(plan.memory_kept)) == expected
     assert plan.prompt_tokens == tokens(*expected) <= budget
@@ -118,7 +128,8 @@ def test_real_tokenizer_plan_is_accepted_by_the_model(tmp_path):
     history = [m for i in range(12) for m in turn(i)]
     params = SamplingParams(max_new_tokens=16, temperature=0)
     with pytest.raises(ContextWindowError):
-        llm.chat(history + [{"role": "user", "content": NEWEST}], params)     # the untrimmed chat does not fit
+        # the untrimmed chat does not fit
+        llm.chat(history + [{"role": "user", "content": NEWEST}], params)
     plan = fit_context(llm, SYSTEM, history, NEWEST, params.max_new_tokens)
     assert plan.dropped and plan.prompt_tokens == llm.count_chat_tokens(plan.messages) <= 96 - 16
     assert llm.chat(plan.messages, params).completion_tokens <= 16

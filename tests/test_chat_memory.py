@@ -1,5 +1,6 @@
-"""Persistent memory: sessions saved and resumed by name, atomic files, facts that survive trimming, BM25 recall
-(llmlab.rag's, with stopwords left out) of turns that fell out of the window, and the ChatBot that ties them to an LLM."""
+"""Persistent memory: sessions saved and resumed by name, atomic files, facts that survive trimming, BM25
+recall (llmlab.rag's, with stopwords left out) of turns that fell out of the window, and the ChatBot that ties
+them to an LLM."""
 
 import json
 
@@ -21,7 +22,8 @@ class EchoLLM(WordLLM):
     name = "echo"
 
     def __init__(self, window: int = 1000):
-        super().__init__(window, answer=lambda prompt: ["heard:"] + prompt.rsplit("user: ", 1)[1].split("\n")[0].split())
+        super().__init__(window, answer=lambda prompt: ["heard:"] + prompt.rsplit("user: ",
+                                                                                  1)[1].split("\n")[0].split())
 
 
 def test_session_round_trip_and_list(runs_dir):
@@ -33,7 +35,8 @@ def test_session_round_trip_and_list(runs_dir):
     s.remember("the user's name is Ada")
     s.remember("the user's name is Ada")                      # a fact is kept once
     again = ChatStore().open("notes")
-    assert again.history() == [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}]
+    assert again.history() == [{"role": "user", "content": "hello"}, {"role": "assistant",
+                                                                      "content": "hi there"}]
     assert again.facts == ["the user's name is Ada"] and again.meta["system"] == "be kind"
     assert again.messages[1]["prompt_tokens"] == 5
     lines = (runs_dir / "chat" / "notes" / "messages.jsonl").read_text().splitlines()
@@ -79,7 +82,8 @@ def test_bad_names_and_corrupt_files(runs_dir):
 def test_recall_ranks_by_bm25_without_stopwords():
     from rank_bm25 import BM25Okapi  # the reference library, not llmlab's own BM25
 
-    docs = ["the cat sat on the mat", "dogs bark at cats", "my name is Ada and I like cats", "python is a language",
+    docs = ["the cat sat on the mat", "dogs bark at cats", "my name is Ada and I like cats",
+            "python is a language",
             "cat cat cat dog", "tea with milk and honey, the cat again"]
     query = "Ada likes tea and cats"
     scores = BM25Okapi([terms(d) for d in docs]).get_scores(terms(query))
@@ -166,7 +170,10 @@ def test_running_summary_written_by_the_model(runs_dir):
     assert meta["summarized"] <= len(bot.last_plan.dropped)
     assert f"- {SUMMARY_NOTE}S{len(llm.fed)}" in llm.prompts[-1] and bot.last_plan.prompt_tokens <= 90 - 6
     # nothing newly dropped: no new request
-    assert bot.update_summary(bot.last_plan.dropped[: meta["summarized"]]) is False and len(fed) == meta["summarized"]
+    assert (
+        bot.update_summary(bot.last_plan.dropped[: meta["summarized"]]) is False
+        and len(fed) == meta["summarized"]
+    )
     bot.session.clear()
     assert "summary" not in ChatStore().open("sum").meta
 

@@ -1,7 +1,7 @@
-"""The chat step's memory demonstration and the lab model's training data: a fact stated early and trimmed out of
-the window comes back only through memory (checked with a scripted word model, so the mechanism is tested apart
-from what a small trained model manages); the dialogues' token ids equal the chat template's, and only replies
-that state a fact, the last reply and their EOT are learned."""
+"""The chat step's memory demonstration and the lab model's training data: a fact stated early and trimmed out
+of the window comes back only through memory (checked with a scripted word model, so the mechanism is tested
+apart from what a small trained model manages); the dialogues' token ids equal the chat template's, and only
+replies that state a fact, the last reply and their EOT are learned."""
 
 import random
 import re
@@ -16,7 +16,8 @@ def copies_the_code(prompt: str) -> list[str]:
     """A perfect reader of its own prompt: the locker code if the prompt states it, else 'I do not know'."""
     if prompt.rstrip().endswith("What is my locker code?\nassistant:"):
         found = re.findall(r"locker code is (\d+)", prompt)
-        return f"Your locker code is {found[-1]}.".split() if found else "I do not know your locker code.".split()
+        return f"Your locker code is {found[-1]}.".split() if found else ("I do not know your locker "
+                                                                          "code.").split()
     return ["fine,", "thanks."]
 
 
@@ -27,11 +28,13 @@ def test_trimmed_fact_is_answered_only_with_memory(tmp_path):
     talk = _conversation(llm, ChatStore(tmp_path / "sessions"), "4821", seed=0, prompt_room=80)
     last = talk["plans"][-1]
     assert talk["rows"][-1]["untrimmed"] > llm.context_window                 # longer than the window
-    assert {"role": "user", "content": "My locker code is 4821."} in last.dropped   # the statement is out of it
+    # the statement is out of it
+    assert {"role": "user", "content": "My locker code is 4821."} in last.dropped
     assert any("4821" in note for note in last.memory_kept)                  # recall put it back
     assert talk["answer_with"] == "Your locker code is 4821."
     assert talk["answer_without"] == "I do not know your locker code."
-    assert all(p.prompt_tokens <= p.budget <= 80 for p in talk["plans"])      # within the room the model knows
+    # within the room the model knows
+    assert all(p.prompt_tokens <= p.budget <= 80 for p in talk["plans"])
 
 
 def test_without_recall_the_fact_stays_lost(tmp_path, monkeypatch):
@@ -44,7 +47,8 @@ def test_without_recall_the_fact_stays_lost(tmp_path, monkeypatch):
             super().__init__(*args, **{**kwargs, "recall_k": 0})
 
     monkeypatch.setattr(llmlab.chat.bot, "ChatBot", NoRecall)
-    talk = _conversation(WordLLM(window=240, answer=copies_the_code), ChatStore(tmp_path / "s"), "4821", seed=0,
+    talk = _conversation(WordLLM(window=240, answer=copies_the_code), ChatStore(tmp_path / "s"), "4821",
+                         seed=0,
                          prompt_room=80)
     assert talk["answer_with"] == "I do not know your locker code."
 

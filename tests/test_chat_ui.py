@@ -1,4 +1,5 @@
-"""The Gradio UI's callbacks called directly (no browser), the Blocks app building, and the REPL's commands."""
+"""The Gradio UI's callbacks called directly (no browser), the Blocks app building, and the REPL's
+commands."""
 
 
 import pytest
@@ -70,14 +71,17 @@ def test_sessions_clear_new_and_facts(chat_ui):
     chat, system, meter, facts = chat_ui.load("a")
     assert len(chat) == 2 and system == "be brief" and "likes tea" in facts
     chat, meter = chat_ui.clear("a")
-    assert chat == [] and ChatStore().open("a").messages == [] and ChatStore().open("a").facts == ["likes tea"]
+    assert (
+        chat == [] and ChatStore().open("a").messages == [] and ChatStore().open("a").facts == ["likes tea"]
+    )
     update, chat, meter, facts = chat_ui.new_session()
     assert update["value"] in update["choices"] and chat == [] and meter == "context: 0 / 200 tokens"
     assert update["value"] not in chat_ui.session_names()             # on disk only with its first message
     # the system prompt box is sent with each message
     list(chat_ui.respond("x", "a", "talk like a pirate", 0.0, 1.0, 1))
     assert ChatStore().open("a").meta["system"] == "be brief"          # the saved default is unchanged ...
-    assert chat_ui.bot("a").last_plan.messages[0]["content"].startswith("talk like a pirate")   # ... this turn used it
+    # ... this turn used it
+    assert chat_ui.bot("a").last_plan.messages[0]["content"].startswith("talk like a pirate")
 
 
 def test_blocks_app_builds(chat_ui):
@@ -98,14 +102,17 @@ def test_blocks_app_builds(chat_ui):
 
 def test_repl_streams_and_handles_commands(runs_dir):
     bot = ChatBot(CountLLM(), ChatStore().open("r"), system="sys")
-    lines = reader(["hello", "/remember my name is Ada", "/facts", "/context", "/system be terse", "/forget 1",
+    lines = reader(["hello", "/remember my name is Ada", "/facts", "/context", "/system be terse",
+                    "/forget 1",
                     "/clear", "/nonsense", "/quit"])
     written = []
     answers = run_repl(bot, SamplingParams(max_new_tokens=2), read=lines, write=written.append)
     text = "".join(written)
     assert answers == 1
-    assert written[2:4] == ["one ", "two "]                         # after the greeting and "bot> ", piece by piece
-    assert "1. my name is Ada" in text and "tokens in the prompt" in text and "system prompt: 'be terse'" in text
+    # after the greeting and "bot> ", piece by piece
+    assert written[2:4] == ["one ", "two "]
+    assert "1. my name is Ada" in text and "tokens in the prompt" in text and ("system prompt: 'be "
+                                                                               "terse'") in text
     assert "forgot: my name is Ada" in text and "conversation cleared" in text and "/remember TEXT" in text
     assert ChatStore().open("r").meta["system"] == "be terse" and ChatStore().open("r").messages == []
     assert handle_command(bot, "/quit") is None
@@ -122,12 +129,14 @@ def test_repl_survives_a_message_that_does_not_fit(runs_dir):
 def test_a_resumed_session_keeps_its_own_system_prompt(runs_dir):
     from llmlab.chat.bot import DEFAULT_SYSTEM
 
-    ChatStore().open("pirate", system="talk like a pirate")          # e.g. started with llmlab chat repl --system
+    # e.g. started with llmlab chat repl --system
+    ChatStore().open("pirate", system="talk like a pirate")
     chat = ChatUI(CountLLM(), ChatStore())                            # llmlab chat ui without --system
     assert chat.load("pirate")[1] == "talk like a pirate"
     assert ChatStore().open("pirate").meta["system"] == "talk like a pirate"
     assert chat.load("fresh")[1] == DEFAULT_SYSTEM
-    assert ChatUI(CountLLM(), ChatStore(), system="be terse").load("pirate")[1] == "be terse"   # --system wins
+    # --system wins
+    assert ChatUI(CountLLM(), ChatStore(), system="be terse").load("pirate")[1] == "be terse"
 
 
 def test_ctrl_c_stops_the_answer_not_the_repl(runs_dir):
@@ -190,7 +199,8 @@ def test_load_shows_turns_saved_since_and_meters_the_loaded_conversation(runs_di
     elsewhere.add("assistant", "one two")
     shown, _, meter, _ = chat.load("s")
     assert [m["content"] for m in shown] == ["hello there", "one two"]
-    whole = llm.render_chat([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"},
+    whole = llm.render_chat([{"role": "system", "content": "be brief"}, {"role": "user",
+                                                                         "content": "hello there"},
                              {"role": "assistant", "content": "one two"}])
     assert meter.startswith(f"context: {len(whole.split())} / 200 tokens (the saved conversation")
     assert ChatUI(llm, ChatStore(), system="be brief").load("s")[2] == meter    # a server started afterwards
@@ -213,7 +223,8 @@ def test_the_page_streams_an_answer_and_a_reload_shows_the_saved_conversation(ru
 
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     chat = ChatUI(SlowLLM(), ChatStore(), system="be brief")
-    app = chat.build("web")                       # built before the message: the page must not show this state
+    # built before the message: the page must not show this state
+    app = chat.build("web")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -227,7 +238,8 @@ def test_the_page_streams_an_answer_and_a_reload_shows_the_saved_conversation(ru
         box.fill("hello browser")
         box.press("Enter")
         page.get_by_text("one two", exact=False).first.wait_for(timeout=30_000)
-        assert page.get_by_text("five", exact=False).count() == 0          # caught mid-stream: words still coming
+        # caught mid-stream: words still coming
+        assert page.get_by_text("five", exact=False).count() == 0
         page.get_by_text("one two three four five", exact=False).first.wait_for(timeout=30_000)
         page.wait_for_function("() => !document.querySelector('.generating, .pending')", timeout=30_000)
         page.reload()

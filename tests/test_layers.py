@@ -1,4 +1,5 @@
-"""Imports point down the layers drawn in docs/architecture-notes.md, and no two sub-packages import each other.
+"""Imports point down the layers drawn in docs/architecture-notes.md, and no two sub-packages import each
+other.
 
 Every module under src/llmlab is read with `ast` (imports at any depth, so a lazy import inside a function
 counts too), each import is mapped to its sub-package and layer, and the test lists every import that
@@ -17,7 +18,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 GROUND = {"errors", "console", "progress", "plots", "config", "runs", "hub", "atomic", "lr_schedule", "flags",
-          "device", "model_families", "projects", "llmlab"}      # "llmlab": the root __init__ (a version string)
+          # "llmlab": the root __init__ (a version string)
+          "device", "model_families", "projects", "llmlab"}
 SHARED = {"generation", "tokenizer", "data", "training", "llm", "search"}
 PROJECTS = {"numpy_transformer", "charlm", "finetune", "chat", "attention", "rag", "pretrain", "serve",
             "agents", "experiments"}
@@ -29,7 +31,8 @@ RANK = {**dict.fromkeys(GROUND, 0), **dict.fromkeys(SHARED, 1), **dict.fromkeys(
 
 # A project may use another project's public API where the roadmap builds on it, never the reverse.
 PROJECT_USES = {
-    "agents": {"rag"},                  # the docs-search tool and the memory search a rag index / rank with BM25
+    # the docs-search tool and the memory search a rag index / rank with BM25
+    "agents": {"rag"},
     "finetune": {"experiments"},        # post-training trains on the CoT chain task, padded rows, Wilson bars
     "attention": {"numpy_transformer"},  # project 6 puts its hooks on project 1's NumPy model
 }
@@ -66,7 +69,8 @@ def _imports(name: str, path: Path) -> list[tuple[str, int]]:
             for alias in node.names:          # `from llmlab.serve import config` imports the module config
                 sub = f"{base}.{alias.name}"
                 found.append((sub if sub in MODULES else base, node.lineno))
-    return sorted({(t, line) for t, line in found if t == "llmlab" or t.startswith("llmlab.")}, key=lambda x: x[1])
+    return sorted({(t, line) for t, line in found if t == "llmlab" or t.startswith("llmlab.")},
+                  key=lambda x: x[1])
 
 
 def _package(module: str) -> str:
@@ -79,7 +83,8 @@ def _is_door(module: str) -> bool:
 
 
 def _layer(package: str) -> str:
-    for layer, members in (("ground", GROUND), ("shared", SHARED), ("project", PROJECTS), ("learner", LEARNER)):
+    for layer, members in (("ground", GROUND), ("shared", SHARED), ("project", PROJECTS), ("learner",
+                                                                                           LEARNER)):
         if package in members:
             return layer
     return "door"
@@ -121,7 +126,9 @@ def test_imports_point_down_the_layers():
 
 def test_known_breaks_are_still_there():
     present = {(s, _package(t)) for s, t, _ in _edges()}
-    assert not set(KNOWN_BREAKS) - present, "fixed: remove from KNOWN_BREAKS " + str(set(KNOWN_BREAKS) - present)
+    assert not set(KNOWN_BREAKS) - present, "fixed: remove from KNOWN_BREAKS " + str(
+        set(KNOWN_BREAKS) - present
+    )
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -178,7 +185,8 @@ def test_no_cycle_between_sub_packages():
 
 def test_import_llm_loads_no_torch():
     # the CLI and every client of llmlab.llm import it first; torch is loaded where a model runs
-    code = "import sys, llmlab.llm, llmlab.generation, llmlab.serve, llmlab.agents; print('torch' in sys.modules)"
+    code = ("import sys, llmlab.llm, llmlab.generation, llmlab.serve, llmlab.agents; print('torch' in "
+            "sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False", "importing llmlab.llm (or generation, serve, agents) loaded torch"

@@ -92,7 +92,8 @@ def test_chat_uses_the_default_template_when_the_tokenizer_has_none(engine_llm, 
 def test_a_tokenizer_template_is_rendered_without_adding_special_tokens_twice(tmp_path):
     d = make_model_dir(tmp_path / "llama", family="llama", n_layer=1, n_embd=32, tokenizer="bpe")
     cfg = json.loads((d / "tokenizer_config.json").read_text())
-    cfg["chat_template"] = ("{% for m in messages %}<|endoftext|>{{ m['role'] }}\n{{ m['content'] }}\n{% endfor %}"
+    cfg["chat_template"] = ("{% for m in messages %}<|endoftext|>{{ m['role'] }}\n{{ m['content'] }}\n{% "
+                            "endfor %}"
                             "{% if add_generation_prompt %}<|endoftext|>assistant\n{% endif %}")
     (d / "tokenizer_config.json").write_text(json.dumps(cfg))
     llm = load_llm(f"hf:{d}")
@@ -176,7 +177,8 @@ def test_a_template_without_a_system_role_gets_it_folded_and_other_refusals_are_
     cfg = json.loads((d / "tokenizer_config.json").read_text())
     # like Gemma's: no system role, and user/assistant must alternate starting with the user
     cfg["chat_template"] = (
-        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not "
+        "supported') }}"
         "{% endif %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
         "{{ raise_exception('Roles must alternate user/assistant/user/...') }}{% endif %}"
         "<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>")
@@ -207,7 +209,8 @@ def test_an_openai_stream_that_breaks_midway_is_a_lab_error():
 
         def __iter__(self):
             yield Chunk()
-            raise openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:1/v1/completions"))
+            raise openai.APIConnectionError(request=httpx.Request("POST",
+                                                                  "http://127.0.0.1:1/v1/completions"))
 
         def close(self):
             self.closed = True

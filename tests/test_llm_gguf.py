@@ -1,12 +1,13 @@
 """The gguf: backend and the GGUF exporter, offline and without llama.cpp.
 
-- A tiny Llama written to GGUF by llmlab (f32 / f16 / Q8_0) and read back by transformers' own GGUF loader: the
+- A tiny Llama written to GGUF by llmlab (f32 / f16 / Q8_0) and read back by transformers' own GGUF loader:
+the
   f32 file gives the float model's logits exactly, Q8_0 stays close, the tokenizer encodes the same ids.
 - GGUFLLM(runtime="transformers") on that file chats exactly like HFLLM on the original directory.
 - runtime="llama.cpp" without llama-cpp-python: a LabError that says how to install it.
 - The llama.cpp adapter (token stream -> Deltas, stops, counts, the file's chat template) against a stand-in
-  `llama_cpp.Llama` with llama-cpp-python's method names, backed by the same tiny model. llama.cpp itself is not
-  exercised here (it is not installed on the test machine).
+  `llama_cpp.Llama` with llama-cpp-python's method names, backed by the same tiny model. llama.cpp itself is
+  not exercised here (it is not installed on the test machine).
 """
 
 import sys
@@ -21,7 +22,8 @@ from llmlab.llm import load_llm
 
 pytest.importorskip("gguf")
 
-ZEPHYR = ("{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + '\n' }}"
+ZEPHYR = ("{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token "
+          "+ '\n' }}"
           "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}")
 
 
@@ -86,7 +88,8 @@ def test_transformers_runtime_chats_like_hf(files):
 
 
 def test_missing_llama_cpp_and_bad_inputs(files, monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)           # import fails whether or not it is installed
+    # import fails whether or not it is installed
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
     with pytest.raises(LabError) as info:
         load_llm(f"gguf:{files['q8_0']}")
     assert "llama-cpp-python" in info.value.message and "pip install" in info.value.hint
@@ -100,8 +103,9 @@ def test_missing_llama_cpp_and_bad_inputs(files, monkeypatch, tmp_path):
 
 
 class StandInLlama:
-    """llama_cpp.Llama's methods used by GGUFLLM (tokenize, detokenize, generate, token_eos/bos, n_ctx, metadata,
-    set_seed), computed by a transformers model so the answers can be checked against the hf backend."""
+    """llama_cpp.Llama's methods used by GGUFLLM (tokenize, detokenize, generate, token_eos/bos, n_ctx,
+    metadata, set_seed), computed by a transformers model so the answers can be checked against the hf
+    backend."""
 
     template = None
 
@@ -119,7 +123,9 @@ class StandInLlama:
 
     def tokenize(self, text: bytes, add_bos=True, special=False):
         assert isinstance(text, bytes)
-        return ([] if not add_bos or self.token_bos() < 0 else [self.token_bos()]) + self.tok.encode(text.decode())
+        return ([] if not add_bos or self.token_bos() < 0 else [self.token_bos()]) + self.tok.encode(
+            text.decode()
+        )
 
     def detokenize(self, tokens, prev_tokens=None, special=False) -> bytes:
         out = b""
@@ -143,10 +149,13 @@ class StandInLlama:
     def set_seed(self, seed):
         self.seed = seed
 
-    def generate(self, tokens, top_k=40, top_p=0.95, min_p=0.05, temp=0.8, repeat_penalty=1.0, reset=True, **kw):
-        self.calls.append(dict(top_k=top_k, top_p=top_p, min_p=min_p, temp=temp, repeat_penalty=repeat_penalty))
+    def generate(self, tokens, top_k=40, top_p=0.95, min_p=0.05, temp=0.8, repeat_penalty=1.0, reset=True,
+                 **kw):
+        self.calls.append(dict(top_k=top_k, top_p=top_p, min_p=min_p, temp=temp,
+                               repeat_penalty=repeat_penalty))
         ids = list(tokens)
-        while True:                      # greedy, like llama.cpp at temp 0; endless, like llama.cpp's generate
+        # greedy, like llama.cpp at temp 0; endless, like llama.cpp's generate
+        while True:
             with torch.no_grad():
                 nxt = int(self.model(torch.tensor([ids])).logits[0, -1].argmax())
             ids.append(nxt)
@@ -179,7 +188,8 @@ def test_llama_cpp_adapter_matches_hf_backend(files, stand_in):
     # a stop string cuts the text, as on every backend
     full = llm.complete("The quick brown fox", SamplingParams(temperature=0, max_new_tokens=12)).text
     cut = full[3:6]
-    stopped = llm.complete("The quick brown fox", SamplingParams(temperature=0, max_new_tokens=12, stop=(cut,)))
+    stopped = llm.complete("The quick brown fox", SamplingParams(temperature=0, max_new_tokens=12, stop=(cut,
+                                                                                                         )))
     assert stopped.finish_reason == "stop" and stopped.text == full[: full.index(cut)]
     # the end-of-text token ends the answer, and so does a stop token id
     first = next(llm.llama.generate(llm.tokenizer.encode("The quick brown fox"), temp=0))

@@ -1,5 +1,6 @@
-"""Run folders from the command line: names stay under runs/, a second run never replaces the first, Ctrl-C saves
-and says how to resume, and a failed command leaves no folder behind. Offline; the trainers refuse before training."""
+"""Run folders from the command line: names stay under runs/, a second run never replaces the first, Ctrl-C
+saves and says how to resume, and a failed command leaves no folder behind. Offline; the trainers refuse
+before training."""
 
 import json
 import shlex
@@ -22,7 +23,8 @@ def offline(monkeypatch, tmp_path):
 
 @pytest.fixture
 def ctrl_c_reaches_python():
-    """A shell's background job starts with SIGINT ignored (and the trainer leaves it so): give it Python's handler."""
+    """A shell's background job starts with SIGINT ignored (and the trainer leaves it so): give it Python's
+    handler."""
     import signal
 
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -61,8 +63,10 @@ def _corpus(tmp_path):
     return str(path)
 
 
-@pytest.mark.parametrize("trainer", ["charlm train", "charlm compare-models", "transformer train", "pretrain train",
-                                     "finetune train", "finetune compare", "attention train-toy", "agents train-toy",
+@pytest.mark.parametrize("trainer", ["charlm train", "charlm compare-models", "transformer train",
+                                     "pretrain train",
+                                     "finetune train", "finetune compare", "attention train-toy",
+                                     "agents train-toy",
                                      "cot train", "icl train"])
 def test_no_trainer_replaces_an_earlier_run_unless_told(offline, capsys, trainer):
     out = offline / "run"
@@ -74,7 +78,13 @@ def test_no_trainer_replaces_an_earlier_run_unless_told(offline, capsys, trainer
             "finetune train": ["--model", "tiny", "--out", str(out)],
             "finetune compare": ["--model", "tiny", "--methods", "lora", "--out", str(offline)]}.get(
         trainer, ["--out", str(out)])
-    folder = offline / "gru" if trainer == "charlm compare-models" else offline / "lora" if "compare" in trainer else out
+    folder = (
+        offline / "gru"
+        if trainer == "charlm compare-models"
+        else offline / "lora"
+        if "compare" in trainer
+        else out
+    )
     before = _fake_run(folder)
     assert main(trainer.split() + argv) == 2
     err = capsys.readouterr().err
@@ -82,7 +92,8 @@ def test_no_trainer_replaces_an_earlier_run_unless_told(offline, capsys, trainer
     assert (folder / "metrics.jsonl").read_text() == before
 
 
-def test_charlm_overwrite_replaces_and_ctrl_c_saves_and_prints_the_resume_command(offline, capsys, monkeypatch,
+def test_charlm_overwrite_replaces_and_ctrl_c_saves_and_prints_the_resume_command(offline, capsys,
+                                                                                  monkeypatch,
                                                                                    ctrl_c_reaches_python):
     from llmlab.training.trainer import Trainer
 
@@ -115,7 +126,8 @@ def test_charlm_overwrite_replaces_and_ctrl_c_saves_and_prints_the_resume_comman
     args = shlex.split(command)
     assert args[:3] == ["llmlab", "charlm", "train"] and args[-1] == "--resume" and "--overwrite" not in args
     monkeypatch.setattr(Trainer, "_train_step", step)
-    assert main(args[1:] + ["--json"]) == 0                                          # the printed command works
+    # the printed command works
+    assert main(args[1:] + ["--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["resumed_from"] == 2 and summary["steps"] == 6
 
@@ -135,7 +147,8 @@ def test_resume_with_nothing_to_resume_is_a_usage_error(offline, capsys):
     ["attention", "show", "--model", "runs/nope"],
 ], ids=lambda argv: " ".join(argv[:2]))
 def test_failed_commands_leave_no_run_folder(offline, capsys, argv):
-    (offline / "runs").mkdir()                  # runs/ exists (as in a project), but nothing is made inside it
+    # runs/ exists (as in a project), but nothing is made inside it
+    (offline / "runs").mkdir()
     assert main(argv) == 2
     capsys.readouterr()
     assert list((offline / "runs").rglob("*")) == []
@@ -164,7 +177,8 @@ def test_the_roadmaps_way_of_training_runs_any_number_of_times(offline):
         summary = compare_architectures(_corpus(offline), ["gru"], "tiny", 30.0,
                                         ["report_to=none", "eval_iters=1", "log_interval=1"], out=step,
                                         max_steps=2, overwrite=True)
-        (step / "summary.json").write_text(json.dumps({**summary, "status": "passed"}))    # as the runner does
+        # as the runner does
+        (step / "summary.json").write_text(json.dumps({**summary, "status": "passed"}))
         rows = [json.loads(line) for line in (step / "gru" / "metrics.jsonl").read_text().splitlines()]
         assert sorted(r["step"] for r in rows if "loss" in r) == [1, 2]
     with pytest.raises(LabError, match="already holds a run"):

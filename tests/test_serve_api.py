@@ -48,28 +48,37 @@ def slow_down(engine, seconds):
 def test_openai_client_works_unchanged(server, model_dir):
     client = OpenAI(base_url=server.url + "/v1", api_key="unused")
     assert [m.id for m in client.models.list().data] == [NAME]
-    expected = new_engine(model_dir).generate(["The quick"], SamplingParams(temperature=0.0, max_new_tokens=8))[0]
+    expected = new_engine(model_dir).generate(["The quick"], SamplingParams(temperature=0.0,
+                                                                            max_new_tokens=8))[0]
     done = client.completions.create(model=NAME, prompt="The quick", max_tokens=8, temperature=0)
     assert done.choices[0].text == expected.text and done.choices[0].finish_reason == "length"
     assert done.usage.prompt_tokens == 9 and done.usage.completion_tokens == 8
-    pieces = list(client.completions.create(model=NAME, prompt="The quick", max_tokens=8, temperature=0, stream=True))
+    pieces = list(client.completions.create(model=NAME, prompt="The quick", max_tokens=8, temperature=0,
+                                            stream=True))
     assert "".join(p.choices[0].text for p in pieces) == expected.text
     assert pieces[-1].choices[0].finish_reason == "length"
     # the second identical prompt found its full blocks in the prefix cache
     again = client.completions.create(model=NAME, prompt="The quick", max_tokens=8, temperature=0)
     assert again.usage.prompt_tokens_details.cached_tokens == 8
 
-    chat = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "hi"}], max_tokens=5,
+    chat = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "hi"}],
+                                          max_tokens=5,
                                           temperature=0)
     assert chat.choices[0].message.role == "assistant" and len(chat.choices[0].message.content) == 5
-    stream = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "hi"}], max_tokens=5,
-                                            temperature=0, stream=True, stream_options={"include_usage": True})
+    stream = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "hi"}],
+                                            max_tokens=5,
+                                            temperature=0, stream=True,
+                                            stream_options={"include_usage": True})
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == chat.choices[0].message.content
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == chat.choices[0].message.content
+    )
     assert chunks[-1].usage.completion_tokens == 5
 
-    two = client.completions.create(model=NAME, prompt=["ab", "cd"], n=2, max_tokens=3, temperature=1.0, seed=1)
+    two = client.completions.create(model=NAME, prompt=["ab", "cd"], n=2, max_tokens=3, temperature=1.0,
+                                    seed=1)
     assert sorted(c.index for c in two.choices) == [0, 1, 2, 3] and two.usage.completion_tokens == 12
 
 
@@ -83,7 +92,8 @@ def test_sse_stream_ends_with_done(server):
 
 
 BAD = [
-    ({"prompt": "x" * 300, "max_tokens": 5}, 400, "256 tokens, but 305 were asked for (300 in the prompt, 5 to generate)"),
+    ({"prompt": "x" * 300, "max_tokens": 5}, 400,
+     "256 tokens, but 305 were asked for (300 in the prompt, 5 to generate)"),
     ({"prompt": "hi", "temperature": 2.5}, 400, "temperature"),
     ({"prompt": "hi", "top_p": 0}, 400, "top_p"),
     ({"prompt": "hi", "max_tokens": 0}, 400, "max_tokens"),
@@ -114,7 +124,8 @@ def test_each_bad_input_gets_its_error_and_the_server_still_serves(server):
             r = http.post("/v1/chat/completions", json=body)
             assert r.status_code == status, (body, r.text)
             assert text in r.json()["error"]["message"], (body, r.text)
-        r = http.post("/v1/completions", content=b'{"prompt": "hi",', headers={"content-type": "application/json"})
+        r = http.post("/v1/completions", content=b'{"prompt": "hi",',
+                      headers={"content-type": "application/json"})
         assert r.status_code == 400 and "not valid JSON" in r.json()["error"]["message"]
         r = http.post("/v1/completions", json={"prompt": "hi", "max_tokens": 3})
         assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 3
@@ -144,12 +155,15 @@ def test_a_full_queue_answers_429_and_recovers(model_dir):
         codes = sorted(r.status_code for r in asyncio.run(burst()))
         assert 429 in codes and 200 in codes, codes
         assert parse_metrics(httpx.get(s.url + "/metrics").text)["llmlab_requests_rejected_total"] >= 1
-        assert httpx.post(s.url + "/v1/completions", json={"prompt": "hi", "max_tokens": 2}).status_code == 200
+        assert httpx.post(s.url + "/v1/completions", json={"prompt": "hi",
+                                                           "max_tokens": 2}).status_code == 200
 
 
 def test_200_concurrent_streams_all_complete_with_their_full_text(server, model_dir):
-    prompts = [f"{w} fox {i}" for i, w in enumerate(["The", "quick", "brown", "lazy", "dog", "Pack", "my", "box"])]
-    done = new_engine(model_dir).generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=6), ignore_eos=True)
+    prompts = [f"{w} fox {i}" for i, w in enumerate(["The", "quick", "brown", "lazy", "dog", "Pack", "my",
+                                                     "box"])]
+    done = new_engine(model_dir).generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=6),
+                                          ignore_eos=True)
     expected = {p: c.text for p, c in zip(prompts, done, strict=True)}
     assert all(len(t) == 6 for t in expected.values())
 
@@ -242,7 +256,8 @@ def test_metrics_report_latencies_queue_blocks_and_hit_rate(server):
 def test_a_chat_template_that_refuses_the_messages_is_a_400(model_dir):
     engine = new_engine(model_dir)
     # a template that, like Gemma's, needs user and assistant turns to alternate and says so
-    engine.tokenizer.chat_template = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    engine.tokenizer.chat_template = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % "
+                                      "2 == 0) %}"
                                       "{{ raise_exception('Roles must alternate') }}{% endif %}"
                                       "{{ m['content'] }}\n{% endfor %}")
     with BackgroundServer(engine, model_name=NAME) as s, httpx.Client(base_url=s.url) as http:

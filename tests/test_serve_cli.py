@@ -39,7 +39,8 @@ def test_bench_serve_starts_a_server_measures_it_and_writes_the_run(model_dir, t
     assert summary["completed"] == 12 and summary["failed"] == 0 and summary["output_tokens"] == 60
     for name in ("ttft", "tpot", "itl", "e2e"):
         assert 0 < summary[f"{name}_median_ms"] <= summary[f"{name}_p99_ms"]
-    assert summary["prefix_hit_rate"] > 0.2          # the shared 16-token prefix: 4 full blocks after the first
+    # the shared 16-token prefix: 4 full blocks after the first
+    assert summary["prefix_hit_rate"] > 0.2
     for f in ("summary.json", "config.json", "requests.jsonl", "latency_cdf.png"):
         assert (tmp_path / "run" / f).exists(), f
 
@@ -52,7 +53,8 @@ def test_bench_serve_with_supplied_prompts(model_dir, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["completed"] == 4
 
 
-def test_bench_serve_fails_when_requests_fail_and_its_default_lengths_fit_the_context(model_dir, tmp_path, capsys):
+def test_bench_serve_fails_when_requests_fail_and_its_default_lengths_fit_the_context(model_dir, tmp_path,
+                                                                                      capsys):
     # 300 prompt tokens cannot fit the model's 256-token context: every request is refused
     code = main(["bench", "serve", "--model", str(model_dir), "--device", "cpu", "--num-prompts", "2",
                  "--input-len", "300", "--output-len", "4", "--out", str(tmp_path / "bad"), "--json"])
@@ -101,7 +103,9 @@ def test_llmlab_serve_runs_answers_and_shuts_down_gracefully(model_dir):
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                proc.stderr.read() if proc.poll() else "slow"
+            )
             time.sleep(0.2)
         r = httpx.post(url + "/v1/completions", headers={"Authorization": "Bearer k"},
                        json={"model": model_dir.name, "prompt": "The", "max_tokens": 4})

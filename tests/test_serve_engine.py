@@ -1,4 +1,5 @@
-"""The serving engine against transformers: logits, greedy generation, prefix cache, eviction, chunked prefill."""
+"""The serving engine against transformers: logits, greedy generation, prefix cache, eviction, chunked
+prefill."""
 
 import pytest
 import torch
@@ -44,7 +45,8 @@ def test_logits_equal_transformers_in_every_attention_path(model_dir, hf_model):
     with torch.no_grad():
         ref = hf_model(prompt[None]).logits[0]                                    # (T, V)
     T = len(prompt)
-    kv = PagedKVCache(model.spec.n_layer, 16, bs, model.spec.n_kv_head, model.spec.head_dim, torch.float32, "cpu")
+    kv = PagedKVCache(model.spec.n_layer, 16, bs, model.spec.n_kv_head, model.spec.head_dim, torch.float32,
+                      "cpu")
     blocks = torch.arange(1, 1 + -(-T // bs))
     slots = torch.stack([blocks[p // bs] * bs + p % bs for p in range(T)])
     # 1. a prefill segment from position 0 (plain causal attention), first 12 tokens
@@ -110,8 +112,10 @@ def test_eviction_and_preemption_under_memory_pressure_keep_outputs_correct(mode
 def test_seeded_sampling_does_not_depend_on_the_batch(model_dir):
     params = SamplingParams(temperature=0.9, top_k=20, top_p=0.9, seed=123, max_new_tokens=8)
     alone = make_engine(model_dir).generate([[5, 6, 7]], params, ignore_eos=True)[0].token_ids
-    others = [SamplingParams(temperature=1.0, max_new_tokens=8), SamplingParams(temperature=0.0, max_new_tokens=8)]
-    mixed = make_engine(model_dir).generate([[1, 2], [5, 6, 7], [9]], [others[0], params, others[1]], ignore_eos=True)
+    others = [SamplingParams(temperature=1.0, max_new_tokens=8), SamplingParams(temperature=0.0,
+                                                                                max_new_tokens=8)]
+    mixed = make_engine(model_dir).generate([[1, 2], [5, 6, 7], [9]], [others[0], params, others[1]],
+                                            ignore_eos=True)
     assert mixed[1].token_ids == alone
 
 
@@ -124,7 +128,8 @@ def test_stop_strings_and_stop_tokens(model_dir):
     [cut] = engine.generate(["The quick"], SamplingParams(temperature=0.0, max_new_tokens=12, stop=(stop,)))
     assert cut.finish_reason == "stop" and cut.text == full.text[:full.text.find(stop)]
     tok = full.token_ids[3]
-    [by_id] = engine.generate(["The quick"], SamplingParams(temperature=0.0, max_new_tokens=12, stop_token_ids=(tok,)))
+    [by_id] = engine.generate(["The quick"], SamplingParams(temperature=0.0, max_new_tokens=12,
+                                                            stop_token_ids=(tok,)))
     assert by_id.finish_reason == "stop" and by_id.token_ids == full.token_ids[:full.token_ids.index(tok) + 1]
 
 

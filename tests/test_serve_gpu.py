@@ -21,7 +21,8 @@ def test_cuda_graph_greedy_equals_transformers(tmp_path, family):
     hf = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).cuda().eval()
     outs = engine.generate(PROMPTS, SamplingParams(temperature=0.0, max_new_tokens=12), ignore_eos=True)
     for p, o in zip(PROMPTS, outs, strict=True):
-        ref = hf.generate(torch.tensor([p], device="cuda"), max_new_tokens=12, do_sample=False, eos_token_id=None,
+        ref = hf.generate(torch.tensor([p], device="cuda"), max_new_tokens=12, do_sample=False,
+                          eos_token_id=None,
                           pad_token_id=0)[0, len(p):].tolist()
         assert o.token_ids == ref
     # the same prompts again: prefix hits, and the cached suffix runs as a graph too
@@ -35,7 +36,8 @@ def test_bf16_graphs_match_bf16_eager(tmp_path):
     params = SamplingParams(temperature=0.0, max_new_tokens=24)
     runs = []
     for graphs in (True, False):
-        engine = Engine(EngineConfig(model=str(model_dir), device="cuda", dtype="bfloat16", cuda_graphs=graphs))
+        engine = Engine(EngineConfig(model=str(model_dir), device="cuda", dtype="bfloat16",
+                                     cuda_graphs=graphs))
         runs.append([o.token_ids for o in engine.generate(PROMPTS, params, ignore_eos=True)])
         assert (engine.stats()["graph_steps"] > 0) == graphs
     assert runs[0] == runs[1]
@@ -50,8 +52,8 @@ def test_triton_rows_kernel_passes_its_self_check():
 
 
 def test_triton_kernel_for_short_cached_chunks_gives_the_same_tokens(tmp_path):
-    """triton_max_chunk=16: the cached suffixes (and short prompts) attend through the Triton kernel inside the
-    graph instead of the torch gather; greedy tokens must not change, prefix hits included."""
+    """triton_max_chunk=16: the cached suffixes (and short prompts) attend through the Triton kernel inside
+    the graph instead of the torch gather; greedy tokens must not change, prefix hits included."""
     model_dir = make_model_dir(tmp_path, family="llama", n_layer=2, n_embd=64)
     params = SamplingParams(temperature=0.0, max_new_tokens=12)
     runs = []

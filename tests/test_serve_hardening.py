@@ -66,9 +66,11 @@ def assert_still_serves(http):
     assert http.get("/health").json()["kv_blocks_in_use"] == 0
 
 
-# (body, status, a word of the message or the param); strings are sent as they are (NaN, Infinity, deep nesting)
+# (body, status, a word of the message or the param); strings are sent as they are (NaN, Infinity, deep
+# nesting)
 COMPLETIONS = [
-    ({"prompt": "hi", "top_k": 2**70, "temperature": 1.0, "max_tokens": 3}, 200, None),   # clamped to the vocab
+    # clamped to the vocab
+    ({"prompt": "hi", "top_k": 2**70, "temperature": 1.0, "max_tokens": 3}, 200, None),
     ({"prompt": "hi", "temperature": 1e-40, "max_tokens": 3}, 400, "temperature"),
     ({"prompt": "hi hi hi", "repetition_penalty": 1e-40, "temperature": 1.0}, 400, "repetition_penalty"),
     ({"prompt": "hi", "repetition_penalty": 1e40}, 400, "repetition_penalty"),
@@ -100,7 +102,8 @@ COMPLETIONS = [
 ]
 CHAT = [
     ({"messages": [{"role": "user"}]}, 400, "no content"),
-    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None}]}, 400, "no content"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None}]}, 400,
+     "no content"),
     ({"messages": [{"role": "user", "content": "a\ud800"}]}, 400, "surrogate"),
     ({"messages": [{"role": "user", "content": [{"type": "text", "text": "\udc00"}]}]}, 400, "surrogate"),
     ({"messages": [{"role": "user", "content": "hi"}], "top_k": 2**70, "max_tokens": 2}, 200, None),
@@ -129,9 +132,11 @@ def test_the_sampler_takes_non_finite_scores_and_extreme_settings():
     logits[1, 7] = float("nan")
     logits[2] = float("nan")
     logits[3, 9] = float("inf")
-    alone = sample_next(logits[0], SamplingParams(temperature=1.0, seed=5), generators=torch.Generator().manual_seed(5))
+    alone = sample_next(logits[0], SamplingParams(temperature=1.0, seed=5),
+                        generators=torch.Generator().manual_seed(5))
     for params in (SamplingParams(temperature=1.0), SamplingParams(temperature=1e-40),
-                   SamplingParams(temperature=1.0, top_k=2**70), SamplingParams(temperature=1.0, repetition_penalty=1e-40)):
+                   SamplingParams(temperature=1.0, top_k=2**70), SamplingParams(temperature=1.0,
+                                                                                repetition_penalty=1e-40)):
         rows = [SamplingParams(temperature=1.0, seed=5), params, params, params]
         gens = [torch.Generator().manual_seed(5), None, None, None]
         ids = sample_next(logits, rows, previous=[[1], [2], [3], [4]], generators=gens)
@@ -233,7 +238,8 @@ def test_a_lab_error_on_the_engine_thread_is_a_400_event_in_a_stream_and_a_400_b
     with BackgroundServer(engine, model_name=NAME) as s, httpx.Client(base_url=s.url, timeout=60) as http:
         body = {"prompt": [5, 6, 7], "max_tokens": 2}
         assert_openai_error(http.post("/v1/completions", json=body), 400, "KV cache holds")
-        with http.stream("POST", "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}],
+        with http.stream("POST", "/v1/chat/completions", json={"messages": [{"role": "user",
+                                                                             "content": "hi"}],
                                                                 "max_tokens": 2, "stream": True}) as r:
             assert r.status_code == 200                       # a normal stream beside it is unaffected
         with http.stream("POST", "/v1/completions", json={**body, "stream": True}) as r:
@@ -253,7 +259,8 @@ def test_a_dead_engine_says_engine_stopped_without_internals(model_dir):
         def broken():
             raise RuntimeError(f"block table corrupt in {__file__}")
         engine.scheduler.schedule = broken
-        assert_openai_error(http.post("/v1/completions", json={"prompt": "hi", "max_tokens": 2}), 503, "engine stopped")
+        assert_openai_error(http.post("/v1/completions", json={"prompt": "hi", "max_tokens": 2}), 503,
+                            "engine stopped")
         assert died.wait(10)
         r = http.get("/health")
         assert r.status_code == 503 and r.json() == {"status": "unavailable", "error": "engine stopped"}
@@ -270,7 +277,8 @@ def test_steps_that_keep_failing_stop_the_engine(model_dir):
     engine.runner.execute = broken
     with BackgroundServer(engine, model_name=NAME) as s, httpx.Client(base_url=s.url, timeout=60) as http:
         for _ in range(MAX_FAILED_STEPS):
-            assert http.post("/v1/completions", json={"prompt": "hi", "max_tokens": 2}).status_code in (500, 503)
+            assert http.post("/v1/completions", json={"prompt": "hi", "max_tokens": 2}).status_code in (500,
+                                                                                                        503)
         deadline = time.monotonic() + 10
         while http.get("/health").status_code == 200 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -279,7 +287,8 @@ def test_steps_that_keep_failing_stop_the_engine(model_dir):
 
 def test_the_key_and_the_size_cap_come_before_the_body(model_dir):
     big = '{"prompt": "hi", "max_tokens": 2}' + " " * (2 << 20)
-    with BackgroundServer(new_engine(model_dir), model_name=NAME, api_key="s3cret", max_body_bytes=1 << 20) as s, \
+    with BackgroundServer(new_engine(model_dir), model_name=NAME, api_key="s3cret",
+                          max_body_bytes=1 << 20) as s, \
             httpx.Client(base_url=s.url, timeout=60) as http:
         key = {"Authorization": "Bearer s3cret"}
         assert_openai_error(post_raw(http, "/v1/completions", '{"prompt": "hi",'), 401, "API key")
@@ -290,9 +299,11 @@ def test_the_key_and_the_size_cap_come_before_the_body(model_dir):
             for _ in range(3):
                 yield b" " * (1 << 19)
             yield b'{"prompt": "hi"}'
-        r = http.post("/v1/completions", content=chunks(), headers={**key, "content-type": "application/json"})
+        r = http.post("/v1/completions", content=chunks(), headers={**key,
+                                                                    "content-type": "application/json"})
         assert_openai_error(r, 413, "limit of 1 MB")
-        assert_openai_error(post_raw(http, "/v1/completions", '{"prompt": "hi",', **key), 400, "not valid JSON")
+        assert_openai_error(post_raw(http, "/v1/completions", '{"prompt": "hi",', **key), 400,
+                            "not valid JSON")
         for scheme in ("bearer", "BEARER", "Bearer"):
             r = http.post("/v1/completions", json={"prompt": "hi", "max_tokens": 2},
                           headers={"Authorization": f"{scheme} s3cret"})
@@ -327,7 +338,8 @@ def test_a_prompt_far_beyond_the_context_is_refused_before_tokenising(model_dir)
         r = http.post("/v1/completions", json={"prompt": "x" * (limit + 1), "max_tokens": 2})
         assert_openai_error(r, 400, "characters")
         assert r.json()["error"]["code"] == "context_length_exceeded"
-        r = http.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x" * (limit + 1)}]})
+        r = http.post("/v1/chat/completions", json={"messages": [{"role": "user",
+                                                                  "content": "x" * (limit + 1)}]})
         assert_openai_error(r, 400, "characters")
         assert calls == []
         # under the bound the tokenizer decides, as before
@@ -346,7 +358,8 @@ def test_tokenising_runs_off_the_event_loop(model_dir):
         return encode(*args, **kwargs)
     tok.encode = slow
     with BackgroundServer(engine, model_name=NAME) as s, httpx.Client(base_url=s.url, timeout=60) as http:
-        t = threading.Thread(target=lambda: http.post("/v1/completions", json={"prompt": "hi", "max_tokens": 2}))
+        t = threading.Thread(target=lambda: http.post("/v1/completions", json={"prompt": "hi",
+                                                                               "max_tokens": 2}))
         t.start()
         time.sleep(0.3)
         start = time.monotonic()
@@ -365,7 +378,8 @@ def test_compose_publishes_on_loopback_by_default():
             assert expanded.startswith("127.0.0.1:"), port
 
 
-def test_serve_warns_beyond_loopback_without_a_key_and_exits_1_when_the_engine_dies(model_dir, monkeypatch, capsys):
+def test_serve_warns_beyond_loopback_without_a_key_and_exits_1_when_the_engine_dies(model_dir, monkeypatch,
+                                                                                    capsys):
     import llmlab.serve.server as server_module
 
     seen = []
@@ -395,7 +409,8 @@ def test_llmlab_serve_exits_non_zero_when_its_engine_dies(model_dir):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--model", str(model_dir), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--model", str(model_dir), "--port",
+                             str(port),
                              "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "LLMLAB_API_KEY": ""})
     try:
@@ -407,7 +422,9 @@ def test_llmlab_serve_exits_non_zero_when_its_engine_dies(model_dir):
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                proc.stderr.read() if proc.poll() else "slow"
+            )
             time.sleep(0.2)
         r = httpx.post(url + "/v1/completions", json={"prompt": "hi", "max_tokens": 2}, timeout=30)
         assert r.status_code == 503

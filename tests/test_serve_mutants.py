@@ -1,5 +1,5 @@
-"""Scheduler, block tables and prefix cache at the level of their own decisions (no model): the behaviours that
-mutation testing (`make mutation`) found no test for. Each step is simulated as the engine does it: the
+"""Scheduler, block tables and prefix cache at the level of their own decisions (no model): the behaviours
+that mutation testing (`make mutation`) found no test for. Each step is simulated as the engine does it: the
 scheduled tokens become computed, full blocks are committed, and a request that has computed all its tokens
 gets one new token."""
 
@@ -114,13 +114,14 @@ def test_a_fully_cached_prompt_still_computes_its_last_token():
     a = request("a", [1, 2, 3, 4])
     sched.add(a)
     step(sched)
-    b = request("b", [1, 2, 3, 4])                   # both blocks are cached, but the last token's logits are needed
+    # both blocks are cached, but the last token's logits are needed
+    b = request("b", [1, 2, 3, 4])
     assert tables.cached_prefix(b) == a.block_ids[:1]
 
 
 def test_nothing_is_admitted_in_a_step_that_preempted():
-    # without a prefix cache the preempted request would fit again at once (its 4-token budget needs the 2 blocks
-    # it just gave back): admitting it would recompute it every step and never finish
+    # without a prefix cache the preempted request would fit again at once (its 4-token budget needs the 2
+    # blocks it just gave back): admitting it would recompute it every step and never finish
     tables = BlockTables(BlockAllocator(3, enable_prefix_caching=False), BS)
     sched = Scheduler(tables, max_num_seqs=4, max_batched_tokens=4)
     a = request("a", [1, 2, 3, 4])

@@ -42,7 +42,8 @@ PRESSURES = {
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """A model this small runs fastest on one thread (on a busy machine two wait on each other, 5-10x slower)."""
+    """A model this small runs fastest on one thread (on a busy machine two wait on each other, 5-10x
+    slower)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -129,7 +130,8 @@ def test_random_workloads_under_memory_pressure_equal_generate(model_dir, hf_mod
     # the workloads must exercise what this test is about, or its passing says nothing
     assert all(totals.values()), totals
     seeds = sorted({w.split()[1] for w in wrong})
-    assert not wrong, (f"{len(wrong)} requests in {len(seeds)} of {len(p.seeds)} workloads differ from generate:\n"
+    assert not wrong, (f"{len(wrong)} requests in {len(seeds)} of {len(p.seeds)} workloads differ from "
+                       f"generate:\n"
                        + "\n".join(wrong[:5]))
 
 

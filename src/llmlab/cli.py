@@ -19,14 +19,16 @@ from typer.core import TyperOption
 from llmlab.console import VERBOSE_ENV, quiet_libraries
 from llmlab.errors import LabError
 
-app = typer.Typer(name="llmlab", help="llmlab — build every piece of an LLM, run it, and check it against the reference.",
+app = typer.Typer(name="llmlab",
+                  help="llmlab — build every piece of an LLM, run it, and check it against the reference.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors"),
           verbose: bool = typer.Option(False, "--verbose", help="also show the libraries' own warnings and "
-                                                                "progress bars (transformers, Hugging Face, Gradio)")
+                                                                "progress bars (transformers, Hugging Face, "
+                                                                "Gradio)")
           ) -> None:
     if debug:
         os.environ["LLMLAB_DEBUG"] = "1"
@@ -45,7 +47,13 @@ def _readable_metavars() -> None:
         if self.is_flag:
             return None
         label = shown(self, ctx)
-        if self.multiple and self.metavar is None and label and label.startswith("<list[") and label.endswith("]>"):
+        if (
+            self.multiple
+            and self.metavar is None
+            and label
+            and label.startswith("<list[")
+            and label.endswith("]>")
+        ):
             return f"<{label[len('<list['):-2]}>..."
         return label
 

@@ -44,8 +44,10 @@ class AgentConfig:
     temperature: float = 0.0               # greedy by default: tool calls should be repeatable
     top_p: float = 1.0
     seed: int | None = 0
-    mode: str = "complete"                 # complete: one text prompt; chat: messages through the chat template
-    style: str = "react"                   # react: instructions + tool list; bare: the toy models' trained format
+    # complete: one text prompt; chat: messages through the chat template
+    mode: str = "complete"
+    # react: instructions + tool list; bare: the toy models' trained format
+    style: str = "react"
     stop: tuple[str, ...] = ("\nObservation:",)
     recall_k: int = 3                      # long-term facts put into the prompt (0: none)
     remember_answers: bool = False         # after an answered run, store "question -> answer" as a fact
@@ -57,7 +59,8 @@ class AgentConfig:
         if self.mode not in MODES:
             raise LabError(f"unknown agent mode {self.mode!r}", hint=f"use one of {', '.join(MODES)}")
         if self.tool_calls not in TOOL_CALLS:
-            raise LabError(f"unknown tool_calls {self.tool_calls!r}", hint=f"use one of {', '.join(TOOL_CALLS)}")
+            raise LabError(f"unknown tool_calls {self.tool_calls!r}",
+                           hint=f"use one of {', '.join(TOOL_CALLS)}")
         if self.style not in STYLES:
             raise LabError(f"unknown prompt style {self.style!r}", hint=f"use one of {', '.join(STYLES)}")
         if not any("Observation" in s for s in self.stop):
@@ -67,7 +70,8 @@ class AgentConfig:
 
     @property
     def params(self) -> SamplingParams:
-        return SamplingParams(temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens,
+        return SamplingParams(temperature=self.temperature, top_p=self.top_p,
+                              max_new_tokens=self.max_new_tokens,
                               stop=self.stop, seed=self.seed)
 
 
@@ -75,7 +79,8 @@ class AgentConfig:
 class AgentStep:
     index: int
     kind: str                              # "tool" | "final" | "error"
-    text: str                              # what the model wrote this step (cut at a self-written Observation)
+    # what the model wrote this step (cut at a self-written Observation)
+    text: str
     thought: str = ""
     tool: str | None = None
     tool_input: str | None = None
@@ -112,13 +117,15 @@ Trace = Callable[[str, dict[str, Any]], None]     # (event, data): "start", "ste
 
 def check_question(question: str) -> str:
     if not question.strip():
-        raise LabError("the question is empty", hint='ask something, e.g. llmlab agents run "What is 17 * 23?"')
+        raise LabError("the question is empty",
+                       hint='ask something, e.g. llmlab agents run "What is 17 * 23?"')
     return question
 
 
 class Agent:
     def __init__(self, llm: LLM, tools: ToolRegistry | None = None, memory: LongTermMemory | None = None,
-                 config: AgentConfig | None = None, transcript: str | Path | None = None, trace: Trace | None = None):
+                 config: AgentConfig | None = None, transcript: str | Path | None = None,
+                 trace: Trace | None = None):
         self.llm, self.tools, self.memory = llm, tools or ToolRegistry(), memory
         self.config = (config or AgentConfig()).validate()
         self.transcript = Path(transcript) if transcript else None
@@ -129,7 +136,11 @@ class Agent:
     def run(self, question: str) -> AgentResult:
         cfg, start = self.config, time.perf_counter()
         check_question(question)
-        recalled = [f.text for f in self.memory.search(question, cfg.recall_k)] if self.memory and cfg.recall_k else []
+        recalled = (
+            [f.text for f in self.memory.search(question, cfg.recall_k)]
+            if self.memory and cfg.recall_k
+            else []
+        )
         self._emit("start", {"question": question, "recalled": recalled, "model": self.llm.name,
                              "tools": self.tools.names, "config": asdict(cfg)})
         past: list[PastStep] = []
@@ -177,7 +188,8 @@ class Agent:
             if reply.tool_calls:
                 messages.append({"role": "assistant", "content": reply.text or None, "tool_calls": [
                     {"id": c["id"], "type": "function",
-                     "function": {"name": c["name"], "arguments": c["arguments"]}} for c in reply.tool_calls]})
+                     "function": {"name": c["name"],
+                                  "arguments": c["arguments"]}} for c in reply.tool_calls]})
                 observed = [self.tools.call(c["name"], c["arguments"]) for c in reply.tool_calls]
                 for call, obs in zip(reply.tool_calls, observed, strict=True):
                     messages.append({"role": "tool", "tool_call_id": call["id"], "content": obs.text})
@@ -203,11 +215,17 @@ class Agent:
         reply = parse_step(completion.text)
         text = reply.text if reply.text.strip() else completion.text.strip()
         text = f"{lead} {text.lstrip()}" if lead else text
-        step = AgentStep(index, "final", text.strip(), prompt_tokens=completion.prompt_tokens or prompt_tokens,
+        step = AgentStep(index, "final", text.strip(),
+                         prompt_tokens=completion.prompt_tokens or prompt_tokens,
                          completion_tokens=completion.completion_tokens, dropped_steps=dropped)
         if isinstance(reply, ToolCall):
             observed = self.tools.call(reply.tool, reply.input)
-            step.kind, step.thought, step.tool, step.tool_input = "tool", reply.thought, reply.tool, reply.input
+            step.kind, step.thought, step.tool, step.tool_input = (
+                "tool",
+                reply.thought,
+                reply.tool,
+                reply.input,
+            )
             step.observation, step.ok = observed.text, observed.ok
         elif isinstance(reply, ParseError):
             step.kind, step.ok = "error", False
@@ -215,12 +233,14 @@ class Agent:
         else:
             step.thought = reply.thought
         step.seconds = round(time.perf_counter() - t0, 4)
-        self._emit("step", {**asdict(step), "answer": reply.answer if isinstance(reply, FinalAnswer) else None,
+        self._emit("step", {**asdict(step), "answer": reply.answer if isinstance(reply,
+                                                                                 FinalAnswer) else None,
                             "prompt": prompt})
         return step, reply
 
     def _fitted_prompt(self, question: str, past: list[PastStep], recalled: list[str]):
-        """(prompt, dropped steps, prompt tokens): the steps kept are the newest that fit beside the answer."""
+        """(prompt, dropped steps, prompt tokens): the steps kept are the newest that fit beside the
+        answer."""
         cfg, llm = self.config, self.llm
         budget = llm.context_window - llm.answer_budget(cfg.max_new_tokens)   # scaled down for a small window
         if cfg.mode == "chat":
@@ -235,9 +255,11 @@ class Agent:
         return prompt, dropped, count(prompt)
 
     def answer_directly(self, question: str) -> str:
-        """The same model without tools or steps: the prompt ends in "Final Answer:" and the first line is the answer."""
+        """The same model without tools or steps: the prompt ends in "Final Answer:" and the first line is the
+        answer."""
         prompt = render_prompt(question, [], ToolRegistry(), self.config.style, answer_now=True)
-        params = SamplingParams(temperature=self.config.temperature, max_new_tokens=self.config.max_new_tokens,
+        params = SamplingParams(temperature=self.config.temperature,
+                                max_new_tokens=self.config.max_new_tokens,
                                 stop=("\n",), seed=self.config.seed)
         return self.llm.complete(prompt, params).text.strip()
 
@@ -247,7 +269,8 @@ class Agent:
         if self.transcript is not None:
             self.transcript.parent.mkdir(parents=True, exist_ok=True)
             with open(self.transcript, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"event": event, "time": round(time.time(), 3), **data}, ensure_ascii=False,
+                f.write(json.dumps({"event": event, "time": round(time.time(), 3), **data},
+                                   ensure_ascii=False,
                                    default=str) + "\n")
         if self.trace is not None:
             self.trace(event, data)

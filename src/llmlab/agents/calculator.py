@@ -111,8 +111,10 @@ def _eval(node: ast.AST, depth: int) -> int | float:
         return _check_size(value)
     what = {ast.Attribute: "attribute access", ast.Call: "calls other than the math functions",
             ast.Subscript: "indexing", ast.Lambda: "lambdas", ast.Compare: "comparisons",
-            ast.BoolOp: "and/or", ast.BinOp: "this operator (bit operations)"}.get(type(node), type(node).__name__)
-    raise CalculatorError(f"{what} is not arithmetic", hint="use numbers, + - * / // % ** ( ) and math functions")
+            ast.BoolOp: "and/or", ast.BinOp: "this operator (bit operations)"}.get(type(node),
+                                                                                   type(node).__name__)
+    raise CalculatorError(f"{what} is not arithmetic",
+                          hint="use numbers, + - * / // % ** ( ) and math functions")
 
 
 def _check_power(base: int | float, exponent: int | float) -> None:
@@ -120,12 +122,14 @@ def _check_power(base: int | float, exponent: int | float) -> None:
     if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
         try:
             bits = exponent * math.log2(abs(base))
-        except OverflowError:         # an exponent past 1e308 (operands may have 3,000 digits): (10**999)**(10**999)
+        # an exponent past 1e308 (operands may have 3,000 digits): (10**999)**(10**999)
+        except OverflowError:
             bits = math.inf
         if bits > MAX_INT_BITS:
             digits = f"about {int(bits * 0.30103):,}" if math.isfinite(bits) else "more than 10**308"
             raise CalculatorError(f"{base}**{exponent} would have {digits} digits",
-                                  hint=f"the calculator keeps results under {int(MAX_INT_BITS * 0.30103):,} digits")
+                                  hint=f"the calculator keeps results under {int(MAX_INT_BITS * 0.30103):,} "
+                                       f"digits")
     if abs(exponent) > 1e6:
         raise CalculatorError(f"the exponent {exponent} is too large", hint="use a smaller power")
 
@@ -140,7 +144,8 @@ def _check_digits(ndigits: int | float) -> None:
 def _check_size(value: int | float) -> int | float:
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise CalculatorError(f"the result has about {int(value.bit_length() * 0.30103):,} digits",
-                              hint=f"the calculator keeps results under {int(MAX_INT_BITS * 0.30103):,} digits")
+                              hint=f"the calculator keeps results under {int(MAX_INT_BITS * 0.30103):,} "
+                                   f"digits")
     if isinstance(value, complex):
         raise CalculatorError("the result is a complex number", hint="the calculator works with real numbers")
     if isinstance(value, float) and not math.isfinite(value):

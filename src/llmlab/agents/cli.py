@@ -22,16 +22,20 @@ app = typer.Typer(help="LLM agents: a ReAct loop with tools and memory over any 
 @app.command()
 def run(question: str = typer.Argument(..., help="what to ask"),
         model: str = typer.Option(..., "--model", help=SPEC_HELP),
-        tools: str = typer.Option("calculator", "--tools", help="comma-separated: calculator, clock, search, memory"),
+        tools: str = typer.Option("calculator", "--tools",
+                                  help="comma-separated: calculator, clock, search, memory"),
         memory: str = typer.Option(None, "--memory", help="a long-term memory name: runs/agents/<name>/"),
-        index: str = typer.Option("python-docs", "--index", help="the docs index the search tool reads (llmlab rag)"),
+        index: str = typer.Option("python-docs", "--index",
+                                  help="the docs index the search tool reads (llmlab rag)"),
         mode: str = typer.Option("complete", "--mode", help="complete (one text prompt) or chat (messages)"),
         style: str = typer.Option("react", "--style", help="react (instructions) or bare (the toy's format)"),
-        max_steps: int = typer.Option(None, "--max-steps", help="model calls before giving up (default 6; bare 3)"),
+        max_steps: int = typer.Option(None, "--max-steps",
+                                      help="model calls before giving up (default 6; bare 3)"),
         max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="per step (default 256; bare 64)"),
         temperature: float = typer.Option(0.0, "--temperature"),
         remember: bool = typer.Option(False, "--remember", help="store 'question -> answer' in the memory"),
-        out: Path = typer.Option(None, "--out", help="run folder for transcript.jsonl (default runs/agents/run-<time>)"),
+        out: Path = typer.Option(None, "--out",
+                                 help="run folder for transcript.jsonl (default runs/agents/run-<time>)"),
         quiet: bool = typer.Option(False, "--quiet", help="no step-by-step trace"),
         as_json: bool = typer.Option(False, "--json")) -> None:
     """Answer a question with a ReAct agent; the transcript goes to the run folder."""
@@ -67,8 +71,10 @@ def run(question: str = typer.Argument(..., help="what to ask"),
 
 @app.command("train-toy")
 def train_toy(out: Path = typer.Option(None, "--out", help="run folder (default runs/agents/toy)"),
-              overrides: list[str] = typer.Option(None, "--set", help="preset override key=value (repeatable)"),
-              overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
+              overrides: list[str] = typer.Option(None, "--set",
+                                                  help="preset override key=value (repeatable)"),
+              overwrite: bool = typer.Option(False, "--overwrite",
+                                             help="replace the run already in the run folder"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Train the tiny agent model on synthetic traces; held-out accuracy with and without the calculator,
     and the memory demo. Writes summary.json, accuracy.png and loss.png."""

@@ -25,8 +25,10 @@ from llmlab.runs import check_name, runs_root, write_text_atomic
 
 # ---- short-term: the scratchpad ----------------------------------------------------------------------------
 
-def fit_steps(build: Callable[[int], Any], n_steps: int, count: Callable[[Any], int], budget: int) -> tuple[Any, int]:
-    """(prompt, dropped): the prompt from `build(dropped)` with the fewest oldest steps dropped that fits `budget`.
+def fit_steps(build: Callable[[int], Any], n_steps: int, count: Callable[[Any], int],
+              budget: int) -> tuple[Any, int]:
+    """(prompt, dropped): the prompt from `build(dropped)` with the fewest oldest steps dropped that fits
+    `budget`.
 
     `build(k)` makes the prompt without the first k steps (text, or chat messages with a matching `count`).
     Dropping a step never lengthens the prompt, so the first k that fits is the most that can be kept.
@@ -41,7 +43,8 @@ def fit_steps(build: Callable[[int], Any], n_steps: int, count: Callable[[Any], 
             return prompt, dropped
     raise ContextWindowError(f"the agent's prompt needs {tokens} tokens with every earlier step dropped, "
                              f"but only {budget} fit beside the answer",
-                             hint="shorten the question or the system prompt, use fewer tools, lower max_new_tokens, "
+                             hint="shorten the question or the system prompt, use fewer tools, lower "
+                                  "max_new_tokens, "
                                   "or use a model with a longer context")
 
 
@@ -56,7 +59,8 @@ class Fact:
 
 
 def terms(text: str) -> list[str]:
-    """Lower-cased words without stop words (llmlab.search.bm25.topic_terms): both sides of the fact search."""
+    """Lower-cased words without stop words (llmlab.search.bm25.topic_terms): both sides of the fact
+    search."""
     from llmlab.search.bm25 import topic_terms
 
     return topic_terms(text)
@@ -88,7 +92,8 @@ class LongTermMemory:
                 rows.append(Fact(**json.loads(line)))
             except (ValueError, TypeError):
                 raise LabError(f"{self.path} line {number} is not a memory fact",
-                               hint="fix or delete that line (each line: {\"text\": ..., \"key\": ...})") from None
+                               hint="fix or delete that line (each line: {\"text\": ..., \"key\": "
+                                    "...})") from None
         return rows
 
     def add(self, text: str, key: str | None = None, source: str = "") -> Fact:
@@ -107,7 +112,8 @@ class LongTermMemory:
         with locked(self.folder):
             facts = self.facts()
             kept = [f for f in facts if f.key != key_or_text and f.text != key_or_text]
-            if len(kept) < len(facts):      # nothing removed: nothing written (a mistyped name makes no folder)
+            # nothing removed: nothing written (a mistyped name makes no folder)
+            if len(kept) < len(facts):
                 self._write(kept)
         return len(facts) - len(kept)
 

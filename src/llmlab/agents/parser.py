@@ -16,8 +16,10 @@ import re
 from dataclasses import dataclass
 
 ACTION = re.compile(r"^[ \t>*`]*action[ \t]*(?:\d+[ \t]*)?:[ \t]*(?P<rest>.*)$", re.IGNORECASE | re.MULTILINE)
-ACTION_INPUT = re.compile(r"^[ \t>*`]*action[ \t_]*input[ \t]*:[ \t]*(?P<rest>.*)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
-FINAL = re.compile(r"^[ \t>*`]*final[ \t_]*answer[ \t]*:?[ \t]*(?P<rest>.*)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+ACTION_INPUT = re.compile(r"^[ \t>*`]*action[ \t_]*input[ \t]*:[ \t]*(?P<rest>.*)",
+                          re.IGNORECASE | re.MULTILINE | re.DOTALL)
+FINAL = re.compile(r"^[ \t>*`]*final[ \t_]*answer[ \t]*:?[ \t]*(?P<rest>.*)",
+                   re.IGNORECASE | re.MULTILINE | re.DOTALL)
 OBSERVATION = re.compile(r"^[ \t]*observation[ \t]*(?:\d+[ \t]*)?:", re.IGNORECASE | re.MULTILINE)
 THOUGHT = re.compile(r"^[ \t]*thought[ \t]*(?:\d+[ \t]*)?:[ \t]*", re.IGNORECASE)
 CALL = re.compile(r"^(?P<name>[A-Za-z_][\w.-]*)[ \t]*(?P<open>[\[(:{])?(?P<rest>.*)$", re.DOTALL)

@@ -1,4 +1,5 @@
-"""The ReAct prompt an agent sends each step: instructions and tools, the question, recalled memory, the steps so far.
+"""The ReAct prompt an agent sends each step: instructions and tools, the question, recalled memory, the steps
+so far.
 
     text = render_prompt(question, steps, tools, style="react", memory=["the user is Ada"])
     messages = render_messages(question, steps, tools, memory=[...])        # the same, as a chat
@@ -78,8 +79,13 @@ def step_text(step: PastStep) -> str:
 
 def render_prompt(question: str, steps: Sequence[PastStep], tools: ToolRegistry, style: str = "react",
                   memory: Sequence[str] = (), dropped: int = 0, answer_now: bool = False) -> str:
-    """The whole text prompt for a completion model; `answer_now` ends it with the Final Answer cue instead."""
-    note = f"({dropped} earlier step{'s' * (dropped != 1)} left out to fit the context window)\n" if dropped else ""
+    """The whole text prompt for a completion model; `answer_now` ends it with the Final Answer cue
+    instead."""
+    note = (
+        f"({dropped} earlier step{'s' * (dropped != 1)} left out to fit the context window)\n"
+        if dropped
+        else ""
+    )
     end = "Final Answer:" if answer_now else cue(style)
     return (system_text(tools, style) + question_text(question, memory) + note
             + "".join(step_text(s) for s in steps) + end)
@@ -87,12 +93,13 @@ def render_prompt(question: str, steps: Sequence[PastStep], tools: ToolRegistry,
 
 def render_messages(question: str, steps: Sequence[PastStep], tools: ToolRegistry, style: str = "react",
                     memory: Sequence[str] = (), dropped: int = 0) -> list[Message]:
-    """The prompt as a chat: system (instructions, tools), the question with recalled memory, then each step as an
-    assistant message and its observation as a user message."""
+    """The prompt as a chat: system (instructions, tools), the question with recalled memory, then each step
+    as an assistant message and its observation as a user message."""
     messages: list[Message] = [{"role": "system", "content": system_text(tools, style).strip()},
                                {"role": "user", "content": question_text(question, memory).strip()}]
     if dropped:
-        messages[-1]["content"] += f"\n({dropped} earlier step{'s' * (dropped != 1)} left out to fit the context window)"
+        messages[-1]["content"] += (f"\n({dropped} earlier step{'s' * (dropped != 1)} left out to fit the "
+                                    f"context window)")
     for s in steps:
         messages.append({"role": "assistant", "content": s.text.strip()})
         messages.append({"role": "user", "content": f"Observation: {s.observation}"})

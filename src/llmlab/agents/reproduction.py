@@ -1,7 +1,8 @@
-"""The toy reproduction end to end: train the tiny model, then ask it held-out questions with and without the tool,
-and show a fact stored in one run being recalled in the next.
+"""The toy reproduction end to end: train the tiny model, then ask it held-out questions with and without the
+tool, and show a fact stored in one run being recalled in the next.
 
-    summary = reproduce(ToyPreset(max_steps=600), out="runs/agents/toy")    # summary.json, accuracy.png, loss.png
+    summary = reproduce(ToyPreset(max_steps=600), out="runs/agents/toy")    # summary.json, accuracy.png,
+    loss.png
 
 The model is loaded back from its checkpoint through `llmlab.llm` (hf backend) like any other model, and the
 agent runs through the same `Agent` loop a user gets from `llmlab agents run`.
@@ -27,11 +28,13 @@ def toy_agent_config(**changes: Any) -> AgentConfig:
 
 
 def parser_round_trip(held_out: dict[int, list[tuple[str, str]]]) -> dict[str, Any]:
-    """Every model-written part of every trace kind parses to what the trace means (the parser accepts the format)."""
+    """Every model-written part of every trace kind parses to what the trace means (the parser accepts the
+    format)."""
     total = ok = 0
     for questions in held_out.values():
         for question, answer in questions:
-            for trace in (tool_trace(question, answer), direct_trace(question, answer), memory_trace(question, answer)):
+            for trace in (tool_trace(question, answer), direct_trace(question, answer), memory_trace(question,
+                                                                                                     answer)):
                 written = trace.text[trace.start:]
                 parts = written.split("\nObservation: ")
                 steps = [parse_step(p.split("\n", 1)[1] if i else p) for i, p in enumerate(parts)]
@@ -63,15 +66,17 @@ def evaluate(llm, held_out: dict[int, list[tuple[str, str]]], run_dir: Path) -> 
 
 
 def memory_demo(llm, questions: list[tuple[str, str]], folder: Path) -> dict[str, Any]:
-    """Ask each question in one run (the answer is stored), then again in a new agent with the memory reloaded.
+    """Ask each question in one run (the answer is stored), then again in a new agent with the memory
+    reloaded.
 
-    The first run only writes (recall off): the toy trusts any `Memory:` line, and a fact about another question
-    (9-6 when asked 6+9) would stand in for the calculator."""
+    The first run only writes (recall off): the toy trusts any `Memory:` line, and a fact about another
+    question (9-6 when asked 6+9) would stand in for the calculator."""
     first = Agent(llm, TOOLS, memory=LongTermMemory(folder), transcript=folder / "run1.jsonl",
                   config=toy_agent_config(recall_k=0, remember_answers=True))
     answers1 = [first.run(q) for q, _ in questions]
     second = Agent(llm, TOOLS, memory=LongTermMemory(folder), transcript=folder / "run2.jsonl",
-                   config=toy_agent_config(recall_k=1))             # a new agent: only the file connects the two
+                   # a new agent: only the file connects the two
+                   config=toy_agent_config(recall_k=1))
     answers2 = [second.run(q) for q, _ in questions]
     n = len(questions)
     return {
@@ -81,7 +86,8 @@ def memory_demo(llm, questions: list[tuple[str, str]], folder: Path) -> dict[str
         "second_run_correct": sum(r.answer == a for r, (_, a) in zip(answers2, questions, strict=True)),
         "second_run_recalled": sum(bool(r.recalled) for r in answers2),
         "second_run_tool_calls": sum(r.tool_calls for r in answers2),
-        "example": {"question": questions[0][0], "recalled": answers2[0].recalled, "answer": answers2[0].answer,
+        "example": {"question": questions[0][0], "recalled": answers2[0].recalled,
+                    "answer": answers2[0].answer,
                     "tool_calls": answers2[0].tool_calls} if n else None,
     }
 
@@ -102,13 +108,16 @@ def reproduce(preset: ToyPreset | None = None, out: str | Path | None = None,
     t0 = time.perf_counter()
     # the memory demo takes the last questions of each digit count in turn (1, 2, 3, 1, 2, 3, ...)
     rounds = [list(reversed(qs)) for qs in held.values()]
-    memory_questions = [r[i] for i in range(max(map(len, rounds))) for r in rounds if i < len(r)][:cfg.memory_questions]
+    memory_questions = [r[i] for i in range(max(map(len, rounds))) for r in rounds if i < len(r)][
+        : cfg.memory_questions
+    ]
     memory_folder = run.path / "memory"
     for stale in (memory_folder / "memory.jsonl", memory_folder / "run1.jsonl", memory_folder / "run2.jsonl"):
         stale.unlink(missing_ok=True)              # the demo starts from an empty memory every time
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)          # decoding a model this small is fastest on one thread
-    try:                                        # restored even on failure: a roadmap runs other steps after this
+    # restored even on failure: a roadmap runs other steps after this
+    try:
         with load_llm("hf:" + trained["model_dir"]) as llm:
             scores = evaluate(llm, held, run.path)
             memory = memory_demo(llm, memory_questions, memory_folder)
@@ -118,8 +127,10 @@ def reproduce(preset: ToyPreset | None = None, out: str | Path | None = None,
     digits = [r["digits"] for r in scores["by_digits"]]
     plot_curves({"agent with calculator": (digits, [r["with_tool"] for r in scores["by_digits"]]),
                  "same model, direct answer": (digits, [r["direct"] for r in scores["by_digits"]])},
-                run.file("accuracy.png"), title=f"tiny GPT-2 ({trained['params']:,} params, {trained['steps']} steps): "
-                                                "held-out accuracy", xlabel="digits per operand", ylabel="accuracy", xticks=digits)
+                run.file("accuracy.png"),
+                title=f"tiny GPT-2 ({trained['params']:,} params, {trained['steps']} steps): "
+                                                "held-out accuracy", xlabel="digits per operand",
+                                                ylabel="accuracy", xticks=digits)
     summary = {
         "steps": trained["steps"], "params": trained["params"], "train_seconds": trained["train_seconds"],
         "final_val_loss": trained["final_val_loss"], "eval_seconds": round(eval_seconds, 2),

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 from llmlab.errors import LabError
 
-JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list}
+JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
+              "array": list}
 MAX_OBSERVATION_CHARS = 2000
 TOOL_TIMEOUT_S = 30.0                      # a tool call's wall-clock limit unless the tool sets its own
 
@@ -34,7 +35,8 @@ TOOL_TIMEOUT_S = 30.0                      # a tool call's wall-clock limit unle
 class Tool:
     name: str
     description: str
-    parameters: dict[str, Any]             # JSON schema: {"type": "object", "properties": {...}, "required": [...]}
+    # JSON schema: {"type": "object", "properties": {...}, "required": [...]}
+    parameters: dict[str, Any]
     func: Callable[..., str]
     text_arg: str | None = None            # which argument plain-text input fills (None: JSON only)
     timeout_s: float = TOOL_TIMEOUT_S       # wall-clock limit of one call
@@ -46,7 +48,8 @@ class Tool:
     def openai_schema(self) -> dict[str, Any]:
         """The tool in the OpenAI `tools=[...]` format (for servers with native tool calling)."""
         return {"type": "function",
-                "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+                "function": {"name": self.name, "description": self.description,
+                             "parameters": self.parameters}}
 
 
 @dataclass
@@ -80,7 +83,8 @@ class ToolRegistry:
         self.tools.append(tool)
 
     def get(self, name: str) -> Tool | None:
-        """Exact name first, then case- and separator-insensitive (models write `Calculator`, `search-docs`)."""
+        """Exact name first, then case- and separator-insensitive (models write `Calculator`,
+        `search-docs`)."""
         for tool in self.tools:
             if tool.name == name:
                 return tool
@@ -94,7 +98,8 @@ class ToolRegistry:
         """Run a tool on the model's raw input; every failure becomes an error observation."""
         tool = self.get(name)
         if tool is None:
-            return Observation(f"Error: there is no tool named {name!r}. Available tools: {', '.join(self.names)}",
+            return Observation(f"Error: there is no tool named {name!r}. Available tools: "
+                               f"{', '.join(self.names)}",
                                ok=False)
         try:
             kwargs = parse_arguments(tool, raw_input)
@@ -104,12 +109,14 @@ class ToolRegistry:
         except Exception as exc:          # a tool's bug must not end the run: the model sees it and goes on
             return Observation(f"Error: {tool.name} failed: {type(exc).__name__}: {exc}", ok=False)
         if len(text) > MAX_OBSERVATION_CHARS:
-            text = text[:MAX_OBSERVATION_CHARS] + f" ... [{len(text) - MAX_OBSERVATION_CHARS} more characters cut]"
+            text = text[:MAX_OBSERVATION_CHARS] + (f" ... [{len(text) - MAX_OBSERVATION_CHARS} more "
+                                                   f"characters cut]")
         return Observation(text)
 
 
 def call_with_limit(tool: Tool, kwargs: dict[str, Any]) -> Any:
-    """`tool.func(**kwargs)` in a worker thread; a LabError when it has not returned after `tool.timeout_s`."""
+    """`tool.func(**kwargs)` in a worker thread; a LabError when it has not returned after
+    `tool.timeout_s`."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -159,7 +166,8 @@ def parse_arguments(tool: Tool, raw: str) -> dict[str, Any]:
     elif not raw:
         kwargs = {}
     else:
-        raise LabError(f"{tool.name} takes JSON arguments", hint=f"write {tool.name}[{{...}}] with {', '.join(schema)}")
+        raise LabError(f"{tool.name} takes JSON arguments",
+                       hint=f"write {tool.name}[{{...}}] with {', '.join(schema)}")
     missing = [k for k in required if k not in kwargs or kwargs[k] in ("", None)]
     if missing:
         raise LabError(f"{tool.name} needs {', '.join(missing)}", hint=f"write {tool.name}[<{missing[0]}>]")
@@ -173,7 +181,8 @@ def _has_type(value: Any, kind: str) -> bool:
 
 
 def _schema(**props: tuple[str, str]) -> dict[str, Any]:
-    """_schema(expression=("string", "what to compute")) -> a JSON schema with every listed property required."""
+    """_schema(expression=("string", "what to compute")) -> a JSON schema with every listed property
+    required."""
     return {"type": "object", "properties": {k: {"type": t, "description": d} for k, (t, d) in props.items()},
             "required": list(props)}
 
@@ -185,7 +194,8 @@ def calculator_tool() -> Tool:
 
     return Tool("calculator", "Evaluate arithmetic exactly: + - * / // % ** (^ is a power), parentheses, "
                 "sqrt, log, exp, sin, cos, abs, round, min, max, pi, e. Returns the number.",
-                _schema(expression=("string", "the arithmetic to evaluate, e.g. 4821 * 377")), calculate, "expression",
+                _schema(expression=("string", "the arithmetic to evaluate, e.g. 4821 * 377")), calculate,
+                "expression",
                 timeout_s=5.0)
 
 
@@ -201,11 +211,13 @@ def clock_tool(now: Callable[[], dt.datetime] | None = None) -> Tool:
                 stamp = stamp.astimezone(ZoneInfo(timezone.strip()))
             except (ZoneInfoNotFoundError, ValueError):
                 raise LabError(f"unknown time zone {timezone.strip()!r}",
-                               hint="use an IANA name such as UTC or Europe/Paris, or leave it empty") from None
+                               hint="use an IANA name such as UTC or Europe/Paris, or leave it "
+                                    "empty") from None
         return stamp.strftime("%A %Y-%m-%d %H:%M:%S %Z").strip()
 
     schema = {"type": "object", "properties": {"timezone": {"type": "string",
-                                                            "description": "IANA time zone; empty for local time"}},
+                                                            "description": "IANA time zone; empty for local "
+                                                                           "time"}},
               "required": []}
     return Tool("clock", "The current date, weekday and time. Input: a time zone such as UTC, or nothing.",
                 schema, clock, "timezone")
@@ -234,7 +246,8 @@ def docs_search_tool(index: DocsIndex, k: int = 3, max_chars: int = 500) -> Tool
 
     # the first search loads the embedding model, which takes a while on a slow CPU
     return Tool("search_docs", f"Search the Python documentation; returns the {k} best passages.",
-                _schema(query=("string", "what to look for, in a few words")), search, "query", timeout_s=120.0)
+                _schema(query=("string", "what to look for, in a few words")), search, "query",
+                timeout_s=120.0)
 
 
 def python_docs_tool(index: str = "python-docs", k: int = 3) -> Tool:
@@ -276,7 +289,8 @@ def memory_tools(memory: Any) -> list[Tool]:
 
     remember_schema = {"type": "object", "properties": {
         "fact": {"type": "string", "description": "the fact to keep, as a full sentence"},
-        "key": {"type": "string", "description": "optional key; a new fact with the same key replaces the old"}},
+        "key": {"type": "string",
+                "description": "optional key; a new fact with the same key replaces the old"}},
         "required": ["fact"]}
     return [Tool("remember", "Save a fact for later runs (a sentence).", remember_schema, remember, "fact"),
             Tool("recall", "Look up saved facts relevant to a query.",
@@ -286,8 +300,10 @@ def memory_tools(memory: Any) -> list[Tool]:
 BUILTIN = ("calculator", "clock", "search", "memory")
 
 
-def build_tools(names: Iterable[str], memory: Any = None, docs_index: DocsIndex | str = "python-docs") -> ToolRegistry:
-    """The registry for `--tools calculator,clock,search,memory` (`docs_index`: an index object, folder or name)."""
+def build_tools(names: Iterable[str], memory: Any = None,
+                docs_index: DocsIndex | str = "python-docs") -> ToolRegistry:
+    """The registry for `--tools calculator,clock,search,memory` (`docs_index`: an index object, folder or
+    name)."""
     tools: list[Tool] = []
     for name in [n.strip() for n in names if n.strip()]:
         if name == "calculator":
@@ -295,10 +311,13 @@ def build_tools(names: Iterable[str], memory: Any = None, docs_index: DocsIndex 
         elif name == "clock":
             tools.append(clock_tool())
         elif name in ("search", "search_docs"):
-            tools.append(python_docs_tool(docs_index) if isinstance(docs_index, str) else docs_search_tool(docs_index))
+            tools.append(
+                python_docs_tool(docs_index) if isinstance(docs_index, str) else docs_search_tool(docs_index)
+            )
         elif name == "memory":
             if memory is None:
-                raise LabError("the memory tools need a long-term memory", hint="give the agent a --memory name")
+                raise LabError("the memory tools need a long-term memory",
+                               hint="give the agent a --memory name")
             tools.extend(memory_tools(memory))
         else:
             raise LabError(f"unknown tool {name!r}", hint=f"choose from {', '.join(BUILTIN)}")

@@ -1,14 +1,17 @@
-"""The offline reproduction: a tiny GPT-2 trained here on synthetic agent traces, then tested with and without its tool.
+"""The offline reproduction: a tiny GPT-2 trained here on synthetic agent traces, then tested with and without
+its tool.
 
-    summary = train_toy(ToyPreset(max_steps=800), out="runs/agents/toy")     # model: runs/agents/toy/checkpoint
+    summary = train_toy(ToyPreset(max_steps=800), out="runs/agents/toy")     # model:
+    runs/agents/toy/checkpoint
 
 The traces are arithmetic questions ("4821+377") written in the agent's own bare prompt format (prompt.py), so
 training and the agent loop cannot drift apart. Four kinds, mixed:
 
-    tool     Tools: calculator / Question: 4821+377 / Action: calculator[4821+377] / Observation: 5198 / Final Answer: 5198
-    direct   Question: 4821+377 / Final Answer: 5198                     (no tool listed: answer from the weights)
-    memory   Tools: ... / Question: 4821+377 / Memory: 4821+377 -> 5198 / Final Answer: 5198
-    decoy    Tools: ... / Question: 4821+377 / Memory: 4821+120 -> 4941 / Action: calculator[...] ...  (recall missed)
+    tool     Tools: calculator / Question: 4821+377 / Action: calculator[4821+377] / Observation: 5198 / Final
+    Answer: 5198 direct   Question: 4821+377 / Final Answer: 5198                     (no tool listed: answer
+    from the weights) memory   Tools: ... / Question: 4821+377 / Memory: 4821+377 -> 5198 / Final Answer: 5198
+    decoy    Tools: ... / Question: 4821+377 / Memory: 4821+120 -> 4941 / Action: calculator[...] ...  (recall
+    missed)
 
 The loss covers only what the model writes: the prompt (tools, memory, question) and the observation's value
 (the tool's text, not the model's) are masked, so the tool traces teach no arithmetic at all. The same weights
@@ -40,9 +43,9 @@ class ToyPreset:
     min_digits: int = 1
     max_digits: int = 3              # digits per operand
     ops: str = "+-"
-    # of the traces: tool, direct, memory, decoy. Decoys (a recalled fact about another question) teach the model
-    # to check what memory says before trusting it; measured at 0.1 (memory 0.1, 600 steps) the model then learned
-    # neither the tool path (8% right) nor the memory path, so they are off by default
+    # of the traces: tool, direct, memory, decoy. Decoys (a recalled fact about another question) teach the
+    # model to check what memory says before trusting it; measured at 0.1 (memory 0.1, 600 steps) the model
+    # then learned neither the tool path (8% right) nor the memory path, so they are off by default
     shares: str = "0.4,0.3,0.3,0"
     n_layer: int = 2
     n_head: int = 4
@@ -62,7 +65,8 @@ class ToyPreset:
     def kind_shares(self) -> list[float]:
         parts = [float(x) for x in self.shares.split(",")]
         if len(parts) != len(KINDS) or min(parts) < 0 or sum(parts) <= 0:
-            raise LabError(f"shares {self.shares!r} must be {len(KINDS)} non-negative numbers ({', '.join(KINDS)})",
+            raise LabError(f"shares {self.shares!r} must be {len(KINDS)} non-negative numbers "
+                           f"({', '.join(KINDS)})",
                            hint='e.g. --set shares="0.45,0.35,0.1,0.1"')
         return [p / sum(parts) for p in parts]
 
@@ -85,7 +89,8 @@ class ToyPreset:
         return self
 
 
-# ---- questions and traces -----------------------------------------------------------------------------------
+# ---- questions and traces
+# -----------------------------------------------------------------------------------
 
 def make_question(rng: random.Random, digits: int, ops: str) -> tuple[str, str]:
     """("4821+377", "5198"): two operands of exactly `digits` digits (0-9 for one digit) and one operator."""
@@ -100,14 +105,16 @@ def make_question(rng: random.Random, digits: int, ops: str) -> tuple[str, str]:
 class Trace:
     text: str
     start: int                       # first character the model is trained to write (after the question line)
-    masked: list[tuple[int, int]]    # [start, end) spans inside the answer part that are not the model's (observations)
+    # [start, end) spans inside the answer part that are not the model's (observations)
+    masked: list[tuple[int, int]]
 
 
 TOOLS = ToolRegistry([calculator_tool()])
 NO_TOOLS = ToolRegistry()
 
 
-def _trace(question: str, steps: list[PastStep], tools: ToolRegistry, answer: str, memory: list[str]) -> Trace:
+def _trace(question: str, steps: list[PastStep], tools: ToolRegistry, answer: str,
+           memory: list[str]) -> Trace:
     head = render_prompt(question, [], tools, "bare", memory)
     text = render_prompt(question, steps, tools, "bare", memory) + f"Final Answer: {answer}" + END
     masked, at = [], len(head)
@@ -164,7 +171,8 @@ def random_trace(rng: random.Random, cfg: ToyPreset, held_out: set[str]) -> Trac
 
 
 def held_out_questions(cfg: ToyPreset) -> dict[int, list[tuple[str, str]]]:
-    """Per digit count, `eval_questions` distinct questions from their own stream; training never draws them."""
+    """Per digit count, `eval_questions` distinct questions from their own stream; training never draws
+    them."""
     rng = random.Random(f"agents-toy-eval-{cfg.seed}")
     out: dict[int, list[tuple[str, str]]] = {}
     for digits in range(cfg.min_digits, cfg.max_digits + 1):
@@ -178,7 +186,8 @@ def held_out_questions(cfg: ToyPreset) -> dict[int, list[tuple[str, str]]]:
 
 
 class TraceBatches:
-    """A training-loop batch source of fresh random traces: (x, y) with y = IGNORE_INDEX where nothing is learned.
+    """A training-loop batch source of fresh random traces: (x, y) with y = IGNORE_INDEX where nothing is
+    learned.
 
     Batch i is drawn from a generator seeded by (seed, stream, i): the position is one counter, so a resume
     is exact, and `eval_batch(i)` gives the same validation traces at every evaluation.
@@ -235,15 +244,16 @@ def toy_tokenizer():
     """Characters of every trace: the templates' letters, digits, operators and brackets."""
     from llmlab.tokenizer.char import CharTokenizer
 
-    sample = (tool_trace("0123456789+-*", "-0").text + direct_trace("1", "1").text + memory_trace("1", "1").text
+    sample = (tool_trace("0123456789+-*", "-0").text + direct_trace("1", "1").text + memory_trace("1",
+                                                                                                  "1").text
               + decoy_trace("1", "1", "2", "2").text + "(),.")
     return CharTokenizer.train(sample, unk=True)
 
 
 def train_toy(preset: ToyPreset | None = None, out: str | Path | None = None,
               overrides: list[str] | None = None, overwrite: bool = False) -> dict[str, Any]:
-    """Train the toy agent model; the Trainer's summary plus `model_dir` (an HF model directory). A folder that
-    already holds a run is refused unless `overwrite`."""
+    """Train the toy agent model; the Trainer's summary plus `model_dir` (an HF model directory). A folder
+    that already holds a run is refused unless `overwrite`."""
     from llmlab.runs import RunFolder
     from llmlab.training.toy_gpt import train_toy_gpt
 

@@ -26,16 +26,21 @@ def run(ctx: StepContext) -> dict:
     best = arch["best_model"]
     model, tok = load_charlm(ctx.out / best)
     prompt = "The " if corpus == "python-docs" else "ROMEO:"
-    rows = compare_decoding(model, tok, prompt, tokens=20 if ctx.smoke else 120 if ctx.quick else 300, seed=ctx.seed)
+    rows = compare_decoding(model, tok, prompt, tokens=20 if ctx.smoke else 120 if ctx.quick else 300,
+                            seed=ctx.seed)
     ppl = {r["strategy"]: r["perplexity"] for r in rows}
     uniform = math.log(tok.vocab_size)       # the loss of guessing every character equally
-    checks = {f"{m}_learned": (r["best_val_loss"] or uniform) < 0.9 * uniform for m, r in arch["models"].items()}
+    checks = {f"{m}_learned": (r["best_val_loss"] or uniform) < 0.9 * uniform for m,
+              r in arch["models"].items()}
     checks["five_strategies_generated"] = all(r["text"] for r in rows)
-    checks["beam_likelier_than_sampling"] = bool(ppl["beam"] and ppl["sample"] and ppl["beam"] < ppl["sample"])
+    checks["beam_likelier_than_sampling"] = bool(
+        ppl["beam"] and ppl["sample"] and ppl["beam"] < ppl["sample"]
+    )
     losses = " · ".join(f"{m} {r['best_val_loss']:.2f}" for m, r in arch["models"].items())
     return {
         "checks": checks,
-        "headline": f"val loss on {corpus} ({f'{steps} steps' if steps else f'{seconds:.0f} s'} each): {losses}; own perplexity beam "
+        "headline": f"val loss on {corpus} ({f'{steps} steps' if steps else f'{seconds:.0f} s'} each): "
+                    f"{losses}; own perplexity beam "
                     f"{ppl['beam']:.2f} vs sampling {ppl['sample']:.2f}",
         "pictures": ["architectures.png", f"{best}/loss.png"],
         "model": [{"name": f"char {m}", "params": r["params"]} for m, r in arch["models"].items()],

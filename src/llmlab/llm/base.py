@@ -1,7 +1,7 @@
 """The one client interface for anything that generates text; chat, RAG, agents and experiments use only this.
 
-    llm = load_llm("engine:runs/pretrain/tiny")            # or hf:gpt2, gguf:model.gguf, openai:http://host/v1
-    llm.complete("Once upon a time", SamplingParams(max_new_tokens=20)).text
+    llm = load_llm("engine:runs/pretrain/tiny")            # or hf:gpt2, gguf:model.gguf,
+    openai:http://host/v1 llm.complete("Once upon a time", SamplingParams(max_new_tokens=20)).text
     for piece in llm.chat_stream([{"role": "user", "content": "Hi"}]): print(piece, end="")
     llm.count_tokens("some text"), llm.context_window
 
@@ -97,7 +97,8 @@ class LLM(ABC):
         prompt = self.render_chat(messages)
         return self._generate(prompt, self.check_fits(self.count_tokens(prompt), params))
 
-    def chat_tools(self, messages: Sequence[dict], tools: Sequence[dict], params: SamplingParams | None = None,
+    def chat_tools(self, messages: Sequence[dict], tools: Sequence[dict],
+                   params: SamplingParams | None = None,
                    tool_choice: str | dict = "auto") -> ToolReply:
         """The assistant's next message given OpenAI-format `tools`; it may call some of them."""
         raise ToolsUnsupported(f"{self.name} has no native tool calls",
@@ -116,13 +117,15 @@ class LLM(ABC):
         if max_new_tokens <= window // 2:
             return max_new_tokens
         scaled = max(1, window // 4)
-        self._say_once(("plan", max_new_tokens), f"{max_new_tokens} answer tokens leave too little of {self.name}'s {window}-token window "
+        self._say_once(("plan", max_new_tokens),
+                       f"{max_new_tokens} answer tokens leave too little of {self.name}'s {window}-token "
+                       f"window "
                          f"for the prompt: answering in at most {scaled} (set max_new_tokens to choose)")
         return scaled
 
     def check_fits(self, prompt_tokens: int, params: SamplingParams) -> SamplingParams:
-        """`params` with max_new_tokens cut to what is left beside the prompt (and said so); a ContextWindowError
-        when the prompt alone leaves no room for even one token."""
+        """`params` with max_new_tokens cut to what is left beside the prompt (and said so); a
+        ContextWindowError when the prompt alone leaves no room for even one token."""
         total = prompt_tokens + params.max_new_tokens
         if total <= self.context_window:
             return params
@@ -132,7 +135,9 @@ class LLM(ABC):
                 f"{self.name}'s context window is {self.context_window} tokens, but {total} were asked for "
                 f"({prompt_tokens} in the prompt, {params.max_new_tokens} to generate)",
                 hint="shorten the prompt (or the conversation) or use a model with a longer context")
-        self._say_once(("cut", params.max_new_tokens), f"the {prompt_tokens}-token prompt leaves {room} of {self.name}'s {self.context_window}-token "
+        self._say_once(("cut", params.max_new_tokens),
+                       f"the {prompt_tokens}-token prompt leaves {room} of {self.name}'s "
+                       f"{self.context_window}-token "
                          f"window: answering in at most {room} tokens instead of {params.max_new_tokens}")
         from dataclasses import replace
 

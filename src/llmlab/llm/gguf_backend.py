@@ -1,13 +1,14 @@
 """`gguf:<file>` — a GGUF model (llama.cpp's format, usually already quantised: Q4_K_M, Q8_0, ...).
 
     llm = load_llm("gguf:tinyllama-1.1b-chat.Q4_K_M.gguf", n_ctx=2048, n_gpu_layers=0)     # llama.cpp
-    llm = load_llm("gguf:tiny.Q8_0.gguf", runtime="transformers")      # no llama.cpp: transformers reads the file
+    llm = load_llm("gguf:tiny.Q8_0.gguf", runtime="transformers")      # no llama.cpp: transformers reads the
+    file
 
 runtime "llama.cpp" (default) runs the file in llama.cpp through llama-cpp-python, an optional install
 (`pip install 'llmlab[gguf]'`; it compiles llama.cpp, which takes minutes): llama.cpp tokenises, samples
 (temperature, top-k, top-p, repetition penalty, seed) and runs the quantised kernels; this class only turns
-its token stream into llmlab's Deltas with the same stop rules as every other backend. The chat template is the
-one stored in the file (`tokenizer.chat_template`), rendered with jinja2 as transformers renders it.
+its token stream into llmlab's Deltas with the same stop rules as every other backend. The chat template is
+the one stored in the file (`tokenizer.chat_template`), rendered with jinja2 as transformers renders it.
 runtime "transformers" loads the file with `from_pretrained(gguf_file=...)` (the weights are dequantised to
 float) and decodes with llmlab.generation, as the hf backend does.
 """
@@ -24,13 +25,16 @@ from llmlab.llm.base import Delta
 from llmlab.llm.local import TokenizerLLM, text_deltas
 
 RUNTIMES = ("llama.cpp", "transformers")
-INSTALL_HINT = ("pip install llama-cpp-python (or pip install 'llmlab[gguf]'; it compiles llama.cpp for a few "
-                "minutes), or load the file without llama.cpp: load_llm('gguf:FILE', runtime='transformers'), "
+INSTALL_HINT = ("pip install llama-cpp-python (or pip install 'llmlab[gguf]'; it compiles llama.cpp for a "
+                "few "
+                "minutes), or load the file without llama.cpp: load_llm('gguf:FILE', "
+                "runtime='transformers'), "
                 "--opt runtime=transformers on llmlab chat")
 
 
 class LlamaCppTokenizer:
-    """The slice of a Hugging Face tokenizer that TokenizerLLM and render_chat use, on llama.cpp's tokenizer."""
+    """The slice of a Hugging Face tokenizer that TokenizerLLM and render_chat use, on llama.cpp's
+    tokenizer."""
 
     def __init__(self, llama):
         self.llama = llama
@@ -53,7 +57,8 @@ class LlamaCppTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return self.llama.detokenize(list(ids)).decode("utf-8", errors="replace")
 
-    def apply_chat_template(self, messages, tokenize: bool = False, add_generation_prompt: bool = True) -> str:
+    def apply_chat_template(self, messages, tokenize: bool = False,
+                            add_generation_prompt: bool = True) -> str:
         from jinja2.exceptions import TemplateError
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -84,7 +89,8 @@ class GGUFLLM(TokenizerLLM):
         try:
             from llama_cpp import Llama
         except ImportError:
-            raise LabError("the gguf: backend runs llama.cpp through llama-cpp-python, which is not installed",
+            raise LabError("the gguf: backend runs llama.cpp through llama-cpp-python, which is not "
+                           "installed",
                            hint=INSTALL_HINT) from None
         # n_ctx 0 = the model's trained context length
         self.llama = Llama(model_path=str(path), n_ctx=int(n_ctx), n_threads=n_threads,

@@ -19,7 +19,8 @@ from llmlab.tokenizer.detokenizer import byte_table, make_detokenizer
 
 
 class HFLLM(TokenizerLLM):
-    def __init__(self, target: str, device: str = "cpu", dtype: str = "auto", context_window: int | None = None,
+    def __init__(self, target: str, device: str = "cpu", dtype: str = "auto",
+                 context_window: int | None = None,
                  **kwargs):
         from llmlab.hub import load_causal_lm
 
@@ -41,7 +42,8 @@ class HFLLM(TokenizerLLM):
                            "in its config, no model_max_length in its tokenizer)",
                            hint="pass context_window=N (--opt context_window=N): the tokens it attends over")
         self._eos_ids = eos_token_ids(tokenizer, model.config)
-        self._byte_table = byte_table(tokenizer)   # None unless byte-level BPE (then the fast exact detokeniser)
+        # None unless byte-level BPE (then the fast exact detokeniser)
+        self._byte_table = byte_table(tokenizer)
 
     @property
     def context_window(self) -> int:

@@ -1,4 +1,5 @@
-"""`openai:<base url>` — any OpenAI-compatible server: `llmlab serve`, vLLM, llama.cpp's server, OpenAI itself.
+"""`openai:<base url>` — any OpenAI-compatible server: `llmlab serve`, vLLM, llama.cpp's server, OpenAI
+itself.
 
     llm = load_llm("openai:http://127.0.0.1:8000/v1")                       # the server's first model
     llm = load_llm("openai:https://api.openai.com/v1", model="gpt-4o-mini", context_window=128000)
@@ -32,7 +33,8 @@ class OpenAILLM(LLM):
         import openai
 
         self._openai = openai
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY") or "none",
+        self.client = openai.OpenAI(base_url=base_url,
+                                    api_key=api_key or os.environ.get("OPENAI_API_KEY") or "none",
                                     timeout=timeout, max_retries=0)
         entry = None
         if model is None or context_window is None:
@@ -56,7 +58,8 @@ class OpenAILLM(LLM):
             entries = [m.model_dump() for m in self.client.models.list()]
         except self._openai.APIConnectionError:
             raise LabError(f"no OpenAI-compatible server answers at {base_url}",
-                           hint="start one (llmlab serve --model DIR) or check the URL, which ends in /v1") from None
+                           hint="start one (llmlab serve --model DIR) or check the URL, which ends in "
+                                "/v1") from None
         except self._openai.APIStatusError as exc:
             raise LabError(f"{base_url}/models answered {exc.status_code}: {exc.message}",
                            hint="check the API key (api_key= or $OPENAI_API_KEY)") from None
@@ -110,8 +113,11 @@ class OpenAILLM(LLM):
             raise LabError(f"{self.name} stopped in the middle of the answer: {exc.message}",
                            hint="is the server still running? what arrived so far is kept") from None
         finally:
-            stream.close()                  # a reader that stops early closes the connection: the server aborts
-        yield Delta("", reason or "length", getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0))
+            # a reader that stops early closes the connection: the server aborts
+            stream.close()
+        yield Delta("", reason or "length", getattr(usage, "prompt_tokens", 0), getattr(usage,
+                                                                                        "completion_tokens",
+                                                                                        0))
 
     def _call(self, create, **args):
         try:
@@ -119,7 +125,8 @@ class OpenAILLM(LLM):
         except self._openai.BadRequestError as exc:
             raise self._refused(exc) from None
         except self._openai.APIConnectionError:
-            raise LabError(f"lost the connection to {self.name}", hint="is the server still running?") from None
+            raise LabError(f"lost the connection to {self.name}",
+                           hint="is the server still running?") from None
 
     def _refused(self, exc) -> LabError:
         body = exc.body if isinstance(exc.body, dict) else {}
@@ -152,7 +159,8 @@ class OpenAILLM(LLM):
                                        hint="the ReAct text protocol works with any server") from None
             raise self._refused(exc) from None
         except self._openai.APIConnectionError:
-            raise LabError(f"lost the connection to {self.name}", hint="is the server still running?") from None
+            raise LabError(f"lost the connection to {self.name}",
+                           hint="is the server still running?") from None
         choice, usage = out.choices[0], out.usage
         calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
                  for c in choice.message.tool_calls or ()]

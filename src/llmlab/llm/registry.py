@@ -1,7 +1,7 @@
 """`load_llm(spec)`: a backend string -> an `LLM`.
 
-    load_llm("engine:runs/pretrain/tiny")          # llmlab's serving engine, in-process (GPT-2 / Llama families)
-    load_llm("hf:gpt2") / load_llm("hf:DIR")       # transformers, any causal LM it loads
+    load_llm("engine:runs/pretrain/tiny")          # llmlab's serving engine, in-process (GPT-2 / Llama
+    families) load_llm("hf:gpt2") / load_llm("hf:DIR")       # transformers, any causal LM it loads
     load_llm("gguf:model.Q4_K_M.gguf")             # llama.cpp (llama-cpp-python)
     load_llm("openai:http://127.0.0.1:8000/v1")    # any OpenAI-compatible server, llmlab's own included
     load_llm("runs/pretrain/tiny")                 # a bare model directory: the engine when it can, else hf
@@ -60,7 +60,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if path.suffix == ".gguf":
         return "gguf", spec
     raise LabError(f"cannot tell which backend should run {spec!r}",
-                   hint=f"write it as one of {FORMS} (a bare path must be a model directory with config.json)")
+                   hint=f"write it as one of {FORMS} (a bare path must be a model directory with "
+                        f"config.json)")
 
 
 def load_llm(spec: str | LLM, **options) -> LLM:
@@ -73,7 +74,8 @@ def load_llm(spec: str | LLM, **options) -> LLM:
         backend = getattr(import_module(module), cls)
     except ModuleNotFoundError as exc:
         if not exc.name or not exc.name.startswith("llmlab"):
-            raise LabError(f"the {kind}: backend needs the Python package {exc.name!r}, which is not installed",
+            raise LabError(f"the {kind}: backend needs the Python package {exc.name!r}, which is not "
+                           f"installed",
                            hint=f"pip install {exc.name} (or pip install 'llmlab[all]')") from exc
         raise
     try:

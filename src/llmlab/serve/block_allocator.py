@@ -46,7 +46,8 @@ class BlockAllocator:
         self.refs = [0] * num_blocks
         self.hash_of: list[bytes | None] = [None] * num_blocks
         self.by_hash: dict[bytes, int] = {}
-        self.evictable: OrderedDict[int, None] = OrderedDict()   # cached blocks, least recently released first
+        # cached blocks, least recently released first
+        self.evictable: OrderedDict[int, None] = OrderedDict()
         self.evictions = 0
 
     @property
@@ -114,7 +115,9 @@ class BlockAllocator:
         """Invariants, for tests: every usable block is in exactly one state, and the hash map agrees."""
         free, evictable = set(self.free), set(self.evictable)
         assert len(free) == len(self.free), "a block is on the free list twice"
-        assert NULL_BLOCK not in free | evictable and self.refs[NULL_BLOCK] == 0, "the null block was handed out"
+        assert NULL_BLOCK not in free | evictable and self.refs[NULL_BLOCK] == 0, ("the null block was "
+                                                                                   "handed "
+                                                                                   "out")
         assert not free & evictable, "a block is both free and cached"
         for b in range(self.num_blocks):
             if b == NULL_BLOCK:

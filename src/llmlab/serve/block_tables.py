@@ -1,4 +1,5 @@
-"""Each request's block table: which KV blocks hold its tokens, growing as it runs, shared through the prefix cache.
+"""Each request's block table: which KV blocks hold its tokens, growing as it runs, shared through the prefix
+cache.
 
     tables = BlockTables(BlockAllocator(256), block_size=16)
     hits = tables.cached_prefix(req)          # leading full blocks already in the cache (no refs taken)
@@ -44,7 +45,8 @@ class BlockTables:
         return hits
 
     def allocate(self, req: Request, num_new: int, hits: list[int] = ()) -> bool:
-        """Give `req` blocks for `num_new` more tokens (after taking `hits`), or change nothing and say False."""
+        """Give `req` blocks for `num_new` more tokens (after taking `hits`), or change nothing and say
+        False."""
         alloc = self.alloc
         computed = req.num_computed + len(hits) * self.block_size
         fresh = self.blocks_needed(computed + num_new) - len(req.block_ids) - len(hits)

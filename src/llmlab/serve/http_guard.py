@@ -67,7 +67,8 @@ class RequestGuard:
 
         async def replay() -> dict[str, Any]:
             nonlocal delivered
-            if delivered:                          # later calls wait for the disconnect, as the server's would
+            # later calls wait for the disconnect, as the server's would
+            if delivered:
                 return await receive()
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
@@ -84,6 +85,7 @@ async def _answer(send: Send, status: int, message: str, code: str | None = None
                   kind: str = "invalid_request_error", extra: list[tuple[bytes, bytes]] = ()) -> None:
     body = APIError(status, message, code=code, kind=kind).json()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                "headers": [(b"content-type", b"application/json"), (b"content-length",
+                                                                     str(len(body)).encode()),
                             (b"connection", b"close"), *extra]})
     await send({"type": "http.response.body", "body": body})

@@ -1,4 +1,5 @@
-"""`llmlab bench serve`: a load generator for any OpenAI-compatible server, in the manner of `vllm bench serve`.
+"""`llmlab bench serve`: a load generator for any OpenAI-compatible server, in the manner of `vllm bench
+serve`.
 
     summary = asyncio.run(run_load(LoadConfig(url="http://127.0.0.1:8000", num_prompts=200, request_rate=20)))
 
@@ -73,7 +74,8 @@ def _prompts(cfg: LoadConfig, vocab: int) -> list[Any]:
     if cfg.prompts_file:
         path = Path(cfg.prompts_file)
         if not path.exists():
-            raise LabError(f"no prompts file at {path}", hint="give --prompts a .txt (one per line) or .jsonl file")
+            raise LabError(f"no prompts file at {path}",
+                           hint="give --prompts a .txt (one per line) or .jsonl file")
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         items = [json.loads(line)["prompt"] if path.suffix == ".jsonl" else line for line in lines]
         if not items:
@@ -93,7 +95,8 @@ def _arrival_gaps(cfg: LoadConfig) -> list[float]:
 
 
 async def _one(http, cfg: LoadConfig, model: str, prompt: Any) -> RequestResult:
-    body = {"model": model, "prompt": prompt, "max_tokens": cfg.output_len, "temperature": 0.0, "stream": True,
+    body = {"model": model, "prompt": prompt, "max_tokens": cfg.output_len, "temperature": 0.0,
+            "stream": True,
             "ignore_eos": not cfg.prompts_file, "stream_options": {"include_usage": True}}
     start = time.perf_counter()
     result, last = RequestResult(ok=False), None
@@ -132,7 +135,8 @@ def _stats(values: list[float]) -> dict[str, float]:
         return {"mean": 0.0, "median": 0.0, "p99": 0.0}
     ordered = sorted(values)
     p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-    return {"mean": statistics.fmean(ordered) * 1e3, "median": statistics.median(ordered) * 1e3, "p99": p99 * 1e3}
+    return {"mean": statistics.fmean(ordered) * 1e3, "median": statistics.median(ordered) * 1e3,
+            "p99": p99 * 1e3}
 
 
 async def run_load(cfg: LoadConfig, progress=None) -> tuple[dict[str, Any], list[RequestResult]]:
@@ -147,7 +151,8 @@ async def run_load(cfg: LoadConfig, progress=None) -> tuple[dict[str, Any], list
             models = (await http.get("/v1/models")).json()["data"]
         except Exception as exc:
             raise LabError(f"no OpenAI-compatible server answers at {cfg.url} ({type(exc).__name__})",
-                           hint="start one with `llmlab serve --model DIR`, or pass --model to start one here") from None
+                           hint="start one with `llmlab serve --model DIR`, or pass --model to start one "
+                                "here") from None
         model = cfg.model or models[0]["id"]
         vocab = int(models[0].get("vocab_size") or 100)
         cfg = fit_lengths(cfg, models[0].get("max_model_len"))
@@ -177,7 +182,8 @@ async def run_load(cfg: LoadConfig, progress=None) -> tuple[dict[str, Any], list
     output_tokens = sum(r.output_tokens for r in good)
     tpot = [(r.e2e - r.ttft) / (r.output_tokens - 1) for r in good if r.output_tokens > 1]
     summary = {
-        "url": cfg.url, "model": model, "input_len": None if cfg.prompts_file else cfg.input_len, "output_len": cfg.output_len,
+        "url": cfg.url, "model": model, "input_len": None if cfg.prompts_file else cfg.input_len,
+        "output_len": cfg.output_len,
         "requests": len(results), "completed": len(good),
         "failed": len(results) - len(good), "first_error": next((r.error for r in results if not r.ok), ""),
         "duration_s": duration, "request_throughput": len(good) / duration,
@@ -186,7 +192,8 @@ async def run_load(cfg: LoadConfig, progress=None) -> tuple[dict[str, Any], list
         "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
         "prefix_hit_rate": sum(r.cached_tokens for r in good) / prompt_tokens if prompt_tokens else 0.0,
     }
-    for name, values in (("ttft", [r.ttft for r in good]), ("tpot", tpot), ("itl", [x for r in good for x in r.itl]),
+    for name, values in (("ttft", [r.ttft for r in good]), ("tpot", tpot), ("itl",
+                                                                            [x for r in good for x in r.itl]),
                          ("e2e", [r.e2e for r in good])):
         for stat, value in _stats(values).items():
             summary[f"{name}_{stat}_ms"] = value

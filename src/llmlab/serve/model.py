@@ -54,13 +54,15 @@ def spec_from_config(cfg) -> ModelSpec:
                            hint="save the model with reorder_and_upcast_attn=False")
         return ModelSpec("gpt2", cfg.vocab_size, cfg.n_embd, cfg.n_layer, cfg.n_head, cfg.n_head,
                          cfg.n_embd // cfg.n_head, cfg.n_positions, cfg.layer_norm_epsilon,
-                         cfg.activation_function, bool(getattr(cfg, "scale_attn_by_inverse_layer_idx", False)))
+                         cfg.activation_function, bool(getattr(cfg, "scale_attn_by_inverse_layer_idx",
+                                                               False)))
     if kind in LLAMA_TYPES:
         if getattr(cfg, "sliding_window", None) and getattr(cfg, "use_sliding_window", kind == "mistral"):
             raise LabError(f"{kind} checkpoints with a sliding attention window are not supported",
                            hint="serve a model without sliding_window, or with vLLM")
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        return ModelSpec("llama", cfg.vocab_size, cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads,
+        return ModelSpec("llama", cfg.vocab_size, cfg.hidden_size, cfg.num_hidden_layers,
+                         cfg.num_attention_heads,
                          getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads, head_dim,
                          cfg.max_position_embeddings, cfg.rms_norm_eps, cfg.hidden_act)
     raise LabError(f"model type {kind!r} is not served by llmlab's engine",
@@ -114,12 +116,14 @@ class PagedCausalLM:
 
     def _norm(self, x: torch.Tensor, name: str) -> torch.Tensor:
         if self.spec.family == "gpt2":
-            return F.layer_norm(x, (x.shape[-1],), self.w[name + ".weight"], self.w[name + ".bias"], self.spec.norm_eps)
+            return F.layer_norm(x, (x.shape[-1],), self.w[name + ".weight"], self.w[name + ".bias"],
+                                self.spec.norm_eps)
         return _rms_norm(x, self.w[name + ".weight"], self.spec.norm_eps)
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, batch: AttentionBatch,
                 kv: PagedKVCache) -> torch.Tensor:
-        """input_ids, positions (T,) -> hidden states after the final norm (T, C); writes K/V of all T tokens."""
+        """input_ids, positions (T,) -> hidden states after the final norm (T, C); writes K/V of all T
+        tokens."""
         s, w = self.spec, self.w
         x = F.embedding(input_ids, w["embed"])                                     # (T, C)
         if s.family == "gpt2":
@@ -132,7 +136,8 @@ class PagedCausalLM:
             p = f"layers.{i}."
             h = self._norm(x, p + "norm1")
             qkv = F.linear(h, w[p + "qkv.weight"], w.get(p + "qkv.bias"))       # (T, (H + 2 Hkv) D)
-            q, k, v = qkv.split([s.n_head * s.head_dim, s.n_kv_head * s.head_dim, s.n_kv_head * s.head_dim], -1)
+            q, k, v = qkv.split([s.n_head * s.head_dim, s.n_kv_head * s.head_dim, s.n_kv_head * s.head_dim],
+                                -1)
             q = q.view(T, s.n_head, s.head_dim)
             k = k.view(T, s.n_kv_head, s.head_dim)
             v = v.view(T, s.n_kv_head, s.head_dim)
@@ -166,7 +171,8 @@ def _gpt2_weights(sd: dict[str, torch.Tensor], n_layer: int) -> dict[str, torch.
         src, dst = f"transformer.h.{i}.", f"layers.{i}."
         for a, b in (("ln_1", "norm1"), ("ln_2", "norm2")):
             w[dst + b + ".weight"], w[dst + b + ".bias"] = sd[src + a + ".weight"], sd[src + a + ".bias"]
-        for a, b in (("attn.c_attn", "qkv"), ("attn.c_proj", "out"), ("mlp.c_fc", "fc"), ("mlp.c_proj", "proj")):
+        for a, b in (("attn.c_attn", "qkv"), ("attn.c_proj", "out"), ("mlp.c_fc", "fc"), ("mlp.c_proj",
+                                                                                          "proj")):
             w[dst + b + ".weight"] = sd[src + a + ".weight"].t()
             w[dst + b + ".bias"] = sd[src + a + ".bias"]
     return w
@@ -203,7 +209,8 @@ def load_model(model_dir: str | Path, device: str = "cpu", dtype: torch.dtype | 
     cfg = AutoConfig.from_pretrained(str(path))
     spec = spec_from_config(cfg)
     if spec.act not in ACTIVATIONS:
-        raise LabError(f"activation {spec.act!r} is not supported", hint="supported: " + ", ".join(ACTIVATIONS))
+        raise LabError(f"activation {spec.act!r} is not supported",
+                       hint="supported: " + ", ".join(ACTIVATIONS))
     from llmlab.console import quiet_libraries
 
     quiet_libraries()           # a bar per weight file is noise in a server log (--verbose shows it)

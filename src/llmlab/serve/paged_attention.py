@@ -31,7 +31,8 @@ class PagedKVCache:
     def __init__(self, n_layer: int, num_blocks: int, block_size: int, n_kv_head: int, head_dim: int,
                  dtype: torch.dtype, device: str | torch.device):
         self.block_size, self.num_blocks = block_size, num_blocks
-        self.data = torch.zeros(n_layer, 2, num_blocks, block_size, n_kv_head, head_dim, dtype=dtype, device=device)
+        self.data = torch.zeros(n_layer, 2, num_blocks, block_size, n_kv_head, head_dim, dtype=dtype,
+                                device=device)
 
     def layer(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.data[i, 0], self.data[i, 1]
@@ -113,7 +114,8 @@ def _expand_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
     return x[:, :, None].expand(b, hkv, n_head // hkv, length, d).reshape(b, n_head, length, d)
 
 
-def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor],
+def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: tuple[torch.Tensor,
+                                                                                    torch.Tensor],
                     batch: AttentionBatch, masks: dict, scale: float) -> torch.Tensor:
     """q (T, H, D), the new k, v (T, Hkv, D) (already written to the cache) -> attention output (T, H, D)."""
     n_head, d = q.shape[1], q.shape[2]
@@ -142,7 +144,8 @@ def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: tu
         qf = qf.view(g, length, n_head, d).transpose(1, 2)                     # (G, H, L, D)
         kf = _expand_heads(kf.view(g, length, -1, d).transpose(1, 2), n_head)
         vf = _expand_heads(vf.view(g, length, -1, d).transpose(1, 2), n_head)
-        o = F.scaled_dot_product_attention(qf, kf, vf, attn_mask=fresh["mask"], is_causal=fresh["mask"] is None,
+        o = F.scaled_dot_product_attention(qf, kf, vf, attn_mask=fresh["mask"],
+                                           is_causal=fresh["mask"] is None,
                                            scale=scale)
         o = o.transpose(1, 2).reshape(g * length, n_head, d)
         outs.append(o if fresh["inverse"] is None else o[fresh["inverse"]])

@@ -22,7 +22,8 @@ SAMPLE_TEXT = ("The quick brown fox jumps over the lazy dog. Pack my box with fi
 
 
 def byte_bpe_tokenizer(text: str, vocab_size: int = 300):
-    """A GPT-2-style byte-level BPE fast tokenizer trained on `text` (every byte is a token, so any text encodes)."""
+    """A GPT-2-style byte-level BPE fast tokenizer trained on `text` (every byte is a token, so any text
+    encodes)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -32,7 +33,8 @@ def byte_bpe_tokenizer(text: str, vocab_size: int = 300):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator([text], trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", clean_up_tokenization_spaces=False)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
+                                   clean_up_tokenization_spaces=False)
 
 
 def make_model_dir(out: str | Path, family: str = "gpt2", preset: str = "tiny", tokenizer: str = "char",
@@ -66,7 +68,8 @@ def make_model_dir(out: str | Path, family: str = "gpt2", preset: str = "tiny", 
     vocab = max(shape.pop("vocab_size", n_tok), n_tok)
     torch.manual_seed(seed)
     if family == "gpt2":
-        cfg = GPT2Config(vocab_size=vocab, initializer_range=init_std, bos_token_id=None, eos_token_id=None, **shape)
+        cfg = GPT2Config(vocab_size=vocab, initializer_range=init_std, bos_token_id=None, eos_token_id=None,
+                         **shape)
         model = GPT2LMHeadModel(cfg)
     elif family == "llama":
         cfg = LlamaConfig(vocab_size=vocab, hidden_size=shape["n_embd"], num_hidden_layers=shape["n_layer"],

@@ -33,7 +33,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
     quick = ctx.quick
     text = load_corpus("python-docs").text[:50_000]
     shape = dict(n_layer=2, n_embd=64, n_head=4) if quick else dict(n_layer=4, n_embd=256, n_head=8)
-    model_dir = make_model_dir(ctx.out / "model", family="gpt2", text=text, seed=ctx.seed, n_positions=512, **shape)
+    model_dir = make_model_dir(ctx.out / "model", family="gpt2", text=text, seed=ctx.seed, n_positions=512,
+                               **shape)
     cfg = EngineConfig(model=str(model_dir), device="cpu", max_num_seqs=64, max_batched_tokens=512)
     ctx.run.save_config(cfg)
     engine = Engine(cfg)
@@ -42,17 +43,20 @@ def run(ctx: StepContext) -> dict[str, Any]:
     [local] = engine.generate([prompt], greedy, ignore_eos=True)
     hf = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
     with torch.no_grad():
-        ref = hf.generate(torch.tensor([local.prompt_ids]), max_new_tokens=24, do_sample=False, eos_token_id=None,
+        ref = hf.generate(torch.tensor([local.prompt_ids]), max_new_tokens=24, do_sample=False,
+                          eos_token_id=None,
                           pad_token_id=0)[0, len(local.prompt_ids):].tolist()
     engine.allocator.reset_prefix_cache()
 
     load = LoadConfig(num_prompts=32 if quick else 200, input_len=32, output_len=16 if quick else 64,
-                      prefix_len=64, max_concurrency=16 if quick else 64, request_rate=float("inf"), seed=ctx.seed)
+                      prefix_len=64, max_concurrency=16 if quick else 64, request_rate=float("inf"),
+                      seed=ctx.seed)
     with BackgroundServer(engine, model_name="tiny") as server:
         http = httpx.Client(base_url=server.url, timeout=60)
         body = {"model": "tiny", "prompt": prompt, "max_tokens": 24, "temperature": 0, "ignore_eos": True}
         served = http.post("/v1/completions", json=body).json()
-        again = http.post("/v1/completions", json=body).json()        # same prompt: its full blocks are cached
+        # same prompt: its full blocks are cached
+        again = http.post("/v1/completions", json=body).json()
         load.url = server.url
         summary, results = asyncio.run(run_load(load))
         health = http.get("/health").json()
@@ -62,10 +66,13 @@ def run(ctx: StepContext) -> dict[str, Any]:
     checks = {
         "greedy output equals transformers' generate": local.token_ids == ref,
         "the HTTP API returns the engine's text": served["choices"][0]["text"] == local.text,
-        "a repeated prompt is served from the prefix cache": cached > 0 and again["choices"][0]["text"] == local.text,
-        f"all {load.num_prompts} concurrent streamed requests completed": summary["completed"] == load.num_prompts,
+        "a repeated prompt is served from the prefix cache": cached > 0
+        and again["choices"][0]["text"] == local.text,
+        f"all {load.num_prompts} concurrent streamed requests completed": summary["completed"]
+        == load.num_prompts,
         "the shared prefix hit the cache": summary["prefix_hit_rate"] > 0.3,
-        "every KV block returned after the run": health["kv_blocks_in_use"] == 0 and engine.allocator.num_in_use == 0,
+        "every KV block returned after the run": health["kv_blocks_in_use"] == 0
+        and engine.allocator.num_in_use == 0,
     }
     figures = {k: summary[k] for k in ("request_throughput", "output_token_throughput", "ttft_median_ms",
                                        "ttft_p99_ms", "tpot_median_ms", "itl_median_ms", "e2e_median_ms",
@@ -73,7 +80,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
     return {"checks": checks, "pictures": ["latency_cdf.png"],
             "model": {"name": f"random-weight GPT-2 ({shape['n_layer']} layers, {shape['n_embd']} wide)",
                       "params": count_params(hf)},
-            "headline": (f"{summary['completed']} streamed requests at {summary['output_token_throughput']:.0f} tok/s "
+            "headline": (f"{summary['completed']} streamed requests at "
+                         f"{summary['output_token_throughput']:.0f} tok/s "
                          f"(CPU), TTFT p50 {summary['ttft_median_ms']:.0f} ms, prefix hits "
                          f"{summary['prefix_hit_rate']:.0%}"),
             "cached_tokens_on_repeat": cached, **figures}

@@ -58,7 +58,8 @@ def run_server(engine: Engine, host: str = "127.0.0.1", port: int = 8000, model_
 
 
 class BackgroundServer:
-    """The API on a uvicorn server in a thread, listening on a socket bound before it starts (no port race)."""
+    """The API on a uvicorn server in a thread, listening on a socket bound before it starts (no port
+    race)."""
 
     def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 0, model_name: str | None = None,
                  api_key: str | None = None, max_queue: int = 256, grace: float = 5.0, **app_options):
@@ -66,7 +67,8 @@ class BackgroundServer:
 
         from llmlab.serve.api import create_app
 
-        self.app = create_app(engine, model_name=model_name, api_key=api_key, max_queue=max_queue, **app_options)
+        self.app = create_app(engine, model_name=model_name, api_key=api_key, max_queue=max_queue,
+                              **app_options)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))

@@ -52,7 +52,8 @@ if triton is not None:
         tl.store(Out + r * so_r + h * so_h + d, (acc / l_i).to(Out.dtype.element_ty))
 
 
-def paged_rows_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_tables: torch.Tensor,
+def paged_rows_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+                         block_tables: torch.Tensor,
                          context_lens: torch.Tensor, queries_per_table: int, scale: float) -> torch.Tensor:
     """q (R, H, D); caches (NB, bs, Hkv, D); block_tables (S, W); context_lens (R,) -> (R, H, D)."""
     rows, n_head, d = q.shape
@@ -95,7 +96,8 @@ def load_kernel(device: torch.device, n_head: int, n_kv_head: int, head_dim: int
         got = paged_rows_attention(q, kc, vc, tables, lens, qpt, 0.125)
         tol = 1e-4 if dtype == torch.float32 else 3e-2
         if not torch.allclose(got.float(), want.float(), atol=tol, rtol=tol):
-            load_kernel.why = f"self-check failed (max diff {(got.float() - want.float()).abs().max().item():.3g})"
+            load_kernel.why = (f"self-check failed (max diff "
+                               f"{(got.float() - want.float()).abs().max().item():.3g})")
             return None
     except Exception as exc:           # a Triton/driver mismatch must not take the server down
         load_kernel.why = f"{type(exc).__name__}: {exc}"[:200]
