@@ -25,6 +25,11 @@ RUN_HERE = {
 }
 # run (with smaller settings or a tiny model) by these tests: the file, or file::test
 BY_TEST = {
+    "llmlab finetune sft --model tiny --data toy":
+        "tests/test_finetune_posttrain.py::test_sft_then_dpo_then_grpo_through_the_cli",
+    "llmlab finetune grpo --model runs/finetune/sft/model --data toy":
+        "tests/test_finetune_posttrain.py::test_sft_then_dpo_then_grpo_through_the_cli",
+    "llmlab dashboard": "tests/test_dashboard.py::test_the_dashboard_loads_in_a_browser",
     "llmlab data info python-docs": "tests/test_cli.py::test_data_info_json_offline",
     "llmlab transformer check": "tests/test_numpy_transformer_layers.py",
     "llmlab transformer train --preset shakespeare-char":
@@ -66,6 +71,8 @@ BY_TEST = {
 }
 BY_DEMO = {"make demo", "llmlab roadmap --quick"}
 CANNOT = {
+    "llmlab finetune demo --seeds 0,1,2": "a long run (three seeds of SFT, DPO and GRPO: about 20 minutes)",
+    "make container-test": "builds and runs a container image for minutes; .ci/run runs it after make test",
     "llmlab charlm train --arch transformer --corpus tinyshakespeare --max-time 120 --out runs/charlm/gpt":
         "downloads tinyshakespeare",
     "llmlab charlm compare-decoding --model runs/charlm/gpt --prompt ROMEO:":
@@ -124,7 +131,7 @@ def test_every_readme_command_is_checked_somewhere():
 
 def test_offline_examples_name_the_lab_model():
     # a model made by an earlier command of the same block, or a preset name, is not the lab model
-    own = {c for c in BY_TEST if "runs/transformer/" in c or "--model tiny" in c}
+    own = {c for c in BY_TEST if "runs/transformer/" in c or "runs/finetune/sft/" in c or "--model tiny" in c}
     offline = [c for c in readme_commands() if "--model" in c and c not in CANNOT and c not in own]
     assert len(offline) >= 6 and all(LAB in c for c in offline), [c for c in offline if LAB not in c]
 
