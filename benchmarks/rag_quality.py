@@ -43,13 +43,13 @@ def main() -> None:
     from llmlab.rag.embed import Embedder
     from llmlab.rag.evalset import heldout, questions, stdlib
     from llmlab.rag.evalsets.stdlib_docstrings import stdlib_corpus
-    from llmlab.rag.index import CANDIDATES, FUSION_K, WEIGHTS
+    from llmlab.rag.index import CANDIDATES, FUSION_K, PER_DOC, WEIGHTS
 
     corpus = load_corpus("python-docs")
     sets = {"dev": questions(corpus), "test": heldout(corpus)}
     embedder = Embedder()
     out: dict = {"queries": {k: len(v) for k, v in sets.items()}, "ablation": {}, "grid": []}
-    today = dict(candidates=50, weights=(1.0, 1.0), rrf_k=60)
+    today = dict(candidates=50, weights=(1.0, 1.0), rrf_k=60, per_doc=None)
     tuned = dict(candidates=CANDIDATES, weights=WEIGHTS, rrf_k=FUSION_K)
     plain = build(corpus, embedder, contextual=False, identifiers=False)
     ctx = build(corpus, embedder, contextual=True, identifiers=False)
@@ -59,17 +59,18 @@ def main() -> None:
         "+ contextual": (ctx, dict(dedup=False, **today)),
         "+ identifier tokens": (ctx_ids, dict(dedup=False, **today)),
         "+ dedup": (ctx_ids, dict(dedup=True, **today)),
-        "+ fusion tuned (default)": (ctx_ids, dict(dedup=True, **tuned)),
-        "default + mmr 0.7": (ctx_ids, dict(dedup=True, mmr=0.7, **tuned)),
+        "+ fusion tuned": (ctx_ids, dict(dedup=True, **tuned, per_doc=None)),
+        "+ one hit per document (default)": (ctx_ids, dict(dedup=True, **tuned, per_doc=PER_DOC)),
+        "default + mmr 0.85": (ctx_ids, dict(dedup=True, mmr=0.85, **tuned, per_doc=PER_DOC)),
     }
     for name, (index, options) in rows.items():
         out["ablation"][name] = {s: score(index, qs, **options) for s, qs in sets.items()}
         print(name, json.dumps(out["ablation"][name]), flush=True)
     # the grid, on dev only
-    for w, rk, cand, mmr in itertools.product((0.5, 0.75, 1.0, 1.5), (10, 30, 60), (20, 50, 100),
-                                              (None, 0.85)):
-        opts = dict(dedup=True, weights=(1.0, w), rrf_k=rk, candidates=cand, mmr=mmr)
-        out["grid"].append({"w_bm25": w, "rrf_k": rk, "candidates": cand, "mmr": mmr,
+    for w, rk, per_doc, mmr in itertools.product((0.25, 0.5, 0.75, 1.0), (30, 60), (None, 1, 2),
+                                                 (None, 0.85)):
+        opts = dict(dedup=True, weights=(1.0, w), rrf_k=rk, per_doc=per_doc, mmr=mmr)
+        out["grid"].append({"w_bm25": w, "rrf_k": rk, "per_doc": per_doc, "mmr": mmr,
                             **score(ctx_ids, sets["dev"], **opts)})
     best = sorted(out["grid"], key=lambda r: (-r["hit_recall@5"], -r["mrr"]))[:8]
     print("best on dev:", *map(json.dumps, best), sep="\n")

@@ -20,7 +20,8 @@ PAGE = ("Compound statements\n*******************\n\nIntro text.\n\n"
         "The for statement\n=================\n\nLoops over items.\n\n"
         "Else clause\n-----------\n\nRuns when the loop ends.\n\n"
         "The while statement\n===================\n\nLoops while true.\n")
-SOURCE = ("import os\n\nclass Random:\n    def shuffle(self, x):\n        \"\"\"Shuffle list x in place.\"\"\"\n"
+SOURCE = ("import os\n\nclass Random:\n    def shuffle(self, x):\n"
+          "        \"\"\"Shuffle list x in place.\"\"\"\n"
           "        pass\n\n    def sample(self, population, k):\n        return []\n\ndef top():\n    pass\n")
 
 
@@ -62,6 +63,9 @@ def test_dedup_collapses_copies_and_lists_every_source():
     kept = collapse([0, 1, 3, 2, 4], texts, k=3, copies=copies)
     assert [row for row, _ in kept] == [0, 1, 4]
     assert sorted(kept[0][1]) == [2, 3]                        # the exact copy and the near one (contained)
+    # one passage per document: row 1 shares row 0's document, so row 4 takes its place
+    one_each = collapse([0, 1, 4], texts, k=2, docs=["a", "a", "b", "b", "c"], per_doc=1)
+    assert [r for r, _ in one_each] == [0, 4]
     # through an index: no two hits show the same text, and the copy's document is listed
     corpus = Corpus("c", [Document("if", text), Document("else", text), Document("loops", texts[1]),
                           *(Document(f"other{i}", f"Unrelated words number {i} about files.") for i in range(4))])
@@ -78,7 +82,8 @@ def test_dedup_collapses_copies_and_lists_every_source():
 def test_identifier_terms_keep_code_names_whole():
     assert identifier_terms("call str.join(x) in __init__(self, *args, **kwargs)") == [
         "str__join", "star__args", "starstar__kwargs", "init"]
-    assert identifier_terms("a*b and 2**10") == []
+    assert identifier_terms("a*b and c.d") == ["c__d"]
+    assert identifier_terms("x << 2 and 2**10 // 3") == ["op__lshift", "op__power", "op__floordiv"]
     # the extra terms are single BM25 tokens, and the scores stay plain BM25 over the tokens
     docs = ["use str.join to glue strings", "join two tables", "str is a type"]
     plain, coded = BM25.build(docs), BM25.build([with_identifiers(d) for d in docs])

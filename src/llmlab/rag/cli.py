@@ -73,6 +73,9 @@ def search(query: str = typer.Argument(..., help="what to look for"),
            rerank: str = typer.Option(None, "--rerank", help=RERANK_HELP),
            dedup: bool = typer.Option(True, "--dedup/--no-dedup",
                                       help="collapse copies of one text into one hit listing every source"),
+           per_doc: int = typer.Option(None, "--per-doc",
+                                       help="at most this many hits from one document (default 1; 0: no "
+                                            "limit)"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """The best chunks for a query, with their document, offsets and scores (copies listed as also in)."""
     import json
@@ -82,7 +85,9 @@ def search(query: str = typer.Argument(..., help="what to look for"),
     from llmlab.console import console
     from llmlab.rag.index import open_index
 
-    hits = open_index(index_name).search(query, k=k, method=method, mmr=mmr, rerank=rerank, dedup=dedup)
+    options = {} if per_doc is None else {"per_doc": per_doc or None}     # None: the index's default
+    hits = open_index(index_name).search(query, k=k, method=method, mmr=mmr, rerank=rerank, dedup=dedup,
+                                         **options)
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=1, ensure_ascii=False))
         return

@@ -46,12 +46,16 @@ def exact_copies(texts: Sequence[str]) -> dict[int, list[int]]:
 
 
 def collapse(ranked: Sequence[int], texts: Sequence[str], k: int, threshold: float = THRESHOLD,
-             copies: dict[int, list[int]] | None = None) -> list[tuple[int, list[int]]]:
+             copies: dict[int, list[int]] | None = None, docs: Sequence[str] | None = None,
+             per_doc: int | None = None) -> list[tuple[int, list[int]]]:
     """The first k distinct passages of `ranked` (rows, best first), each with the rows that repeat it.
 
     A row that nearly repeats a passage already kept joins that passage's sources instead of taking a
-    place; `copies` (from exact_copies over the whole index) adds copies that were not retrieved at all."""
+    place; `copies` (from exact_copies over the whole index) adds copies that were not retrieved at all.
+    With `per_doc`, a document (docs[row]) gives at most that many passages, so the k hits show more
+    sources."""
     copies = copies or {}
+    taken: dict[str, int] = {}
     kept: list[tuple[int, list[int]]] = []
     grams: list[frozenset] = []
     seen: set[int] = set()
@@ -67,6 +71,10 @@ def collapse(ranked: Sequence[int], texts: Sequence[str], k: int, threshold: flo
         if len(kept) == k:
             # a full list still absorbs later copies of what it holds, but takes no new passage
             continue
+        if per_doc is not None and docs is not None:
+            if taken.get(docs[row], 0) >= per_doc:
+                continue
+            taken[docs[row]] = taken.get(docs[row], 0) + 1
         kept.append((row, list(copies.get(row, []))))
         grams.append(g)
         seen.update([row, *copies.get(row, [])])

@@ -34,9 +34,11 @@ from llmlab.search.bm25 import BM25, with_identifiers
 METHODS = ("hybrid", "dense", "bm25")
 # hybrid search defaults, chosen on the dev questions only (docs/rag.md, "Tuning"): weights of (dense, BM25)
 # in the fusion, the RRF constant, and how many candidates each method hands to the fusion
-WEIGHTS = (1.0, 1.0)
+WEIGHTS = (1.0, 0.25)
 CANDIDATES = 50
 FUSION_K = RRF_K
+# at most this many hits from one document (None: no limit): one, so the k hits are k different sources
+PER_DOC: int | None = 1
 # embed_model="none": chunks + BM25, no embeddings (fast to build, bm25 search only)
 KEYWORD_ONLY = "none"
 FORMAT = 1
@@ -102,7 +104,8 @@ class Index:
                  embedder=None, folder: Path | None = None):
         self.chunks, self.vectors, self.store, self.bm25 = chunks, vectors, store, bm25
         self.manifest, self._embedder, self.folder = manifest, embedder, folder
-        self.copies = exact_copies([c.text for c in chunks])     # row -> rows with the same text
+        self._texts, self._docs = [c.text for c in chunks], [c.doc for c in chunks]
+        self.copies = exact_copies(self._texts)     # row -> rows with the same text
         self._rerankers: dict = {}
 
     # ---- building and loading -------------------------------------------------------------------
@@ -270,12 +273,13 @@ class Index:
 
     def search_many(self, queries: list[str], k: int = 5, method: str = "hybrid",
                     candidates: int = CANDIDATES, weights: tuple[float, float] = WEIGHTS,
-                    rrf_k: int = FUSION_K, dedup: bool = True,
-                    mmr: float | None = None, rerank: str | None = None) -> list[list[Hit]]:
+                    rrf_k: int = FUSION_K, dedup: bool = True, mmr: float | None = None,
+                    rerank: str | None = None, per_doc: int | None = PER_DOC) -> list[list[Hit]]:
         """Best k chunks per query. hybrid fuses the top `candidates` of dense and BM25 with weighted RRF.
 
         Then, in order: `rerank` (a cross-encoder's name) re-scores the candidates, `mmr` (lambda in (0, 1])
-        re-orders them for diversity, and `dedup` collapses copies of one text into one hit with `copies`."""
+        re-orders them for diversity, and `dedup` collapses copies of one text into one hit with `copies`
+        (keeping at most `per_doc` hits per document)."""
         if method not in METHODS:
             raise LabError(f"unknown retrieval method {method!r}", hint="use one of " + ", ".join(METHODS))
         if k < 1:
@@ -307,11 +311,11 @@ class Index:
                 ranked = [(r, float(sc)) for r, sc in zip(rows[qi].tolist(), scores[qi].tolist(), strict=True)
                           if r >= 0]
                 parts = {}
-            out.append(self._finish(queries[qi], ranked, k, method, parts, dedup, mmr, rerank))
+            out.append(self._finish(queries[qi], ranked, k, method, parts, dedup, mmr, rerank, per_doc))
         return out
 
     def _finish(self, query: str, ranked: list[tuple[int, float]], k: int, method: str, parts: dict,
-                dedup: bool, mmr: float | None, rerank: str | None) -> list[Hit]:
+                dedup: bool, mmr: float | None, rerank: str | None, per_doc: int | None) -> list[Hit]:
         """Re-rank, diversify and de-duplicate one query's ranked (row, score) list into k hits."""
         if rerank is not None:
             from llmlab.rag.rerank import cross_encoder
@@ -328,7 +332,8 @@ class Index:
             ranked = [ranked[i] for i in order]
         score = dict(ranked)
         if dedup:
-            kept = collapse([r for r, _ in ranked], [c.text for c in self.chunks], k, copies=self.copies)
+            kept = collapse([r for r, _ in ranked], self._texts, k, copies=self.copies, docs=self._docs,
+                            per_doc=per_doc)
         else:
             kept = [(r, []) for r, _ in ranked[:k]]
         return [Hit(self.chunks[row], score[row], rank, method, parts.get(row, {}),

@@ -38,16 +38,23 @@ def tokenize(text: str) -> list[str]:
 _DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 _STARRED = re.compile(r"(?<![\w*])(\*\*?)([A-Za-z_]\w*)")
 _DUNDER = re.compile(r"\b__([A-Za-z]\w*?)__\b")
+# operators `tokenize` drops entirely ("what does << do?"), as one word each; longest first
+_OPERATORS = {"**": "power", "//": "floordiv", "<<": "lshift", ">>": "rshift", "->": "arrow",
+              ":=": "walrus", "@": "at", "%": "percent", "~": "tilde", "^": "caret", "&": "ampersand",
+              "|": "pipe"}
+_OPERATOR = re.compile(r"\*\*(?![A-Za-z_])|" + "|".join(re.escape(op) for op in _OPERATORS if op != "**"))
 
 
 def identifier_terms(text: str) -> list[str]:
     """Extra one-word terms for the identifiers in `text`, so keyword search can match them whole:
     "str.join" -> "str__join", "**kwargs" -> "starstar__kwargs", "*args" -> "star__args",
-    "__init__" -> "init" (a user writes "init" for it). `tokenize` of each term is the term itself."""
+    "__init__" -> "init" (a user writes "init" for it), "<<" -> "op__lshift" (operators are otherwise
+    lost). `tokenize` of each term is the term itself."""
     out = ["__".join(m.group(0).lower().split(".")) for m in _DOTTED.finditer(text)]
     out += [("starstar__" if m.group(1) == "**" else "star__") + m.group(2).lower()
             for m in _STARRED.finditer(text)]
     out += [m.group(1).lower() for m in _DUNDER.finditer(text)]
+    out += ["op__" + _OPERATORS[m.group(0)] for m in _OPERATOR.finditer(text)]
     return out
 
 
