@@ -68,7 +68,8 @@ def test_dedup_collapses_copies_and_lists_every_source():
     assert [r for r, _ in one_each] == [0, 4]
     # through an index: no two hits show the same text, and the copy's document is listed
     corpus = Corpus("c", [Document("if", text), Document("else", text), Document("loops", texts[1]),
-                          *(Document(f"other{i}", f"Unrelated words number {i} about files.") for i in range(4))])
+                          *(Document(f"other{i}", f"Unrelated words number {i} about files.")
+                            for i in range(4))])
     index = Index.build(corpus, IndexConfig(chunk_unit="chars", store="numpy"), embedder=HashEmbedder(),
                         progress=False)
     for method in ("hybrid", "dense", "bm25"):
@@ -104,7 +105,8 @@ def test_mmr_on_hand_made_vectors():
 def test_grounding_scores_on_hand_made_answers():
     sources = ["The break statement leaves the nearest enclosing loop.",
                "Integers and floats mix; the result is a float."]
-    good = grounding("The break statement leaves the enclosing loop [1]. Integers and floats mix to a float [2].", sources)
+    good = grounding("The break statement leaves the enclosing loop [1]. Integers and floats mix to a float [2].",
+                     sources)
     assert good.faithfulness == 1.0 and good.context_precision == 1.0
     assert [s.cited for s in good.sentences] == [[1], [2]]
     bad = grounding("The break statement leaves the loop [2]. Penguins enjoy cold weather [1].", sources)
