@@ -105,8 +105,8 @@ def test_mmr_on_hand_made_vectors():
 def test_grounding_scores_on_hand_made_answers():
     sources = ["The break statement leaves the nearest enclosing loop.",
                "Integers and floats mix; the result is a float."]
-    good = grounding("The break statement leaves the enclosing loop [1]. Integers and floats mix to a float [2].",
-                     sources)
+    good = grounding("The break statement leaves the enclosing loop [1]. "
+                     "Integers and floats mix to a float [2].", sources)
     assert good.faithfulness == 1.0 and good.context_precision == 1.0
     assert [s.cited for s in good.sentences] == [[1], [2]]
     bad = grounding("The break statement leaves the loop [2]. Penguins enjoy cold weather [1].", sources)
