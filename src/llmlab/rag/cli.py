@@ -234,10 +234,11 @@ def eval_cmd(index_name: str = typer.Option("python-docs", "--index", help=INDEX
     if as_json:
         print_summary(summary, as_json=True)
         return
-    cols = ["recall@1", "recall@3", "recall@5", "recall@10", "mrr", "ndcg@5", "ndcg@10", "ms_per_query"]
+    cols = ["recall@1", "recall@3", "recall@5", "recall@10", "mrr", "ndcg@5", "ndcg@10", "hit_recall@5",
+            "ms_per_query"]
     table = Table(title=f"retrieval on {corpus.name}, {eval_set} ({len(queries)} queries, {len(idx)} chunks)")
     table.add_column("method")
-    short = {"mrr": "MRR", "ms_per_query": "ms/query"}
+    short = {"mrr": "MRR", "ms_per_query": "ms/query", "hit_recall@5": "in 5 hits"}
     for c in cols:
         table.add_column(short.get(c, c.replace("recall", "R").replace("ndcg", "nDCG")), justify="right")
     for method, row in result["metrics"].items():

@@ -153,7 +153,8 @@ def report(index: Index, queries: Sequence[Query], out, title: str, ks: Sequence
         ylabel="recall@k (answer document in the top k)",
     )
     table = {m: {key: round(results[m][key], 4) for key in
-                 [f"recall@{k}" for k in ks] + ["mrr"] + [f"ndcg@{k}" for k in ks] + ["ms_per_query"]}
+                 [f"recall@{k}" for k in ks] + ["mrr"] + [f"ndcg@{k}" for k in ks] + ["ms_per_query"]
+                 + [f"hit_recall@{k}" for k in ks]}
              for m in methods}
     return {"metrics": table, "queries": len(queries), "picture": picture.name,
             "answer_ranks": {m: results[m]["answer_ranks"] for m in methods}}
