@@ -278,8 +278,8 @@ class Index:
         """Best k chunks per query. hybrid fuses the top `candidates` of dense and BM25 with weighted RRF.
 
         Then, in order: `rerank` (a cross-encoder's name) re-scores the candidates, `mmr` (lambda in (0, 1])
-        re-orders them for diversity, and `dedup` collapses copies of one text into one hit with `copies`
-        (keeping at most `per_doc` hits per document)."""
+        re-orders them for diversity, `dedup` collapses copies of one text into one hit with `copies`, and
+        at most `per_doc` hits come from one document."""
         if method not in METHODS:
             raise LabError(f"unknown retrieval method {method!r}", hint="use one of " + ", ".join(METHODS))
         if k < 1:
@@ -320,7 +320,9 @@ class Index:
         if rerank is not None:
             from llmlab.rag.rerank import cross_encoder
 
-            model = self._rerankers.setdefault(rerank, cross_encoder(rerank))
+            if rerank not in self._rerankers:          # loaded once per index, not once per query
+                self._rerankers[rerank] = cross_encoder(rerank)
+            model = self._rerankers[rerank]
             scores = model.predict([(query, self.chunks[r].indexed) for r, _ in ranked])
             ranked = sorted(((r, float(s)) for (r, _), s in zip(ranked, scores, strict=True)),
                             key=lambda rs: -rs[1])
@@ -335,7 +337,12 @@ class Index:
             kept = collapse([r for r, _ in ranked], self._texts, k, copies=self.copies, docs=self._docs,
                             per_doc=per_doc)
         else:
-            kept = [(r, []) for r, _ in ranked[:k]]
+            taken: dict[str, int] = {}
+            kept = []
+            for r, _ in ranked:
+                if len(kept) < k and (per_doc is None or taken.get(self._docs[r], 0) < per_doc):
+                    taken[self._docs[r]] = taken.get(self._docs[r], 0) + 1
+                    kept.append((r, []))
         return [Hit(self.chunks[row], score[row], rank, method, parts.get(row, {}),
                     [self.chunks[c] for c in copies])
                 for rank, (row, copies) in enumerate(kept, start=1)]
