@@ -78,6 +78,15 @@ def test_dedup_collapses_copies_and_lists_every_source():
         assert {c.doc for c in hits[0].sources} == {"if", "else"}
     plain = index.search("conditional execution if statement", k=3, method="bm25", dedup=False)
     assert [h.chunk.text for h in plain[:2]] == [text, text]   # what dedup removes
+    long = " ".join(f"loop {i} breaks early." for i in range(40))
+    pages = Corpus("p", [Document("long", long), *corpus.documents[2:]])
+    index = Index.build(pages, IndexConfig(chunk_unit="chars", chunk_size=80, chunk_overlap=0, store="numpy"),
+                        embedder=HashEmbedder(), progress=False)
+    for dedup in (True, False):
+        docs = [h.chunk.doc for h in index.search("loop breaks", k=3, method="bm25", dedup=dedup)]
+        assert len(docs) == len(set(docs)) and docs[0] == "long"   # one hit per document by default
+        unlimited = index.search("loop breaks", k=3, method="bm25", dedup=dedup, per_doc=None)
+        assert [h.chunk.doc for h in unlimited] == ["long"] * 3
 
 
 def test_identifier_terms_keep_code_names_whole():
