@@ -179,7 +179,7 @@ def test_index_build_search_save_load_and_staleness(tmp_path):
         hits = index.search("how do I leave the loop with break", k=3, method=method)
         assert hits[0].chunk.doc == "loops" and [h.rank for h in hits] == list(range(1, len(hits) + 1))
     hybrid = index.search("raw string backslashes", k=2)[0]
-    assert hybrid.method == "hybrid" and set(hybrid.parts) <= {"dense", "bm25"}
+    assert hybrid.method == "hybrid" and set(hybrid.parts) <= {"dense", "bm25", "opening"}
     loaded = Index.load(tmp_path / "idx", embedder=emb, corpus=CORPUS)
     for method in ("dense", "bm25", "hybrid"):
         assert [h.chunk.id for h in loaded.search("floats", 3, method)] == [

@@ -34,7 +34,10 @@ from llmlab.search.bm25 import BM25, with_identifiers
 METHODS = ("hybrid", "dense", "bm25")
 # hybrid search defaults, chosen on the dev questions only (docs/rag.md, "Tuning"): weights of (dense, BM25)
 # in the fusion, the RRF constant, and how many candidates each method hands to the fusion
-WEIGHTS = (1.0, 0.25)
+WEIGHTS = (1.0, 0.5)
+# a third fused list ranks documents by how well their opening chunk (title + first lines) matches the
+# query, each document standing for its best chunk: what a page is about, not only its best passage
+OPENING_WEIGHT = 1.0
 CANDIDATES = 50
 FUSION_K = 30       # RRF's constant: 30 ties 60 on dev recall@5 and ranks the answer a little higher (MRR)
 # at most this many hits from one document (None: no limit): one, so the k hits are k different sources
@@ -105,6 +108,7 @@ class Index:
         self.chunks, self.vectors, self.store, self.bm25 = chunks, vectors, store, bm25
         self.manifest, self._embedder, self.folder = manifest, embedder, folder
         self._texts, self._docs = [c.text for c in chunks], [c.doc for c in chunks]
+        self._openings = [i for i, c in enumerate(chunks) if c.start == 0]     # each document's first chunk
         self.copies = exact_copies(self._texts)     # row -> rows with the same text
         self._rerankers: dict = {}
 
@@ -274,8 +278,10 @@ class Index:
     def search_many(self, queries: list[str], k: int = 5, method: str = "hybrid",
                     candidates: int = CANDIDATES, weights: tuple[float, float] = WEIGHTS,
                     rrf_k: int = FUSION_K, dedup: bool = True, mmr: float | None = None,
-                    rerank: str | None = None, per_doc: int | None = PER_DOC) -> list[list[Hit]]:
-        """Best k chunks per query. hybrid fuses the top `candidates` of dense and BM25 with weighted RRF.
+                    rerank: str | None = None, per_doc: int | None = PER_DOC,
+                    opening: float = OPENING_WEIGHT) -> list[list[Hit]]:
+        """Best k chunks per query. hybrid fuses the top `candidates` of dense and BM25 with weighted RRF,
+        and with weight `opening` the documents ranked by their opening chunk (0: left out).
 
         Then, in order: `rerank` (a cross-encoder's name) re-scores the candidates, `mmr` (lambda in (0, 1])
         re-orders them for diversity, `dedup` collapses copies of one text into one hit with `copies`, and
@@ -297,14 +303,21 @@ class Index:
         depth = max(k, candidates) if (method == "hybrid" or reorder) else k
         dense = self.dense_rows(queries, depth) if method != "bm25" else None
         sparse = self.bm25.search(self.bm25_queries(queries), depth) if method != "dense" else None
+        pages = self.opening_ranks(queries, depth) if method == "hybrid" and opening else None
         out = []
         for qi in range(len(queries)):
             if method == "hybrid":
                 ranks = [dense[1][qi].tolist(), sparse[1][qi].tolist()]
                 fused = reciprocal_rank_fusion(ranks, k=rrf_k, weights=weights)
+                if pages is not None:
+                    best: dict[str, int] = {}
+                    for row, _ in fused:
+                        best.setdefault(self._docs[row], row)
+                    ranks.append([best.get(self._docs[row], row) for row in pages[qi]])
+                    fused = reciprocal_rank_fusion(ranks, k=rrf_k, weights=(*weights, opening))
                 ranked = [(row, float(score)) for row, score in fused]
                 where = [{row: i for i, row in enumerate(r, start=1)} for r in ranks]
-                parts = {row: {name: w[row] for name, w in zip(("dense", "bm25"), where, strict=True)
+                parts = {row: {name: w[row] for name, w in zip(("dense", "bm25", "opening"), where)
                                if row in w} for row, _ in ranked}
             else:
                 scores, rows = (dense if method == "dense" else sparse)
@@ -346,6 +359,12 @@ class Index:
         return [Hit(self.chunks[row], score[row], rank, method, parts.get(row, {}),
                     [self.chunks[c] for c in copies])
                 for rank, (row, copies) in enumerate(kept, start=1)]
+
+    def opening_ranks(self, queries: list[str], depth: int) -> list[list[int]]:
+        """Per query, the opening chunk rows (a document's chunk at offset 0) by cosine, best first."""
+        rows = np.array(self._openings)
+        sims = self.embedder.embed_queries(queries) @ self.vectors[rows].T       # (Q, documents)
+        return [rows[np.argsort(-s, kind="stable")[:depth]].tolist() for s in sims]
 
     def bm25_queries(self, queries: list[str]) -> list[str]:
         """Queries as the BM25 index reads them (with identifier terms when it was built with them)."""
