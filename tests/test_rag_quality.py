@@ -145,3 +145,19 @@ def test_stdlib_questions_point_at_real_docstrings():
     start, end = docstring_span(source, "C.g")
     assert source[start:end] == '"G doc."'
     assert docstring_span(source, "missing") is None
+
+
+def test_page_openings_rank_documents_by_their_first_chunk():
+    docs = [Document("loops", "Loops and break.\n\n" + "Other words here. " * 10),
+            Document("files", "Files and open.\n\n" + "More words there. " * 10),
+            Document("maths", "Numbers and floats.\n\n" + "Yet more words. " * 10)]
+    emb = HashEmbedder()
+    index = Index.build(Corpus("c", docs), IndexConfig(chunk_unit="chars", chunk_size=60, chunk_overlap=0,
+                                                       store="numpy"), embedder=emb, progress=False)
+    (order,) = index.opening_ranks(["files and open"], depth=3)
+    assert index.chunks[order[0]].doc == "files" and all(index.chunks[r].start == 0 for r in order)
+    sims = emb.embed_queries(["files and open"])[0] @ index.vectors[order].T
+    assert list(sims) == sorted(sims, reverse=True)
+    with_pages = index.search("files and open", k=2)
+    assert "opening" in with_pages[0].parts and with_pages[0].chunk.doc == "files"
+    assert all("opening" not in h.parts for h in index.search("files and open", k=2, opening=0.0))
