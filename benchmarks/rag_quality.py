@@ -44,7 +44,7 @@ def main() -> None:
     from llmlab.rag.embed import Embedder
     from llmlab.rag.evalset import heldout, questions, stdlib
     from llmlab.rag.evalsets.stdlib_docstrings import stdlib_corpus
-    from llmlab.rag.index import CANDIDATES, FUSION_K, PER_DOC, WEIGHTS
+    from llmlab.rag.index import CANDIDATES, FUSION_K, WEIGHTS
 
     corpus = load_corpus("python-docs")
     sets = {"dev": questions(corpus), "test": heldout(corpus)}
@@ -61,8 +61,9 @@ def main() -> None:
         "+ identifier tokens": (ctx_ids, dict(dedup=False, **today)),
         "+ dedup": (ctx_ids, dict(dedup=True, **today)),
         "+ fusion tuned": (ctx_ids, dict(dedup=True, **tuned, per_doc=None, opening=0.0)),
-        "+ one hit per document": (ctx_ids, dict(dedup=True, **tuned, per_doc=PER_DOC, opening=0.0)),
-        "+ page openings (default)": (ctx_ids, {}),
+        "+ one hit per document": (ctx_ids, dict(dedup=True, **tuned, per_doc=1, opening=0.0)),
+        "+ page openings": (ctx_ids, dict(per_doc=1)),
+        "- one hit per document (default)": (ctx_ids, {}),
         "default + mmr 0.85": (ctx_ids, dict(mmr=0.85)),
     }
     for name, (index, options) in rows.items():
@@ -90,9 +91,9 @@ def main() -> None:
                 ("+ identifier tokens", s_ids, dict(dedup=False, **today)),
                 ("+ dedup", s_ids, dict(dedup=True, **today)),
                 ("+ fusion tuned", s_ids, dict(dedup=True, **tuned, per_doc=None, opening=0.0)),
-                ("+ one hit per document", s_ids, dict(per_doc=PER_DOC, opening=0.0)),
-                ("+ page openings (default)", s_ids, {}),
-                ("default, --per-doc 0", s_ids, dict(per_doc=None))):
+                ("+ one hit per document", s_ids, dict(per_doc=1, opening=0.0)),
+                ("+ page openings", s_ids, dict(per_doc=1)),
+                ("- one hit per document (default)", s_ids, {})):
             out["stdlib"][name] = score(index, qs, **opts)
             print("stdlib", name, out["stdlib"][name], flush=True)
     if args.build_times:

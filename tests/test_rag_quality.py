@@ -83,8 +83,8 @@ def test_dedup_collapses_copies_and_lists_every_source():
     index = Index.build(pages, IndexConfig(chunk_unit="chars", chunk_size=80, chunk_overlap=0, store="numpy"),
                         embedder=HashEmbedder(), progress=False)
     for dedup in (True, False):
-        docs = [h.chunk.doc for h in index.search("loop breaks", k=3, method="bm25", dedup=dedup)]
-        assert len(docs) == len(set(docs)) and docs[0] == "long"   # one hit per document by default
+        docs = [h.chunk.doc for h in index.search("loop breaks", k=3, method="bm25", dedup=dedup, per_doc=1)]
+        assert len(docs) == len(set(docs)) and docs[0] == "long"   # one hit per document
         unlimited = index.search("loop breaks", k=3, method="bm25", dedup=dedup, per_doc=None)
         assert [h.chunk.doc for h in unlimited] == ["long"] * 3
 

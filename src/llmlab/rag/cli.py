@@ -74,8 +74,8 @@ def search(query: str = typer.Argument(..., help="what to look for"),
            dedup: bool = typer.Option(True, "--dedup/--no-dedup",
                                       help="collapse copies of one text into one hit listing every source"),
            per_doc: int = typer.Option(None, "--per-doc",
-                                       help="at most this many hits from one document (default 1; 0: no "
-                                            "limit)"),
+                                       help="at most this many hits from one document (default: no "
+                                            "limit; 1 makes every hit a different source)"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """The best chunks for a query, with their document, offsets and scores (copies listed as also in)."""
     import json
@@ -85,7 +85,7 @@ def search(query: str = typer.Argument(..., help="what to look for"),
     from llmlab.console import console
     from llmlab.rag.index import open_index
 
-    options = {} if per_doc is None else {"per_doc": per_doc or None}     # None: the index's default
+    options = {} if per_doc is None else {"per_doc": per_doc or None}     # 0 also means no limit
     hits = open_index(index_name).search(query, k=k, method=method, mmr=mmr, rerank=rerank, dedup=dedup,
                                          **options)
     if as_json:
