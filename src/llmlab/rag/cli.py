@@ -76,6 +76,9 @@ def search(query: str = typer.Argument(..., help="what to look for"),
            per_doc: int = typer.Option(None, "--per-doc",
                                        help="at most this many hits from one document (default: no "
                                             "limit; 1 makes every hit a different source)"),
+           opening: float = typer.Option(None, "--opening",
+                                         help="weight of the page-openings list in hybrid fusion (default 1; "
+                                              "0 leaves it out, better for source code)"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """The best chunks for a query, with their document, offsets and scores (copies listed as also in)."""
     import json
@@ -86,6 +89,8 @@ def search(query: str = typer.Argument(..., help="what to look for"),
     from llmlab.rag.index import open_index
 
     options = {} if per_doc is None else {"per_doc": per_doc or None}     # 0 also means no limit
+    if opening is not None:
+        options["opening"] = opening
     hits = open_index(index_name).search(query, k=k, method=method, mmr=mmr, rerank=rerank, dedup=dedup,
                                          **options)
     if as_json:
