@@ -29,7 +29,7 @@ browser:
 	  || echo "chromium could not be installed: the browser tests will skip"; }
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks mutation deploy
 
 bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -318,8 +318,10 @@ class Index:
                     fused = reciprocal_rank_fusion(ranks, k=rrf_k, weights=(*weights, opening))
                 ranked = [(row, float(score)) for row, score in fused]
                 where = [{row: i for i, row in enumerate(r, start=1)} for r in ranks]
-                parts = {row: {name: w[row] for name, w in zip(("dense", "bm25", "opening"), where)
-                               if row in w} for row, _ in ranked}
+                # two or three ranked lists (the openings only when weighted): zip stops at the last one
+                names = ("dense", "bm25", "opening")
+                parts = {row: {name: w[row] for name, w in zip(names, where, strict=False) if row in w}
+                         for row, _ in ranked}
             else:
                 scores, rows = (dense if method == "dense" else sparse)
                 ranked = [(r, float(sc)) for r, sc in zip(rows[qi].tolist(), scores[qi].tolist(), strict=True)
