@@ -148,3 +148,19 @@ def test_keyword_only_index_evaluates_bm25_alone(corpus_dir, tmp_path, monkeypat
     assert main(["rag", "ask", "How do I break a loop?", "--method", "bm25", "--index", str(out),
                  "--model", "scripted", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["sources"][0]["doc"] == "loops.txt"
+
+
+def test_eval_on_the_held_out_test_questions(tmp_path, monkeypatch, capsys):
+    # the README's `llmlab rag eval --eval-set test`, on a keyword-only python-docs index (seconds, nothing
+    # embedded): every held-out question is asked, and BM25 alone already finds most answers
+    from llmlab.rag.evalsets.python_docs_test import TEST_QUESTIONS
+
+    monkeypatch.setenv("LLMLAB_RUNS", str(tmp_path / "runs"))
+    out = tmp_path / "kw"
+    assert main(["rag", "index", "--corpus", "python-docs", "--out", str(out), "--set", "embed_model=none",
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert main(["rag", "eval", "--index", str(out), "--eval-set", "test", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["eval_set"] == "test" and ev["queries"] == len(TEST_QUESTIONS) >= 60
+    assert set(ev["metrics"]) == {"bm25"} and 0.5 < ev["metrics"]["bm25"]["recall@5"] <= 1.0

@@ -50,6 +50,7 @@ BY_TEST = {
     "llmlab rag search 'how do I leave a loop early?' -k 5":
         "tests/test_rag_cli.py::test_index_search_eval_ask_summarize",
     "llmlab rag eval": "tests/test_rag_cli.py::test_index_search_eval_ask_summarize",
+    "llmlab rag eval --eval-set test": "tests/test_rag_cli.py::test_eval_on_the_held_out_test_questions",
     "llmlab tokenizer train --corpus python-stdlib --vocab-size 8192 --out runs/tokenizer/stdlib-8k":
         "tests/test_tokenizer_cli.py",
     "llmlab data prepare --corpus python-stdlib --tokenizer runs/tokenizer/stdlib-8k --out data/stdlib":
