@@ -20,17 +20,13 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from llmlab.chat.gptq import collect_hessians, output_error
+from llmlab.chat.gptq import compensated_quantize_model, output_error
 from llmlab.chat.int4 import (
     Int4Weight,
     dequantize_int4,
-    int4_targets,
-    linear_weight,
     quantize_int4,
-    quantize_model_int4,
 )
 from llmlab.chat.quantize import QuantReport
-from llmlab.errors import LabError
 
 
 @torch.no_grad()
@@ -57,20 +53,8 @@ def awq_quantize_model(model: nn.Module, calibration: Iterable[torch.Tensor], gr
                        ) -> tuple[QuantReport, dict[str, dict[str, float]]]:
     """Replace the model's Linear/Conv1D layers by AWQ-scaled int4 in place. Also returns, per layer, the
     output error on the calibration inputs of round-to-nearest and of AWQ, and the α chosen."""
-    targets = int4_targets(model, lm_head, skip)
-    hessians = collect_hessians(model, targets, calibration)
-    weights, errors = {}, {}
-    for name, module in targets.items():
-        if name not in hessians:
-            continue
-        weight = linear_weight(module).float()
-        try:
-            rtn = quantize_int4(weight, group, symmetric)
-        except LabError:
-            continue                                  # quantize_model_int4 keeps this layer float
-        weights[name], alpha = awq_quantize(weight, hessians[name], group, symmetric, grid)
-        errors[name] = {"rtn": output_error(weight, dequantize_int4(rtn), hessians[name]),
-                        "awq": output_error(weight, dequantize_int4(weights[name]), hessians[name]),
-                        "alpha": alpha}
-    report = quantize_model_int4(model, group, symmetric, lm_head, skip, weights=weights)
-    return report, errors
+    def layer(weight, hessian):
+        scaled, alpha = awq_quantize(weight, hessian, group, symmetric, grid)
+        return scaled, {"alpha": alpha}
+
+    return compensated_quantize_model(model, calibration, "awq", layer, group, symmetric, lm_head, skip)

@@ -115,13 +115,13 @@ def gptq_quantize(weight: torch.Tensor, hessian: torch.Tensor, group: int = 32, 
     return Int4Weight(pack_codes(codes), d.half(), None if low is None else low.half(), size)
 
 
-@torch.no_grad()
-def gptq_quantize_model(model: nn.Module, calibration: Iterable[torch.Tensor], group: int = 32,
-                        symmetric: bool = True, damp: float = 0.01, act_order: bool = True,
-                        lm_head: bool = False, skip: str | None = None
-                        ) -> tuple[QuantReport, dict[str, dict[str, float]]]:
-    """Replace the model's Linear/Conv1D layers by GPTQ int4 in place. Also returns, per layer, the output
-    error on the calibration inputs of plain round-to-nearest and of GPTQ at the same group and symmetry."""
+def compensated_quantize_model(model: nn.Module, calibration: Iterable[torch.Tensor], method: str,
+                               quantize_layer, group: int = 32, symmetric: bool = True, lm_head: bool = False,
+                               skip: str | None = None) -> tuple[QuantReport, dict[str, dict[str, float]]]:
+    """Quantise the model's Linear/Conv1D layers to int4 in place, each by `quantize_layer(weight, hessian)`
+    -> (Int4 weight, extra figures), with Hessians from the calibration inputs. Returns the report and, per
+    layer, the output error of plain round-to-nearest ("rtn") and of `method`, plus the extra figures. The
+    one loop GPTQ and AWQ-style scaling share."""
     targets = int4_targets(model, lm_head, skip)
     hessians = collect_hessians(model, targets, calibration)
     weights, errors = {}, {}
@@ -133,8 +133,21 @@ def gptq_quantize_model(model: nn.Module, calibration: Iterable[torch.Tensor], g
             rtn = quantize_int4(weight, group, symmetric)
         except LabError:
             continue                                  # quantize_model_int4 keeps this layer float
-        weights[name] = gptq_quantize(weight, hessians[name], group, symmetric, damp, act_order)
+        weights[name], extra = quantize_layer(weight, hessians[name])
         errors[name] = {"rtn": output_error(weight, dequantize_int4(rtn), hessians[name]),
-                        "gptq": output_error(weight, dequantize_int4(weights[name]), hessians[name])}
+                        method: output_error(weight, dequantize_int4(weights[name]), hessians[name]), **extra}
     report = quantize_model_int4(model, group, symmetric, lm_head, skip, weights=weights)
     return report, errors
+
+
+@torch.no_grad()
+def gptq_quantize_model(model: nn.Module, calibration: Iterable[torch.Tensor], group: int = 32,
+                        symmetric: bool = True, damp: float = 0.01, act_order: bool = True,
+                        lm_head: bool = False, skip: str | None = None
+                        ) -> tuple[QuantReport, dict[str, dict[str, float]]]:
+    """Replace the model's Linear/Conv1D layers by GPTQ int4 in place. Also returns, per layer, the output
+    error on the calibration inputs of plain round-to-nearest and of GPTQ at the same group and symmetry."""
+    def layer(weight, hessian):
+        return gptq_quantize(weight, hessian, group, symmetric, damp, act_order), {}
+
+    return compensated_quantize_model(model, calibration, "gptq", layer, group, symmetric, lm_head, skip)
