@@ -122,6 +122,16 @@ OVERWRITE_HELP = "replace the run already in the run folder"
 POST_PRESET_HELP = "toy (offline, seconds), cpu (GPT-2 small) or gpu"
 
 
+# the options sft, dpo and grpo share (each command keeps its own --model, --data, --out and --set help)
+POST_PRESET = typer.Option("toy", "--preset", help=POST_PRESET_HELP)
+CHAT_TEMPLATE = typer.Option(None, "--chat-template", help="a Jinja chat template file")
+POST_METHOD = typer.Option(None, "--method", help="full or lora-scratch")
+POST_STEPS = typer.Option(None, "--max-steps", help="optimizer steps")
+POST_SEED = typer.Option(None, "--seed")
+POST_OVERWRITE = typer.Option(False, "--overwrite", help=OVERWRITE_HELP)
+POST_JSON = typer.Option(False, "--json", help="print the summary as JSON")
+
+
 def _post_stage(stage: str, model: str, data: str, out: Path | None, preset: str, overrides: list[str] | None,
                 chat_template: Path | None, method: str | None, max_steps: int | None, seed: int | None,
                 overwrite: bool, as_json: bool, reward: str = "exact") -> None:
@@ -137,14 +147,14 @@ def _post_stage(stage: str, model: str, data: str, out: Path | None, preset: str
 def sft(model: str = typer.Option("tiny", "--model", help=POST_MODEL_HELP),
         data: str = typer.Option("toy", "--data", help="toy, a .jsonl of {messages}, or hf:NAME[:split]"),
         out: Path = typer.Option(None, "--out", help="run folder (default runs/finetune/sft)"),
-        preset: str = typer.Option("toy", "--preset", help=POST_PRESET_HELP),
+        preset: str = POST_PRESET,
         overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. lr=1e-4 or max_length=256"),
-        chat_template: Path = typer.Option(None, "--chat-template", help="a Jinja chat template file"),
-        method: str = typer.Option(None, "--method", help="full or lora-scratch"),
-        max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
-        seed: int = typer.Option(None, "--seed"),
-        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
-        as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+        chat_template: Path = CHAT_TEMPLATE,
+        method: str = POST_METHOD,
+        max_steps: int = POST_STEPS,
+        seed: int = POST_SEED,
+        overwrite: bool = POST_OVERWRITE,
+        as_json: bool = POST_JSON) -> None:
     """Chat SFT: the model's chat template, the loss on the assistant turns only; model/ at the end."""
     _post_stage("sft", model, data, out, preset, overrides, chat_template, method, max_steps, seed, overwrite,
                 as_json)
@@ -154,14 +164,14 @@ def sft(model: str = typer.Option("tiny", "--model", help=POST_MODEL_HELP),
 def dpo(model: str = typer.Option(..., "--model", help="the SFT model: an HF model directory or a Hub name"),
         data: str = typer.Option("toy", "--data", help="toy, a .jsonl of {prompt, chosen, rejected}, hf:N"),
         out: Path = typer.Option(None, "--out", help="run folder (default runs/finetune/dpo)"),
-        preset: str = typer.Option("toy", "--preset", help=POST_PRESET_HELP),
+        preset: str = POST_PRESET,
         overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. beta=0.1 or lr=5e-7"),
-        chat_template: Path = typer.Option(None, "--chat-template", help="a Jinja chat template file"),
-        method: str = typer.Option(None, "--method", help="full or lora-scratch"),
-        max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
-        seed: int = typer.Option(None, "--seed"),
-        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
-        as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+        chat_template: Path = CHAT_TEMPLATE,
+        method: str = POST_METHOD,
+        max_steps: int = POST_STEPS,
+        seed: int = POST_SEED,
+        overwrite: bool = POST_OVERWRITE,
+        as_json: bool = POST_JSON) -> None:
     """DPO on (prompt, chosen, rejected) pairs against the starting model as reference; model/ at the end."""
     _post_stage("dpo", model, data, out, preset, overrides, chat_template, method, max_steps, seed, overwrite,
                 as_json)
@@ -172,14 +182,14 @@ def grpo(model: str = typer.Option(..., "--model", help="the SFT model: an HF mo
          data: str = typer.Option("toy", "--data", help="toy, a .jsonl of {prompt, answer}, hf:NAME[:split]"),
          reward: str = typer.Option("exact", "--reward", help="exact (the chain task's) or last-number"),
          out: Path = typer.Option(None, "--out", help="run folder (default runs/finetune/grpo)"),
-         preset: str = typer.Option("toy", "--preset", help=POST_PRESET_HELP),
+         preset: str = POST_PRESET,
          overrides: list[str] = typer.Option(None, "--set", help="key=value, e.g. kl_beta=0.04"),
-         chat_template: Path = typer.Option(None, "--chat-template", help="a Jinja chat template file"),
-         method: str = typer.Option(None, "--method", help="full or lora-scratch"),
-         max_steps: int = typer.Option(None, "--max-steps", help="optimizer steps"),
-         seed: int = typer.Option(None, "--seed"),
-         overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
-         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+         chat_template: Path = CHAT_TEMPLATE,
+         method: str = POST_METHOD,
+         max_steps: int = POST_STEPS,
+         seed: int = POST_SEED,
+         overwrite: bool = POST_OVERWRITE,
+         as_json: bool = POST_JSON) -> None:
     """GRPO: groups of sampled completions, rewards from a verifier, the clipped objective, a KL penalty."""
     _post_stage("grpo", model, data, out, preset, overrides, chat_template, method, max_steps, seed,
                 overwrite, as_json, reward=reward)
