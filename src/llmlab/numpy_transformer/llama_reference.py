@@ -22,6 +22,7 @@ import numpy as np
 
 from llmlab.numpy_transformer.kv_cache import KVCache
 from llmlab.numpy_transformer.llama import Llama
+from llmlab.numpy_transformer.reference import gradient_error, logit_error  # a Llama is a GPT to both
 
 VOCAB, POSITIONS = 71, 64
 SHAPES = [  # (n_layer, n_embd, n_head, n_kv_head): query heads per kv head 1, 2, 4, and multi-query
@@ -108,41 +109,6 @@ def padded_batch(rng: np.random.Generator, batch: int = 3, t: int = 11) -> tuple
     mask[1, t - 4:] = 0
     mask[2, :3] = 0
     return ids, mask
-
-
-def logit_error(hf, ours: Llama, ids: np.ndarray, mask: np.ndarray | None) -> float:
-    """Max |logit difference| over the real (unpadded) positions."""
-    import torch
-
-    with torch.no_grad():
-        given = None if mask is None else torch.tensor(mask)
-        ref = hf(torch.tensor(ids), attention_mask=given).logits.numpy()
-    got = ours(ids, attention_mask=mask)
-    keep = np.ones(ids.shape, bool) if mask is None else mask.astype(bool)
-    return float(np.abs(got - ref)[keep].max())
-
-
-def gradient_error(hf, ours: Llama, ids: np.ndarray, mask: np.ndarray) -> float:
-    """Worst ‖g_numpy - g_torch‖ / ‖g_torch‖ over parameters (float64), for the next-token loss of a
-    padded batch: a position counts only when it and the token it predicts are both real."""
-    import torch
-
-    real = mask.astype(bool)
-    targets = np.full(ids.shape, -100)
-    targets[:, :-1] = np.where(real[:, :-1] & real[:, 1:], ids[:, 1:], -100)
-    hf.zero_grad(set_to_none=True)
-    logits = hf(torch.tensor(ids), attention_mask=torch.tensor(mask)).logits
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                             torch.tensor(targets).reshape(-1), ignore_index=-100)
-    loss.backward()
-    ours.forward(ids, targets, attention_mask=mask)
-    ours.backward()
-    reference = {name: p.grad.numpy() for name, p in hf.named_parameters()}
-    worst = 0.0
-    for name, grad in ours.state_dict_grads().items():
-        ref = reference[name]
-        worst = max(worst, float(np.linalg.norm(grad - ref) / max(np.linalg.norm(ref), 1e-300)))
-    return worst
 
 
 def kv_cache_error(model: Llama, ids: np.ndarray, mask: np.ndarray | None, prefill: int = 4) -> float:
