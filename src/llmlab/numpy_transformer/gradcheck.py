@@ -129,7 +129,14 @@ def model_gradient_check(rng: np.random.Generator, max_probes: int = 12) -> dict
     """The whole GPT's loss against finite differences, a few entries of every parameter."""
     cfg = GPTConfig(vocab_size=13, n_positions=8, n_embd=12, n_layer=2, n_head=3, initializer_range=0.3)
     model = GPT(cfg, dtype="float64", seed=int(rng.integers(1 << 31)))
-    ids = rng.integers(0, cfg.vocab_size, (2, 6))
+    return whole_model_errors(model, rng, max_probes)
+
+
+def whole_model_errors(model, rng: np.random.Generator, max_probes: int) -> dict[str, float]:
+    """Per parameter, the relative error of the backward pass against finite differences of the next-token
+    loss on a random (2, 6) batch, at `max_probes` entries of each parameter (any model with forward(ids,
+    targets), backward() and named_parameters(): the GPT and the Llama alike)."""
+    ids = rng.integers(0, model.config.vocab_size, (2, 6))
     targets = np.roll(ids, -1, axis=1)
     targets[:, -1] = -100
     model.forward(ids, targets)

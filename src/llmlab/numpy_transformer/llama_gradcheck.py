@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from llmlab.numpy_transformer.gqa_attention import GroupedQueryAttention
-from llmlab.numpy_transformer.gradcheck import TOLERANCE, _probe, check_function, numeric_grad, relative_error
+from llmlab.numpy_transformer.gradcheck import TOLERANCE, check_function, whole_model_errors
 from llmlab.numpy_transformer.llama import Llama, LlamaConfig
 from llmlab.numpy_transformer.llama_block import LlamaBlock
 from llmlab.numpy_transformer.masks import attention_bias
@@ -70,17 +70,7 @@ def llama_model_gradient_check(rng: np.random.Generator, max_probes: int = 8, **
                       initializer_range=0.3, **flags)
     model = Llama(cfg, dtype="float64", seed=int(rng.integers(1 << 31)))
     _randomise(model, rng)
-    ids = rng.integers(0, cfg.vocab_size, (2, 6))
-    targets = np.roll(ids, -1, axis=1)
-    targets[:, -1] = -100
-    model.forward(ids, targets)
-    model.backward()
-    errors = {}
-    for name, p, grad in model.named_parameters():
-        idx = _probe(p.size, max_probes, rng)
-        numeric = numeric_grad(lambda: model.forward(ids, targets), p, idx)
-        errors[name] = relative_error(grad.reshape(-1)[idx].copy(), numeric)
-    return errors
+    return whole_model_errors(model, rng, max_probes)
 
 
 def _row(check: str, errors: dict[str, float]) -> dict:
