@@ -37,7 +37,6 @@ from llmlab.generation import SamplingParams
 from llmlab.llm import load_llm
 from llmlab.runs import RunFolder
 from llmlab.training import TrainConfig, Trainer
-from llmlab.training.batches import IGNORE_INDEX
 from llmlab.training.toy_gpt import build_toy_gpt
 
 
@@ -68,14 +67,7 @@ class DrillBatches(lm.LabBatches):
             r = 0.0 if 0 < self.cursor <= self.drill_steps else rng.random()    # a curriculum: drills first
             rows.append(self.copy_row(rng) if r < self.copy_share else self.dialogue_row(rng)
                         if r < self.copy_share + self.cfg.dialogue_share else self.corpus_row(rng))
-        n = min(self.block_size, -(-max(len(r[0]) - 1 for r in rows) // 8) * 8)
-        x = torch.full((len(rows), n), self.eot, dtype=torch.long)                    # (B, T)
-        y = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)                # (B, T)
-        for i, (ids, learn) in enumerate(rows):
-            x[i, :len(ids) - 1] = torch.tensor(ids[:-1])
-            y[i, :len(ids) - 1] = torch.tensor([t if ok else IGNORE_INDEX
-                                                for t, ok in zip(ids[1:], learn[1:], strict=True)])
-        return x, y
+        return self.collate(rows)
 
 
 def build_model(arch: str, cfg: lm.LabModelConfig, vocab: int):

@@ -83,12 +83,17 @@ class LabBatches:
         return [int(t) for t in self.ids[start:start + n]], [True] * n
 
     def _batch(self, rng: random.Random):
+        rows = [self.dialogue_row(rng) if rng.random() < self.cfg.dialogue_share else self.corpus_row(rng)
+                for _ in range(self.batch_size)]
+        return self.collate(rows)
+
+    def collate(self, rows: list[tuple[list[int], list[bool]]]):
+        """(x, y) of rows padded with EOT to the longest (a multiple of 8, at most block_size); y holds the
+        next token where the row learns it, IGNORE_INDEX elsewhere."""
         import torch
 
         from llmlab.training.batches import IGNORE_INDEX
 
-        rows = [self.dialogue_row(rng) if rng.random() < self.cfg.dialogue_share else self.corpus_row(rng)
-                for _ in range(self.batch_size)]
         n = min(self.block_size, -(-max(len(r[0]) - 1 for r in rows) // 8) * 8)     # a multiple of 8
         x = torch.full((len(rows), n), self.eot, dtype=torch.long)                    # (B, T)
         y = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)                # (B, T)
