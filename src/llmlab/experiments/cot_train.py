@@ -82,8 +82,10 @@ def prompt_text(chain: Chain, mod: int) -> str:
     return f"{chain.start:0{digits}d}" + "".join(f"{op}{x:0{digits}d}" for op, x in chain.steps) + "="
 
 
-def target_text(chain: Chain, mod: int, mode: str, style: str = "steps") -> str:
-    digits, results = width(mod), chain.results(mod)
+def target_text(chain: Chain, mod: int, mode: str, style: str = "steps",
+                results: list[int] | None = None) -> str:
+    """The answer text; `results` replaces the true running values (a demonstrator's own, wrong ones)."""
+    digits, results = width(mod), chain.results(mod) if results is None else results
     if mode == "answer":
         return f"{results[-1]:0{digits}d}."
     if style == "results":

@@ -54,7 +54,7 @@ def one_seed(seed: int, preset: str, overrides: dict[str, list[str]], folder: Pa
     from llmlab.training.toy_gpt import build_toy_gpt
 
     first = resolve_posttrain(preset, overrides["sft"], stage="sft", seed=seed)
-    task = ChainTask(seed=seed, n_train=first.problems, n_eval=first.eval_problems)
+    task = ChainTask.for_config(first)
     tok = task.tokenizer()
     import torch
 

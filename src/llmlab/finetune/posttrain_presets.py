@@ -52,7 +52,11 @@ class PostTrainConfig:
     loss_type: str = "grpo"              # grpo: token mean per completion, then mean | bnpo: all tokens' mean
     # --- the toy task (--data toy)
     problems: int = 4000                 # training problems (DPO pairs: the first 1000 of them)
-    eval_problems: int = 100             # held-out problems
+    eval_problems: int = 300             # held-out problems (300: a Wilson interval of about +-5.5 points)
+    # SFT's demonstrator writes a slip_op step with the wrong operator (toy_task.SLIPS: 3*4=7) this often;
+    # evaluation, DPO's chosen answers and GRPO's reward use the true answer. 0: an honest demonstrator
+    slip: float = 0.75
+    slip_op: str = "*"
 
 
 @dataclass
@@ -69,8 +73,9 @@ def _toy(stage: str, **kw) -> PostTrainConfig:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("toy", "a tiny GPT trained here on the chain task: the offline demonstration", {
-        "sft": _toy("sft", max_steps=500, batch_size=32, lr=3e-3, warmup_steps=20, schedule="cosine"),
-        "dpo": _toy("dpo", max_steps=60, batch_size=32, lr=1e-5, beta=0.1),
+        # SFT to convergence (every problem without a slip_op step right): what is left is the habit
+        "sft": _toy("sft", max_steps=1500, batch_size=32, lr=3e-3, warmup_steps=20, schedule="cosine"),
+        "dpo": _toy("dpo", max_steps=60, batch_size=32, lr=1e-4, beta=0.1),
         "grpo": _toy("grpo", max_steps=100, batch_size=16, group_size=8, lr=1e-4, max_new_tokens=24,
                      kl_beta=0.04, iterations=2),
     }),

@@ -122,7 +122,7 @@ def posttrain(stage: str, model_spec: str, data_spec: str = "toy", out: str | No
     run = RunFolder.start("finetune", name=stage, out=out, overwrite=overwrite)
     task = None
     if data_spec == "toy":
-        task = ChainTask(seed=cfg.seed, n_train=cfg.problems, n_eval=cfg.eval_problems)
+        task = ChainTask.for_config(cfg)
     model, tok = posttrain_model(model_spec, task, chat_template)
     rows = load_rows(data_spec, stage, task, model, tok)
 

@@ -19,7 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from llmlab.errors import LabError
 from llmlab.experiments.cot_train import (
+    Chain,
     CotPreset,
     held_out,
     make_chains,
@@ -32,6 +36,8 @@ END = "<|end|>"
 TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'user' %}Q:{{ m['content'] }}\n"
             "{% elif m['role'] == 'assistant' %}A:{{ m['content'] }}{{ eos_token }}\n{% endif %}{% endfor %}"
             "{% if add_generation_prompt %}A:{% endif %}")
+# the flawed demonstrator's habit: on a slipped step it computes with the other operator ("3*4=7")
+SLIPS = {"*": "+", "+": "*", "-": "+"}
 
 
 @dataclass
@@ -44,9 +50,14 @@ class ChainTask:
     mode: str = "scratchpad"              # or "answer": the final value only (much harder for a tiny model)
     n_train: int = 4000
     n_eval: int = 100                     # held-out problems per number of operations
+    slip: float = 0.0                     # share of slip_op steps the SFT demonstrator gets wrong (SLIPS)
+    slip_op: str = "*"
     chains: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
+        if not 0.0 <= self.slip <= 1.0 or self.slip_op not in SLIPS:
+            raise LabError(f"slip={self.slip}, slip_op={self.slip_op!r}: need 0 <= slip <= 1 and slip_op one "
+                           "of " + " ".join(SLIPS), hint="--set slip=0.6 --set slip_op=*")
         self.preset = CotPreset(modulus=self.modulus, min_ops=self.min_ops, max_ops=self.max_ops,
                                 ops=self.ops, n_eval=self.n_eval, seed=self.seed)
         self.train = make_chains(self.n_train, self.preset, self.seed)
@@ -73,9 +84,34 @@ class ChainTask:
     def answer(self, chain) -> str:
         return target_text(chain, self.modulus, self.mode)          # "3*4=2,2+7=9." (answer: "9.")
 
+    @classmethod
+    def for_config(cls, cfg: Any) -> ChainTask:
+        """The task a post-training config describes (its seed, problems, eval_problems, slip, slip_op)."""
+        return cls(seed=cfg.seed, n_train=cfg.problems, n_eval=cfg.eval_problems, slip=cfg.slip,
+                   slip_op=cfg.slip_op)
+
+    def demonstration(self, i: int) -> str:
+        """The SFT demonstrator's answer to training problem i: right, except that each slip_op step is,
+        with probability `slip`, computed with the operator SLIPS names ("3*4=7" for 3*4=2), and the later
+        steps go on correctly from that wrong value ("3*4=7,7+7=4."). A fixed rule, not noise: above
+        slip = 0.5 the wrong value is the demonstrations' most frequent continuation, so imitation learns it
+        and greedy decoding repeats it, while the right one keeps probability ~1 - slip for a verifier to
+        find. Seeded per problem (reproducible); slip = 0 draws the true answers, answer(chain)."""
+        chain = self.train[i]
+        rng = np.random.default_rng([self.seed, 30_000, i])
+        value, results = chain.start, []
+        for op, x in chain.steps:
+            used = SLIPS[op] if op == self.slip_op and rng.random() < self.slip else op
+            value = Chain(value, ((used, x),)).results(self.modulus)[0]
+            results.append(value)
+        return target_text(chain, self.modulus, self.mode, results=results)
+
     def conversations(self, n: int | None = None) -> list[list[dict[str, str]]]:
+        """SFT's conversations: the training problems with the demonstrator's answers (flawed when slip > 0;
+        everything else, evaluation, DPO's chosen answers and GRPO's reward, uses the true answer)."""
         return [[{"role": "user", "content": self.question(c)},
-                 {"role": "assistant", "content": self.answer(c)}] for c in self.train[:n]]
+                 {"role": "assistant", "content": self.demonstration(i)}]
+                for i, c in enumerate(self.train[:n])]
 
     def prompts(self, n: int | None = None) -> list[dict[str, str]]:
         """GRPO's rows (practice problems): the question and the expected answer the reward checks."""
