@@ -3,11 +3,13 @@
     summary = posttrain_demo("runs/finetune/posttrain", seeds=[0, 1, 2])
     llmlab finetune demo --seeds 0,1,2
 
-Per seed: a tiny GPT trained from scratch by chat SFT on the task (stopped early on purpose, so it answers
-only part of the held-out problems), then two copies of it: one trained by DPO on pairs of the right
-answer and its own wrong answer, one by GRPO with the exact-answer reward. All three answer the same
-held-out problems greedily; accuracy is pooled over seeds with a Wilson 95% interval. Each stage's run
-folder keeps its curves (implicit rewards for DPO, reward and KL for GRPO) and an HF model directory.
+Per seed: a tiny GPT trained from scratch by chat SFT, to convergence, on the answers of a flawed
+demonstrator (toy_task: most of its multiplications are written as additions), so what it gets wrong is
+the demonstrator's habit; then two copies of it: one trained by DPO on pairs of the right answer and its
+own wrong answer, one by GRPO with the exact-answer reward, both judged by the true answers. All three
+answer the same held-out problems greedily; accuracy is pooled over seeds with a Wilson 95% interval
+(`--set slip=0`: an honest demonstrator, imitation alone). Each stage's run folder keeps its curves
+(implicit rewards for DPO, reward and KL for GRPO) and an HF model directory.
 """
 
 from __future__ import annotations

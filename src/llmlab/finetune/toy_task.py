@@ -1,17 +1,22 @@
 """The offline post-training task: the chain-of-thought experiment's arithmetic chains, asked as a chat.
 
-    task = ChainTask(seed=0)                         # modulus 10, 2-3 operations, written step by step
+    task = ChainTask(seed=0, slip=0.75)              # modulus 10, 2 operations, written step by step
     tok = task.tokenizer()                           # characters + <|end|>, with a tiny chat template
-    task.conversations(1)[0]   # [{"role": "user", "content": "3*4+7="},
-                               #  {"role": "assistant", "content": "3*4=2,2+7=9."}]
-    task.accuracy(model, tok, task.test)             # exact match of the answer on held-out problems
+    task.conversations(1)[0]   # e.g. [{"role": "user", "content": "3*4+7="},
+                               #       {"role": "assistant", "content": "3*4=7,7+7=4."}]   (a slip: 3*4 is 2)
+    task.accuracy(model, tok, task.test)             # exact match of the true answer on held-out problems
 
 The problems, their answers and the answer reader are llmlab.experiments.cot_train's (make_chains,
 prompt_text, target_text, read_answer), so the task cannot drift from the CoT reproduction. The answer is
-the scratchpad (one operation per step, mod 10), which a tiny GPT learns in a few hundred steps, partly
-after fewer: the regime where preference and reward training have something to fix. The reward is exact:
-1 when the completion's final value equals the chain's, else 0. Held-out problems are never among the
-training ones.
+the scratchpad (one operation per step, mod 10), which a tiny GPT learns to imitate in ~1500 steps.
+
+SFT's demonstrations come from a flawed demonstrator: with `slip` > 0 it computes that share of its
+`slip_op` steps with the wrong operator (SLIPS: a*b written as a+b), a habit rather than noise, so
+imitation learns it as the likeliest continuation and repeats it. Everything that judges, the held-out
+score, DPO's chosen answers and GRPO's exact reward (1 when the completion's final value equals the
+chain's, else 0), uses the true answer: the verifier the demonstrator lacked. That is the lesson of
+post-training: imitation copies the demonstrator's mistakes, a verifier does not. slip = 0 is an honest
+demonstrator. Held-out problems are never among the training ones.
 """
 
 from __future__ import annotations
