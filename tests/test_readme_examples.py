@@ -139,7 +139,8 @@ def test_offline_examples_name_the_lab_model():
 
 @pytest.fixture(scope="module")
 def lab_model(tmp_path_factory):
-    """A lab model made by the real recipe, shrunk: a 300-token BPE, one layer, 20 steps; same window."""
+    """A lab model made by the real recipe, shrunk: a 300-token BPE, one layer, 5 drill and 20 dialogue steps;
+    same window."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -147,15 +148,19 @@ def lab_model(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("lab-model")
     build_lab_model(out, LabModelConfig(vocab_size=300, n_layer=1, n_head=2, n_embd=32, block_size=96,
-                                        batch_size=4,
-                                        max_steps=20, corpus_chars=20_000))
-    # every answer then ends at once with EOS (logits = ln_f's bias times the tied embeddings): what is
-    # checked is that each command takes the model with its default lengths, not 256 tokens of decoding per
-    # call
+                                        batch_size=4, drill_steps=5, max_steps=20, corpus_chars=20_000))
+    # every answer then ends at once with EOS: with the layers' outputs zeroed the last hidden state is the
+    # current token's embedding, and every embedding points the same way, EOS's ten times longer (the
+    # unembedding is the same matrix). What is checked is that each command takes the model with its default
+    # lengths, not 256 tokens of decoding per call
     model = AutoModelForCausalLM.from_pretrained(str(out))
     with torch.no_grad():
-        model.transformer.ln_f.weight.zero_()
-        model.transformer.ln_f.bias.copy_(100 * model.transformer.wte.weight[model.config.eos_token_id])
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embeddings = model.model.embed_tokens.weight
+        embeddings.fill_(1.0)
+        embeddings[model.config.eos_token_id] *= 10
     model.save_pretrained(str(out))
     return out
 

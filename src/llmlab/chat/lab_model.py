@@ -4,18 +4,19 @@
     llmlab chat repl --model runs/roadmap/lab-model
     build_lab_model(Path("runs/roadmap/lab-model"), LabModelConfig())      # what the roadmap step runs
 
-A byte-level BPE (llmlab's own, 1,024 tokens) fitted to the Python docs, and a GPT-2 (2 layers, width 64) with
-a 1,024-token window, trained for `max_steps` on two things at once: windows of the Python docs (it writes
-documentation-like English) and synthetic memory dialogues (dialogues.py), where the answer must be copied
-from an earlier turn, a recalled note or a pinned fact. It is no assistant. After the quick budget (800 steps)
-it tells whether its prompt holds the fact asked for ("Your locker code is ..." vs "I do not know your locker
-code."), which makes chat memory visible, but it does not copy the value: 0 of 30 held-out locker codes exact,
-and no better with a Llama of the same size (RoPE), with copy drills (repeated random tokens or digits, a
-quarter or half of the rows, or 400 steps of drills first) or in-format copy rows — copying needs an induction
-circuit, which does not form in 800 steps at this size (benchmarks/lab_model_copying.py; numbers in
-docs/results.md). Rows are at most `block_size` tokens and a quarter of the batches sit at a random offset of
-the window, so the later position embeddings are trained too: every command's default prompt fits, though past
-~128 tokens of prompt the model writes noise.
+A byte-level BPE (llmlab's own, 1,024 tokens, one digit per token) fitted to the Python docs, and a Llama
+(2 layers, width 64, rotary positions, tied embeddings) with a 1,024-token window, trained in two runs:
+`drill_steps` of copy drills alone (copy_drills.py: a segment of random tokens written twice, the second copy
+learned), in which the induction circuit that copying needs forms; then `max_steps` on synthetic memory
+dialogues (dialogues.py: the answer must be copied from an earlier turn, a recalled note or a pinned fact),
+with a share of drill rows kept so the circuit is not unlearned. It is no assistant: it answers memory
+questions ("Your locker code is 6311." when its prompt holds the code, "I do not know your locker code." when
+not) and otherwise writes documentation-like sentences. Why this recipe: the earlier GPT-2 of the same size
+trained 800 steps on the dialogues told whether its prompt held the fact but copied no locker code at all,
+whatever drills were mixed in, and pure drills formed no circuit in a GPT-2 with learned positions after 1,500
+steps; in a Llama they do (benchmarks/lab_model_copying.py, docs/results.md). Training rows are at most
+`block_size` tokens: prompts within that are answered (the chat step keeps its prompts there), longer ones get
+noise, though every command's default prompt fits the window.
 """
 
 from __future__ import annotations
@@ -40,14 +41,16 @@ class LabModelConfig:
     n_positions: int = 1024          # the window every command sees
     block_size: int = 128            # the longest training row
     batch_size: int = 16
-    dialogue_share: float = 0.9     # the rest are windows of the corpus
+    drill_steps: int = 1200          # first, copy drills alone (copy_drills.py): the induction circuit forms
+    drill_lr: float = 1e-3           # constant, unclipped: the setting in which that circuit forms
+    drill_share: float = 0.2         # then, rows of drills beside the dialogues, so the circuit is kept
+    dialogue_share: float = 1.0      # of the other rows; the rest are windows of the corpus
     max_fillers: int = 2             # small-talk exchanges in a dialogue, at most
-    offset_share: float = 0.25       # batches placed at a random offset of the window
-    max_steps: int = 800             # a step budget, not a time budget: the same model on a busy machine
-    seconds: float | None = None     # an optional wall-clock cap
-    lr: float = 5e-3
+    max_steps: int = 1200            # a step budget, not a time budget: the same model on a busy machine
+    seconds: float | None = None     # an optional wall-clock cap (on the dialogue steps)
+    lr: float = 3e-3
     corpus: str = "python-docs"
-    corpus_chars: int = 300_000      # the BPE is fitted to (and the LM trained on) this much of the corpus
+    corpus_chars: int = 300_000      # the BPE is fitted to (the drills drawn from) this much of the corpus
     seed: int = 0
     threads: int = 1                 # a model this small trains fastest on one thread
 
@@ -82,26 +85,18 @@ class LabBatches:
         start = rng.randrange(len(self.ids) - n)
         return [int(t) for t in self.ids[start:start + n]], [True] * n
 
+    def row(self, rng: random.Random) -> tuple[list[int], list[bool]]:
+        from llmlab.chat.copy_drills import DRILL_LENGTH, drill_row
+
+        if rng.random() < self.cfg.drill_share:
+            return drill_row(rng, self.ids, self.eot, DRILL_LENGTH)
+        return self.dialogue_row(rng) if rng.random() < self.cfg.dialogue_share else self.corpus_row(rng)
+
     def _batch(self, rng: random.Random):
-        rows = [self.dialogue_row(rng) if rng.random() < self.cfg.dialogue_share else self.corpus_row(rng)
-                for _ in range(self.batch_size)]
-        return self.collate(rows)
+        return self.collate([self.row(rng) for _ in range(self.batch_size)])
 
     def collate(self, rows: list[tuple[list[int], list[bool]]]):
-        """(x, y) of rows padded with EOT to the longest (a multiple of 8, at most block_size); y holds the
-        next token where the row learns it, IGNORE_INDEX elsewhere."""
-        import torch
-
-        from llmlab.training.batches import IGNORE_INDEX
-
-        n = min(self.block_size, -(-max(len(r[0]) - 1 for r in rows) // 8) * 8)     # a multiple of 8
-        x = torch.full((len(rows), n), self.eot, dtype=torch.long)                    # (B, T)
-        y = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)                # (B, T)
-        for i, (ids, learn) in enumerate(rows):
-            x[i, :len(ids) - 1] = torch.tensor(ids[:-1])
-            y[i, :len(ids) - 1] = torch.tensor([t if ok else IGNORE_INDEX
-                                                for t, ok in zip(ids[1:], learn[1:], strict=True)])
-        return x, y
+        return collate(rows, self.eot, self.block_size)
 
     def next_batch(self):
         self.cursor += 1
@@ -115,6 +110,23 @@ class LabBatches:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.cursor = int(state["cursor"])
+
+
+def collate(rows: list[tuple[list[int], list[bool]]], pad: int, block_size: int):
+    """(x, y) of (ids, learned) rows padded with `pad` to the longest (a multiple of 8, at most block_size); y
+    holds the next token where the row learns it, IGNORE_INDEX elsewhere."""
+    import torch
+
+    from llmlab.training.batches import IGNORE_INDEX
+
+    n = min(block_size, -(-max(len(r[0]) - 1 for r in rows) // 8) * 8)             # a multiple of 8
+    x = torch.full((len(rows), n), pad, dtype=torch.long)                           # (B, T)
+    y = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)                  # (B, T)
+    for i, (ids, learn) in enumerate(rows):
+        x[i, :len(ids) - 1] = torch.tensor(ids[:-1])
+        y[i, :len(ids) - 1] = torch.tensor([t if ok else IGNORE_INDEX
+                                            for t, ok in zip(ids[1:], learn[1:], strict=True)])
+    return x, y
 
 
 def chat_ids(tok, messages: list[dict[str, str]]) -> tuple[list[int], list[bool]]:
@@ -133,27 +145,6 @@ def chat_ids(tok, messages: list[dict[str, str]]) -> tuple[list[int], list[bool]
         learned = m["role"] == "assistant" and (i == len(messages) - 1 or is_memory_reply(m["content"]))
         learn += [False] * len(head) + [learned] * len(body) + [False]
     return ids, learn
-
-
-def offset_positions_loss(n_positions: int, seed: int, share: float):
-    """The causal-LM loss with a `share` of the batches placed at a random offset of the window (positions
-    offset..offset+T), so rows of at most block_size tokens also train the later position embeddings; the rest
-    start at 0, where a chat's prompt starts (every offset at once would spread the few steps over 1,024
-    places)."""
-    import torch
-    import torch.nn.functional as F
-
-    gen = torch.Generator().manual_seed(seed)
-
-    def loss(model, x, y):
-        T = x.shape[1]
-        moved = float(torch.rand((), generator=gen)) < share
-        offset = int(torch.randint(0, n_positions - T + 1, (1,), generator=gen)) if moved else 0
-        positions = torch.arange(offset, offset + T, device=x.device).expand_as(x)        # (B, T)
-        logits = model(input_ids=x, position_ids=positions, use_cache=False).logits       # (B, T, V)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
-
-    return loss
 
 
 def lab_pattern() -> str:
@@ -177,56 +168,89 @@ def fit_tokenizer(text: str, vocab_size: int):
 
 
 def build_lab_model(out: Path, cfg: LabModelConfig, train_dir: Path | None = None) -> dict[str, Any]:
-    """Fit the tokenizer, train the model, and write a Hugging Face model directory into `out`; the training
-    run (metrics.jsonl, config.json) goes to `train_dir` (default out/train). Returns the trainer's
-    summary."""
+    """Fit the tokenizer, train the model (drills, then dialogues), and write a Hugging Face model directory
+    into `out`; the two training runs (metrics.jsonl, config.json) go to `train_dir`/drills and
+    `train_dir`/dialogues (default out/train). Returns the dialogue run's summary, the drill run's under
+    "drills"."""
     import numpy as np
     import torch
 
+    from llmlab.chat.copy_drills import CopyDrills
     from llmlab.chat.dialogues import docs_sentences
     from llmlab.data import load_corpus
     from llmlab.runs import RunFolder
-    from llmlab.training import TrainConfig, Trainer
-    from llmlab.training.toy_gpt import build_toy_gpt
+    from llmlab.training import Trainer
+    from llmlab.training.toy_llama import build_toy_llama
 
     text = load_corpus(cfg.corpus).text[:cfg.corpus_chars]
     tok = fit_tokenizer(text, cfg.vocab_size)
     tok.model_max_length = cfg.n_positions
     ids = np.array(tok.encode(text), dtype=np.int64)
     sentences = docs_sentences(text)
+    eot = tok.convert_tokens_to_ids(EOT)
     torch.manual_seed(cfg.seed)
-    model = build_toy_gpt(cfg, len(tok), cfg.n_positions, sinusoidal=True)
-    model.config.eos_token_id = model.config.bos_token_id = tok.convert_tokens_to_ids(EOT)
-    train, val = LabBatches(tok, ids, sentences, cfg), LabBatches(tok, ids, sentences, cfg, stream=1)
-    tc = TrainConfig(max_steps=cfg.max_steps, max_time=cfg.seconds, batch_size=cfg.batch_size,
-                     lr=cfg.lr, min_lr=cfg.lr / 10, warmup_steps=30, weight_decay=0.0, eval_interval=0,
-                     eval_iters=4, log_interval=25, checkpoint_interval=0, sample_prompts=[], save_best=False,
-                     report_to="none", seed=cfg.seed, threads=cfg.threads, device="cpu")
-    # rebuilding the lab model replaces its training run (never a second run's steps appended to the first's)
-    run = RunFolder.start("lab-model", out=train_dir or out / "train", overwrite=True)
-    summary = Trainer(model, tc, run, train, val, tokenizer=None, run_config=asdict(cfg),
-                      loss_fn=offset_positions_loss(cfg.n_positions, cfg.seed, cfg.offset_share),
-                      description="lab model").fit()
+    model = build_toy_llama(cfg, len(tok), cfg.n_positions)
+    model.config.eos_token_id = model.config.bos_token_id = eot
+    train_dir = train_dir or out / "train"
+    # rebuilding the lab model replaces its training runs (never a second run's steps appended to the first's)
+    drilled: dict[str, Any] = {}
+    if cfg.drill_steps:
+        drills = CopyDrills(ids, eot, seed=cfg.seed), CopyDrills(ids, eot, seed=cfg.seed, stream=1)
+        drilled = Trainer(model, _train_config(cfg, drills=True),
+                          RunFolder.start("lab-model", out=train_dir / "drills", overwrite=True), *drills,
+                          tokenizer=None, run_config=asdict(cfg), description="lab model: copy drills").fit()
+    batches = LabBatches(tok, ids, sentences, cfg), LabBatches(tok, ids, sentences, cfg, stream=1)
+    summary = Trainer(model, _train_config(cfg, drills=False),
+                      RunFolder.start("lab-model", out=train_dir / "dialogues", overwrite=True), *batches,
+                      tokenizer=None, run_config=asdict(cfg), description="lab model: dialogues").fit()
     model.eval().save_pretrained(str(out))
     tok.save_pretrained(str(out))
-    return summary
+    return {**summary, "drills": drilled}
 
 
-def memory_accuracy(llm, sentences: list[str], n: int = 40, seed: int = 10_000,
-                    max_fillers: int = 2) -> dict[str, Any]:
+def _train_config(cfg: LabModelConfig, drills: bool):
+    """The drills: a constant 1e-3, no clipping, Adam's beta2 0.999 (the attention toy's setting, in which
+    the circuit forms; a higher rate or the dialogues' clipping slowed it down). The dialogues: warmup, then
+    a cosine from lr to lr / 10."""
+    from llmlab.chat.copy_drills import DRILL_BATCH
+    from llmlab.training import TrainConfig
+
+    common = dict(weight_decay=0.0, eval_interval=0, eval_iters=4, log_interval=25, checkpoint_interval=0,
+                  sample_prompts=[], save_best=False, report_to="none", seed=cfg.seed, threads=cfg.threads,
+                  device="cpu")
+    if drills:
+        return TrainConfig(max_steps=cfg.drill_steps, batch_size=DRILL_BATCH, lr=cfg.drill_lr,
+                           min_lr=cfg.drill_lr, schedule="constant", warmup_steps=20, beta2=0.999,
+                           grad_clip=0.0, **common)
+    return TrainConfig(max_steps=cfg.max_steps, max_time=cfg.seconds, batch_size=cfg.batch_size, lr=cfg.lr,
+                       min_lr=cfg.lr / 10, warmup_steps=30, **common)
+
+
+def memory_accuracy(llm, sentences: list[str], n: int = 40, seed: int = 10_000, max_fillers: int = 2,
+                    max_prompt: int | None = None) -> dict[str, Any]:
     """Greedy answers to n held-out memory questions (fact in a turn, a recalled note, a pinned fact, or
-    nowhere): the share answered exactly, and a few examples."""
+    nowhere) and to n questions for a locker code that the prompt holds: the share of each answered exactly,
+    and a few examples. Only prompts of at most `max_prompt` tokens are asked (the lab model trains on rows of
+    block_size tokens, and the chat step keeps its prompts within that; longer ones it answers with noise)."""
     from llmlab.chat.dialogues import memory_dialogue
     from llmlab.generation import SamplingParams
 
-    rng, right, examples, asked = random.Random(seed), 0, [], 0
-    params = SamplingParams(temperature=0.0, max_new_tokens=24)
-    while asked < n:
+    rng, params = random.Random(seed), SamplingParams(temperature=0.0, max_new_tokens=24)
+    right, examples, asked, lockers = 0, [], 0, []
+    while asked < n or len(lockers) < n:
         d = memory_dialogue(rng, sentences, max_fillers)
-        if d.messages[-1]["content"].endswith("?"):
-            got = llm.chat(d.messages, params).text.strip()
+        question = d.messages[-1]["content"]
+        locker = question == "What is my locker code?" and d.answer.startswith("Your")
+        wanted = (asked < n and question.endswith("?")) or (locker and len(lockers) < n)
+        if not wanted or (max_prompt and llm.count_chat_tokens(d.messages) > max_prompt):
+            continue
+        got = llm.chat(d.messages, params).text.strip()
+        if asked < n and question.endswith("?"):
             right += got == d.answer
             asked += 1
             if len(examples) < 5:
-                examples.append({"question": d.messages[-1]["content"], "expected": d.answer, "answer": got})
-    return {"memory_questions": n, "memory_accuracy": right / n, "memory_examples": examples}
+                examples.append({"question": question, "expected": d.answer, "answer": got})
+        if locker and len(lockers) < n:
+            lockers.append(got == d.answer)
+    return {"memory_questions": n, "memory_accuracy": right / n, "locker_codes_copied": sum(lockers) / n,
+            "max_prompt_tokens": max_prompt, "memory_examples": examples}
