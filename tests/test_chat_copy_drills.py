@@ -82,3 +82,19 @@ def test_memory_accuracy_asks_only_prompts_within_the_trained_length():
     unbounded = ScriptedLLM()
     memory_accuracy(unbounded, sentences, n=10)
     assert max(unbounded.asked) > 60                                          # there were longer ones to skip
+
+
+def test_with_a_number_encoder_about_half_the_segments_are_numbers_written_twice():
+    numbers, characters = 0, lambda text: [ord(c) for c in text]       # a tokenizer of one id a character
+    for seed in range(200):
+        ids, learned = drill_row(random.Random(seed), CORPUS, EOT, 48, number=characters)
+        span = [t for t, on in zip(ids, learned, strict=True) if on]
+        start = learned.index(True)
+        assert ids[start - len(span):start] == span                              # the copy of the segment
+        if span[0] == ord(" "):
+            digits = "".join(map(chr, span[1:]))
+            assert digits.isdigit() and 3 <= len(digits) <= 8
+            numbers += 1
+        else:
+            assert set(span) <= set(CORPUS.tolist())
+    assert 70 <= numbers <= 130

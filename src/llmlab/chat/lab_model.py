@@ -89,7 +89,7 @@ class LabBatches:
         from llmlab.chat.copy_drills import DRILL_LENGTH, drill_row
 
         if rng.random() < self.cfg.drill_share:
-            return drill_row(rng, self.ids, self.eot, DRILL_LENGTH)
+            return drill_row(rng, self.ids, self.eot, DRILL_LENGTH, self.tok.encode)
         return self.dialogue_row(rng) if rng.random() < self.cfg.dialogue_share else self.corpus_row(rng)
 
     def _batch(self, rng: random.Random):
@@ -195,7 +195,8 @@ def build_lab_model(out: Path, cfg: LabModelConfig, train_dir: Path | None = Non
     # rebuilding the lab model replaces its training runs (never a second run's steps appended to the first's)
     drilled: dict[str, Any] = {}
     if cfg.drill_steps:
-        drills = CopyDrills(ids, eot, seed=cfg.seed), CopyDrills(ids, eot, seed=cfg.seed, stream=1)
+        drills = (CopyDrills(ids, eot, seed=cfg.seed, number=tok.encode),
+                  CopyDrills(ids, eot, seed=cfg.seed, stream=1, number=tok.encode))
         drilled = Trainer(model, _train_config(cfg, drills=True),
                           RunFolder.start("lab-model", out=train_dir / "drills", overwrite=True), *drills,
                           tokenizer=None, run_config=asdict(cfg), description="lab model: copy drills").fit()

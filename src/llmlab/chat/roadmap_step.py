@@ -7,16 +7,13 @@ memory dialogues) is left at runs/roadmap/lab-model for chat, serve, `rag ask`, 
 conversation states a locker code, then small talk runs it out of the window; asked "What is my locker code?"
 with memory (BM25 recall puts the turn back under the system prompt) the model copies the code, and with
 memory off (no recall, no pinned facts) it says it does not know: both are checked, and the share of held-out
-locker questions answered exactly is reported. GGUF export handles Llama-family models only, so the GGUF
-round trip runs on a tiny Llama trained TRAIN_SECONDS on the docs.
+locker questions answered exactly is reported. The Q8_0 GGUF round trip runs on the lab model too.
 """
 
 from __future__ import annotations
 
 import random
 
-TRAIN_SECONDS = 5.0         # the tiny Llama, for the GGUF round trip
-TINY_WINDOW = 256
 PINNED = "my name is Ada"
 TOPICS = ["dictionaries", "generators", "decorators", "exceptions", "iterators", "modules", "classes",
           "functions", "strings", "integers", "lists", "tuples", "comprehensions", "closures", "coroutines",
@@ -30,33 +27,6 @@ MAX_TURNS = 60
 def lab_model_dir(ctx):
     """runs/roadmap/lab-model: beside the step folders, where the README and every command's docs point."""
     return ctx.out.parent / "lab-model"
-
-
-def _train_tiny_model(out, seed: int) -> tuple:
-    """A tiny Llama with a BPE fitted to the Python docs, trained TRAIN_SECONDS on them by llmlab's loop."""
-    import numpy as np
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from llmlab.data import load_corpus
-    from llmlab.runs import RunFolder
-    from llmlab.serve.random_model import make_model_dir
-    from llmlab.training import TokenWindows, TrainConfig, Trainer
-
-    text = load_corpus("python-docs").text
-    # a BPE fitted to English (the Python docs) so a turn is a few dozen tokens, not one per character
-    model_dir = make_model_dir(out / "model", family="llama", preset="tiny", tokenizer="bpe", seed=seed,
-                               text=text[:100_000], bpe_vocab=1024, n_positions=TINY_WINDOW, init_std=0.02)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
-    ids = np.array(tokenizer.encode(text[:300_000]), dtype=np.uint16)
-    cfg = TrainConfig(max_steps=10_000, max_time=TRAIN_SECONDS, decay_by="time", batch_size=16, lr=3e-3,
-                      min_lr=3e-4, warmup_steps=20, eval_interval=0, eval_iters=2, checkpoint_interval=0,
-                      save_best=False, threads=1, report_to="none", seed=seed)
-    run = RunFolder.start("chat", out=out / "train", overwrite=True)     # the roadmap replaces its own run
-    trained = Trainer(model, cfg, run, TokenWindows(ids, 64, 16, seed=seed),
-                      description="tiny chat model").fit()
-    model.eval().save_pretrained(str(model_dir))
-    return model_dir, trained
 
 
 def default_fits(llm) -> dict[str, bool]:
@@ -150,7 +120,7 @@ def _run(ctx) -> dict:
     talk = _long_conversation(ctx, int8["llm"], lab["cfg"].block_size)
     reloaded, app = _reload_session_and_build_app(ctx, int8["llm"], talk["store"])
     fits = _defaults_fit(lab["dir"])
-    gguf = _gguf_round_trip(ctx)
+    gguf = _gguf_round_trip(ctx, lab["dir"])
     checks = _checks(int8, quant, talk, fits, reloaded, app, gguf)
     return _summary(lab, int8, quant, talk, fits, gguf, checks)
 
@@ -229,8 +199,8 @@ def _defaults_fit(lab_dir) -> dict[str, bool]:
     return default_fits(load_llm(str(lab_dir)))
 
 
-def _gguf_round_trip(ctx) -> dict:
-    """A Q8_0 GGUF of the tiny Llama loaded back by transformers: its logits' distance from the float
+def _gguf_round_trip(ctx, lab_dir) -> dict:
+    """A Q8_0 GGUF of the lab model loaded back by transformers: its logits' distance from the float
     model's."""
     import torch
 
@@ -238,16 +208,14 @@ def _gguf_round_trip(ctx) -> dict:
     from llmlab.hub import load_causal_lm
     from llmlab.llm import load_llm
 
-    model_dir, trained = _train_tiny_model(ctx.out, ctx.seed)
-    float_model, tokenizer = load_causal_lm(str(model_dir), dtype="float32")
-    gguf_file = export_gguf(model_dir, ctx.out / "gguf" / "tiny.Q8_0.gguf", "q8_0")
+    float_model, tokenizer = load_causal_lm(str(lab_dir), dtype="float32")
+    gguf_file = export_gguf(lab_dir, ctx.out / "gguf" / "lab-model.Q8_0.gguf", "q8_0")
     gguf_llm = load_llm(f"gguf:{gguf_file}", runtime="transformers")
     ids = torch.tensor([tokenizer.encode("My name is Ada and my favourite colour is teal.")])
     with torch.no_grad():
         ref = float_model(ids).logits
         error = float((gguf_llm.model(ids).logits - ref).norm() / ref.norm())
-    return {"relative_logit_error": error, "params": sum(p.numel() for p in float_model.parameters()),
-            "trained": trained}
+    return {"relative_logit_error": error, "file": str(gguf_file)}
 
 
 def _checks(int8, quant, talk, fits, reloaded, app, gguf) -> dict[str, bool]:
@@ -294,8 +262,7 @@ def _summary(lab, int8, quant, talk, fits, gguf, checks) -> dict:
                      f"{gguf['relative_logit_error']:.2%}"),
         "pictures": ["context_budget.png", "layer_errors.png"],
         "model": [{"name": "lab model: Llama, BPE 1024, trained on copy drills + memory dialogues",
-                   "params": quant["params"]},
-                  {"name": "tiny Llama for int8/GGUF, trained on python-docs", "params": gguf["params"]}],
+                   "params": quant["params"]}],
         "lab_model": {"path": str(lab["dir"]), "train": lab["trained"], "defaults_fit": fits, **held_out},
         "memory": {"code": code, "question": QUESTION, "code_copied": copied,
                    "answer_with_memory": talk["answer_with"],
@@ -306,5 +273,4 @@ def _summary(lab, int8, quant, talk, fits, gguf, checks) -> dict:
         "int8": {k: v for k, v in quant.items() if k not in ("pictures", "params")},
         "gguf_q8_0_relative_logit_error": gguf["relative_logit_error"],
         "last_prompt_report": last.report(),
-        "train_steps": gguf["trained"].get("steps"), "train_seconds": TRAIN_SECONDS,
     }
