@@ -44,7 +44,7 @@ class LabModelConfig:
     drill_steps: int = 1200          # first, copy drills alone (copy_drills.py): the induction circuit forms
     drill_lr: float = 1e-3           # constant, unclipped: the setting in which that circuit forms
     drill_share: float = 0.2         # then, rows of drills beside the dialogues, so the circuit is kept
-    dialogue_share: float = 1.0      # of the other rows; the rest are windows of the corpus
+    dialogue_share: float = 0.9      # of the other rows; the rest are windows of the corpus (its English)
     max_fillers: int = 2             # small-talk exchanges in a dialogue, at most
     max_steps: int = 1200            # a step budget, not a time budget: the same model on a busy machine
     seconds: float | None = None     # an optional wall-clock cap (on the dialogue steps)
