@@ -6,7 +6,8 @@ python-docs; llmlab's LoRA checked equal to PEFT's; the merged model directory l
 full: a 300-step base and all three methods (lora, full, lora-scratch) for 200 steps each.
 Post-training row (both modes, one seed): a tiny GPT trained by chat SFT on the CoT chain task, then DPO and
 GRPO copies of it; held-out accuracy of the three. quick keeps it to ~10 s (so it is near chance and shows
-the pipeline, not the gain); the 3-seed demonstration is `llmlab finetune demo` (docs/results.md).
+the pipeline, not the gain); full runs the toy preset as `llmlab finetune demo` does, for one seed; the
+3-seed demonstration is `llmlab finetune demo` (docs/results.md).
 """
 
 from __future__ import annotations
@@ -84,11 +85,12 @@ def _posttrain(ctx: StepContext) -> dict:
     """SFT -> DPO / GRPO on the chain task, one seed, a small budget: {stage: accuracy, interval, steps}."""
     from llmlab.finetune.posttrain_demo import one_seed, split_overrides
 
-    sft, dpo, grpo = (5, 2, 2) if ctx.smoke else (150, 20, 15) if ctx.quick else (500, 60, 100)
-    small = ["problems=1000", "eval_problems=50"] if ctx.quick or ctx.smoke else []
-    overrides = split_overrides([*small, f"sft.max_steps={sft}", f"dpo.max_steps={dpo}",
-                                 f"grpo.max_steps={grpo}", "grpo.batch_size=8"])
-    result = one_seed(ctx.seed, "toy", overrides, ctx.out / "posttrain", dpo_pairs=200,
-                      stages=("sft", "dpo", "grpo"))
+    # full: the toy preset as `llmlab finetune demo` runs it (SFT to convergence), one seed
+    sft, dpo, grpo = (5, 2, 2) if ctx.smoke else (150, 20, 15)
+    small = ["problems=1000", "eval_problems=50", f"sft.max_steps={sft}", f"dpo.max_steps={dpo}",
+             f"grpo.max_steps={grpo}", "grpo.batch_size=8"]
+    overrides = split_overrides(small if ctx.quick or ctx.smoke else [])
+    result = one_seed(ctx.seed, "toy", overrides, ctx.out / "posttrain",
+                      dpo_pairs=200 if ctx.quick or ctx.smoke else 1000, stages=("sft", "dpo", "grpo"))
     return {stage: {k: r[k] for k in ("accuracy", "ci95", "total", "steps", "train_seconds")}
             for stage, r in result["stages"].items()}
