@@ -32,7 +32,7 @@ from llmlab.agents.prompt import PastStep, render_prompt
 from llmlab.agents.tools import ToolRegistry, calculator_tool
 from llmlab.config import apply_overrides
 from llmlab.errors import LabError
-from llmlab.training.batches import IGNORE_INDEX
+from llmlab.training.batches import IGNORE_INDEX, SeededBatches
 
 END = "\n\n"             # a blank line ends every trace; the agent stops on it too
 KINDS = ("tool", "direct", "memory", "decoy")
@@ -185,7 +185,7 @@ def held_out_questions(cfg: ToyPreset) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
-class TraceBatches:
+class TraceBatches(SeededBatches):
     """A training-loop batch source of fresh random traces: (x, y) with y = IGNORE_INDEX where nothing is
     learned.
 
@@ -195,6 +195,7 @@ class TraceBatches:
 
     def __init__(self, tokenizer, cfg: ToyPreset, held_out: set[str], stream: int = 0):
         self.tok, self.cfg, self.held_out, self.stream = tokenizer, cfg, held_out, stream
+        self.key = str(cfg.seed)
         self.block_size, self.batch_size = cfg.block_size, cfg.batch_size
         self.pad = tokenizer.unk_id
         self.cursor = 0
@@ -226,18 +227,6 @@ class TraceBatches:
         y = torch.tensor([r[1] for r in rows], dtype=torch.long)      # (B, T)
         return x, y
 
-    def next_batch(self):
-        self.cursor += 1
-        return self._batch(random.Random(f"{self.cfg.seed}-{self.stream}-{self.cursor}"))
-
-    def eval_batch(self, index: int):
-        return self._batch(random.Random(f"{self.cfg.seed}-eval-{index}"))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"cursor": self.cursor}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.cursor = int(state["cursor"])
 
 
 def toy_tokenizer():

@@ -22,6 +22,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from llmlab.training.batches import SeededBatches
+
 MIN_SEGMENT, MAX_SEGMENT = 4, 12
 NUMBER_SHARE, NUMBER_DIGITS = 0.5, (3, 8)  # segments that are a number, and its digits (a code has 3-4)
 DRILL_BATCH, DRILL_LENGTH = 32, 48        # rows a step, tokens a row (after the EOT)
@@ -47,7 +49,7 @@ def drill_row(rng: random.Random, corpus_ids: Any, eot: int, length: int,
     return [eot] + row, learned
 
 
-class CopyDrills:
+class CopyDrills(SeededBatches):
     """Batches of drill rows, padded as the lab model's batches are (LabBatches.collate); batch i comes from a
     generator seeded by (seed, stream, i), so a resume is exact."""
 
@@ -57,6 +59,7 @@ class CopyDrills:
         if length < 2 * MAX_SEGMENT:
             raise ValueError(f"a drill row of {length} tokens cannot hold two copies of {MAX_SEGMENT}")
         self.ids, self.eot, self.seed, self.stream = corpus_ids, eot, seed, stream
+        self.key = f"drills-{seed}"
         self.batch_size, self.length, self.number = batch_size, length, number
         self.block_size = length
         self.cursor = 0
@@ -73,15 +76,3 @@ class CopyDrills:
 
         return collate(self.rows(rng, self.batch_size), self.eot, self.block_size)
 
-    def next_batch(self):
-        self.cursor += 1
-        return self._batch(random.Random(f"drills-{self.seed}-{self.stream}-{self.cursor}"))
-
-    def eval_batch(self, index: int):
-        return self._batch(random.Random(f"drills-{self.seed}-eval-{index}"))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"cursor": self.cursor}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.cursor = int(state["cursor"])

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from llmlab.training.batches import SeededBatches
+
 EOT = "<|endoftext|>"
 # every message ends with EOT, so the model learns where any reply ends (and generation stops there)
 CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}" + EOT + "\n{% endfor %}"
@@ -55,14 +57,14 @@ class LabModelConfig:
     threads: int = 1                 # a model this small trains fastest on one thread
 
 
-class LabBatches:
+class LabBatches(SeededBatches):
     """Batches of rows mixing fresh memory dialogues (only the last answer + EOS learned) and corpus windows
     (every token learned), padded to the batch's longest row; batch i comes from a generator seeded by
     (seed, stream, i), so a resume is exact and eval_batch(i) is the same at every evaluation."""
 
     def __init__(self, tokenizer, corpus_ids, sentences: list[str], cfg: LabModelConfig, stream: int = 0):
         self.tok, self.ids, self.sentences, self.cfg = tokenizer, corpus_ids, sentences, cfg
-        self.stream = stream
+        self.stream, self.key = stream, str(cfg.seed)
         self.block_size, self.batch_size = cfg.block_size, cfg.batch_size
         self.eot = tokenizer.convert_tokens_to_ids(EOT)
         self.cursor = 0
@@ -98,18 +100,6 @@ class LabBatches:
     def collate(self, rows: list[tuple[list[int], list[bool]]]):
         return collate(rows, self.eot, self.block_size)
 
-    def next_batch(self):
-        self.cursor += 1
-        return self._batch(random.Random(f"{self.cfg.seed}-{self.stream}-{self.cursor}"))
-
-    def eval_batch(self, index: int):
-        return self._batch(random.Random(f"{self.cfg.seed}-eval-{index}"))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"cursor": self.cursor}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.cursor = int(state["cursor"])
 
 
 def collate(rows: list[tuple[list[int], list[bool]]], pad: int, block_size: int):

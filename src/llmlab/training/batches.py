@@ -34,6 +34,37 @@ class BatchSource(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class SeededBatches:
+    """A batch source drawn fresh each step: batch i comes from random.Random(f"{key}-{stream}-{i}") and
+    evaluation batch j from random.Random(f"{key}-eval-{j}"), so a resume restores one counter and is exact,
+    and eval_batch(j) is the same at every evaluation. A subclass sets key, stream and tokens_per_batch and
+    writes _batch(rng) -> (x, y)."""
+
+    key: str = "0"
+    stream: int = 0
+    cursor: int = 0
+
+    def _batch(self, rng):
+        raise NotImplementedError
+
+    def next_batch(self):
+        import random
+
+        self.cursor += 1
+        return self._batch(random.Random(f"{self.key}-{self.stream}-{self.cursor}"))
+
+    def eval_batch(self, index: int):
+        import random
+
+        return self._batch(random.Random(f"{self.key}-eval-{index}"))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.cursor = int(state["cursor"])
+
+
 class TokenWindows:
     """Random windows of `block_size + 1` tokens from one array or a set of shards (memmaps welcome).
 
