@@ -228,7 +228,6 @@ class TraceBatches(SeededBatches):
         return x, y
 
 
-
 def toy_tokenizer():
     """Characters of every trace: the templates' letters, digits, operators and brackets."""
     from llmlab.tokenizer.char import CharTokenizer

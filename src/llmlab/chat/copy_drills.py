@@ -75,4 +75,3 @@ class CopyDrills(SeededBatches):
         from llmlab.chat.lab_model import collate
 
         return collate(self.rows(rng, self.batch_size), self.eot, self.block_size)
-

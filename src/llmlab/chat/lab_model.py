@@ -58,9 +58,9 @@ class LabModelConfig:
 
 
 class LabBatches(SeededBatches):
-    """Batches of rows mixing fresh memory dialogues (only the last answer + EOS learned) and corpus windows
-    (every token learned), padded to the batch's longest row; batch i comes from a generator seeded by
-    (seed, stream, i), so a resume is exact and eval_batch(i) is the same at every evaluation."""
+    """Batches of rows mixing copy drills (only the second copy learned), fresh memory dialogues (only the
+    last answer + EOS learned) and corpus windows (every token learned), padded to the batch's longest row;
+    batch i comes from a generator seeded by (seed, stream, i) (SeededBatches)."""
 
     def __init__(self, tokenizer, corpus_ids, sentences: list[str], cfg: LabModelConfig, stream: int = 0):
         self.tok, self.ids, self.sentences, self.cfg = tokenizer, corpus_ids, sentences, cfg
@@ -99,7 +99,6 @@ class LabBatches(SeededBatches):
 
     def collate(self, rows: list[tuple[list[int], list[bool]]]):
         return collate(rows, self.eot, self.block_size)
-
 
 
 def collate(rows: list[tuple[list[int], list[bool]]], pad: int, block_size: int):
