@@ -28,8 +28,9 @@ from llmlab.experiments.icl_train import (
     to_rows,
     train_icl,
 )
-from llmlab.experiments.sequences import MaskedRows, pad_rows
+from llmlab.experiments.sequences import MaskedRows
 from llmlab.training.batches import IGNORE_INDEX as IGNORE
+from llmlab.training.batches import pad_rows
 
 TINY = ["n_layer=1", "n_head=2", "n_embd=16", "max_steps=6", "batch_size=8", "warmup_steps=1"]
 

@@ -106,16 +106,11 @@ def collate(rows: list[tuple[list[int], list[bool]]], pad: int, block_size: int)
     holds the next token where the row learns it, IGNORE_INDEX elsewhere."""
     import torch
 
-    from llmlab.training.batches import IGNORE_INDEX
+    from llmlab.training.batches import next_token_targets, pad_rows
 
     n = min(block_size, -(-max(len(r[0]) - 1 for r in rows) // 8) * 8)             # a multiple of 8
-    x = torch.full((len(rows), n), pad, dtype=torch.long)                           # (B, T)
-    y = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)                  # (B, T)
-    for i, (ids, learn) in enumerate(rows):
-        x[i, :len(ids) - 1] = torch.tensor(ids[:-1])
-        y[i, :len(ids) - 1] = torch.tensor([t if ok else IGNORE_INDEX
-                                            for t, ok in zip(ids[1:], learn[1:], strict=True)])
-    return x, y
+    ids, flags = pad_rows([r[0] for r in rows], [r[1] for r in rows], pad, length=n + 1)
+    return next_token_targets(torch.as_tensor(ids), torch.as_tensor(flags))        # (B, n) each
 
 
 def chat_ids(tok, messages: list[dict[str, str]]) -> tuple[list[int], list[bool]]:

@@ -102,7 +102,7 @@ def read_answer(text: str) -> str:
 
 
 def build_rows(chains: list[Chain], cfg: CotPreset, mode: str, tok) -> tuple[np.ndarray, np.ndarray]:
-    from llmlab.experiments.sequences import pad_rows
+    from llmlab.training.batches import pad_rows
 
     seqs, masks = [], []
     for c in chains:

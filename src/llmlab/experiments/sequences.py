@@ -16,17 +16,7 @@ import numpy as np
 import torch
 
 from llmlab.errors import LabError
-from llmlab.training.batches import IGNORE_INDEX
-
-
-def pad_rows(seqs: list[list[int]], masks: list[list[bool]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged token lists -> (N, L) ids padded with `pad_id` and (N, L) target flags (False on padding)."""
-    length = max(len(s) for s in seqs)
-    ids = np.full((len(seqs), length), pad_id, dtype=np.int64)
-    flags = np.zeros((len(seqs), length), dtype=bool)
-    for i, (s, m) in enumerate(zip(seqs, masks, strict=True)):
-        ids[i, :len(s)], flags[i, :len(m)] = s, m
-    return ids, flags
+from llmlab.training.batches import next_token_targets
 
 
 class MaskedRows:
@@ -36,7 +26,7 @@ class MaskedRows:
         if rows.shape != targets.shape or rows.ndim != 2 or rows.shape[1] < 2:
             raise LabError(f"rows {rows.shape} and targets {targets.shape} must be the same (N, T+1) shape, "
                            f"T >= 1",
-                           hint="build them with pad_rows()")
+                           hint="build them with llmlab.training.batches.pad_rows()")
         self.rows = torch.as_tensor(rows, dtype=torch.long)
         self.targets = torch.as_tensor(targets, dtype=torch.bool)
         self.block_size, self.batch_size, self.seed = rows.shape[1] - 1, int(batch_size), int(seed)
@@ -47,10 +37,7 @@ class MaskedRows:
         return self.batch_size * self.block_size
 
     def _take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rows, flags = self.rows[index], self.targets[index]                # (B, T+1)
-        # the target of position t is token t+1
-        y = rows[:, 1:].masked_fill(~flags[:, 1:], IGNORE_INDEX)
-        return rows[:, :-1], y
+        return next_token_targets(self.rows[index], self.targets[index])          # rows (B, T+1)
 
     def _draw(self, stream: int, index: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, stream, index])

@@ -126,7 +126,8 @@ def chat_rows(tokenizer: Any, conversations: Sequence[Any], batch_size: int, see
               max_length: int | None = None):
     """A Trainer batch source over the encoded conversations (right-padded, truncated to max_length tokens);
     the first conversation goes through `check_assistant_only` as well."""
-    from llmlab.experiments.sequences import MaskedRows, pad_rows
+    from llmlab.experiments.sequences import MaskedRows
+    from llmlab.training.batches import pad_rows
 
     seqs, masks = [], []
     for i, messages in enumerate(conversations):

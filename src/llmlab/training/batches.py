@@ -34,6 +34,24 @@ class BatchSource(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def pad_rows(seqs: list[list[int]], masks: list[list[bool]], pad_id: int,
+             length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged token lists -> (N, L) ids padded with `pad_id` and (N, L) target flags (False on padding); L is
+    the longest list's length unless `length` is given."""
+    length = length or max(len(s) for s in seqs)
+    ids = np.full((len(seqs), length), pad_id, dtype=np.int64)
+    flags = np.zeros((len(seqs), length), dtype=bool)
+    for i, (s, m) in enumerate(zip(seqs, masks, strict=True)):
+        ids[i, :len(s)], flags[i, :len(m)] = s, m
+    return ids, flags
+
+
+def next_token_targets(rows: torch.Tensor, flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T+1) ids and target flags -> (x, y), (B, T) each: the target of position t is token t+1, and
+    IGNORE_INDEX where that token is not a target."""
+    return rows[:, :-1], rows[:, 1:].masked_fill(~flags[:, 1:], IGNORE_INDEX)
+
+
 class SeededBatches:
     """A batch source drawn fresh each step: batch i comes from random.Random(f"{key}-{stream}-{i}") and
     evaluation batch j from random.Random(f"{key}-eval-{j}"), so a resume restores one counter and is exact,
