@@ -22,7 +22,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from llmlab.training.batches import SeededBatches
+from llmlab.training.batches import SeededBatches, collate_rows
 
 MIN_SEGMENT, MAX_SEGMENT = 4, 12
 NUMBER_SHARE, NUMBER_DIGITS = 0.5, (3, 8)  # segments that are a number, and its digits (a code has 3-4)
@@ -50,7 +50,7 @@ def drill_row(rng: random.Random, corpus_ids: Any, eot: int, length: int,
 
 
 class CopyDrills(SeededBatches):
-    """Batches of drill rows, padded as the lab model's batches are (LabBatches.collate); batch i comes from a
+    """Batches of drill rows, padded as the lab model's batches are (collate_rows); batch i comes from a
     generator seeded by (seed, stream, i), so a resume is exact."""
 
     def __init__(self, corpus_ids: Any, eot: int, seed: int = 0, batch_size: int = DRILL_BATCH,
@@ -58,10 +58,8 @@ class CopyDrills(SeededBatches):
                  number: Callable[[str], list[int]] | None = None):
         if length < 2 * MAX_SEGMENT:
             raise ValueError(f"a drill row of {length} tokens cannot hold two copies of {MAX_SEGMENT}")
-        self.ids, self.eot, self.seed, self.stream = corpus_ids, eot, seed, stream
-        self.key = f"drills-{seed}"
-        self.batch_size, self.length, self.number = batch_size, length, number
-        self.block_size = length
+        self.ids, self.eot, self.stream, self.key = corpus_ids, eot, stream, f"drills-{seed}"
+        self.batch_size, self.block_size, self.number = batch_size, length, number
         self.cursor = 0
 
     @property
@@ -69,9 +67,7 @@ class CopyDrills(SeededBatches):
         return self.batch_size * self.block_size
 
     def rows(self, rng: random.Random, n: int) -> list[tuple[list[int], list[bool]]]:
-        return [drill_row(rng, self.ids, self.eot, self.length, self.number) for _ in range(n)]
+        return [drill_row(rng, self.ids, self.eot, self.block_size, self.number) for _ in range(n)]
 
     def _batch(self, rng: random.Random):
-        from llmlab.chat.lab_model import collate
-
-        return collate(self.rows(rng, self.batch_size), self.eot, self.block_size)
+        return collate_rows(self.rows(rng, self.batch_size), self.eot, self.block_size)

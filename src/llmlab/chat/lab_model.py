@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from llmlab.training.batches import SeededBatches
+from llmlab.chat.copy_drills import DRILL_BATCH, DRILL_LENGTH, CopyDrills, drill_row
+from llmlab.training.batches import SeededBatches, collate_rows
 
 EOT = "<|endoftext|>"
 # every message ends with EOT, so the model learns where any reply ends (and generation stops there)
@@ -88,29 +89,12 @@ class LabBatches(SeededBatches):
         return [int(t) for t in self.ids[start:start + n]], [True] * n
 
     def row(self, rng: random.Random) -> tuple[list[int], list[bool]]:
-        from llmlab.chat.copy_drills import DRILL_LENGTH, drill_row
-
         if rng.random() < self.cfg.drill_share:
             return drill_row(rng, self.ids, self.eot, DRILL_LENGTH, self.tok.encode)
         return self.dialogue_row(rng) if rng.random() < self.cfg.dialogue_share else self.corpus_row(rng)
 
     def _batch(self, rng: random.Random):
-        return self.collate([self.row(rng) for _ in range(self.batch_size)])
-
-    def collate(self, rows: list[tuple[list[int], list[bool]]]):
-        return collate(rows, self.eot, self.block_size)
-
-
-def collate(rows: list[tuple[list[int], list[bool]]], pad: int, block_size: int):
-    """(x, y) of (ids, learned) rows padded with `pad` to the longest (a multiple of 8, at most block_size); y
-    holds the next token where the row learns it, IGNORE_INDEX elsewhere."""
-    import torch
-
-    from llmlab.training.batches import next_token_targets, pad_rows
-
-    n = min(block_size, -(-max(len(r[0]) - 1 for r in rows) // 8) * 8)             # a multiple of 8
-    ids, flags = pad_rows([r[0] for r in rows], [r[1] for r in rows], pad, length=n + 1)
-    return next_token_targets(torch.as_tensor(ids), torch.as_tensor(flags))        # (B, n) each
+        return collate_rows([self.row(rng) for _ in range(self.batch_size)], self.eot, self.block_size)
 
 
 def chat_ids(tok, messages: list[dict[str, str]]) -> tuple[list[int], list[bool]]:
@@ -159,7 +143,6 @@ def build_lab_model(out: Path, cfg: LabModelConfig, train_dir: Path | None = Non
     import numpy as np
     import torch
 
-    from llmlab.chat.copy_drills import CopyDrills
     from llmlab.chat.dialogues import docs_sentences
     from llmlab.data import load_corpus
     from llmlab.runs import RunFolder
@@ -197,7 +180,6 @@ def _train_config(cfg: LabModelConfig, drills: bool):
     """The drills: a constant 1e-3, no clipping, Adam's beta2 0.999 (the attention toy's setting, in which
     the circuit forms; a higher rate or the dialogues' clipping slowed it down). The dialogues: warmup, then
     a cosine from lr to lr / 10."""
-    from llmlab.chat.copy_drills import DRILL_BATCH
     from llmlab.training import TrainConfig
 
     common = dict(weight_decay=0.0, eval_interval=0, eval_iters=4, log_interval=25, checkpoint_interval=0,

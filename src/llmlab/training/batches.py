@@ -52,6 +52,14 @@ def next_token_targets(rows: torch.Tensor, flags: torch.Tensor) -> tuple[torch.T
     return rows[:, :-1], rows[:, 1:].masked_fill(~flags[:, 1:], IGNORE_INDEX)
 
 
+def collate_rows(rows: list[tuple[list[int], list[bool]]], pad: int, block_size: int):
+    """(x, y) of (ids, learned) rows padded with `pad` to the longest (a multiple of 8, at most block_size); y
+    holds the next token where the row learns it, IGNORE_INDEX elsewhere."""
+    n = min(block_size, -(-max(len(r[0]) - 1 for r in rows) // 8) * 8)             # a multiple of 8
+    ids, flags = pad_rows([r[0] for r in rows], [r[1] for r in rows], pad, length=n + 1)
+    return next_token_targets(torch.as_tensor(ids), torch.as_tensor(flags))        # (B, n) each
+
+
 class SeededBatches:
     """A batch source drawn fresh each step: batch i comes from random.Random(f"{key}-{stream}-{i}") and
     evaluation batch j from random.Random(f"{key}-eval-{j}"), so a resume restores one counter and is exact,
