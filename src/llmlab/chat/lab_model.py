@@ -203,21 +203,21 @@ def memory_accuracy(llm, sentences: list[str], n: int = 40, seed: int = 10_000, 
     from llmlab.generation import SamplingParams
 
     rng, params = random.Random(seed), SamplingParams(temperature=0.0, max_new_tokens=24)
-    right, examples, asked, lockers = 0, [], 0, []
-    while asked < n or len(lockers) < n:
+    memory, lockers, examples = [], [], []          # exact or not, per question asked
+    while len(memory) < n or len(lockers) < n:
         d = memory_dialogue(rng, sentences, max_fillers)
         question = d.messages[-1]["content"]
-        locker = question == "What is my locker code?" and d.answer.startswith("Your")
-        wanted = (asked < n and question.endswith("?")) or (locker and len(lockers) < n)
-        if not wanted or (max_prompt and llm.count_chat_tokens(d.messages) > max_prompt):
+        as_memory = question.endswith("?") and len(memory) < n
+        as_locker = question == "What is my locker code?" and d.answer.startswith("Your") and len(lockers) < n
+        if not (as_memory or as_locker) or (max_prompt and llm.count_chat_tokens(d.messages) > max_prompt):
             continue
         got = llm.chat(d.messages, params).text.strip()
-        if asked < n and question.endswith("?"):
-            right += got == d.answer
-            asked += 1
+        if as_memory:
+            memory.append(got == d.answer)
             if len(examples) < 5:
                 examples.append({"question": question, "expected": d.answer, "answer": got})
-        if locker and len(lockers) < n:
+        if as_locker:
             lockers.append(got == d.answer)
-    return {"memory_questions": n, "memory_accuracy": right / n, "locker_codes_copied": sum(lockers) / n,
+    return {"memory_questions": n, "memory_accuracy": sum(memory) / n,
+            "locker_codes_copied": sum(lockers) / n,
             "max_prompt_tokens": max_prompt, "memory_examples": examples}
